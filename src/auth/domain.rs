@@ -1,0 +1,161 @@
+//! Parsed account inputs: once you hold one of these, it is valid.
+
+use std::fmt;
+
+/// A username: 3-64 characters of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Parses a username.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if !(3..=64).contains(&s.len()) {
+            return Err("must be 3-64 characters");
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err("may contain only letters, digits, '.', '_' and '-'");
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The name as typed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password: 8-256 characters. Never printed.
+pub struct Password(String);
+
+impl Password {
+    /// Parses a password (length counted in characters, not bytes).
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let n = s.chars().count();
+        if !(8..=256).contains(&n) {
+            return Err("must be 8-256 characters");
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The secret text, for hashing only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// An e-mail address, checked for shape (one `@`, a dotted domain, no spaces, ≤ 254 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses an e-mail address.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        const BAD: &str = "is not a valid e-mail address";
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(BAD);
+        }
+        let (local, domain) = s.split_once('@').ok_or(BAD)?;
+        let labels_ok = domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+        if local.is_empty() || local.len() > 64 || !domain.contains('.') || !labels_ok {
+            return Err(BAD);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A token scope: 1-64 printable ASCII characters other than space, `"` and `\` (RFC 6749 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(String);
+
+impl Scope {
+    /// Parses one scope.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.is_empty() || s.len() > 64 {
+            return Err("a scope must be 1-64 characters");
+        }
+        if !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+            return Err("a scope may contain only printable ASCII other than space, '\"' and '\\'");
+        }
+        if s == "*" {
+            return Err("`*` is reserved for rules");
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Parses a space-separated list, deduplicated and sorted.
+    pub fn parse_list(s: &str) -> Result<Vec<String>, &'static str> {
+        let mut out = s
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .map(|p| Scope::parse(p).map(|s| s.0))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_documented_alphabet_and_length() {
+        for ok in ["bob", "alice.smith", "a_b-c", &"x".repeat(64)] {
+            assert!(Username::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ab", &"x".repeat(65), "al ice", "bob@x", "ünï", "a/b", "a:b"] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_8_to_256_characters_and_never_printed() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"é".repeat(256)).is_ok());
+        assert!(Password::parse(&"x".repeat(257)).is_err());
+        let p = Password::parse("hunter2hunter2").expect("valid");
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        for ok in ["a@b.co", "first.last+tag@example.org"] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a@b..co", "a b@c.de", "a@-b.co", "a@b.co\n"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_lists_are_split_on_spaces_deduplicated_and_sorted() {
+        assert_eq!(
+            Scope::parse_list("b a  b").expect("valid"),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert!(Scope::parse_list("a \"b\"").is_err());
+        assert!(Scope::parse_list("*").is_err());
+        assert_eq!(Scope::parse_list("").expect("valid"), Vec::<String>::new());
+    }
+}

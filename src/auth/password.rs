@@ -1,0 +1,110 @@
+//! argon2id hashing off the async runtime, bounded so a burst of logins cannot starve
+//! other requests, with a dummy hash so unknown users cost the same as known ones.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hashing failed (never the password's content in the message).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// OWASP's first argon2id row: m = 19 MiB, t = 2, p = 1.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_blocking(password: &str) -> Result<String, HashError> {
+    argon2()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+impl Hasher {
+    /// Builds a hasher allowing `permits` concurrent hashes (at least 1). Computes the dummy
+    /// hash once, so it has the same parameters as real ones.
+    pub async fn new(permits: usize) -> Result<Self, HashError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| HashError(e.to_string()))?;
+        let dummy_password = hex::encode(seed);
+        let dummy_hash = tokio::task::spawn_blocking(move || hash_blocking(&dummy_password))
+            .await
+            .map_err(|e| HashError(e.to_string()))??;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(move || hash_blocking(&password))
+            .await
+            .map_err(|e| HashError(e.to_string()))?
+    }
+
+    /// Verifies a password against a stored hash, or against the dummy hash when there is no
+    /// user, so both paths do the same work. Returns true only for a real match.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        let real = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
+        let matched = tokio::task::spawn_blocking(move || {
+            argon2()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))?;
+        Ok(real && matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let h = Hasher::new(1).await.expect("hasher");
+        let hash = h.hash("correct horse".into()).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.expect("verify"));
+        assert!(!h.verify("wrong horse".into(), Some(hash)).await.expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies_even_with_the_dummy_password() {
+        let h = Hasher::new(1).await.expect("hasher");
+        assert!(!h.verify("anything".into(), None).await.expect("verify"));
+    }
+}

@@ -1,0 +1,401 @@
+//! `/v1/auth/*`, `/v1/me` and the JWKS.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+
+use super::domain::{Email, Password, Scope, Username};
+use super::principal::Principal;
+use super::tokens::{TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token};
+use crate::authz::AttrValue;
+use crate::error::{ApiError, Json};
+use crate::state::AppState;
+use crate::store::{self, tokens::Rotation, users::UserRow};
+
+/// Scopes a self-registered user may request.
+pub const DEFAULT_USER_SCOPES: [&str; 2] = ["documents:read", "documents:write"];
+
+/// Routes that need no token (or check it themselves).
+pub fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/register", post(register))
+        .route("/v1/auth/token", post(token))
+        .route("/v1/auth/revoke", post(revoke))
+        .route("/v1/auth/logout-all", post(logout_all))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// Routes guarded by the policy.
+pub fn protected_router() -> Router<AppState> {
+    Router::new().route("/v1/me", get(me))
+}
+
+/// `POST /v1/auth/register` body. Unknown fields (roles, attributes, scopes, disabled, ...)
+/// are refused: nobody grants themself anything by registering.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3-64 characters of `[A-Za-z0-9._-]`, unique case-insensitively.
+    pub username: String,
+    /// 8-256 characters.
+    pub password: String,
+    /// Optional e-mail.
+    pub email: Option<String>,
+    /// Optional display name (≤ 128 characters).
+    pub display_name: Option<String>,
+}
+
+/// A user as shown to clients (never the hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublicUser {
+    /// Id.
+    pub id: i64,
+    /// Name as registered.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Roles, direct and inherited (`role:` prefix removed).
+    pub roles: Vec<String>,
+    /// Attributes the policy reads.
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Scopes this user may request.
+    pub requestable_scopes: Vec<String>,
+}
+
+fn roles_of(state: &AppState, user: &UserRow) -> Vec<String> {
+    state
+        .engine
+        .snapshot()
+        .map(|s| s.roles_of(&format!("user:{}", user.username_key)))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.trim_start_matches("role:").to_owned())
+        .collect()
+}
+
+fn public_user(state: &AppState, user: UserRow) -> PublicUser {
+    PublicUser {
+        roles: roles_of(state, &user),
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        display_name: user.display_name,
+        attributes: user.attributes,
+        requestable_scopes: user.scopes,
+    }
+}
+
+/// Register an account (role `user`).
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = PublicUser), (status = 403, description = "registration disabled", body = crate::error::ErrorBody),
+        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, Json<PublicUser>), ApiError> {
+    if !state.config.allow_registration {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registration_disabled",
+            "self-registration is disabled on this server",
+        ));
+    }
+    let username = Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
+    let password = Password::parse(&req.password).map_err(|e| ApiError::validation("password", e))?;
+    let email = req
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation("email", e))?;
+    if req.display_name.as_ref().is_some_and(|d| d.chars().count() > 128 || d.chars().any(char::is_control)) {
+        return Err(ApiError::validation("display_name", "must be at most 128 characters, without control characters"));
+    }
+    let user = create_user(&state, &username, password, email.as_ref(), req.display_name.as_deref(), &BTreeMap::new(), "role:user")
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::CONFLICT => ApiError::conflict("username_taken", "this username is taken"),
+            _ => e,
+        })?;
+    Ok((StatusCode::CREATED, Json(public_user(&state, user))))
+}
+
+/// Hashes the password and stores a user with one role, then reloads the policy so the new
+/// role assignment is in force for the user's first request.
+pub async fn create_user(
+    state: &AppState,
+    username: &Username,
+    password: Password,
+    email: Option<&Email>,
+    display_name: Option<&str>,
+    attributes: &BTreeMap<String, AttrValue>,
+    role: &str,
+) -> Result<UserRow, ApiError> {
+    let hash = state
+        .hasher
+        .hash(password.expose().to_owned())
+        .await
+        .map_err(ApiError::internal)?;
+    let scopes: Vec<String> = DEFAULT_USER_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    let user = store::users::insert(
+        &state.db,
+        store::users::NewUser {
+            username: username.as_str(),
+            email: email.map(Email::as_str),
+            display_name,
+            password_hash: &hash,
+            attributes,
+            scopes: &scopes,
+            role,
+        },
+        state.now(),
+    )
+    .await?;
+    if let Err(e) = state.engine.reload().await {
+        tracing::error!(error = %e, "policy reload after registration failed");
+    }
+    Ok(user)
+}
+
+/// The token endpoint's parameters (RFC 6749 §4.3 and §6). Unknown parameters are ignored,
+/// as the RFC requires.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// `password` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// For `password`.
+    pub username: Option<String>,
+    /// For `password`.
+    pub password: Option<String>,
+    /// Space-separated scopes (optional).
+    pub scope: Option<String>,
+    /// For `refresh_token`.
+    pub refresh_token: Option<String>,
+}
+
+fn oauth(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+/// Form (`application/x-www-form-urlencoded`, what OAuth2 clients send) or JSON body.
+pub struct FormOrJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for FormOrJson<T>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let bad = |e: ApiError| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => e,
+            _ => oauth("invalid_request", "the request body could not be read"),
+        };
+        if ct.starts_with("application/x-www-form-urlencoded") {
+            let Form(v) = Form::<T>::from_request(req, state).await.map_err(|e| bad(e.into()))?;
+            Ok(Self(v))
+        } else if ct.starts_with("application/json") {
+            let Json(v) = Json::<T>::from_request(req, state).await.map_err(bad)?;
+            Ok(Self(v))
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/x-www-form-urlencoded or application/json",
+            ))
+        }
+    }
+}
+
+/// The client's address, if the server knows it (absent in `oneshot` tests).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+fn no_store(body: TokenResponse) -> Response {
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// OAuth2 token endpoint: `password` and `refresh_token` grants.
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TokenResponse),
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = crate::error::ErrorBody),
+        (status = 429, description = "too many attempts", body = crate::error::ErrorBody)))]
+pub async fn token(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    FormOrJson(req): FormOrJson<TokenRequest>,
+) -> Result<Response, ApiError> {
+    match req.grant_type.as_deref() {
+        Some("password") => password_grant(&state, &addr, req).await.map(no_store),
+        Some("refresh_token") => refresh_grant(&state, req).await.map(no_store),
+        Some(_) => Err(oauth("unsupported_grant_type", "grant_type must be password or refresh_token")),
+        None => Err(oauth("invalid_request", "grant_type is required")),
+    }
+}
+
+/// Resolves the requested scopes against what is allowed: absent = all of `allowed`.
+fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, ApiError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.join(" "));
+    };
+    let wanted = Scope::parse_list(requested).map_err(|_| oauth("invalid_scope", "the scope parameter is malformed"))?;
+    if wanted.iter().any(|s| !allowed.contains(s)) {
+        return Err(oauth("invalid_scope", "a requested scope is not available to this user"));
+    }
+    Ok(wanted.join(" "))
+}
+
+async fn password_grant(state: &AppState, addr: &str, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+    let (Some(username), Some(password)) = (req.username, req.password) else {
+        return Err(oauth("invalid_request", "username and password are required"));
+    };
+    let key = store::users::username_key(&username);
+    let now = state.now();
+    state.limiter.check_attempt(&key, addr, now).map_err(ApiError::rate_limited)?;
+    let user = store::users::find_by_username(&state.db, &username).await?;
+    // Unknown users are verified against a dummy hash: same work, same answer.
+    let verified = state
+        .hasher
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| verified) else {
+        state.limiter.record_failure(&key, now);
+        return Err(oauth("invalid_grant", "invalid username or password"));
+    };
+    if user.disabled {
+        return Err(oauth("invalid_grant", "this account is disabled"));
+    }
+    let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
+    issue_new_family(state, &user, &scope).await
+}
+
+async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+    let Some(presented) = req.refresh_token.filter(|t| !t.is_empty() && t.len() <= 512) else {
+        return Err(oauth("invalid_request", "refresh_token is required"));
+    };
+    let invalid = || oauth("invalid_grant", "the refresh token is invalid, expired or revoked");
+    let next = new_refresh_token()?;
+    let next_hash = hash_refresh_token(&next);
+    let now = state.now();
+    let expires = now + state.config.refresh_ttl;
+    let mut scope_result = Ok(String::new());
+    let rotation = store::tokens::rotate(&state.db, &hash_refresh_token(&presented), now, |row| {
+        let original: Vec<String> = row.scope.split_whitespace().map(str::to_owned).collect();
+        scope_result = granted_scope(req.scope.as_deref(), &original);
+        scope_result.is_ok().then_some((next_hash, expires))
+    })
+    .await?;
+    let row = match rotation {
+        Rotation::Rotated(row) => row,
+        Rotation::Refused => return Err(scope_result.err().unwrap_or_else(invalid)),
+        Rotation::Reused => {
+            tracing::warn!("refresh token reuse detected; family revoked");
+            return Err(invalid());
+        }
+        Rotation::Unknown | Rotation::Dead => return Err(invalid()),
+    };
+    let scope = scope_result?;
+    let user = store::users::find_by_id(&state.db, row.user_id).await?;
+    let Some(user) = user.filter(|u| !u.disabled && u.token_generation == row.generation) else {
+        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&next), now).await?;
+        return Err(invalid());
+    };
+    Ok(TokenResponse {
+        access_token: access_token(state, &user, &scope, row.generation)?,
+        token_type: "bearer",
+        expires_in: state.config.access_ttl,
+        refresh_token: next,
+        scope,
+    })
+}
+
+/// RFC 7009 revocation request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RevokeRequest {
+    /// The refresh token to revoke (with its whole family).
+    pub token: Option<String>,
+    /// Ignored hint.
+    pub token_type_hint: Option<String>,
+}
+
+/// Revoke a refresh token's whole family (RFC 7009: 200 even for unknown tokens).
+#[utoipa::path(post, path = "/v1/auth/revoke", tag = "auth",
+    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "revoked (or unknown)"), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn revoke(State(state): State<AppState>, FormOrJson(req): FormOrJson<RevokeRequest>) -> Result<StatusCode, ApiError> {
+    let Some(token) = req.token.filter(|t| !t.is_empty()) else {
+        return Err(oauth("invalid_request", "token is required"));
+    };
+    if token.len() <= 512 {
+        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&token), state.now()).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Reject every token issued to the caller so far (access and refresh).
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
+    store::users::bump_token_generation(&state.db, principal.user.id, state.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The public keys that verify Warden's tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "JWK set")))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = axum::Json(state.keys.jwks().clone()).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+/// `GET /v1/me` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The user.
+    #[serde(flatten)]
+    pub user: PublicUser,
+    /// Scopes of the presented token.
+    pub token_scopes: Vec<String>,
+}
+
+/// Who am I: username, roles, attributes and the presented token's scopes.
+#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
+    Json(Me {
+        token_scopes: principal.scopes,
+        user: public_user(&state, principal.user),
+    })
+}

@@ -1,0 +1,102 @@
+//! Issuing access and refresh tokens.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::keys::Claims;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{self, users::UserRow};
+
+/// The OAuth2 token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Opaque refresh token (rotated on every use).
+    pub refresh_token: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+fn random_token(bytes: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(ApiError::internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// A fresh refresh token: 256 random bits, opaque.
+pub fn new_refresh_token() -> Result<String, ApiError> {
+    random_token(32)
+}
+
+/// What the database stores for a refresh token.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Signs an access token for `user` with `scope`.
+pub fn access_token(state: &AppState, user: &UserRow, scope: &str, generation: i64) -> Result<String, ApiError> {
+    let now = state.now();
+    let claims = Claims {
+        sub: user.id.to_string(),
+        iss: state.keys.issuer().to_owned(),
+        aud: state.keys.audience().to_owned(),
+        exp: now + state.config.access_ttl,
+        nbf: now,
+        iat: now,
+        jti: random_token(16)?,
+        scope: scope.to_owned(),
+        r#gen: generation,
+    };
+    state.keys.sign(&claims).map_err(ApiError::internal)
+}
+
+/// Issues an access token and a refresh token starting a new family (a password login).
+pub async fn issue_new_family(state: &AppState, user: &UserRow, scope: &str) -> Result<TokenResponse, ApiError> {
+    let refresh = new_refresh_token()?;
+    let family = random_token(16)?;
+    let now = state.now();
+    store::tokens::insert(
+        &state.db,
+        &store::tokens::NewRefresh {
+            token_hash: &hash_refresh_token(&refresh),
+            user_id: user.id,
+            family_id: &family,
+            generation: user.token_generation,
+            scope,
+            expires_at: now + state.config.refresh_ttl,
+        },
+        now,
+    )
+    .await?;
+    Ok(TokenResponse {
+        access_token: access_token(state, user, scope, user.token_generation)?,
+        token_type: "bearer",
+        expires_in: state.config.access_ttl,
+        refresh_token: refresh,
+        scope: scope.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_are_256_random_bits_and_stored_only_as_a_hash() {
+        let a = new_refresh_token().expect("token");
+        let b = new_refresh_token().expect("token");
+        assert_ne!(a, b);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).expect("base64").len(), 32);
+        let h = hash_refresh_token(&a);
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains(&a));
+    }
+}

@@ -1,0 +1,207 @@
+//! Warden's own `casbin::Adapter` over the store's schema.
+//!
+//! Loading validates every row ([`Rule::from_row`], [`Assignment::from_row`]); one row that
+//! cannot be evaluated fails the whole load, so the engine keeps its previous snapshot (or,
+//! at start, serves nothing but 503) instead of silently dropping a rule — a dropped deny
+//! rule would fail open. Writes go through the engine's versioned store transactions, not
+//! through casbin's management API, so the write methods here refuse.
+
+use std::sync::{Arc, Mutex};
+
+use casbin::{Adapter, Filter, Model};
+
+use super::rule::{Assignment, Rule, RuleError};
+use crate::store::{self, Db, StoreError};
+
+/// What the last successful load read: the version and the validated rows.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Policy version of the rows.
+    pub version: i64,
+    /// Validated `p` rules.
+    pub rules: Vec<Rule>,
+    /// Validated `g` rules.
+    pub assignments: Vec<Assignment>,
+}
+
+/// Reads `policy_rules` and `role_assignments` through the store.
+pub struct SqlAdapter {
+    db: Db,
+    loaded: Arc<Mutex<Option<Loaded>>>,
+}
+
+/// A load failed; the message names the row.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A `p` row is invalid.
+    #[error("rule {id} refused: {err}")]
+    Rule {
+        /// Rule id.
+        id: i64,
+        /// Why.
+        err: RuleError,
+    },
+    /// A `g` row is invalid.
+    #[error("role assignment {id} refused: {err}")]
+    Assignment {
+        /// Assignment id.
+        id: i64,
+        /// Why.
+        err: RuleError,
+    },
+}
+
+fn adapter_err(e: impl std::error::Error + Send + Sync + 'static) -> casbin::Error {
+    casbin::Error::AdapterError(casbin::error::AdapterError(Box::new(e)))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("policy writes go through Warden's versioned store, not the casbin adapter")]
+struct ReadOnly;
+
+impl SqlAdapter {
+    /// An adapter over `db`; after a load, `loaded` holds what was read.
+    pub fn new(db: Db, loaded: Arc<Mutex<Option<Loaded>>>) -> Self {
+        Self { db, loaded }
+    }
+
+    /// Reads and validates the whole policy.
+    pub async fn read(db: &Db) -> Result<Loaded, LoadError> {
+        let rows = store::rules::load_all(db).await?;
+        let rules = rows
+            .rules
+            .iter()
+            .map(|r| Rule::from_row(r).map_err(|err| LoadError::Rule { id: r.id, err }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let assignments = rows
+            .assignments
+            .iter()
+            .map(|a| Assignment::from_row(a).map_err(|err| LoadError::Assignment { id: a.id, err }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loaded {
+            version: rows.version,
+            rules,
+            assignments,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Adapter for SqlAdapter {
+    async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
+        let loaded = Self::read(&self.db).await.map_err(adapter_err)?;
+        for rule in &loaded.rules {
+            m.add_policy("p", "p", rule.casbin_row());
+        }
+        for a in &loaded.assignments {
+            m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
+        }
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
+        Ok(())
+    }
+
+    async fn load_filtered_policy<'a>(&mut self, m: &mut dyn Model, _f: Filter<'a>) -> casbin::Result<()> {
+        // Filtering would hide deny rules; always load everything.
+        self.load_policy(m).await
+    }
+
+    async fn save_policy(&mut self, _m: &mut dyn Model) -> casbin::Result<()> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn clear_policy(&mut self) -> casbin::Result<()> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    fn is_filtered(&self) -> bool {
+        false
+    }
+
+    async fn add_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn add_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_filtered_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _field_index: usize,
+        _field_values: Vec<String>,
+    ) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+}
+
+/// An adapter over rows already in memory (a policy file, a matrix's policy under test).
+/// Same validation guarantees as [`SqlAdapter`]: it only accepts parsed [`Rule`]s.
+pub struct RowsAdapter(pub Loaded);
+
+#[async_trait::async_trait]
+impl Adapter for RowsAdapter {
+    async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
+        for rule in &self.0.rules {
+            m.add_policy("p", "p", rule.casbin_row());
+        }
+        for a in &self.0.assignments {
+            m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
+        }
+        Ok(())
+    }
+
+    async fn load_filtered_policy<'a>(&mut self, m: &mut dyn Model, _f: Filter<'a>) -> casbin::Result<()> {
+        self.load_policy(m).await
+    }
+
+    async fn save_policy(&mut self, _m: &mut dyn Model) -> casbin::Result<()> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn clear_policy(&mut self) -> casbin::Result<()> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    fn is_filtered(&self) -> bool {
+        false
+    }
+
+    async fn add_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn add_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+
+    async fn remove_filtered_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _field_index: usize,
+        _field_values: Vec<String>,
+    ) -> casbin::Result<bool> {
+        Err(adapter_err(ReadOnly))
+    }
+}

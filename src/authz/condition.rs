@@ -1,0 +1,1130 @@
+//! Policy conditions: a tiny, strictly validated boolean language over request attributes.
+//!
+//! A rule's condition (e.g. `r.sub.department == r.obj.department && r.sub.clearance >= 2`)
+//! is handed to casbin's Rhai `eval()` with operation limits disabled, so this module is the
+//! security boundary: [`Condition::parse`] accepts only the grammar below and refuses anything
+//! else with a column-accurate [`ConditionError`].
+//!
+//! ```text
+//! expr    := or
+//! or      := and ( "||" and )*
+//! and     := unary ( "&&" unary )*
+//! unary   := "!" unary | cmp
+//! cmp     := operand ( ("=="|"!="|"<"|"<="|">"|">=") operand | "in" operand )?
+//! operand := INT | STRING | "true" | "false" | attr | "[" (literal ("," literal)*)? "]" | "(" expr ")"
+//! attr    := "r.sub." IDENT | "r.obj." IDENT        (no spaces)
+//! ```
+//!
+//! Strictness beyond the grammar:
+//! * Every `expr` (top level and parenthesised) and every operand of `&&`, `||` and `!` must be
+//!   boolean-shaped: a comparison, `in`, `!`/`&&`/`||`, `true`/`false` or an attribute (which
+//!   must then hold a bool at run time). So `3`, `(3) == 3` and `[1] || true` are refused.
+//! * Rhai binds `!` tighter than comparisons (`!a == b` is `(!a) == b` there), so a comparison
+//!   right after a `!` operand is refused; write `!(a == b)`.
+//! * Attribute names follow Rhai's identifier rule (`_*[A-Za-z][A-Za-z0-9_]*`), are at most 64
+//!   characters and are not Rhai keywords. Integers lie in `-2147483647..=2147483647`. The Rhai
+//!   symbol `<-` is refused (write `< -1`). Strings refuse backslashes and control characters.
+//! * Whitespace is ASCII whitespace only, as in Rhai's tokenizer (a no-break space is an error).
+//!   The length limit counts bytes of the trimmed text; error columns are 1-based character
+//!   offsets into the text as given.
+//!
+//! [`Condition::eval`] agrees with Rhai on every valid condition whose attributes are all present,
+//! except that it is stricter where Rhai quietly answers: a missing attribute is
+//! [`EvalError::MissingAttribute`] (Rhai reads `()`), and `<`/`<=`/`>`/`>=` on anything but two
+//! ints or two strings is [`EvalError::TypeMismatch`] (Rhai answers `false` for mixed types and
+//! orders bools). Callers should treat every `EvalError` as "condition not satisfied".
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Attribute value as seen by conditions. `i32` because casbin's Rhai is built with `only_i32`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// A boolean flag.
+    Bool(bool),
+    /// A 32-bit signed integer.
+    Int(i32),
+    /// A string.
+    Str(String),
+    /// A list of strings (scopes, groups, ...).
+    List(Vec<String>),
+}
+
+/// Maximum length of a condition in bytes (after trimming surrounding ASCII whitespace).
+pub const MAX_CONDITION_LEN: usize = 1024;
+/// Maximum nesting of parentheses, `!` and array literals.
+pub const MAX_DEPTH: usize = 16;
+const MAX_IDENT_LEN: usize = 64;
+
+/// Rhai keywords and reserved words: never identifiers or attribute names here.
+const RESERVED: &str = "Fn _ as async await break call case catch const continue curry debug \
+    default do else eval exit export false fn for global go goto if import in is is_def_fn \
+    is_def_var is_shared let loop match module new nil null package print private protected \
+    public return shared spawn static super switch sync this thread throw true try type_of \
+    until use var void while with yield";
+
+/// Operators and punctuation, two-character ones first so `<=` wins over `<`.
+const SYMBOLS: [&str; 14] = [
+    "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ",",
+];
+const COMPARISONS: [&str; 7] = ["==", "!=", "<", "<=", ">", ">=", "in"];
+
+/// Why a condition text was refused. Columns are 1-based character offsets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// The trimmed text exceeds [`MAX_CONDITION_LEN`] bytes.
+    #[error("condition longer than {MAX_CONDITION_LEN} characters ({len} bytes)")]
+    TooLong { len: usize },
+    /// Parentheses, `!` or arrays nest deeper than [`MAX_DEPTH`].
+    #[error("nesting deeper than {MAX_DEPTH} at column {column}")]
+    TooDeep { column: usize },
+    /// A character or token that does not fit the grammar where it stands.
+    #[error("unexpected token `{token}` at column {column}")]
+    UnexpectedToken { token: String, column: usize },
+    /// The text ended where more was required.
+    #[error("unexpected end of condition, expected {expected}")]
+    UnexpectedEnd { expected: &'static str },
+    /// A construct that is never allowed: assignment, keywords, `p.`, floats, other quotes, ...
+    #[error("{what} at column {column} is not allowed")]
+    NotAllowed { what: String, column: usize },
+    /// `x.y...` where `x.y` is not `r.sub` or `r.obj`.
+    #[error(
+        "unknown attribute root `{root}` at column {column} (only r.sub.* and r.obj.* are allowed)"
+    )]
+    UnknownRoot { root: String, column: usize },
+    /// A malformed `r.sub.*` / `r.obj.*` attribute.
+    #[error("invalid attribute `{text}` at column {column}: {reason}")]
+    InvalidAttribute {
+        text: String,
+        column: usize,
+        reason: &'static str,
+    },
+    /// A function or method call.
+    #[error("unknown function `{name}` at column {column}")]
+    UnknownFunction { name: String, column: usize },
+    /// A bare word that is neither `true`, `false`, `in` nor an attribute.
+    #[error(
+        "unknown identifier `{name}` at column {column} (attributes are r.sub.NAME or r.obj.NAME)"
+    )]
+    UnknownIdentifier { name: String, column: usize },
+    /// An integer literal that is malformed or outside `-2147483647..=2147483647`.
+    #[error("integer literal at column {column} is malformed or does not fit in 32 bits")]
+    BadInteger { column: usize },
+    /// A bad string literal (unterminated, escapes, control characters, `r.`/`p.` inside).
+    #[error("string literal at column {column} {problem}")]
+    BadString {
+        column: usize,
+        problem: &'static str,
+    },
+    /// `a < b < c` and the like.
+    #[error("chained comparison at column {column} (combine comparisons with &&)")]
+    ChainedComparison { column: usize },
+    /// `!a == b`, which Rhai reads as `(!a) == b`.
+    #[error("`!` at column {column} is followed by a comparison; write `!(a == b)`")]
+    AmbiguousNot { column: usize },
+    /// A non-boolean operand where a boolean expression is required.
+    #[error("expected a boolean expression at column {column}")]
+    NotBoolean { column: usize },
+    /// The right side of `in` is neither an array literal nor an attribute.
+    #[error("right side of `in` at column {column} must be an array literal or an attribute")]
+    InRightSide { column: usize },
+}
+
+/// Why evaluating a valid condition failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The named attribute (e.g. `r.sub.clearance`) was not provided.
+    #[error("missing attribute `{0}`")]
+    MissingAttribute(String),
+    /// An operator got operands of unsupported types.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// A boolean was required but another value was found.
+    #[error("expected a boolean value")]
+    NotBoolean,
+}
+
+/// A lexical token. `Lit` holds `Bool`, `Int` or `Str`; `Sym` is an operator, punctuation or `in`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Lit(AttrValue),
+    Attr(&'static str, String),
+    Sym(&'static str),
+}
+
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Lit(AttrValue::Str(s)) if s.chars().count() > 20 => {
+                write!(f, "\"{}…\"", s.chars().take(20).collect::<String>())
+            }
+            Tok::Lit(AttrValue::Str(s)) => write!(f, "\"{s}\""),
+            Tok::Lit(AttrValue::Int(n)) => write!(f, "{n}"),
+            Tok::Lit(AttrValue::Bool(b)) => write!(f, "{b}"),
+            Tok::Lit(AttrValue::List(l)) => write!(f, "{l:?}"),
+            Tok::Attr(side, name) => write!(f, "r.{side}.{name}"),
+            Tok::Sym(s) => f.write_str(s),
+        }
+    }
+}
+
+type Lexed = Result<(Tok, usize), ConditionError>;
+
+fn not_allowed(what: impl Into<String>, column: usize) -> ConditionError {
+    let what = what.into();
+    ConditionError::NotAllowed { what, column }
+}
+
+fn unexpected_token(token: impl ToString, column: usize) -> ConditionError {
+    let token = token.to_string();
+    ConditionError::UnexpectedToken { token, column }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+fn is_reserved(word: &str) -> bool {
+    RESERVED.split_ascii_whitespace().any(|r| r == word)
+}
+
+fn text(cs: &[char], from: usize, to: usize) -> String {
+    cs.get(from..to).unwrap_or_default().iter().collect()
+}
+
+fn word_end(cs: &[char], mut end: usize) -> usize {
+    while cs.get(end).is_some_and(|&c| is_word(c)) {
+        end += 1;
+    }
+    end
+}
+
+fn followed_by_paren(cs: &[char], mut k: usize) -> bool {
+    while cs.get(k).is_some_and(char::is_ascii_whitespace) {
+        k += 1;
+    }
+    cs.get(k) == Some(&'(')
+}
+
+/// Would casbin's `\b(r\d*|p\d*)\.` rewrite match in `s`? Errs towards "yes" (ASCII word
+/// characters, any numeric character as a digit), which can only refuse more.
+fn casbin_would_rewrite(s: &str) -> bool {
+    let cs: Vec<char> = s.chars().collect();
+    (0..cs.len()).any(|k| {
+        let boundary = k == 0 || !cs.get(k - 1).is_some_and(|&c| is_word(c));
+        let mut j = k + 1;
+        while cs.get(j).is_some_and(|c| c.is_numeric()) {
+            j += 1;
+        }
+        boundary && matches!(cs.get(k), Some('r' | 'p')) && cs.get(j) == Some(&'.')
+    })
+}
+
+fn lex(cs: &[char], offset: usize) -> Result<Vec<(Tok, usize)>, ConditionError> {
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = cs.get(i) {
+        let column = offset + i + 1;
+        let at = |k: usize| cs.get(i + k).copied();
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '<' && at(1) == Some('-') {
+            return Err(unexpected_token("<-", column));
+        }
+        let symbol = SYMBOLS
+            .iter()
+            .find(|s| s.chars().enumerate().all(|(k, sc)| at(k) == Some(sc)));
+        let (tok, len) = match (symbol, c) {
+            (Some(s), _) => (Tok::Sym(s), s.len()),
+            (_, '"') => lex_string(cs, i, column)?,
+            (_, '-') if at(1).is_some_and(|d| d.is_ascii_digit()) => lex_number(cs, i, column)?,
+            (_, '0'..='9') => lex_number(cs, i, column)?,
+            (_, 'a'..='z' | 'A'..='Z' | '_') => lex_word(cs, i, column)?,
+            (_, '=') => return Err(not_allowed("assignment `=`", column)),
+            (_, '\'') => return Err(not_allowed("single-quoted literal (use \"...\")", column)),
+            (_, '`') => return Err(not_allowed("backtick string (use \"...\")", column)),
+            _ => return Err(unexpected_token(c.escape_debug(), column)),
+        };
+        toks.push((tok, column));
+        i += len;
+    }
+    Ok(toks)
+}
+
+fn lex_string(cs: &[char], start: usize, column: usize) -> Lexed {
+    let bad = |problem| Err(ConditionError::BadString { column, problem });
+    let mut end = start + 1;
+    loop {
+        match cs.get(end) {
+            None => return bad("is unterminated"),
+            Some('"') => break,
+            Some('\\') => return bad("contains a backslash (escapes are not allowed)"),
+            Some(c) if c.is_control() => return bad("contains a newline or control character"),
+            Some(_) => end += 1,
+        }
+    }
+    let s = text(cs, start + 1, end);
+    if casbin_would_rewrite(&s) {
+        return bad("contains `r.` or `p.`, which casbin would rewrite");
+    }
+    Ok((Tok::Lit(AttrValue::Str(s)), end + 1 - start))
+}
+
+fn lex_number(cs: &[char], start: usize, column: usize) -> Lexed {
+    let negative = cs.get(start) == Some(&'-');
+    let digits = start + usize::from(negative);
+    let mut end = digits;
+    while cs.get(end).is_some_and(char::is_ascii_digit) {
+        end += 1;
+    }
+    match cs.get(end) {
+        Some('.') => return Err(not_allowed("floating-point number", column)),
+        Some(&c) if is_word(c) => return Err(ConditionError::BadInteger { column }),
+        _ => {}
+    }
+    let n: i32 = text(cs, digits, end)
+        .parse()
+        .map_err(|_| ConditionError::BadInteger { column })?;
+    Ok((
+        Tok::Lit(AttrValue::Int(if negative { -n } else { n })),
+        end - start,
+    ))
+}
+
+fn lex_word(cs: &[char], start: usize, column: usize) -> Lexed {
+    let too_long = || Err(not_allowed("identifier longer than 64 characters", column));
+    let end = word_end(cs, start);
+    let word = text(cs, start, end);
+    if word.len() > MAX_IDENT_LEN {
+        return too_long();
+    }
+    if cs.get(end) == Some(&'.') {
+        let seg_end = word_end(cs, end + 1);
+        if seg_end - end - 1 > MAX_IDENT_LEN {
+            return too_long();
+        }
+        let seg = text(cs, end + 1, seg_end);
+        let side = match (word.as_str(), seg.as_str()) {
+            ("r", "sub") => "sub",
+            ("r", "obj") => "obj",
+            (w, _)
+                if w.strip_prefix('p')
+                    .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                return Err(not_allowed("policy reference `p.`", column));
+            }
+            (w, s) => {
+                let root = format!("{w}.{s}");
+                return Err(ConditionError::UnknownRoot { root, column });
+            }
+        };
+        return lex_attr(cs, start, seg_end, side, column);
+    }
+    let tok = match word.as_str() {
+        "true" => Tok::Lit(AttrValue::Bool(true)),
+        "false" => Tok::Lit(AttrValue::Bool(false)),
+        "in" => Tok::Sym("in"),
+        w if is_reserved(w) => return Err(not_allowed(format!("keyword `{w}`"), column)),
+        _ if followed_by_paren(cs, end) => {
+            return Err(ConditionError::UnknownFunction { name: word, column });
+        }
+        _ => return Err(ConditionError::UnknownIdentifier { name: word, column }),
+    };
+    Ok((tok, end - start))
+}
+
+/// Lexes the `.NAME` of `r.sub.NAME`; `seg_end` points just past `sub`/`obj`.
+fn lex_attr(cs: &[char], start: usize, seg_end: usize, side: &'static str, column: usize) -> Lexed {
+    if cs.get(seg_end) != Some(&'.') {
+        let (text, reason) = (format!("r.{side}"), "expected `.NAME` after it");
+        return Err(ConditionError::InvalidAttribute {
+            text,
+            column,
+            reason,
+        });
+    }
+    let name_end = word_end(cs, seg_end + 1);
+    let name = text(cs, seg_end + 1, name_end);
+    let text = format!("r.{side}.{name}");
+    let invalid = |reason| {
+        let text = text.clone();
+        Err(ConditionError::InvalidAttribute {
+            text,
+            column,
+            reason,
+        })
+    };
+    match name.trim_start_matches('_').chars().next() {
+        None => return invalid("missing attribute name"),
+        Some(c) if !c.is_ascii_alphabetic() => return invalid("names must start with a letter"),
+        _ if name.len() > MAX_IDENT_LEN => return invalid("name longer than 64 characters"),
+        _ => {}
+    }
+    if cs.get(name_end) == Some(&'.') {
+        return invalid("nested attribute access is not allowed");
+    }
+    if is_reserved(&name) {
+        return invalid("the name is a reserved word");
+    }
+    if followed_by_paren(cs, name_end) {
+        return Err(ConditionError::UnknownFunction { name: text, column });
+    }
+    Ok((Tok::Attr(side, name), name_end - start))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expr {
+    /// A `Bool`, `Int` or `Str` literal.
+    Lit(AttrValue),
+    /// An array literal of scalar literals.
+    Array(Vec<AttrValue>),
+    /// `r.<side>.<name>`.
+    Attr(&'static str, String),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    /// A comparison or `in`.
+    Cmp(&'static str, Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    fn is_boolean_shaped(&self) -> bool {
+        !matches!(
+            self,
+            Expr::Array(_) | Expr::Lit(AttrValue::Int(_) | AttrValue::Str(_) | AttrValue::List(_))
+        )
+    }
+}
+
+fn unexpected(found: Option<(Tok, usize)>, expected: &'static str) -> ConditionError {
+    match found {
+        Some((tok, column)) => unexpected_token(tok, column),
+        None => ConditionError::UnexpectedEnd { expected },
+    }
+}
+
+/// Recursive descent over the token list; recursion depth is bounded by [`MAX_DEPTH`].
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek_sym(&self) -> Option<&'static str> {
+        match self.toks.get(self.pos) {
+            Some((Tok::Sym(s), _)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn at_comparison(&self) -> bool {
+        self.peek_sym().is_some_and(|s| COMPARISONS.contains(&s))
+    }
+
+    fn column(&self) -> usize {
+        self.toks.get(self.pos).map_or(0, |(_, c)| *c)
+    }
+
+    fn advance(&mut self) -> Option<(Tok, usize)> {
+        let item = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        item
+    }
+
+    fn eat(&mut self, sym: &str) -> bool {
+        let found = self.peek_sym() == Some(sym);
+        self.pos += usize::from(found);
+        found
+    }
+
+    fn enter(&mut self, column: usize) -> Result<(), ConditionError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            Err(ConditionError::TooDeep { column })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn parse_or(&mut self) -> Result<Expr, ConditionError> {
+        let mut items = vec![self.parse_and()?];
+        while self.eat("||") {
+            items.push(self.parse_and()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
+    }
+
+    fn parse_and(&mut self) -> Result<Expr, ConditionError> {
+        let mut items = Vec::new();
+        loop {
+            let column = self.column();
+            let e = self.parse_unary()?;
+            if !e.is_boolean_shaped() {
+                return Err(ConditionError::NotBoolean { column });
+            }
+            items.push(e);
+            if !self.eat("&&") {
+                break;
+            }
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
+    }
+
+    fn parse_unary(&mut self) -> Result<Expr, ConditionError> {
+        let column = self.column();
+        if !self.eat("!") {
+            return self.parse_cmp();
+        }
+        self.enter(column)?;
+        let inner_column = self.column();
+        let inner = if self.peek_sym() == Some("!") {
+            self.parse_unary()?
+        } else {
+            self.parse_operand()?
+        };
+        if self.at_comparison() {
+            return Err(ConditionError::AmbiguousNot { column });
+        }
+        if !inner.is_boolean_shaped() {
+            return Err(ConditionError::NotBoolean {
+                column: inner_column,
+            });
+        }
+        self.depth -= 1;
+        Ok(Expr::Not(Box::new(inner)))
+    }
+
+    fn parse_cmp(&mut self) -> Result<Expr, ConditionError> {
+        let left = self.parse_operand()?;
+        let Some(op) = self.peek_sym().filter(|s| COMPARISONS.contains(s)) else {
+            return Ok(left);
+        };
+        self.pos += 1;
+        let column = self.column();
+        let right = self.parse_operand()?;
+        if op == "in" && !matches!(right, Expr::Array(_) | Expr::Attr(..)) {
+            return Err(ConditionError::InRightSide { column });
+        }
+        if self.at_comparison() {
+            return Err(ConditionError::ChainedComparison {
+                column: self.column(),
+            });
+        }
+        Ok(Expr::Cmp(op, Box::new(left), Box::new(right)))
+    }
+
+    fn parse_operand(&mut self) -> Result<Expr, ConditionError> {
+        let (tok, column) = self.advance().ok_or(ConditionError::UnexpectedEnd {
+            expected: "an operand",
+        })?;
+        let e = match tok {
+            Tok::Lit(v) => return Ok(Expr::Lit(v)),
+            Tok::Attr(side, name) => return Ok(Expr::Attr(side, name)),
+            Tok::Sym("(") => {
+                self.enter(column)?;
+                let e = self.parse_or()?;
+                if !self.eat(")") {
+                    return Err(unexpected(self.advance(), "`)`"));
+                }
+                e
+            }
+            Tok::Sym("[") => {
+                self.enter(column)?;
+                let mut items = Vec::new();
+                let mut done = self.eat("]");
+                while !done {
+                    match self.advance() {
+                        Some((Tok::Lit(v), _)) => items.push(v),
+                        other => return Err(unexpected(other, "a literal")),
+                    }
+                    done = self.eat("]");
+                    if !done && !self.eat(",") {
+                        return Err(unexpected(self.advance(), "`,` or `]`"));
+                    }
+                }
+                Expr::Array(items)
+            }
+            tok => return Err(unexpected(Some((tok, column)), "an operand")),
+        };
+        self.depth -= 1;
+        Ok(e)
+    }
+}
+
+/// A runtime value; array literals and `List` attributes both become `Arr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Val {
+    One(AttrValue),
+    Arr(Vec<AttrValue>),
+}
+
+fn type_name(v: &Val) -> &'static str {
+    match v {
+        Val::One(AttrValue::Bool(_)) => "bool",
+        Val::One(AttrValue::Int(_)) => "int",
+        Val::One(AttrValue::Str(_)) => "string",
+        Val::One(AttrValue::List(_)) | Val::Arr(_) => "list",
+    }
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<AttrValue>;
+
+struct Env<'a> {
+    sub: Lookup<'a>,
+    obj: Lookup<'a>,
+}
+
+impl Env<'_> {
+    fn value(&self, e: &Expr) -> Result<Val, EvalError> {
+        Ok(match e {
+            Expr::Lit(v) => Val::One(v.clone()),
+            Expr::Array(items) => Val::Arr(items.clone()),
+            Expr::Attr(side, name) => {
+                let lookup = if *side == "sub" { self.sub } else { self.obj };
+                match lookup(name) {
+                    None => return Err(EvalError::MissingAttribute(format!("r.{side}.{name}"))),
+                    Some(AttrValue::List(l)) => {
+                        Val::Arr(l.into_iter().map(AttrValue::Str).collect())
+                    }
+                    Some(v) => Val::One(v),
+                }
+            }
+            _ => Val::One(AttrValue::Bool(self.truth(e)?)),
+        })
+    }
+
+    fn truth(&self, e: &Expr) -> Result<bool, EvalError> {
+        match e {
+            Expr::Not(inner) => Ok(!self.truth(inner)?),
+            Expr::And(items) => {
+                for item in items {
+                    if !self.truth(item)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Expr::Or(items) => {
+                for item in items {
+                    if self.truth(item)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Expr::Cmp(op, l, r) => {
+                let (a, b) = (self.value(l)?, self.value(r)?);
+                let ord = match (*op, &a, &b) {
+                    ("==", ..) => return Ok(a == b),
+                    ("!=", ..) => return Ok(a != b),
+                    ("in", _, Val::Arr(items)) => {
+                        return Ok(items
+                            .iter()
+                            .any(|item| matches!(&a, Val::One(x) if x == item)));
+                    }
+                    ("in", ..) => {
+                        let msg = format!("right side of `in` is a {}, not a list", type_name(&b));
+                        return Err(EvalError::TypeMismatch(msg));
+                    }
+                    (_, Val::One(AttrValue::Int(x)), Val::One(AttrValue::Int(y))) => x.cmp(y),
+                    (_, Val::One(AttrValue::Str(x)), Val::One(AttrValue::Str(y))) => x.cmp(y),
+                    _ => {
+                        let msg =
+                            format!("cannot order {} against {}", type_name(&a), type_name(&b));
+                        return Err(EvalError::TypeMismatch(msg));
+                    }
+                };
+                Ok(match *op {
+                    "<" => ord.is_lt(),
+                    "<=" => ord.is_le(),
+                    ">" => ord.is_gt(),
+                    _ => ord.is_ge(),
+                })
+            }
+            _ => match self.value(e)? {
+                Val::One(AttrValue::Bool(b)) => Ok(b),
+                _ => Err(EvalError::NotBoolean),
+            },
+        }
+    }
+}
+
+/// A parsed, validated condition. `Display` prints the trimmed source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    source: String,
+    expr: Option<Expr>,
+}
+
+impl Condition {
+    /// Parses and validates `text`. Empty or all-(ASCII-)whitespace text means "always true".
+    ///
+    /// # Errors
+    /// A [`ConditionError`] naming the column and the problem when `text` is outside the grammar.
+    pub fn parse(text: &str) -> Result<Condition, ConditionError> {
+        let source = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if source.len() > MAX_CONDITION_LEN {
+            return Err(ConditionError::TooLong { len: source.len() });
+        }
+        if source.is_empty() {
+            return Ok(Condition {
+                source: String::new(),
+                expr: None,
+            });
+        }
+        let offset = text.chars().take_while(char::is_ascii_whitespace).count();
+        let chars: Vec<char> = source.chars().collect();
+        let mut parser = Parser {
+            toks: lex(&chars, offset)?,
+            pos: 0,
+            depth: 0,
+        };
+        let expr = parser.parse_or()?;
+        if parser.pos < parser.toks.len() {
+            return Err(unexpected(parser.advance(), "end of condition"));
+        }
+        Ok(Condition {
+            source: source.to_string(),
+            expr: Some(expr),
+        })
+    }
+
+    /// The trimmed source text (`""` for always-true).
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The text to hand to casbin's `eval()`: the source, or `"true"` when empty.
+    pub fn casbin_text(&self) -> &str {
+        if self.source.is_empty() {
+            "true"
+        } else {
+            &self.source
+        }
+    }
+
+    /// Whether this is the empty, always-true condition.
+    pub fn is_always_true(&self) -> bool {
+        self.expr.is_none()
+    }
+
+    /// Evaluates against subject (`r.sub.*`) and object (`r.obj.*`) attribute lookups.
+    ///
+    /// # Errors
+    /// An [`EvalError`] for a missing attribute or an operand of the wrong type; treat it as a deny.
+    pub fn eval(
+        &self,
+        sub: &dyn Fn(&str) -> Option<AttrValue>,
+        obj: &dyn Fn(&str) -> Option<AttrValue>,
+    ) -> Result<bool, EvalError> {
+        self.expr
+            .as_ref()
+            .map_or(Ok(true), |e| Env { sub, obj }.truth(e))
+    }
+
+    /// Attribute names referenced, as `("sub"|"obj", name)` pairs, deduplicated, in first-seen order.
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        fn walk(e: &Expr, out: &mut Vec<(&'static str, String)>) {
+            match e {
+                Expr::Attr(side, name) if !out.iter().any(|(s, n)| s == side && n == name) => {
+                    out.push((side, name.clone()));
+                }
+                Expr::Not(inner) => walk(inner, out),
+                Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| walk(i, out)),
+                Expr::Cmp(_, l, r) => {
+                    walk(l, out);
+                    walk(r, out);
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(e) = &self.expr {
+            walk(e, &mut out);
+        }
+        out
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl FromStr for Condition {
+    type Err = ConditionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Condition::parse(s)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use AttrValue::{Bool, Int, List, Str};
+
+    fn sub(name: &str) -> Option<AttrValue> {
+        Some(match name {
+            "department" => Str("eng".into()),
+            "clearance" => Int(3),
+            "name" => Str("alice".into()),
+            "active" => Bool(true),
+            "scopes" => List(vec!["documents:read".into(), "x".into()]),
+            _ => return None,
+        })
+    }
+
+    fn obj(name: &str) -> Option<AttrValue> {
+        Some(match name {
+            "department" => Str("eng".into()),
+            "classification" => Int(1),
+            "owner" => Str("alice".into()),
+            "allowed" => List(vec!["eng".into()]),
+            "flag" => Int(7),
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn accepts_every_form_the_grammar_allows() {
+        let nested = format!("{}true{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        let accepted = [
+            "",
+            "   \t",
+            "true",
+            "false",
+            "r.sub.department == r.obj.department && r.sub.clearance >= r.obj.classification",
+            "r.obj.owner == r.sub.name",
+            "\"documents:read\" in r.sub.scopes",
+            "r.obj.classification in [0, 1]",
+            "!(r.sub.department == \"hr\") || r.sub.clearance > 2",
+            "r.sub.active",
+            "!!r.sub.active",
+            "(r.sub.flag)",
+            "r.sub.age >= -5 && r.sub.level<=3",
+            "r.sub.name != \"bob\" || r.sub.name < \"m\"",
+            "r.sub.tags == [\"a\", \"b\"] && \"x\" in []",
+            "r.sub.x in r.obj.allowed",
+            "(r.sub.a == 1 || r.sub.b == 2) && r.obj.c != 3",
+            "true == r.sub.flag",
+            "2147483647 > r.sub.n && -2147483647 < r.sub.n",
+            "\"ünïcode, ok\" == r.sub.s",
+            "\"our.team at 10.0.0.1\" == r.sub.team",
+            "r.sub._private_2 == 1",
+            "[1, \"a\", true] == r.sub.mixed",
+            &nested,
+        ];
+        for text in accepted {
+            if let Err(e) = Condition::parse(text) {
+                panic!("{text:?} should parse but failed: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_each_forbidden_construct_with_a_precise_message() {
+        let long = format!("r.sub.name == \"{}\"", "a".repeat(2000));
+        let parens = format!("{}true{}", "(".repeat(40), ")".repeat(40));
+        let nots = format!("{}true", "!".repeat(17));
+        let ident = format!("r.sub.{} == 1", "a".repeat(65));
+        let rejected: &[(&str, &str)] = &[
+            ("loop {}", "keyword `loop` at column 1 is not allowed"),
+            ("let x = 1", "keyword `let`"),
+            ("while true {}", "keyword `while`"),
+            ("fn f() {}", "keyword `fn`"),
+            ("import \"x\"", "keyword `import`"),
+            ("eval(\"1\")", "keyword `eval`"),
+            ("r.sub.x = 1", "assignment `=` at column 9"),
+            ("foo(1)", "unknown function `foo` at column 1"),
+            ("  bar (1)", "unknown function `bar` at column 3"),
+            ("r.sub.x(1)", "unknown function `r.sub.x`"),
+            ("p.sub == \"x\"", "policy reference `p.` at column 1"),
+            (
+                "r.foo.bar == 1",
+                "unknown attribute root `r.foo` at column 1 (only r.sub.* and",
+            ),
+            ("r2.sub.x == 1", "unknown attribute root `r2.sub`"),
+            (
+                "\"a\" == \"r.sub\"",
+                "string literal at column 8 contains `r.` or `p.`, which",
+            ),
+            ("\"my-p1.x\" == r.sub.a", "which casbin would rewrite"),
+            (
+                "r.sub.a == \"abc",
+                "string literal at column 12 is unterminated",
+            ),
+            ("\"a\\\"b\" == r.sub.a", "backslash"),
+            ("\"a\nb\" == r.sub.a", "newline"),
+            ("1.5 > 1", "floating-point number at column 1"),
+            ("'x' == 'x'", "single-quoted literal"),
+            ("`x` == r.sub.a", "backtick string"),
+            (
+                "r.sub.a < r.sub.b < r.sub.c",
+                "chained comparison at column 19",
+            ),
+            ("r.sub.a == 1 == true", "chained comparison"),
+            ("r.sub.a == 1 in [true]", "chained comparison"),
+            ("a < b", "unknown identifier `a` at column 1"),
+            (&long, "condition longer than 1024 characters"),
+            (&parens, "nesting deeper than 16 at column 17"),
+            (&nots, "nesting deeper than 16"),
+            (&ident, "name longer than 64 characters"),
+            (
+                "r.sub.department junk",
+                "unknown identifier `junk` at column 18",
+            ),
+            ("r.sub.department )", "unexpected token `)` at column 18"),
+            ("()", "unexpected token `)` at column 2"),
+            (
+                "r.sub.a == 1 &&",
+                "unexpected end of condition, expected an operand",
+            ),
+            ("(r.sub.a", "unexpected end of condition, expected `)`"),
+            ("true; true", "unexpected token `;` at column 5"),
+            ("{ true }", "unexpected token `{` at column 1"),
+            ("r.sub.n == 2147483648", "32 bits"),
+            ("r.sub.n == -2147483648", "32 bits"),
+            ("r.sub.n == 0x10", "malformed"),
+            ("- 1 == r.sub.n", "unexpected token `-`"),
+            ("r.sub.n<-1", "unexpected token `<-`"),
+            ("r.sub.a & r.sub.b", "unexpected token `&`"),
+            ("r.sub.a == 1 ||| true", "unexpected token `|`"),
+            ("r.sub.a !in [1]", "unexpected token `!`"),
+            ("3", "expected a boolean expression at column 1"),
+            ("r.sub.a && 3", "expected a boolean expression at column 12"),
+            ("!\"x\"", "expected a boolean expression at column 2"),
+            ("(3) == 3", "expected a boolean expression at column 2"),
+            ("[1, 2]", "expected a boolean expression"),
+            ("r.sub.a in 3", "right side of `in` at column 12"),
+            ("r.sub.a in \"abc\"", "right side of `in`"),
+            (
+                "!r.sub.a == true",
+                "`!` at column 1 is followed by a comparison",
+            ),
+            (
+                "r.sub",
+                "invalid attribute `r.sub` at column 1: expected `.NAME`",
+            ),
+            ("r.sub. == 1", "missing attribute name"),
+            ("r.sub._1x == 1", "must start with a letter"),
+            ("r.sub.a.b == 1", "nested attribute access"),
+            ("r.sub.loop == 1", "reserved word"),
+            ("r.sub.x == [r.sub.y]", "unexpected token `r.sub.y`"),
+            ("r.sub.x == [[1]]", "unexpected token `[`"),
+            ("r.sub.x == [1,]", "unexpected token `]`"),
+            ("r.sub.café == 1", "unexpected token `é`"),
+            (
+                "r.sub.a ==\u{a0}1",
+                "unexpected token `\\u{a0}` at column 11",
+            ),
+        ];
+        for (text, want) in rejected {
+            match Condition::parse(text) {
+                Ok(_) => panic!("{text:?} should be rejected"),
+                Err(e) => assert!(
+                    e.to_string().contains(want),
+                    "{text:?}: got `{e}`, want `{want}`"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn evaluates_true_false_and_each_error_kind() {
+        let missing = |n: &str| Err(EvalError::MissingAttribute(n.into()));
+        let mismatch = |m: &str| Err(EvalError::TypeMismatch(m.into()));
+        let cases = [
+            ("", Ok(true)),
+            (
+                "r.sub.department == r.obj.department && r.sub.clearance >= r.obj.classification",
+                Ok(true),
+            ),
+            ("r.obj.owner == r.sub.name", Ok(true)),
+            ("\"documents:read\" in r.sub.scopes", Ok(true)),
+            ("\"documents:write\" in r.sub.scopes", Ok(false)),
+            ("r.obj.classification in [0, 1]", Ok(true)),
+            ("r.obj.classification in [2, 3]", Ok(false)),
+            (
+                "!(r.sub.department == \"hr\") || r.sub.clearance > 2",
+                Ok(true),
+            ),
+            ("r.sub.clearance == \"3\"", Ok(false)),
+            ("r.sub.clearance != \"3\"", Ok(true)),
+            ("r.sub.clearance in r.sub.scopes", Ok(false)),
+            ("r.sub.scopes == [\"documents:read\", \"x\"]", Ok(true)),
+            ("r.sub.scopes == [\"x\"]", Ok(false)),
+            ("[1, 2] == [1, 2] && !(1 in [\"1\"])", Ok(true)),
+            ("r.sub.name < \"bob\"", Ok(true)),
+            ("r.sub.clearance <= 2", Ok(false)),
+            ("r.sub.active && !false", Ok(true)),
+            ("r.sub.department in r.obj.allowed", Ok(true)),
+            ("false && r.sub.missing", Ok(false)),
+            ("true || r.sub.missing == 1", Ok(true)),
+            ("r.sub.missing == 1", missing("r.sub.missing")),
+            ("r.obj.nope", missing("r.obj.nope")),
+            (
+                "r.sub.clearance < \"x\"",
+                mismatch("cannot order int against string"),
+            ),
+            (
+                "r.sub.active < true",
+                mismatch("cannot order bool against bool"),
+            ),
+            (
+                "r.sub.scopes > [1]",
+                mismatch("cannot order list against list"),
+            ),
+            (
+                "r.sub.name in r.obj.flag",
+                mismatch("right side of `in` is a int, not a list"),
+            ),
+            (
+                "r.sub.name in r.sub.name",
+                mismatch("right side of `in` is a string, not a list"),
+            ),
+            ("r.sub.name", Err(EvalError::NotBoolean)),
+            ("r.obj.flag && true", Err(EvalError::NotBoolean)),
+            ("!r.sub.clearance", Err(EvalError::NotBoolean)),
+        ];
+        for (text, want) in cases {
+            let cond = Condition::parse(text).unwrap();
+            assert_eq!(cond.eval(&sub, &obj), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn accessors_report_text_and_attributes() {
+        let empty: Condition = "  ".parse().unwrap();
+        assert!(empty.is_always_true());
+        assert_eq!((empty.as_str(), empty.casbin_text()), ("", "true"));
+        let c: Condition = " r.sub.a == r.obj.b && r.sub.a != 1 || r.obj.c "
+            .parse()
+            .unwrap();
+        assert!(!c.is_always_true());
+        assert_eq!(
+            c.to_string(),
+            "r.sub.a == r.obj.b && r.sub.a != 1 || r.obj.c"
+        );
+        assert_eq!(c.casbin_text(), c.as_str());
+        let attrs = [("sub", "a"), ("obj", "b"), ("obj", "c")].map(|(s, n)| (s, n.to_string()));
+        assert_eq!(c.attributes(), attrs);
+    }
+
+    #[test]
+    fn attr_values_serialize_untagged() {
+        let v: Vec<AttrValue> = serde_json::from_str(r#"[true, 5, "x", ["a"]]"#).unwrap();
+        assert_eq!(
+            v,
+            vec![Bool(true), Int(5), Str("x".into()), List(vec!["a".into()])]
+        );
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"[true,5,"x",["a"]]"#);
+    }
+
+    #[test]
+    fn huge_and_deep_inputs_fail_cleanly() {
+        let huge = "(".repeat(1_000_000);
+        assert_eq!(
+            Condition::parse(&huge),
+            Err(ConditionError::TooLong { len: 1_000_000 })
+        );
+        for deep in ["(".repeat(1000), "!".repeat(1000), "!(".repeat(500)] {
+            let err = Condition::parse(&deep);
+            assert!(
+                matches!(err, Err(ConditionError::TooDeep { .. })),
+                "{err:?}"
+            );
+        }
+        assert!(Condition::parse(&"[".repeat(1000)).is_err());
+        let wide = vec!["r.sub.active"; 60].join(" && ");
+        assert_eq!(Condition::parse(&wide).unwrap().eval(&sub, &obj), Ok(true));
+    }
+
+    #[test]
+    fn random_soup_of_grammar_fragments_never_panics() {
+        const PIECES: &[&str] = &[
+            "r.sub.a",
+            "r.obj.b",
+            "r.sub.s",
+            "r.",
+            "p.",
+            "(",
+            ")",
+            "[",
+            "]",
+            ",",
+            "!",
+            "&&",
+            "||",
+            "&",
+            "|",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "=",
+            " in ",
+            "true",
+            "false",
+            "1",
+            "-7",
+            "99999999999",
+            "1.5",
+            "\"x\"",
+            "\"r.y\"",
+            "\"",
+            "\\",
+            "'",
+            " ",
+            "{",
+            ";",
+            "loop",
+            "foo",
+            "é",
+            "\n",
+            "-",
+        ];
+        let lookup = |name: &str| match name {
+            "a" => Some(Bool(true)),
+            "b" => Some(Int(2)),
+            "s" => Some(List(vec!["x".into()])),
+            _ => None,
+        };
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let mut accepted = 0;
+        for _ in 0..5000 {
+            let n = next() % 16;
+            let text: String = (0..n).map(|_| PIECES[next() % PIECES.len()]).collect();
+            if let Ok(c) = Condition::parse(&text) {
+                accepted += 1;
+                let _ = c.eval(&lookup, &lookup);
+                assert_eq!(Condition::parse(c.as_str()).as_ref(), Ok(&c));
+            }
+        }
+        assert!(accepted > 10, "only {accepted} accepted");
+    }
+}

@@ -1,0 +1,323 @@
+//! Policy rows as validated types. A [`Rule`] can always be evaluated: its subject, object
+//! pattern, action, scope, condition and effect were checked when it was parsed, so a row
+//! that would make casbin panic (bad pattern) or hang (arbitrary script) never loads.
+
+use std::fmt;
+
+use super::condition::{Condition, ConditionError};
+use crate::store::rules::{AssignmentRow, RuleRow};
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Grants access unless a deny also matches.
+    Allow,
+    /// Overrides every allow.
+    Deny,
+}
+
+impl Effect {
+    /// The casbin text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+/// Why a row was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// The subject is not `role:<name>` or `user:<name>`.
+    #[error("subject `{0}` must be role:<name> or user:<name>")]
+    Subject(String),
+    /// The object pattern is invalid.
+    #[error("object `{0}`: {1}")]
+    Object(String, &'static str),
+    /// The action is invalid.
+    #[error("action `{0}` must be `*` or 1-32 characters of [A-Za-z0-9_:-]")]
+    Action(String),
+    /// The scope is invalid.
+    #[error("scope `{0}` must be `*` or a valid scope")]
+    Scope(String),
+    /// The condition does not parse.
+    #[error("condition: {0}")]
+    Condition(#[from] ConditionError),
+    /// The effect is neither allow nor deny.
+    #[error("effect `{0}` must be allow or deny")]
+    Effect(String),
+}
+
+/// A validated `p` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id (0 for a rule not stored yet).
+    pub id: i64,
+    /// `role:<name>` or `user:<name>`.
+    pub subject: String,
+    /// Route pattern (`/api/documents/:id`, `/v1/admin/*`), resource type (`document`) or `*`.
+    pub object: String,
+    /// Action (`GET`, `read`, ...) or `*`.
+    pub action: String,
+    /// Required token scope or `*`.
+    pub scope: String,
+    /// Condition over `r.sub.*` / `r.obj.*`.
+    pub condition: Condition,
+    /// Effect.
+    pub effect: Effect,
+}
+
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// Checks `role:<name>` / `user:<name>`.
+pub fn parse_subject(s: &str) -> Result<&str, RuleError> {
+    let name = s
+        .strip_prefix("role:")
+        .or_else(|| s.strip_prefix("user:"))
+        .ok_or_else(|| RuleError::Subject(s.into()))?;
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(is_name_char) {
+        return Err(RuleError::Subject(s.into()));
+    }
+    Ok(s)
+}
+
+/// Checks an object pattern: `*`, a resource type `[a-z][a-z0-9_:-]*`, or a path of segments
+/// that are literal, `:param`, or a final `*`.
+pub fn parse_object(s: &str) -> Result<&str, RuleError> {
+    let err = |why| Err(RuleError::Object(s.into(), why));
+    if s.is_empty() || s.len() > 256 {
+        return err("must be 1-256 characters");
+    }
+    if s == "*" {
+        return Ok(s);
+    }
+    let Some(path) = s.strip_prefix('/') else {
+        let b = s.as_bytes();
+        if b[0].is_ascii_lowercase()
+            && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b':' | b'-'))
+        {
+            return Ok(s);
+        }
+        return err("must be `*`, a resource type like `document`, or a path starting with `/`");
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if *seg == "*" {
+            if !last {
+                return err("`*` is only allowed as the last segment");
+            }
+        } else if let Some(param) = seg.strip_prefix(':') {
+            if param.is_empty() || !param.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return err("a `:param` segment needs a name of [A-Za-z0-9_]");
+            }
+        } else if !seg.bytes().all(|b| is_name_char(b) || b == b'~') || (seg.is_empty() && !last) {
+            return err("path segments may contain only [A-Za-z0-9._~-]");
+        }
+    }
+    Ok(s)
+}
+
+/// Does `value` (a request path or resource type) match `pattern`? Same results as casbin's
+/// `keyMatch2` on the patterns [`parse_object`] accepts, without compiling a regex per call.
+pub fn object_matches(value: &str, pattern: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    if !pattern.starts_with('/') {
+        return value == pattern;
+    }
+    let mut v = value.split('/');
+    let mut p = pattern.split('/').peekable();
+    while let Some(ps) = p.next() {
+        if ps == "*" && p.peek().is_none() {
+            // keyMatch2 turns a trailing `/*` into `/.*`: anything, including nothing.
+            return v.next().is_some();
+        }
+        match v.next() {
+            Some(vs) if ps.starts_with(':') => {
+                if vs.is_empty() {
+                    return false;
+                }
+            }
+            Some(vs) if vs == ps => {}
+            _ => return false,
+        }
+    }
+    v.next().is_none()
+}
+
+fn parse_action(s: &str) -> Result<&str, RuleError> {
+    let ok = s == "*"
+        || ((1..=32).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-')));
+    if ok { Ok(s) } else { Err(RuleError::Action(s.into())) }
+}
+
+fn parse_scope(s: &str) -> Result<&str, RuleError> {
+    if s == "*" || crate::auth::domain::Scope::parse(s).is_ok() {
+        Ok(s)
+    } else {
+        Err(RuleError::Scope(s.into()))
+    }
+}
+
+fn parse_effect(s: &str) -> Result<Effect, RuleError> {
+    match s {
+        "allow" => Ok(Effect::Allow),
+        "deny" => Ok(Effect::Deny),
+        _ => Err(RuleError::Effect(s.into())),
+    }
+}
+
+impl Rule {
+    /// Validates every column.
+    pub fn parse(
+        id: i64,
+        subject: &str,
+        object: &str,
+        action: &str,
+        scope: &str,
+        condition: &str,
+        effect: &str,
+    ) -> Result<Self, RuleError> {
+        Ok(Self {
+            id,
+            subject: parse_subject(subject)?.to_owned(),
+            object: parse_object(object)?.to_owned(),
+            action: parse_action(action)?.to_owned(),
+            scope: parse_scope(scope)?.to_owned(),
+            condition: Condition::parse(condition)?,
+            effect: parse_effect(effect)?,
+        })
+    }
+
+    /// Validates a stored row.
+    pub fn from_row(r: &RuleRow) -> Result<Self, RuleError> {
+        Self::parse(r.id, &r.subject, &r.object, &r.action, &r.scope, &r.condition, &r.effect)
+    }
+
+    /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
+    pub fn casbin_row(&self) -> Vec<String> {
+        vec![
+            self.subject.clone(),
+            self.object.clone(),
+            self.action.clone(),
+            self.scope.clone(),
+            self.condition.casbin_text().to_owned(),
+            self.effect.as_str().to_owned(),
+            self.id.to_string(),
+        ]
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} {} {} {} {} [{}] {}",
+            self.id,
+            self.subject,
+            self.object,
+            self.action,
+            self.scope,
+            self.condition,
+            self.effect.as_str()
+        )
+    }
+}
+
+/// A validated `g` rule: `member` inherits `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// Stable id.
+    pub id: i64,
+    /// `user:<name>` or `role:<name>`.
+    pub member: String,
+    /// `role:<name>`.
+    pub role: String,
+}
+
+impl Assignment {
+    /// Validates a stored row.
+    pub fn from_row(r: &AssignmentRow) -> Result<Self, RuleError> {
+        parse_subject(&r.member)?;
+        if !r.role.starts_with("role:") {
+            return Err(RuleError::Subject(r.role.clone()));
+        }
+        parse_subject(&r.role)?;
+        Ok(Self {
+            id: r.id,
+            member: r.member.clone(),
+            role: r.role.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_patterns_match_like_key_match_2() {
+        let cases = [
+            ("/api/documents/5", "/api/documents/:id", true),
+            ("/api/documents", "/api/documents/:id", false),
+            ("/api/documents/", "/api/documents/:id", false),
+            ("/api/documents/5/x", "/api/documents/:id", false),
+            ("/api/documents", "/api/documents", true),
+            ("/v1/admin/rules", "/v1/admin/*", true),
+            ("/v1/admin/", "/v1/admin/*", true),
+            ("/v1/admin/a/b", "/v1/admin/*", true),
+            ("/v1/admin", "/v1/admin/*", false),
+            ("/v1/adminx", "/v1/admin/*", false),
+            ("document", "document", true),
+            ("documents", "document", false),
+            ("/anything", "*", true),
+            ("document", "*", true),
+            ("/v1/me", "/v1/me", true),
+            ("/v1/me/", "/v1/me", false),
+        ];
+        for (value, pattern, expected) in cases {
+            assert_eq!(object_matches(value, pattern), expected, "{value} vs {pattern}");
+        }
+    }
+
+    #[test]
+    fn object_patterns_that_casbin_could_not_compile_are_refused() {
+        for bad in ["", "/docs/(", "/a/*/b", "/a/:", "/a/b c", "Document", "/a//b", "doc ument", "/a/[x]"] {
+            assert!(parse_object(bad).is_err(), "{bad}");
+        }
+        for ok in ["*", "/", "/api/documents/:id", "/v1/admin/*", "document", "check:any"] {
+            assert!(parse_object(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rules_refuse_every_invalid_column() {
+        let ok = ["role:viewer", "document", "read", "documents:read", "", "allow"];
+        assert!(Rule::parse(1, ok[0], ok[1], ok[2], ok[3], ok[4], ok[5]).is_ok());
+        let bad_columns: [(usize, &str); 8] = [
+            (0, "viewer"),
+            (0, "role:"),
+            (0, "group:x"),
+            (2, "re ad"),
+            (3, "a b"),
+            (4, "loop {}"),
+            (5, "allowed"),
+            (5, ""),
+        ];
+        for (col, value) in bad_columns {
+            let mut row = ok;
+            row[col] = value;
+            assert!(
+                Rule::parse(1, row[0], row[1], row[2], row[3], row[4], row[5]).is_err(),
+                "column {col} = {value:?}"
+            );
+        }
+    }
+}

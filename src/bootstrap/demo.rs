@@ -1,0 +1,61 @@
+//! Demo users and documents for the README walk-through (`warden serve --demo`).
+//! Created only when asked for, and only once.
+
+use std::collections::BTreeMap;
+
+use super::StartError;
+use crate::auth::domain::{Password, Username};
+use crate::auth::routes::create_user;
+use crate::authz::AttrValue;
+use crate::state::AppState;
+use crate::store::{self, documents::DocumentFields};
+
+/// Password of every demo user.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// (name, role, department, clearance)
+pub const DEMO_USERS: [(&str, &str, &str, i32); 5] = [
+    ("alice", "viewer", "eng", 2),
+    ("bob", "editor", "eng", 3),
+    ("carol", "viewer", "sales", 1),
+    ("dave", "auditor", "audit", 2),
+    ("erin", "user", "eng", 0),
+];
+
+/// (title, department, owner, classification)
+pub const DEMO_DOCUMENTS: [(&str, &str, &str, i32); 5] = [
+    ("Eng roadmap", "eng", "bob", 1),
+    ("Sales forecast", "sales", "carol", 1),
+    ("Eng incident report", "eng", "bob", 3),
+    ("Erin's notes", "eng", "erin", 0),
+    ("Eng salaries", "eng", "bob", 2),
+];
+
+fn fail(e: impl std::fmt::Display) -> StartError {
+    StartError(format!("demo data: {e}"))
+}
+
+/// Creates the demo users (with roles and attributes) and documents, unless `alice` exists.
+pub async fn seed(state: &AppState) -> Result<(), StartError> {
+    if store::users::find_by_username(&state.db, "alice").await.map_err(fail)?.is_some() {
+        return Ok(());
+    }
+    for (name, role, department, clearance) in DEMO_USERS {
+        let attributes = BTreeMap::from([
+            ("department".to_owned(), AttrValue::Str(department.into())),
+            ("clearance".to_owned(), AttrValue::Int(clearance)),
+        ]);
+        let username = Username::parse(name).map_err(fail)?;
+        let password = Password::parse(DEMO_PASSWORD).map_err(fail)?;
+        create_user(state, &username, password, None, None, &attributes, &format!("role:{role}"))
+            .await
+            .map_err(fail)?;
+    }
+    let now = state.now();
+    for (title, department, owner, classification) in DEMO_DOCUMENTS {
+        let body = format!("{title} (demo document)");
+        let fields = DocumentFields { title, body: &body, department, owner, classification };
+        store::documents::insert(&state.db, &fields, now).await.map_err(fail)?;
+    }
+    Ok(())
+}

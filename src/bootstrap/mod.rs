@@ -1,0 +1,122 @@
+//! First start and every start: open the store, keys, seed policy, bootstrap admin, engine.
+
+pub mod demo;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use secrecy::ExposeSecret;
+
+use crate::auth::domain::{Password, Username};
+use crate::auth::keys::KeyRing;
+use crate::auth::password::Hasher;
+use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::routes::create_user;
+use crate::authz::seed::{SEED_POLICY, parse_policy};
+use crate::authz::{AttrValue, Engine};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::state::{AppState, Inner};
+use crate::store::{self, Db, rules::NewRule};
+
+/// Name of the bootstrap admin.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// A started service.
+#[derive(Debug)]
+pub struct Started {
+    /// The state to serve.
+    pub state: AppState,
+    /// The bootstrap admin's password, if it was generated just now (print it once).
+    pub generated_admin_password: Option<String>,
+    /// Whether the seed policy was loaded by this start.
+    pub seeded: bool,
+}
+
+/// Start-up failed; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn err(what: &str) -> impl Fn(String) -> StartError + '_ {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// Opens and migrates the database, loads or creates the signing key, seeds an empty policy,
+/// creates the bootstrap admin in an empty user table, and loads the policy.
+pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartError> {
+    let db = Db::connect(&config.database_url).await.map_err(|e| err("database")(e.to_string()))?;
+    let now = clock.now();
+    let keys = KeyRing::load_or_create(&db, now, &config.issuer, &config.audience)
+        .await
+        .map_err(|e| err("signing keys")(e.to_string()))?;
+    let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hasher = Hasher::new(permits).await.map_err(|e| err("password hasher")(e.to_string()))?;
+    let seeded = seed_policy(&db, now).await?;
+    let state = AppState::new(Inner {
+        limiter: LoginLimiter::new(config.login_limits),
+        engine: Engine::new(db.clone()),
+        config,
+        db,
+        keys,
+        hasher,
+        clock,
+    });
+    if let Err(e) = state.engine.reload().await {
+        // Serve anyway: every decision is a 503 until the policy is fixed, never an allow.
+        tracing::error!(error = %e, "no policy could be loaded; all protected routes answer 503");
+    }
+    let generated_admin_password = create_admin(&state).await?;
+    if state.config.demo {
+        crate::bootstrap::demo::seed(&state).await?;
+    }
+    Ok(Started { state, generated_admin_password, seeded })
+}
+
+async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
+    let file = parse_policy(SEED_POLICY).map_err(|e| err("policies/policy.csv")(e.to_string()))?;
+    let rules: Vec<NewRule<'_>> = file
+        .rules
+        .iter()
+        .map(|r| NewRule {
+            subject: &r.subject,
+            object: &r.object,
+            action: &r.action,
+            scope: &r.scope,
+            condition: r.condition.as_str(),
+            effect: r.effect.as_str(),
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = file.assignments.iter().map(|a| (a.member.as_str(), a.role.as_str())).collect();
+    store::rules::seed_if_never_seeded(db, &rules, &pairs, now)
+        .await
+        .map_err(|e| err("seeding the policy")(e.to_string()))
+}
+
+fn random_password() -> Result<String, StartError> {
+    let mut buf = [0u8; 18];
+    getrandom::fill(&mut buf).map_err(|e| StartError(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+async fn create_admin(state: &AppState) -> Result<Option<String>, StartError> {
+    if store::users::count(&state.db).await.map_err(|e| err("users")(e.to_string()))? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match &state.config.admin_password {
+        Some(p) => (p.expose_secret().to_owned(), None),
+        None => {
+            let p = random_password()?;
+            (p.clone(), Some(p))
+        }
+    };
+    let password = Password::parse(&password).map_err(|e| StartError(format!("admin password: {e}")))?;
+    let username = Username::parse(ADMIN_USERNAME).map_err(|e| StartError(e.into()))?;
+    let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(3))]);
+    create_user(state, &username, password, None, Some("Bootstrap administrator"), &attributes, "role:admin")
+        .await
+        .map_err(|e| err("bootstrap admin")(e.to_string()))?;
+    Ok(generated)
+}
+
+

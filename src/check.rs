@@ -1,0 +1,162 @@
+//! `POST /v1/check`: other services ask "may X do Y on Z?" in batches.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::principal::{Principal, subject_for};
+use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject, guard::is_allowed};
+use crate::error::{ApiError, Json};
+use crate::state::AppState;
+use crate::store;
+
+/// Most checks in one request.
+pub const MAX_CHECKS: usize = 100;
+
+/// Route (guarded by the policy in `http.rs`).
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/check", post(check))
+}
+
+/// A batch of questions.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// 1-100 checks.
+    pub checks: Vec<CheckItem>,
+    /// Include matched rules and condition results (needs permission `explain` on `check`).
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// One question.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckItem {
+    /// Who; omitted = the caller. Naming someone else needs permission `any` on `check`.
+    pub subject: Option<CheckSubject>,
+    /// What.
+    pub object: CheckObject,
+    /// The action (`read`, `GET`, ...).
+    pub action: String,
+}
+
+/// A named subject.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSubject {
+    /// Username.
+    pub name: String,
+    /// Token scopes to assume; omitted = every scope the user may request.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// The object: a resource type or a path, plus attributes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckObject {
+    /// Resource type (`document`). Exactly one of `type` and `path`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Request path (`/api/documents/5`).
+    pub path: Option<String>,
+    /// Attributes (department, owner, classification, ...).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// The answer to one check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    /// Allowed?
+    pub allowed: bool,
+    /// Why a check could not be evaluated (unknown subject, evaluation error); it is a deny.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// With `explain`: ids of the rules that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_rules: Option<Vec<i64>>,
+    /// With `explain`: every applicable rule's condition and its result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<crate::authz::ConditionResult>>,
+}
+
+/// Answers, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckResponse {
+    /// The policy version every answer was decided under.
+    pub policy_version: i64,
+    /// One per check.
+    pub results: Vec<CheckResult>,
+}
+
+fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
+    let field = |f: &str| format!("checks[{i}].object.{f}");
+    let resource = match (o.kind, o.path) {
+        (Some(t), None) => t,
+        (None, Some(p)) => p,
+        _ => return Err(ApiError::validation(&field("type"), "give exactly one of `type` and `path`")),
+    };
+    if resource.is_empty() || resource.len() > 1024 {
+        return Err(ApiError::validation(&field("type"), "must be 1-1024 characters"));
+    }
+    if let Some(bad) = o.attributes.keys().find(|k| RESERVED_ATTRIBUTES.contains(&k.as_str()) || k.is_empty() || k.len() > 64) {
+        return Err(ApiError::validation(&field("attributes"), format!("`{bad}` is not an allowed attribute name")));
+    }
+    Ok(Object { resource, attributes: o.attributes })
+}
+
+/// Ask the policy a batch of questions.
+#[utoipa::path(post, path = "/v1/check", tag = "authz", security(("bearer" = [])), request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn check(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    if req.checks.is_empty() || req.checks.len() > MAX_CHECKS {
+        return Err(ApiError::validation("checks", format!("must hold 1-{MAX_CHECKS} checks")));
+    }
+    // One snapshot for the whole batch, so every answer shares one policy version.
+    let snap = state.engine.snapshot()?;
+    let caller = principal.subject();
+    let permission = |action: &str| is_allowed(&state, &caller, &Object::route("check"), action);
+    if req.explain && !permission("explain")? {
+        return Err(ApiError::forbidden());
+    }
+    if req.checks.iter().any(|c| c.subject.is_some()) && !permission("any")? {
+        return Err(ApiError::forbidden());
+    }
+    let mut results = Vec::with_capacity(req.checks.len());
+    for (i, item) in req.checks.into_iter().enumerate() {
+        let object = parse_object(i, item.object)?;
+        let subject: Result<Subject, String> = match item.subject {
+            None => Ok(caller.clone()),
+            Some(s) => match store::users::find_by_username(&state.db, &s.name).await? {
+                Some(u) if !u.disabled => {
+                    let scopes = s.scopes.unwrap_or_else(|| u.scopes.clone());
+                    Ok(subject_for(&u, scopes))
+                }
+                _ => Err("unknown or disabled subject".to_owned()),
+            },
+        };
+        let result = match subject {
+            Err(e) => CheckResult { allowed: false, error: Some(e), matched_rules: None, conditions: None },
+            Ok(subject) => {
+                let d = snap.decide(&subject, &object, &item.action);
+                CheckResult {
+                    allowed: d.allowed,
+                    error: d.error,
+                    matched_rules: req.explain.then_some(d.matched_rules),
+                    conditions: req.explain.then(|| snap.explain(&subject, &object, &item.action)),
+                }
+            }
+        };
+        results.push(result);
+    }
+    Ok(Json(CheckResponse { policy_version: snap.version(), results }))
+}

@@ -1,0 +1,267 @@
+//! One error type for the whole HTTP surface.
+//!
+//! Every failure a client can see is an [`ApiError`]: a precise status, a stable snake_case
+//! `error` code and a human `message`, rendered as `{"error": ..., "message": ...}`. Domain
+//! errors (`StoreError`, `AuthzError`, ...) convert into it with `From`, and 5xx variants log
+//! their cause and return a fixed message so no SQL, path or panic text reaches a client.
+
+use std::borrow::Cow;
+
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code (e.g. `forbidden`, `invalid_grant`).
+    pub error: Cow<'static, str>,
+    /// Human-readable explanation; never contains internals.
+    pub message: Cow<'static, str>,
+}
+
+/// An error that is rendered to the client as JSON with a precise status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+    retry_after: Option<u64>,
+    www_authenticate: Option<&'static str>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// A new error with an explicit status and code.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            www_authenticate: None,
+        }
+    }
+
+    /// 400 with a specific code (OAuth2 codes such as `invalid_grant` use this too).
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422: the request was well-formed but a field is invalid. The message names the field.
+    pub fn validation(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("{field}: {problem}"),
+        )
+    }
+
+    /// 401 for a missing, malformed, expired or revoked bearer token (RFC 6750).
+    pub fn invalid_token(message: impl Into<Cow<'static, str>>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message);
+        e.www_authenticate = Some(r#"Bearer error="invalid_token""#);
+        e
+    }
+
+    /// 401 when no credentials were presented at all (RFC 6750 §3.1: no error code).
+    pub fn missing_token() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a bearer token is required",
+        );
+        e.www_authenticate = Some("Bearer");
+        e
+    }
+
+    /// 403 without any policy details.
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you are not allowed to do this",
+        )
+    }
+
+    /// 404 for a missing resource or route.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// 409 with a specific code.
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many attempts; retry later",
+        );
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 503: the policy or the database is unavailable; decisions fail closed.
+    pub fn unavailable(message: &'static str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500 with a fixed message; the cause is logged, never returned.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal server error",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code,
+            message: self.message,
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        let headers = res.headers_mut();
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(value) = self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        res
+    }
+}
+
+/// Maps an axum body/extractor rejection by its status, keeping axum's text only where it
+/// describes the client's input (serde's messages name the field and never contain internals).
+fn from_rejection(status: StatusCode, text: String) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "payload_too_large",
+            "request body exceeds the size limit",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(status, "unsupported_media_type", text)
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "validation_failed", text),
+        s if s.is_client_error() => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", text),
+        _ => ApiError::internal(text),
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict(what) => ApiError::conflict("conflict", what),
+            crate::store::StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "database unavailable");
+                ApiError::unavailable("the database is unavailable")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// JSON body extractor whose rejections are [`ApiError`]s (never axum's plain-text defaults).
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Path extractor with JSON rejections.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Query extractor with JSON rejections.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal("SELECT * FROM users failed at /var/lib/warden.db");
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.to_string().contains("SELECT"));
+        assert!(!e.to_string().contains("/var/lib"));
+    }
+
+    #[test]
+    fn rate_limited_never_says_retry_after_zero() {
+        let res = ApiError::rate_limited(0).into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn invalid_token_sets_the_rfc6750_challenge() {
+        let res = ApiError::invalid_token("expired").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Router assembly and middleware order: the only place that knows about both.
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::authz::guard::require_policy;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The OpenAPI description of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Warden", description = "Authentication and Casbin-based authorization service"),
+    paths(
+        health, ready,
+        crate::auth::routes::register, crate::auth::routes::token, crate::auth::routes::revoke,
+        crate::auth::routes::logout_all, crate::auth::routes::jwks, crate::auth::routes::me,
+        crate::check::check,
+        crate::documents::list, crate::documents::create, crate::documents::read,
+        crate::documents::update, crate::documents::remove,
+    ),
+    modifiers(&BearerScheme),
+    tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "health"))
+)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "up")))]
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Database reachable and a policy loaded.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    if !state.db.ping().await {
+        return Err(ApiError::unavailable("the database is unreachable"));
+    }
+    let snap = state.engine.snapshot().map_err(ApiError::from)?;
+    Ok(Json(serde_json::json!({ "status": "ready", "policy_version": snap.version() })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The panic payload is deliberately not logged or returned: it may hold request data.
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error").into_response()
+}
+
+/// The whole HTTP surface. Pure: binds nothing.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(crate::auth::protected_router())
+        .merge(crate::check::router())
+        .merge(crate::documents::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_policy));
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .merge(crate::auth::public_router())
+        .merge(protected)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}

@@ -1,0 +1,137 @@
+//! The demo protected resource.
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, db_err};
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DocumentRow {
+    /// Id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Owning department.
+    pub department: String,
+    /// Owner's username.
+    pub owner: String,
+    /// 0 (public) to 3 (secret).
+    pub classification: i32,
+}
+
+/// Fields of a new or updated document.
+#[derive(Debug, Clone)]
+pub struct DocumentFields<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Body.
+    pub body: &'a str,
+    /// Department.
+    pub department: &'a str,
+    /// Owner.
+    pub owner: &'a str,
+    /// Classification.
+    pub classification: i32,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<DocumentRow, sqlx::Error> {
+    Ok(DocumentRow {
+        id: r.try_get("id")?,
+        title: r.try_get("title")?,
+        body: r.try_get("body")?,
+        department: r.try_get("department")?,
+        owner: r.try_get("owner")?,
+        classification: i32::try_from(r.try_get::<i64, _>("classification")?).unwrap_or(i32::MAX),
+    })
+}
+
+macro_rules! document_columns {
+    () => {
+        "id, title, body, department, owner, classification"
+    };
+}
+
+/// Every document, by id.
+pub async fn list(db: &Db) -> StoreResult<Vec<DocumentRow>> {
+    sqlx::query(concat!("SELECT ", document_columns!(), " FROM documents ORDER BY id"))
+        .fetch_all(db.pool())
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()
+        .map_err(db_err)
+}
+
+/// One document.
+pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
+    sqlx::query(concat!("SELECT ", document_columns!(), " FROM documents WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+        .map_err(db_err)
+}
+
+/// Stores a new document.
+pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<DocumentRow> {
+    sqlx::query(concat!(
+        "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        document_columns!()
+    ))
+    .bind(d.title)
+    .bind(d.body)
+    .bind(d.department)
+    .bind(d.owner)
+    .bind(i64::from(d.classification))
+    .bind(now)
+    .fetch_one(db.pool())
+    .await
+    .map_err(db_err)
+    .and_then(|r| from_row(&r).map_err(db_err))
+}
+
+/// Overwrites a document; None if it does not exist.
+pub async fn update(
+    db: &Db,
+    id: i64,
+    d: &DocumentFields<'_>,
+    now: i64,
+) -> StoreResult<Option<DocumentRow>> {
+    sqlx::query(concat!(
+        "UPDATE documents SET title = $2, body = $3, department = $4, owner = $5, \
+         classification = $6, updated_at = $7 WHERE id = $1 RETURNING ",
+        document_columns!()
+    ))
+    .bind(id)
+    .bind(d.title)
+    .bind(d.body)
+    .bind(d.department)
+    .bind(d.owner)
+    .bind(i64::from(d.classification))
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+    .map_err(db_err)
+}
+
+/// Deletes a document; false if it did not exist.
+pub async fn delete(db: &Db, id: i64) -> StoreResult<bool> {
+    Ok(sqlx::query("DELETE FROM documents WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1)
+}

@@ -1,0 +1,103 @@
+//! The only place with SQL. A [`Db`] wraps an sqlx `Any` pool so the same repositories run
+//! on SQLite today and Postgres later; queries use `$n` placeholders and portable types.
+
+pub mod documents;
+pub mod keys;
+pub mod rules;
+pub mod tokens;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+/// A failure of the store, classified for the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated (maps to 409).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The database could not be reached (maps to 503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row holds data this version cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Other(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Classifies an sqlx error, turning unique violations into [`StoreError::Conflict`].
+    pub fn classify(e: sqlx::Error, what: &'static str) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Other(e),
+        }
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Converts an sqlx error with no special meaning.
+fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::classify(e, "row")
+}
+
+/// Handle to the database (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: sqlx::AnyPool,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl Db {
+    /// Connects (creating a SQLite file if missing) and applies the embedded migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        // The Any driver only takes URL options, so the file is first created and switched
+        // to WAL (a persistent setting) through the native SQLite options.
+        let native = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad database URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let conn = sqlx::ConnectOptions::connect(&native)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        sqlx::Connection::close(conn).await.map_err(db_err)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        SQLITE_MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the repositories in this module.
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+
+    /// True when a trivial query succeeds.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool; every later query fails (tests use this to simulate an outage).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,262 @@
+//! The policy: `p` rules, `g` role assignments and the policy version.
+
+use sqlx::Row;
+
+use super::{Db, StoreError, StoreResult, db_err};
+
+/// A stored `p` rule, as text (validated by `authz::Rule::from_row`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRow {
+    /// Stable id.
+    pub id: i64,
+    /// `role:<name>` or `user:<name>`.
+    pub subject: String,
+    /// Route pattern or resource type.
+    pub object: String,
+    /// Action or `*`.
+    pub action: String,
+    /// Required scope or `*`.
+    pub scope: String,
+    /// Condition text ("" = always).
+    pub condition: String,
+    /// `allow` or `deny`.
+    pub effect: String,
+}
+
+/// A stored `g` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    /// Stable id.
+    pub id: i64,
+    /// `user:<name>` or `role:<name>`.
+    pub member: String,
+    /// `role:<name>`.
+    pub role: String,
+}
+
+/// The whole policy as one consistent read.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRows {
+    /// Version the rows belong to.
+    pub version: i64,
+    /// `p` rules, by id.
+    pub rules: Vec<RuleRow>,
+    /// `g` rules, by id.
+    pub assignments: Vec<AssignmentRow>,
+}
+
+/// A rule to insert (text already validated by the caller).
+#[derive(Debug, Clone)]
+pub struct NewRule<'a> {
+    /// Subject.
+    pub subject: &'a str,
+    /// Object.
+    pub object: &'a str,
+    /// Action.
+    pub action: &'a str,
+    /// Scope.
+    pub scope: &'a str,
+    /// Condition.
+    pub condition: &'a str,
+    /// Effect.
+    pub effect: &'a str,
+}
+
+/// Reads the version and every rule and assignment in one transaction, so the three agree.
+pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)?;
+    let rules = sqlx::query(
+        "SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| {
+        Ok(RuleRow {
+            id: r.try_get("id")?,
+            subject: r.try_get("subject")?,
+            object: r.try_get("object")?,
+            action: r.try_get("action")?,
+            scope: r.try_get("scope")?,
+            condition: r.try_get("condition")?,
+            effect: r.try_get("effect")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()
+    .map_err(db_err)?;
+    let assignments = sqlx::query("SELECT id, member, role FROM role_assignments ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok(AssignmentRow {
+                id: r.try_get("id")?,
+                member: r.try_get("member")?,
+                role: r.try_get("role")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(PolicyRows {
+        version,
+        rules,
+        assignments,
+    })
+}
+
+/// The current policy version (cheap; used to detect that a reload is due).
+pub async fn version(db: &Db) -> StoreResult<i64> {
+    sqlx::query("SELECT version FROM policy_state WHERE id = 1")
+        .fetch_one(db.pool())
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)
+}
+
+/// Loads the seed into an empty, never-seeded policy, in one transaction. Returns false
+/// (and changes nothing) if the policy was seeded before, even if it is empty now.
+pub async fn seed_if_never_seeded(
+    db: &Db,
+    rules: &[NewRule<'_>],
+    assignments: &[(&str, &str)],
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let claimed = sqlx::query("UPDATE policy_state SET seeded = 1 WHERE id = 1 AND seeded = 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(false);
+    }
+    for r in rules {
+        insert_rule_tx(&mut tx, r, now).await?;
+    }
+    for (member, role) in assignments {
+        insert_assignment_tx(&mut tx, member, role, now).await?;
+    }
+    bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
+}
+
+async fn insert_rule_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &NewRule<'_>,
+    now: i64,
+) -> StoreResult<i64> {
+    sqlx::query(
+        "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(r.subject)
+    .bind(r.object)
+    .bind(r.action)
+    .bind(r.scope)
+    .bind(r.condition)
+    .bind(r.effect)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| StoreError::classify(e, "rule"))?
+    .try_get("id")
+    .map_err(db_err)
+}
+
+/// Inserts a `g` rule inside a transaction.
+pub(crate) async fn insert_assignment_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    member: &str,
+    role: &str,
+    now: i64,
+) -> StoreResult<i64> {
+    sqlx::query(
+        "INSERT INTO role_assignments (member, role, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(member)
+    .bind(role)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| StoreError::classify(e, "role assignment"))?
+    .try_get("id")
+    .map_err(db_err)
+}
+
+/// Increments the policy version inside a transaction; returns the new version.
+pub(crate) async fn bump_version_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> StoreResult<i64> {
+    sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1 RETURNING version")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)
+}
+
+/// Adds rules in one versioned transaction; returns the new ids and version.
+pub async fn insert_rules(db: &Db, rules: &[NewRule<'_>], now: i64) -> StoreResult<(Vec<i64>, i64)> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut ids = Vec::with_capacity(rules.len());
+    for r in rules {
+        ids.push(insert_rule_tx(&mut tx, r, now).await?);
+    }
+    let version = bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok((ids, version))
+}
+
+/// Adds role assignments in one versioned transaction; returns the new version.
+pub async fn insert_assignments(db: &Db, pairs: &[(&str, &str)], now: i64) -> StoreResult<i64> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    for (member, role) in pairs {
+        insert_assignment_tx(&mut tx, member, role, now).await?;
+    }
+    let version = bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(version)
+}
+
+/// Deletes a rule; returns the new version, or None if no such rule.
+pub async fn delete_rule(db: &Db, id: i64) -> StoreResult<Option<i64>> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let gone = sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    if gone == 0 {
+        return Ok(None);
+    }
+    let version = bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Some(version))
+}
+
+/// Overwrites the condition column of a rule without validation (tests simulate a corrupted
+/// row with it; nothing in the service calls it).
+#[doc(hidden)]
+pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")
+        .bind(id)
+        .bind(text)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Refresh tokens (stored as SHA-256 hashes).
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, db_err};
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefresh<'a> {
+    /// hex SHA-256 of the opaque token.
+    pub token_hash: &'a str,
+    /// Owner.
+    pub user_id: i64,
+    /// Family shared by all rotations of one login.
+    pub family_id: &'a str,
+    /// The user's token generation at issue time.
+    pub generation: i64,
+    /// Granted scopes, space-separated.
+    pub scope: &'a str,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    /// Primary key.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Family id.
+    pub family_id: String,
+    /// Generation at issue time.
+    pub generation: i64,
+    /// Granted scopes.
+    pub scope: String,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was exchanged, if it was.
+    pub used_at: Option<i64>,
+    /// When its family was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// What happened when a refresh token was presented for rotation.
+#[derive(Debug)]
+pub enum Rotation {
+    /// Unknown token.
+    Unknown,
+    /// Known but revoked or expired.
+    Dead,
+    /// Already used: the family is now revoked (reuse detection).
+    Reused,
+    /// Valid and now marked used; its successor is stored.
+    Rotated(RefreshRow),
+    /// Valid, but the caller refused it (e.g. a wider scope was asked); nothing changed.
+    Refused,
+}
+
+async fn insert_with<'e, E>(exec: E, t: &NewRefresh<'_>, now: i64) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, user_id, family_id, generation, scope, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(t.token_hash)
+    .bind(t.user_id)
+    .bind(t.family_id)
+    .bind(t.generation)
+    .bind(t.scope)
+    .bind(now)
+    .bind(t.expires_at)
+    .execute(exec)
+    .await
+    .map_err(|e| super::StoreError::classify(e, "refresh token"))?;
+    Ok(())
+}
+
+/// Stores a fresh refresh token (a new login).
+pub async fn insert(db: &Db, t: &NewRefresh<'_>, now: i64) -> StoreResult<()> {
+    insert_with(db.pool(), t, now).await
+}
+
+/// Presents a refresh token: marks it used and stores its successor in one transaction, or
+/// revokes its whole family if it was already used. `successor` sees the row first and
+/// returns the successor's hash and expiry, or None to refuse without changing anything.
+pub async fn rotate(
+    db: &Db,
+    token_hash: &str,
+    now: i64,
+    successor: impl FnOnce(&RefreshRow) -> Option<(String, i64)>,
+) -> StoreResult<Rotation> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let row = sqlx::query(
+        "SELECT id, user_id, family_id, generation, scope, expires_at, used_at, revoked_at \
+         FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let Some(row) = row else {
+        return Ok(Rotation::Unknown);
+    };
+    let row = RefreshRow {
+        id: row.try_get("id").map_err(db_err)?,
+        user_id: row.try_get("user_id").map_err(db_err)?,
+        family_id: row.try_get("family_id").map_err(db_err)?,
+        generation: row.try_get("generation").map_err(db_err)?,
+        scope: row.try_get("scope").map_err(db_err)?,
+        expires_at: row.try_get("expires_at").map_err(db_err)?,
+        used_at: row.try_get("used_at").map_err(db_err)?,
+        revoked_at: row.try_get("revoked_at").map_err(db_err)?,
+    };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Ok(Rotation::Dead);
+    }
+    if row.used_at.is_some() {
+        revoke_family_with(&mut *tx, &row.family_id, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        return Ok(Rotation::Reused);
+    }
+    let Some((hash, expires_at)) = successor(&row) else {
+        return Ok(Rotation::Refused);
+    };
+    // Conditional update: of two concurrent presentations only one can win; the loser is
+    // treated exactly like a replay.
+    let won = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+        .bind(row.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    if !won {
+        revoke_family_with(&mut *tx, &row.family_id, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        return Ok(Rotation::Reused);
+    }
+    let next = NewRefresh {
+        token_hash: &hash,
+        user_id: row.user_id,
+        family_id: &row.family_id,
+        generation: row.generation,
+        scope: &row.scope,
+        expires_at,
+    };
+    insert_with(&mut *tx, &next, now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Rotation::Rotated(row))
+}
+
+async fn revoke_family_with<'e, E>(exec: E, family_id: &str, now: i64) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(exec)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Revokes the family of the token with this hash. Returns false for an unknown token.
+pub async fn revoke_family_of(db: &Db, token_hash: &str, now: i64) -> StoreResult<bool> {
+    let family: Option<String> =
+        sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(db_err)?
+            .map(|r| r.try_get("family_id"))
+            .transpose()
+            .map_err(db_err)?;
+    match family {
+        Some(f) => {
+            revoke_family_with(db.pool(), &f, now).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}

@@ -1,0 +1,197 @@
+//! Accounts.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{Db, StoreError, StoreResult, db_err};
+use crate::authz::AttrValue;
+
+/// A stored account (the password hash never leaves the auth module).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    /// Primary key.
+    pub id: i64,
+    /// The name as registered.
+    pub username: String,
+    /// Lower-cased name; what the policy sees.
+    pub username_key: String,
+    /// Optional e-mail.
+    pub email: Option<String>,
+    /// Optional display name.
+    pub display_name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled accounts can neither log in nor use their tokens.
+    pub disabled: bool,
+    /// Token generation; tokens carrying an older one are rejected.
+    pub token_generation: i64,
+    /// Attributes the policy reads.
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Scopes this user may request.
+    pub scopes: Vec<String>,
+}
+
+/// What registration stores.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Name as typed.
+    pub username: &'a str,
+    /// E-mail, if given.
+    pub email: Option<&'a str>,
+    /// Display name, if given.
+    pub display_name: Option<&'a str>,
+    /// argon2id PHC string.
+    pub password_hash: &'a str,
+    /// Initial attributes.
+    pub attributes: &'a BTreeMap<String, AttrValue>,
+    /// Requestable scopes.
+    pub scopes: &'a [String],
+    /// Initial role (`role:<name>`), stored as a `g` rule in the same transaction.
+    pub role: &'a str,
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, username, username_key, email, display_name, password_hash, disabled, \
+                       token_generation, attributes, scopes"
+    };
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRow> {
+    let attributes: String = row.try_get("attributes").map_err(db_err)?;
+    let attributes = serde_json::from_str(&attributes)
+        .map_err(|e| StoreError::Corrupt(format!("users.attributes: {e}")))?;
+    let scopes: String = row.try_get("scopes").map_err(db_err)?;
+    Ok(UserRow {
+        id: row.try_get("id").map_err(db_err)?,
+        username: row.try_get("username").map_err(db_err)?,
+        username_key: row.try_get("username_key").map_err(db_err)?,
+        email: row.try_get("email").map_err(db_err)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
+        password_hash: row.try_get("password_hash").map_err(db_err)?,
+        disabled: row.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
+        token_generation: row.try_get("token_generation").map_err(db_err)?,
+        attributes,
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+    })
+}
+
+/// Lower-cases a username into the key used for uniqueness and policy.
+pub fn username_key(username: &str) -> String {
+    username.to_ascii_lowercase()
+}
+
+/// Creates a user and their initial role assignment in one transaction, bumping the policy
+/// version (a role assignment is a policy change). Returns the new row.
+pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow> {
+    let attributes = serde_json::to_string(user.attributes)
+        .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
+    let key = username_key(user.username);
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO users (username, username_key, email, display_name, password_hash, \
+         attributes, scopes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(user.username)
+    .bind(&key)
+    .bind(user.email)
+    .bind(user.display_name)
+    .bind(user.password_hash)
+    .bind(&attributes)
+    .bind(user.scopes.join(" "))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| StoreError::classify(e, "username"))?
+    .try_get("id")
+    .map_err(db_err)?;
+    super::rules::insert_assignment_tx(&mut tx, &format!("user:{key}"), user.role, now).await?;
+    super::rules::bump_version_tx(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    find_by_id(db, id)
+        .await?
+        .ok_or(StoreError::Corrupt("user vanished after insert".into()))
+}
+
+/// Finds a user by name, case-insensitively.
+pub async fn find_by_username(db: &Db, username: &str) -> StoreResult<Option<UserRow>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE username_key = $1"
+    ))
+    .bind(username_key(username))
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Finds a user by id.
+pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
+    let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Number of accounts.
+pub async fn count(db: &Db) -> StoreResult<i64> {
+    sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(db.pool())
+        .await
+        .map_err(db_err)?
+        .try_get("n")
+        .map_err(db_err)
+}
+
+/// Increments the token generation, invalidating every token issued before. Returns the
+/// new generation.
+pub async fn bump_token_generation(db: &Db, id: i64, now: i64) -> StoreResult<i64> {
+    sqlx::query(
+        "UPDATE users SET token_generation = token_generation + 1, updated_at = $2 \
+         WHERE id = $1 RETURNING token_generation",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_one(db.pool())
+    .await
+    .map_err(db_err)?
+    .try_get("token_generation")
+    .map_err(db_err)
+}
+
+/// Enables or disables an account.
+pub async fn set_disabled(db: &Db, id: i64, disabled: bool, now: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(i64::from(disabled))
+        .bind(now)
+        .execute(db.pool())
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Replaces a user's attributes.
+pub async fn set_attributes(
+    db: &Db,
+    id: i64,
+    attributes: &BTreeMap<String, AttrValue>,
+    now: i64,
+) -> StoreResult<()> {
+    let text = serde_json::to_string(attributes)
+        .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
+    sqlx::query("UPDATE users SET attributes = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(text)
+        .bind(now)
+        .execute(db.pool())
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}

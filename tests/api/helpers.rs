@@ -1,0 +1,144 @@
+//! `TestApp`: a fresh database, the real router, one method per endpoint.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use warden::clock::ManualClock;
+use warden::config::Config;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const PASSWORD: &str = "correct-horse-battery";
+
+pub struct TestApp {
+    pub state: warden::AppState,
+    pub router: axum::Router,
+    pub clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn error_code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("warden.db").display());
+        let mut config = Config::for_database(&url);
+        config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        edit(&mut config);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs() as i64;
+        let clock = ManualClock::new(now);
+        let started = warden::bootstrap::start(config, Arc::new(clock.clone()))
+            .await
+            .expect("start");
+        let router = warden::router(started.state.clone());
+        Self { state: started.state, router, clock, _dir: dir }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        TestResponse { status, headers, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> TestResponse {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> TestResponse {
+        self.call(Method::POST, "/v1/auth/register", None, Some(json!({"username": username, "password": password})))
+            .await
+    }
+
+    pub async fn token_form(&self, form: &str) -> TestResponse {
+        let req = Request::post("/v1/auth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_owned()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> TestResponse {
+        self.token_form(&format!("grant_type=password&username={username}&password={password}")).await
+    }
+
+    pub async fn login_scoped(&self, username: &str, password: &str, scope: &str) -> TestResponse {
+        self.token_form(&format!(
+            "grant_type=password&username={username}&password={password}&scope={}",
+            scope.replace(' ', "+")
+        ))
+        .await
+    }
+
+    /// Registers and logs in; returns (access, refresh).
+    pub async fn user_tokens(&self, username: &str) -> (String, String) {
+        let r = self.register(username, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        let t = self.login(username, PASSWORD).await;
+        assert_eq!(t.status, StatusCode::OK, "{t:?}");
+        (
+            t.body["access_token"].as_str().expect("access").to_owned(),
+            t.body["refresh_token"].as_str().expect("refresh").to_owned(),
+        )
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let t = self.login("admin", ADMIN_PASSWORD).await;
+        assert_eq!(t.status, StatusCode::OK, "{t:?}");
+        t.body["access_token"].as_str().expect("access").to_owned()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.token_form(&format!("grant_type=refresh_token&refresh_token={refresh_token}")).await
+    }
+}
+
+/// Asserts an error response has the JSON shape and the code.
+pub fn assert_error(r: &TestResponse, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_eq!(r.error_code(), code, "{r:?}");
+    assert!(r.body["message"].is_string(), "{r:?}");
+}
+

@@ -1,0 +1,8 @@
+//! Integration tests over the real router, each on a fresh temporary SQLite database.
+
+mod auth;
+mod authz;
+mod errors;
+mod helpers;
+mod matrices;
+mod tokens;

@@ -1,0 +1,116 @@
+//! The negative token matrix: every way a bearer token can be wrong is a 401.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use warden::auth::keys::Claims;
+
+use crate::helpers::*;
+
+fn b64(v: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn valid_claims(app: &TestApp, sub: &str) -> Claims {
+    let now = app.state.now();
+    Claims {
+        sub: sub.into(),
+        iss: "warden".into(),
+        aud: "warden".into(),
+        exp: now + 600,
+        nbf: now,
+        iat: now,
+        jti: "test".into(),
+        scope: "documents:read".into(),
+        r#gen: 0,
+    }
+}
+
+#[tokio::test]
+async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
+    let app = TestApp::new().await;
+    let (good, _) = app.user_tokens("alice").await;
+    assert_eq!(app.get("/v1/me", &good).await.status, StatusCode::OK, "the control token works");
+    let sub = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&good)
+        .map(|d| d.claims["sub"].as_str().unwrap_or_default().to_owned())
+        .expect("decode");
+    let sign = |edit: &dyn Fn(&mut Claims)| {
+        let mut c = valid_claims(&app, &sub);
+        edit(&mut c);
+        app.state.keys.sign(&c).expect("sign")
+    };
+    let parts: Vec<&str> = good.split('.').collect();
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("h")).expect("h");
+    let payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("p")).expect("p");
+
+    let mut unknown_kid = header.clone();
+    unknown_kid["kid"] = "not-a-key".into();
+    let mut tampered = payload.clone();
+    tampered["scope"] = "documents:read documents:write admin".into();
+    let none_header = serde_json::json!({"alg": "none", "typ": "JWT"});
+    let jwks = app.state.keys.jwks();
+    let public = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().expect("x")).expect("x");
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = header["kid"].as_str().map(str::to_owned);
+    let confused = jsonwebtoken::encode(&hs_header, &payload, &jsonwebtoken::EncodingKey::from_secret(&public)).expect("hs256");
+
+    let cases: Vec<(&str, String)> = vec![
+        ("expired", sign(&|c| { c.exp = c.iat - 31; })),
+        ("not yet valid", sign(&|c| { c.nbf += 120; })),
+        ("issued in the future", sign(&|c| { c.iat += 120; c.nbf = c.iat - 60; })),
+        ("wrong issuer", sign(&|c| c.iss = "someone-else".into())),
+        ("wrong audience", sign(&|c| c.aud = "another-api".into())),
+        ("unknown user", sign(&|c| c.sub = "999999".into())),
+        ("non-numeric subject", sign(&|c| c.sub = "alice".into())),
+        ("old generation", sign(&|c| c.r#gen = -1)),
+        ("unknown kid", format!("{}.{}.{}", b64(&unknown_kid), parts[1], parts[2])),
+        ("alg none", format!("{}.{}.", b64(&none_header), parts[1])),
+        ("HS256 signed with the public key", confused),
+        ("tampered payload", format!("{}.{}.{}", parts[0], b64(&tampered), parts[2])),
+        ("truncated", good[..good.len() - 10].to_owned()),
+        ("garbage", "not.a.jwt".to_owned()),
+        ("missing exp", format!("{}.{}.{}", parts[0], b64(&{ let mut p = payload.clone(); p.as_object_mut().map(|o| o.remove("exp")); p }), parts[2])),
+    ];
+    for (name, token) in cases {
+        let r = app.get("/v1/me", &token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {r:?}");
+        assert_eq!(r.error_code(), "invalid_token", "{name}: {r:?}");
+        assert_eq!(r.headers[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#, "{name}");
+    }
+
+    let header_cases: Vec<(&str, Option<String>)> = vec![
+        ("missing header", None),
+        ("wrong scheme", Some(format!("Basic {good}"))),
+        ("no scheme", Some(good.clone())),
+        ("empty bearer", Some("Bearer ".into())),
+    ];
+    for (name, value) in header_cases {
+        let mut req = Request::builder().method(Method::GET).uri("/v1/me");
+        if let Some(v) = value {
+            req = req.header(header::AUTHORIZATION, v);
+        }
+        let r = app.send(req.body(Body::empty()).expect("req")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {r:?}");
+        assert!(r.headers[header::WWW_AUTHENTICATE].to_str().expect("t").starts_with("Bearer"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_generation_was_bumped_is_rejected() {
+    let app = TestApp::new().await;
+    let (access, _) = app.user_tokens("alice").await;
+    let other_session = app.login("alice", PASSWORD).await.body["access_token"].as_str().expect("a").to_owned();
+    app.call(Method::POST, "/v1/auth/logout-all", Some(&access), None).await;
+    assert_error(&app.get("/v1/me", &other_session).await, StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn access_tokens_expire_after_their_lifetime() {
+    let app = TestApp::new().await;
+    let (access, _) = app.user_tokens("alice").await;
+    app.clock.advance(900 + 29);
+    assert_eq!(app.get("/v1/me", &access).await.status, StatusCode::OK, "inside the leeway");
+    app.clock.advance(2);
+    assert_error(&app.get("/v1/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token");
+}
