@@ -99,15 +99,33 @@ fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
     let resource = match (o.kind, o.path) {
         (Some(t), None) => t,
         (None, Some(p)) => p,
-        _ => return Err(ApiError::validation(&field("type"), "give exactly one of `type` and `path`")),
+        _ => {
+            return Err(ApiError::validation(
+                &field("type"),
+                "give exactly one of `type` and `path`",
+            ));
+        }
     };
     if resource.is_empty() || resource.len() > 1024 {
-        return Err(ApiError::validation(&field("type"), "must be 1-1024 characters"));
+        return Err(ApiError::validation(
+            &field("type"),
+            "must be 1-1024 characters",
+        ));
     }
-    if let Some(bad) = o.attributes.keys().find(|k| RESERVED_ATTRIBUTES.contains(&k.as_str()) || k.is_empty() || k.len() > 64) {
-        return Err(ApiError::validation(&field("attributes"), format!("`{bad}` is not an allowed attribute name")));
+    if let Some(bad) = o
+        .attributes
+        .keys()
+        .find(|k| RESERVED_ATTRIBUTES.contains(&k.as_str()) || k.is_empty() || k.len() > 64)
+    {
+        return Err(ApiError::validation(
+            &field("attributes"),
+            format!("`{bad}` is not an allowed attribute name"),
+        ));
     }
-    Ok(Object { resource, attributes: o.attributes })
+    Ok(Object {
+        resource,
+        attributes: o.attributes,
+    })
 }
 
 /// Ask the policy a batch of questions.
@@ -119,7 +137,10 @@ pub async fn check(
     Json(req): Json<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     if req.checks.is_empty() || req.checks.len() > MAX_CHECKS {
-        return Err(ApiError::validation("checks", format!("must hold 1-{MAX_CHECKS} checks")));
+        return Err(ApiError::validation(
+            "checks",
+            format!("must hold 1-{MAX_CHECKS} checks"),
+        ));
     }
     // One snapshot for the whole batch, so every answer shares one policy version.
     let snap = state.engine.snapshot()?;
@@ -145,18 +166,28 @@ pub async fn check(
             },
         };
         let result = match subject {
-            Err(e) => CheckResult { allowed: false, error: Some(e), matched_rules: None, conditions: None },
+            Err(e) => CheckResult {
+                allowed: false,
+                error: Some(e),
+                matched_rules: None,
+                conditions: None,
+            },
             Ok(subject) => {
                 let d = snap.decide(&subject, &object, &item.action);
                 CheckResult {
                     allowed: d.allowed,
                     error: d.error,
                     matched_rules: req.explain.then_some(d.matched_rules),
-                    conditions: req.explain.then(|| snap.explain(&subject, &object, &item.action)),
+                    conditions: req
+                        .explain
+                        .then(|| snap.explain(&subject, &object, &item.action)),
                 }
             }
         };
         results.push(result);
     }
-    Ok(Json(CheckResponse { policy_version: snap.version(), results }))
+    Ok(Json(CheckResponse {
+        policy_version: snap.version(),
+        results,
+    }))
 }

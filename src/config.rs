@@ -12,7 +12,11 @@ pub struct ServeArgs {
     pub listen: String,
 
     /// Database URL; the SQLite file is created and migrated if missing.
-    #[arg(long, env = "WARDEN_DATABASE_URL", default_value = "sqlite://warden.db")]
+    #[arg(
+        long,
+        env = "WARDEN_DATABASE_URL",
+        default_value = "sqlite://warden.db"
+    )]
     pub database_url: String,
 
     /// Lifetime of access tokens, in seconds.
@@ -49,7 +53,11 @@ pub struct ServeArgs {
 
     /// Password of the bootstrap admin, used only when the database has no users yet.
     /// If unset, a random one is generated and printed once.
-    #[arg(long = "admin-password", env = "WARDEN_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "admin-password",
+        env = "WARDEN_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
 
     /// Create the demo users and documents of the README walk-through (never use in production).

@@ -33,7 +33,13 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -98,7 +104,11 @@ impl ApiError {
 
     /// 404 for a missing resource or route.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 409 with a specific code.
@@ -170,9 +180,7 @@ fn from_rejection(status: StatusCode, text: String) -> ApiError {
             "payload_too_large",
             "request body exceeds the size limit",
         ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(status, "unsupported_media_type", text)
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", text),
         StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "validation_failed", text),
         s if s.is_client_error() => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", text),
         _ => ApiError::internal(text),

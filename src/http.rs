@@ -45,7 +45,12 @@ impl utoipa::Modify for BearerScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -64,7 +69,9 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Val
         return Err(ApiError::unavailable("the database is unreachable"));
     }
     let snap = state.engine.snapshot().map_err(ApiError::from)?;
-    Ok(Json(serde_json::json!({ "status": "ready", "policy_version": snap.version() })))
+    Ok(Json(
+        serde_json::json!({ "status": "ready", "policy_version": snap.version() }),
+    ))
 }
 
 async fn not_found() -> ApiError {
@@ -72,13 +79,22 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     // The panic payload is deliberately not logged or returned: it may hold request data.
     tracing::error!("a request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error").into_response()
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "internal server error",
+    )
+    .into_response()
 }
 
 /// The whole HTTP surface. Pure: binds nothing.
@@ -87,7 +103,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::protected_router())
         .merge(crate::check::router())
         .merge(crate::documents::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_policy));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_policy,
+        ));
     Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
@@ -97,7 +116,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use warden::config::{Config, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "warden", version, about = "Authentication and Casbin-based authorization service")]
+#[command(
+    name = "warden",
+    version,
+    about = "Authentication and Casbin-based authorization service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,8 +27,9 @@ enum Command {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warden=info,tower_http=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warden=info,tower_http=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -44,7 +49,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     let listen = config.listen;
     let demo = config.demo;
-    let started = match warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock)).await {
+    let started = match warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock)).await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -58,11 +64,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().map_or_else(|_| listen.to_string(), |a| a.to_string());
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
     println!("warden listening on http://{addr}");
     match &started.generated_admin_password {
-        Some(p) => println!("bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"),
-        None if started.seeded => println!("bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"),
+        Some(p) => println!(
+            "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
+        ),
+        None if started.seeded => println!(
+            "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"
+        ),
         None => println!("log in as `admin` with the password set on first start"),
     }
     if demo {

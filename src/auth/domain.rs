@@ -92,7 +92,10 @@ impl Scope {
         if s.is_empty() || s.len() > 64 {
             return Err("a scope must be 1-64 characters");
         }
-        if !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+        if !s
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        {
             return Err("a scope may contain only printable ASCII other than space, '\"' and '\\'");
         }
         if s == "*" {
@@ -123,7 +126,16 @@ mod tests {
         for ok in ["bob", "alice.smith", "a_b-c", &"x".repeat(64)] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "ab", &"x".repeat(65), "al ice", "bob@x", "ünï", "a/b", "a:b"] {
+        for bad in [
+            "",
+            "ab",
+            &"x".repeat(65),
+            "al ice",
+            "bob@x",
+            "ünï",
+            "a/b",
+            "a:b",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }
@@ -143,7 +155,9 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.org"] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a@.co", "a@b..co", "a b@c.de", "a@-b.co", "a@b.co\n"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a@b..co", "a b@c.de", "a@-b.co", "a@b.co\n",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -132,7 +132,10 @@ impl KeyRing {
         let mut jwks = Vec::new();
         for row in rows {
             if row.algorithm != "EdDSA" {
-                return Err(KeyError::Material(format!("unsupported algorithm {}", row.algorithm)));
+                return Err(KeyError::Material(format!(
+                    "unsupported algorithm {}",
+                    row.algorithm
+                )));
             }
             let key = DecodingKey::from_ed_components(&row.public_key)
                 .map_err(|e| KeyError::Material(e.to_string()))?;
@@ -253,7 +256,10 @@ mod tests {
         let t = r.sign(&claims(5_000)).expect("sign");
         assert!(r.verify(&t, 5_900 + LEEWAY_SECS - 1).is_ok());
         assert_eq!(r.verify(&t, 5_900 + LEEWAY_SECS), Err(TokenError::Expired));
-        assert_eq!(r.verify(&t, 5_000 - LEEWAY_SECS - 1), Err(TokenError::NotYetValid));
+        assert_eq!(
+            r.verify(&t, 5_000 - LEEWAY_SECS - 1),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]

@@ -98,8 +98,16 @@ mod tests {
         let h = Hasher::new(1).await.expect("hasher");
         let hash = h.hash("correct horse".into()).await.expect("hash");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.expect("verify"));
-        assert!(!h.verify("wrong horse".into(), Some(hash)).await.expect("verify"));
+        assert!(
+            h.verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !h.verify("wrong horse".into(), Some(hash))
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]

@@ -78,7 +78,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         return Err(ApiError::invalid_token("the token has been revoked"));
     }
     let scopes = claims.scope.split_whitespace().map(str::to_owned).collect();
-    Ok(Principal { user, scopes, claims })
+    Ok(Principal {
+        user,
+        scopes,
+        claims,
+    })
 }
 
 impl FromRequestParts<AppState> for Principal {

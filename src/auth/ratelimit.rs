@@ -30,9 +30,15 @@ impl Counters {
         if self.0.len() > SWEEP_ABOVE {
             self.0.retain(|_, w| now < w.started + window);
         }
-        let w = self.0.entry(key.to_owned()).or_insert(Window { started: now, count: 0 });
+        let w = self.0.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            count: 0,
+        });
         if now >= w.started + window {
-            *w = Window { started: now, count: 0 };
+            *w = Window {
+                started: now,
+                count: 0,
+            };
         }
         w.count = w.count.saturating_add(1);
     }

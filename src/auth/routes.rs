@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::domain::{Email, Password, Scope, Username};
 use super::principal::Principal;
-use super::tokens::{TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token};
+use super::tokens::{
+    TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
+};
 use crate::authz::AttrValue;
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
@@ -109,23 +111,40 @@ pub async fn register(
             "self-registration is disabled on this server",
         ));
     }
-    let username = Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
-    let password = Password::parse(&req.password).map_err(|e| ApiError::validation("password", e))?;
+    let username =
+        Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
+    let password =
+        Password::parse(&req.password).map_err(|e| ApiError::validation("password", e))?;
     let email = req
         .email
         .as_deref()
         .map(Email::parse)
         .transpose()
         .map_err(|e| ApiError::validation("email", e))?;
-    if req.display_name.as_ref().is_some_and(|d| d.chars().count() > 128 || d.chars().any(char::is_control)) {
-        return Err(ApiError::validation("display_name", "must be at most 128 characters, without control characters"));
+    if req
+        .display_name
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 128 || d.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "display_name",
+            "must be at most 128 characters, without control characters",
+        ));
     }
-    let user = create_user(&state, &username, password, email.as_ref(), req.display_name.as_deref(), &BTreeMap::new(), "role:user")
-        .await
-        .map_err(|e| match e.status() {
-            StatusCode::CONFLICT => ApiError::conflict("username_taken", "this username is taken"),
-            _ => e,
-        })?;
+    let user = create_user(
+        &state,
+        &username,
+        password,
+        email.as_ref(),
+        req.display_name.as_deref(),
+        &BTreeMap::new(),
+        "role:user",
+    )
+    .await
+    .map_err(|e| match e.status() {
+        StatusCode::CONFLICT => ApiError::conflict("username_taken", "this username is taken"),
+        _ => e,
+    })?;
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
 }
 
@@ -145,7 +164,10 @@ pub async fn create_user(
         .hash(password.expose().to_owned())
         .await
         .map_err(ApiError::internal)?;
-    let scopes: Vec<String> = DEFAULT_USER_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    let scopes: Vec<String> = DEFAULT_USER_SCOPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     let user = store::users::insert(
         &state.db,
         store::users::NewUser {
@@ -207,7 +229,9 @@ where
             _ => oauth("invalid_request", "the request body could not be read"),
         };
         if ct.starts_with("application/x-www-form-urlencoded") {
-            let Form(v) = Form::<T>::from_request(req, state).await.map_err(|e| bad(e.into()))?;
+            let Form(v) = Form::<T>::from_request(req, state)
+                .await
+                .map_err(|e| bad(e.into()))?;
             Ok(Self(v))
         } else if ct.starts_with("application/json") {
             let Json(v) = Json::<T>::from_request(req, state).await.map_err(bad)?;
@@ -228,7 +252,10 @@ pub struct ClientAddr(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Self(
             parts
                 .extensions
@@ -240,8 +267,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 
 fn no_store(body: TokenResponse) -> Response {
     let mut res = axum::Json(body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -259,7 +288,10 @@ pub async fn token(
     match req.grant_type.as_deref() {
         Some("password") => password_grant(&state, &addr, req).await.map(no_store),
         Some("refresh_token") => refresh_grant(&state, req).await.map(no_store),
-        Some(_) => Err(oauth("unsupported_grant_type", "grant_type must be password or refresh_token")),
+        Some(_) => Err(oauth(
+            "unsupported_grant_type",
+            "grant_type must be password or refresh_token",
+        )),
         None => Err(oauth("invalid_request", "grant_type is required")),
     }
 }
@@ -269,20 +301,34 @@ fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, 
     let Some(requested) = requested else {
         return Ok(allowed.join(" "));
     };
-    let wanted = Scope::parse_list(requested).map_err(|_| oauth("invalid_scope", "the scope parameter is malformed"))?;
+    let wanted = Scope::parse_list(requested)
+        .map_err(|_| oauth("invalid_scope", "the scope parameter is malformed"))?;
     if wanted.iter().any(|s| !allowed.contains(s)) {
-        return Err(oauth("invalid_scope", "a requested scope is not available to this user"));
+        return Err(oauth(
+            "invalid_scope",
+            "a requested scope is not available to this user",
+        ));
     }
     Ok(wanted.join(" "))
 }
 
-async fn password_grant(state: &AppState, addr: &str, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+async fn password_grant(
+    state: &AppState,
+    addr: &str,
+    req: TokenRequest,
+) -> Result<TokenResponse, ApiError> {
     let (Some(username), Some(password)) = (req.username, req.password) else {
-        return Err(oauth("invalid_request", "username and password are required"));
+        return Err(oauth(
+            "invalid_request",
+            "username and password are required",
+        ));
     };
     let key = store::users::username_key(&username);
     let now = state.now();
-    state.limiter.check_attempt(&key, addr, now).map_err(ApiError::rate_limited)?;
+    state
+        .limiter
+        .check_attempt(&key, addr, now)
+        .map_err(ApiError::rate_limited)?;
     let user = store::users::find_by_username(&state.db, &username).await?;
     // Unknown users are verified against a dummy hash: same work, same answer.
     let verified = state
@@ -302,10 +348,18 @@ async fn password_grant(state: &AppState, addr: &str, req: TokenRequest) -> Resu
 }
 
 async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenResponse, ApiError> {
-    let Some(presented) = req.refresh_token.filter(|t| !t.is_empty() && t.len() <= 512) else {
+    let Some(presented) = req
+        .refresh_token
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+    else {
         return Err(oauth("invalid_request", "refresh_token is required"));
     };
-    let invalid = || oauth("invalid_grant", "the refresh token is invalid, expired or revoked");
+    let invalid = || {
+        oauth(
+            "invalid_grant",
+            "the refresh token is invalid, expired or revoked",
+        )
+    };
     let next = new_refresh_token()?;
     let next_hash = hash_refresh_token(&next);
     let now = state.now();
@@ -354,12 +408,16 @@ pub struct RevokeRequest {
 #[utoipa::path(post, path = "/v1/auth/revoke", tag = "auth",
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked (or unknown)"), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn revoke(State(state): State<AppState>, FormOrJson(req): FormOrJson<RevokeRequest>) -> Result<StatusCode, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    FormOrJson(req): FormOrJson<RevokeRequest>,
+) -> Result<StatusCode, ApiError> {
     let Some(token) = req.token.filter(|t| !t.is_empty()) else {
         return Err(oauth("invalid_request", "token is required"));
     };
     if token.len() <= 512 {
-        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&token), state.now()).await?;
+        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&token), state.now())
+            .await?;
     }
     Ok(StatusCode::OK)
 }
@@ -367,7 +425,10 @@ pub async fn revoke(State(state): State<AppState>, FormOrJson(req): FormOrJson<R
 /// Reject every token issued to the caller so far (access and refresh).
 #[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
+pub async fn logout_all(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<StatusCode, ApiError> {
     store::users::bump_token_generation(&state.db, principal.user.id, state.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -376,7 +437,10 @@ pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "JWK set")))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = axum::Json(state.keys.jwks().clone()).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }
 

@@ -42,7 +42,12 @@ pub fn hash_refresh_token(token: &str) -> String {
 }
 
 /// Signs an access token for `user` with `scope`.
-pub fn access_token(state: &AppState, user: &UserRow, scope: &str, generation: i64) -> Result<String, ApiError> {
+pub fn access_token(
+    state: &AppState,
+    user: &UserRow,
+    scope: &str,
+    generation: i64,
+) -> Result<String, ApiError> {
     let now = state.now();
     let claims = Claims {
         sub: user.id.to_string(),
@@ -59,7 +64,11 @@ pub fn access_token(state: &AppState, user: &UserRow, scope: &str, generation: i
 }
 
 /// Issues an access token and a refresh token starting a new family (a password login).
-pub async fn issue_new_family(state: &AppState, user: &UserRow, scope: &str) -> Result<TokenResponse, ApiError> {
+pub async fn issue_new_family(
+    state: &AppState,
+    user: &UserRow,
+    scope: &str,
+) -> Result<TokenResponse, ApiError> {
     let refresh = new_refresh_token()?;
     let family = random_token(16)?;
     let now = state.now();

@@ -27,7 +27,7 @@ pub struct Loaded {
 /// Reads `policy_rules` and `role_assignments` through the store.
 pub struct SqlAdapter {
     db: Db,
-    loaded: Arc<Mutex<Option<Loaded>>>,
+    loaded: Arc<Mutex<Option<Result<Loaded, String>>>>,
 }
 
 /// A load failed; the message names the row.
@@ -63,8 +63,8 @@ fn adapter_err(e: impl std::error::Error + Send + Sync + 'static) -> casbin::Err
 struct ReadOnly;
 
 impl SqlAdapter {
-    /// An adapter over `db`; after a load, `loaded` holds what was read.
-    pub fn new(db: Db, loaded: Arc<Mutex<Option<Loaded>>>) -> Self {
+    /// An adapter over `db`; after a load, `loaded` holds what was read, or why it was refused.
+    pub fn new(db: Db, loaded: Arc<Mutex<Option<Result<Loaded, String>>>>) -> Self {
         Self { db, loaded }
     }
 
@@ -92,18 +92,28 @@ impl SqlAdapter {
 #[async_trait::async_trait]
 impl Adapter for SqlAdapter {
     async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
-        let loaded = Self::read(&self.db).await.map_err(adapter_err)?;
+        let loaded = match Self::read(&self.db).await {
+            Ok(l) => l,
+            Err(e) => {
+                *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(e.to_string()));
+                return Err(adapter_err(e));
+            }
+        };
         for rule in &loaded.rules {
             m.add_policy("p", "p", rule.casbin_row());
         }
         for a in &loaded.assignments {
             m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
         }
-        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok(loaded));
         Ok(())
     }
 
-    async fn load_filtered_policy<'a>(&mut self, m: &mut dyn Model, _f: Filter<'a>) -> casbin::Result<()> {
+    async fn load_filtered_policy<'a>(
+        &mut self,
+        m: &mut dyn Model,
+        _f: Filter<'a>,
+    ) -> casbin::Result<()> {
         // Filtering would hide deny rules; always load everything.
         self.load_policy(m).await
     }
@@ -120,19 +130,39 @@ impl Adapter for SqlAdapter {
         false
     }
 
-    async fn add_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+    async fn add_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn add_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+    async fn add_policies(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rules: Vec<Vec<String>>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn remove_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+    async fn remove_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn remove_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+    async fn remove_policies(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rules: Vec<Vec<String>>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
@@ -163,7 +193,11 @@ impl Adapter for RowsAdapter {
         Ok(())
     }
 
-    async fn load_filtered_policy<'a>(&mut self, m: &mut dyn Model, _f: Filter<'a>) -> casbin::Result<()> {
+    async fn load_filtered_policy<'a>(
+        &mut self,
+        m: &mut dyn Model,
+        _f: Filter<'a>,
+    ) -> casbin::Result<()> {
         self.load_policy(m).await
     }
 
@@ -179,19 +213,39 @@ impl Adapter for RowsAdapter {
         false
     }
 
-    async fn add_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+    async fn add_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn add_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+    async fn add_policies(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rules: Vec<Vec<String>>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn remove_policy(&mut self, _sec: &str, _ptype: &str, _rule: Vec<String>) -> casbin::Result<bool> {
+    async fn remove_policy(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rule: Vec<String>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 
-    async fn remove_policies(&mut self, _sec: &str, _ptype: &str, _rules: Vec<Vec<String>>) -> casbin::Result<bool> {
+    async fn remove_policies(
+        &mut self,
+        _sec: &str,
+        _ptype: &str,
+        _rules: Vec<Vec<String>>,
+    ) -> casbin::Result<bool> {
         Err(adapter_err(ReadOnly))
     }
 

@@ -32,8 +32,10 @@ pub async fn require_policy(
     }
     req.extensions_mut().insert(principal);
     let mut res = next.run(req).await;
-    res.headers_mut()
-        .insert(POLICY_VERSION_HEADER, HeaderValue::from(decision.policy_version));
+    res.headers_mut().insert(
+        POLICY_VERSION_HEADER,
+        HeaderValue::from(decision.policy_version),
+    );
     Ok(res)
 }
 
@@ -53,6 +55,11 @@ pub fn authorize(
 }
 
 /// Is a subject allowed (no error when not)? For filtering lists.
-pub fn is_allowed(state: &AppState, subject: &Subject, object: &Object, action: &str) -> Result<bool, ApiError> {
+pub fn is_allowed(
+    state: &AppState,
+    subject: &Subject,
+    object: &Object,
+    action: &str,
+) -> Result<bool, ApiError> {
     Ok(state.engine.decide(subject, object, action)?.allowed)
 }

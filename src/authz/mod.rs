@@ -113,8 +113,14 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-fn path_match(value: casbin::rhai::Dynamic, pattern: casbin::rhai::Dynamic) -> casbin::rhai::Dynamic {
-    let ok = match (value.into_immutable_string(), pattern.into_immutable_string()) {
+fn path_match(
+    value: casbin::rhai::Dynamic,
+    pattern: casbin::rhai::Dynamic,
+) -> casbin::rhai::Dynamic {
+    let ok = match (
+        value.into_immutable_string(),
+        pattern.into_immutable_string(),
+    ) {
         (Ok(v), Ok(p)) => rule::object_matches(&v, &p),
         _ => false,
     };
@@ -125,9 +131,16 @@ fn path_match(value: casbin::rhai::Dynamic, pattern: casbin::rhai::Dynamic) -> c
 /// configurations. Used by the engine (through [`adapter::SqlAdapter`]) and by tools that
 /// evaluate a policy that is not in a database.
 pub async fn build_enforcer(adapter: impl casbin::Adapter + 'static) -> Result<Enforcer, String> {
-    let model = DefaultModel::from_str(MODEL).await.map_err(|e| e.to_string())?;
-    let mut enforcer = Enforcer::new(model, adapter).await.map_err(|e| e.to_string())?;
-    enforcer.add_function("pathMatch", casbin::function_map::OperatorFunction::Arg2(path_match));
+    let model = DefaultModel::from_str(MODEL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut enforcer = Enforcer::new(model, adapter)
+        .await
+        .map_err(|e| e.to_string())?;
+    enforcer.add_function(
+        "pathMatch",
+        casbin::function_map::OperatorFunction::Arg2(path_match),
+    );
     let effect = enforcer
         .get_model()
         .get_model()
@@ -153,24 +166,92 @@ impl Snapshot {
     }
 
     /// Evaluates one request. Any evaluation error is a deny.
+    ///
+    /// casbin decides; Warden's own evaluation of the same rules (see [`Snapshot::native`])
+    /// runs beside it because Rhai reads a missing attribute as `()`, for which `!=` is true
+    /// and `<` is false: a deny rule whose attribute is missing would silently not fire.
+    /// Any applicable rule that cannot be evaluated, or any disagreement, is a deny.
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
-        match self.enforcer.enforce_ex((sub, obj, act)) {
-            Ok((allowed, matched)) => Decision {
-                allowed,
-                matched_rules: matched
-                    .iter()
-                    .filter_map(|row| row.last().and_then(|id| id.parse().ok()))
-                    .collect(),
-                policy_version: self.version,
-                error: None,
-            },
-            Err(e) => Decision {
-                allowed: false,
-                matched_rules: Vec::new(),
-                policy_version: self.version,
-                error: Some(e.to_string()),
-            },
+        let deny = |error: String| Decision {
+            allowed: false,
+            matched_rules: Vec::new(),
+            policy_version: self.version,
+            error: Some(error),
+        };
+        let casbin = match self.enforcer.enforce_ex((sub, obj, act)) {
+            Ok(r) => r,
+            Err(e) => return deny(e.to_string()),
+        };
+        let native = match self.native(sub, obj, act) {
+            Ok(n) => n,
+            Err(e) => return deny(e),
+        };
+        if casbin.0 != native {
+            tracing::error!(
+                casbin = casbin.0,
+                native,
+                "policy engines disagree; denying"
+            );
+            return deny("the policy engines disagree".to_owned());
         }
+        Decision {
+            allowed: casbin.0,
+            matched_rules: casbin
+                .1
+                .iter()
+                .filter_map(|row| row.last().and_then(|id| id.parse().ok()))
+                .collect(),
+            policy_version: self.version,
+            error: None,
+        }
+    }
+
+    /// Rules whose subject, object, action and scope apply to the request (condition not
+    /// yet evaluated), in id order.
+    fn applicable<'a>(
+        &'a self,
+        sub: &'a Subject,
+        obj: &'a Object,
+        act: &'a str,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        let mut subjects = self.roles_of(&sub.principal);
+        subjects.push(sub.principal.clone());
+        self.rules.iter().filter(move |r| {
+            (r.action == "*" || r.action == act)
+                && rule::object_matches(&obj.resource, &r.object)
+                && (r.scope == "*" || sub.scopes.contains(&r.scope))
+                && subjects.contains(&r.subject)
+        })
+    }
+
+    /// Evaluates a rule's condition natively; missing attributes and type mismatches are errors.
+    fn eval_condition(r: &Rule, sub: &Subject, obj: &Object) -> Result<bool, condition::EvalError> {
+        let lookup_sub = |k: &str| match k {
+            "name" => Some(AttrValue::Str(sub.name.clone())),
+            "principal" => Some(AttrValue::Str(sub.principal.clone())),
+            "scopes" => Some(AttrValue::List(sub.scopes.clone())),
+            _ => sub.attributes.get(k).cloned(),
+        };
+        let lookup_obj = |k: &str| match k {
+            "resource" => Some(AttrValue::Str(obj.resource.clone())),
+            _ => obj.attributes.get(k).cloned(),
+        };
+        r.condition.eval(&lookup_sub, &lookup_obj)
+    }
+
+    /// Warden's own evaluation: deny overrides allow, no match is deny, and an applicable
+    /// rule whose condition cannot be evaluated is an error (so the caller denies).
+    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, String> {
+        let mut allowed = false;
+        for r in self.applicable(sub, obj, act) {
+            match Self::eval_condition(r, sub, obj) {
+                Ok(true) if r.effect == rule::Effect::Deny => return Ok(false),
+                Ok(true) => allowed = true,
+                Ok(false) => {}
+                Err(e) => return Err(format!("rule {}: {e}", r.id)),
+            }
+        }
+        Ok(allowed)
     }
 
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
@@ -224,7 +305,10 @@ impl Engine {
 
     /// Why the last reload failed, if it did.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Loads the policy from the database if its version differs from the snapshot's.
@@ -255,17 +339,22 @@ impl Engine {
     }
 
     async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Snapshot>, String> {
-        let version = store::rules::version(&self.db).await.map_err(|e| e.to_string())?;
+        let version = store::rules::version(&self.db)
+            .await
+            .map_err(|e| e.to_string())?;
         if served == Some(version) {
             return Ok(None);
         }
         let loaded = Arc::new(Mutex::new(None));
-        let enforcer = build_enforcer(adapter::SqlAdapter::new(self.db.clone(), loaded.clone())).await?;
-        let loaded = loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| "the adapter loaded nothing".to_owned())?;
+        let built = build_enforcer(adapter::SqlAdapter::new(self.db.clone(), loaded.clone())).await;
+        // Prefer the adapter's own account of a refused row over casbin's wrapping of it.
+        let outcome = loaded.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (enforcer, loaded) = match (built, outcome) {
+            (Ok(enforcer), Some(Ok(loaded))) => (enforcer, loaded),
+            (_, Some(Err(why))) => return Err(why),
+            (Err(e), _) => return Err(e),
+            (Ok(_), None) => return Err("the adapter loaded nothing".to_owned()),
+        };
         Ok(Some(Snapshot::new(enforcer, loaded)))
     }
 
@@ -281,7 +370,10 @@ impl Snapshot {
     pub fn new(enforcer: Enforcer, loaded: adapter::Loaded) -> Self {
         let mut parents: HashMap<String, Vec<String>> = HashMap::new();
         for Assignment { member, role, .. } in &loaded.assignments {
-            parents.entry(member.clone()).or_default().push(role.clone());
+            parents
+                .entry(member.clone())
+                .or_default()
+                .push(role.clone());
         }
         Self {
             enforcer,
@@ -309,31 +401,12 @@ impl Snapshot {
     /// For every rule whose subject, object, action and scope apply to the request, how its
     /// condition evaluates. Explains "which condition failed" without exposing anything else.
     pub fn explain(&self, sub: &Subject, obj: &Object, act: &str) -> Vec<ConditionResult> {
-        let mut subjects = self.roles_of(&sub.principal);
-        subjects.push(sub.principal.clone());
-        let lookup_sub = |k: &str| match k {
-            "name" => Some(AttrValue::Str(sub.name.clone())),
-            "principal" => Some(AttrValue::Str(sub.principal.clone())),
-            "scopes" => Some(AttrValue::List(sub.scopes.clone())),
-            _ => sub.attributes.get(k).cloned(),
-        };
-        let lookup_obj = |k: &str| match k {
-            "resource" => Some(AttrValue::Str(obj.resource.clone())),
-            _ => obj.attributes.get(k).cloned(),
-        };
-        self.rules
-            .iter()
-            .filter(|r| {
-                (r.action == "*" || r.action == act)
-                    && rule::object_matches(&obj.resource, &r.object)
-                    && (r.scope == "*" || sub.scopes.contains(&r.scope))
-                    && subjects.contains(&r.subject)
-            })
+        self.applicable(sub, obj, act)
             .map(|r| ConditionResult {
                 rule_id: r.id,
                 effect: r.effect,
                 condition: r.condition.as_str().to_owned(),
-                result: match r.condition.eval(&lookup_sub, &lookup_obj) {
+                result: match Self::eval_condition(r, sub, obj) {
                     Ok(b) => b.to_string(),
                     Err(e) => format!("error: {e}"),
                 },

@@ -8,7 +8,9 @@ use super::condition::{Condition, ConditionError};
 use crate::store::rules::{AssignmentRow, RuleRow};
 
 /// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Grants access unless a deny also matches.
@@ -98,7 +100,9 @@ pub fn parse_object(s: &str) -> Result<&str, RuleError> {
     let Some(path) = s.strip_prefix('/') else {
         let b = s.as_bytes();
         if b[0].is_ascii_lowercase()
-            && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b':' | b'-'))
+            && b.iter().all(|&c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b':' | b'-')
+            })
         {
             return Ok(s);
         }
@@ -112,7 +116,11 @@ pub fn parse_object(s: &str) -> Result<&str, RuleError> {
                 return err("`*` is only allowed as the last segment");
             }
         } else if let Some(param) = seg.strip_prefix(':') {
-            if param.is_empty() || !param.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if param.is_empty()
+                || !param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
                 return err("a `:param` segment needs a name of [A-Za-z0-9_]");
             }
         } else if !seg.bytes().all(|b| is_name_char(b) || b == b'~') || (seg.is_empty() && !last) {
@@ -154,8 +162,13 @@ pub fn object_matches(value: &str, pattern: &str) -> bool {
 fn parse_action(s: &str) -> Result<&str, RuleError> {
     let ok = s == "*"
         || ((1..=32).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-')));
-    if ok { Ok(s) } else { Err(RuleError::Action(s.into())) }
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-')));
+    if ok {
+        Ok(s)
+    } else {
+        Err(RuleError::Action(s.into()))
+    }
 }
 
 fn parse_scope(s: &str) -> Result<&str, RuleError> {
@@ -198,7 +211,15 @@ impl Rule {
 
     /// Validates a stored row.
     pub fn from_row(r: &RuleRow) -> Result<Self, RuleError> {
-        Self::parse(r.id, &r.subject, &r.object, &r.action, &r.scope, &r.condition, &r.effect)
+        Self::parse(
+            r.id,
+            &r.subject,
+            &r.object,
+            &r.action,
+            &r.scope,
+            &r.condition,
+            &r.effect,
+        )
     }
 
     /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
@@ -283,23 +304,51 @@ mod tests {
             ("/v1/me/", "/v1/me", false),
         ];
         for (value, pattern, expected) in cases {
-            assert_eq!(object_matches(value, pattern), expected, "{value} vs {pattern}");
+            assert_eq!(
+                object_matches(value, pattern),
+                expected,
+                "{value} vs {pattern}"
+            );
         }
     }
 
     #[test]
     fn object_patterns_that_casbin_could_not_compile_are_refused() {
-        for bad in ["", "/docs/(", "/a/*/b", "/a/:", "/a/b c", "Document", "/a//b", "doc ument", "/a/[x]"] {
+        for bad in [
+            "",
+            "/docs/(",
+            "/a/*/b",
+            "/a/:",
+            "/a/b c",
+            "Document",
+            "/a//b",
+            "doc ument",
+            "/a/[x]",
+        ] {
             assert!(parse_object(bad).is_err(), "{bad}");
         }
-        for ok in ["*", "/", "/api/documents/:id", "/v1/admin/*", "document", "check:any"] {
+        for ok in [
+            "*",
+            "/",
+            "/api/documents/:id",
+            "/v1/admin/*",
+            "document",
+            "check:any",
+        ] {
             assert!(parse_object(ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn rules_refuse_every_invalid_column() {
-        let ok = ["role:viewer", "document", "read", "documents:read", "", "allow"];
+        let ok = [
+            "role:viewer",
+            "document",
+            "read",
+            "documents:read",
+            "",
+            "allow",
+        ];
         assert!(Rule::parse(1, ok[0], ok[1], ok[2], ok[3], ok[4], ok[5]).is_ok());
         let bad_columns: [(usize, &str); 8] = [
             (0, "viewer"),

@@ -85,12 +85,24 @@ pub fn parse_policy(text: &str) -> Result<PolicyFile, CsvError> {
         let f = split_csv_line(trimmed).map_err(|m| err(m.into()))?;
         match f.first().map(String::as_str) {
             Some("p") if f.len() == 7 => {
-                let rule = Rule::parse(i64::try_from(line).unwrap_or(0), &f[1], &f[2], &f[3], &f[4], &f[5], &f[6])
-                    .map_err(|e| err(e.to_string()))?;
+                let rule = Rule::parse(
+                    i64::try_from(line).unwrap_or(0),
+                    &f[1],
+                    &f[2],
+                    &f[3],
+                    &f[4],
+                    &f[5],
+                    &f[6],
+                )
+                .map_err(|e| err(e.to_string()))?;
                 out.rules.push(rule);
             }
             Some("g") if f.len() == 3 => {
-                let check = |s: &str| parse_subject(s).map(|_| ()).map_err(|e: RuleError| err(e.to_string()));
+                let check = |s: &str| {
+                    parse_subject(s)
+                        .map(|_| ())
+                        .map_err(|e: RuleError| err(e.to_string()))
+                };
                 check(&f[1])?;
                 check(&f[2])?;
                 if !f[2].starts_with("role:") {
@@ -118,7 +130,11 @@ mod tests {
     fn the_shipped_seed_policy_parses() {
         let p = parse_policy(SEED_POLICY).expect("seed policy is valid");
         assert!(p.rules.len() >= 10);
-        assert!(p.assignments.iter().any(|a| a.member == "role:editor" && a.role == "role:viewer"));
+        assert!(
+            p.assignments
+                .iter()
+                .any(|a| a.member == "role:editor" && a.role == "role:viewer")
+        );
     }
 
     #[test]
@@ -133,7 +149,8 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_reported_with_its_number() {
-        let e = parse_policy("# c\np, role:a, document, read, *, loop {}, allow\n").expect_err("bad");
+        let e =
+            parse_policy("# c\np, role:a, document, read, *, loop {}, allow\n").expect_err("bad");
         assert_eq!(e.line, 2);
         let e = parse_policy("x, y\n").expect_err("bad");
         assert_eq!(e.line, 1);

@@ -37,7 +37,11 @@ fn fail(e: impl std::fmt::Display) -> StartError {
 
 /// Creates the demo users (with roles and attributes) and documents, unless `alice` exists.
 pub async fn seed(state: &AppState) -> Result<(), StartError> {
-    if store::users::find_by_username(&state.db, "alice").await.map_err(fail)?.is_some() {
+    if store::users::find_by_username(&state.db, "alice")
+        .await
+        .map_err(fail)?
+        .is_some()
+    {
         return Ok(());
     }
     for (name, role, department, clearance) in DEMO_USERS {
@@ -47,15 +51,31 @@ pub async fn seed(state: &AppState) -> Result<(), StartError> {
         ]);
         let username = Username::parse(name).map_err(fail)?;
         let password = Password::parse(DEMO_PASSWORD).map_err(fail)?;
-        create_user(state, &username, password, None, None, &attributes, &format!("role:{role}"))
-            .await
-            .map_err(fail)?;
+        create_user(
+            state,
+            &username,
+            password,
+            None,
+            None,
+            &attributes,
+            &format!("role:{role}"),
+        )
+        .await
+        .map_err(fail)?;
     }
     let now = state.now();
     for (title, department, owner, classification) in DEMO_DOCUMENTS {
         let body = format!("{title} (demo document)");
-        let fields = DocumentFields { title, body: &body, department, owner, classification };
-        store::documents::insert(&state.db, &fields, now).await.map_err(fail)?;
+        let fields = DocumentFields {
+            title,
+            body: &body,
+            department,
+            owner,
+            classification,
+        };
+        store::documents::insert(&state.db, &fields, now)
+            .await
+            .map_err(fail)?;
     }
     Ok(())
 }

@@ -45,13 +45,17 @@ fn err(what: &str) -> impl Fn(String) -> StartError + '_ {
 /// Opens and migrates the database, loads or creates the signing key, seeds an empty policy,
 /// creates the bootstrap admin in an empty user table, and loads the policy.
 pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartError> {
-    let db = Db::connect(&config.database_url).await.map_err(|e| err("database")(e.to_string()))?;
+    let db = Db::connect(&config.database_url)
+        .await
+        .map_err(|e| err("database")(e.to_string()))?;
     let now = clock.now();
     let keys = KeyRing::load_or_create(&db, now, &config.issuer, &config.audience)
         .await
         .map_err(|e| err("signing keys")(e.to_string()))?;
     let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hasher = Hasher::new(permits).await.map_err(|e| err("password hasher")(e.to_string()))?;
+    let hasher = Hasher::new(permits)
+        .await
+        .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;
     let state = AppState::new(Inner {
         limiter: LoginLimiter::new(config.login_limits),
@@ -70,7 +74,11 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     if state.config.demo {
         crate::bootstrap::demo::seed(&state).await?;
     }
-    Ok(Started { state, generated_admin_password, seeded })
+    Ok(Started {
+        state,
+        generated_admin_password,
+        seeded,
+    })
 }
 
 async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
@@ -87,7 +95,11 @@ async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
             effect: r.effect.as_str(),
         })
         .collect();
-    let pairs: Vec<(&str, &str)> = file.assignments.iter().map(|a| (a.member.as_str(), a.role.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = file
+        .assignments
+        .iter()
+        .map(|a| (a.member.as_str(), a.role.as_str()))
+        .collect();
     store::rules::seed_if_never_seeded(db, &rules, &pairs, now)
         .await
         .map_err(|e| err("seeding the policy")(e.to_string()))
@@ -100,7 +112,11 @@ fn random_password() -> Result<String, StartError> {
 }
 
 async fn create_admin(state: &AppState) -> Result<Option<String>, StartError> {
-    if store::users::count(&state.db).await.map_err(|e| err("users")(e.to_string()))? > 0 {
+    if store::users::count(&state.db)
+        .await
+        .map_err(|e| err("users")(e.to_string()))?
+        > 0
+    {
         return Ok(None);
     }
     let (password, generated) = match &state.config.admin_password {
@@ -110,13 +126,20 @@ async fn create_admin(state: &AppState) -> Result<Option<String>, StartError> {
             (p.clone(), Some(p))
         }
     };
-    let password = Password::parse(&password).map_err(|e| StartError(format!("admin password: {e}")))?;
+    let password =
+        Password::parse(&password).map_err(|e| StartError(format!("admin password: {e}")))?;
     let username = Username::parse(ADMIN_USERNAME).map_err(|e| StartError(e.into()))?;
     let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(3))]);
-    create_user(state, &username, password, None, Some("Bootstrap administrator"), &attributes, "role:admin")
-        .await
-        .map_err(|e| err("bootstrap admin")(e.to_string()))?;
+    create_user(
+        state,
+        &username,
+        password,
+        None,
+        Some("Bootstrap administrator"),
+        &attributes,
+        "role:admin",
+    )
+    .await
+    .map_err(|e| err("bootstrap admin")(e.to_string()))?;
     Ok(generated)
 }
-
-

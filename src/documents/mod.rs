@@ -14,7 +14,10 @@ use crate::authz::guard::{authorize, is_allowed};
 use crate::authz::{AttrValue, Object};
 use crate::error::{ApiError, Json, Path};
 use crate::state::AppState;
-use crate::store::{self, documents::{DocumentFields, DocumentRow}};
+use crate::store::{
+    self,
+    documents::{DocumentFields, DocumentRow},
+};
 
 /// Routes (guarded by the policy in `http.rs`).
 pub fn router() -> Router<AppState> {
@@ -63,11 +66,22 @@ impl DocumentInput {
             return Err(ApiError::validation("body", "must be at most 32 KiB"));
         }
         let d = &self.department;
-        if d.is_empty() || d.len() > 64 || !d.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') {
-            return Err(ApiError::validation("department", "must be 1-64 characters of [a-z0-9_-]"));
+        if d.is_empty()
+            || d.len() > 64
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(ApiError::validation(
+                "department",
+                "must be 1-64 characters of [a-z0-9_-]",
+            ));
         }
         if !(0..=3).contains(&self.classification) {
-            return Err(ApiError::validation("classification", "must be 0, 1, 2 or 3"));
+            return Err(ApiError::validation(
+                "classification",
+                "must be 0, 1, 2 or 3",
+            ));
         }
         Ok(())
     }
@@ -86,7 +100,10 @@ impl DocumentInput {
 /// List the documents the caller may read (others are silently left out, no count).
 #[utoipa::path(get, path = "/api/documents", tag = "documents", security(("bearer" = [])),
     responses((status = 200, body = [DocumentRow]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<DocumentRow>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<DocumentRow>>, ApiError> {
     let subject = principal.subject();
     let mut out = Vec::new();
     for d in store::documents::list(&state.db).await? {
@@ -107,20 +124,31 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<DocumentRow>), ApiError> {
     input.validate()?;
     let owner = principal.user.username_key.clone();
-    authorize(&state, &principal, &object(&input.department, &owner, input.classification), "create")?;
+    authorize(
+        &state,
+        &principal,
+        &object(&input.department, &owner, input.classification),
+        "create",
+    )?;
     let doc = store::documents::insert(&state.db, &input.fields(&owner), state.now()).await?;
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
 async fn load(state: &AppState, id: i64) -> Result<DocumentRow, ApiError> {
-    store::documents::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("document"))
+    store::documents::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("document"))
 }
 
 /// Read one document.
 #[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
     responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn read(State(state): State<AppState>, principal: Principal, Path(id): Path<i64>) -> Result<Json<DocumentRow>, ApiError> {
+pub async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<Json<DocumentRow>, ApiError> {
     let doc = load(&state, id).await?;
     authorize(&state, &principal, &object_of(&doc), "read")?;
     Ok(Json(doc))
@@ -139,7 +167,12 @@ pub async fn update(
     input.validate()?;
     let doc = load(&state, id).await?;
     authorize(&state, &principal, &object_of(&doc), "update")?;
-    authorize(&state, &principal, &object(&input.department, &doc.owner, input.classification), "update")?;
+    authorize(
+        &state,
+        &principal,
+        &object(&input.department, &doc.owner, input.classification),
+        "update",
+    )?;
     let updated = store::documents::update(&state.db, id, &input.fields(&doc.owner), state.now())
         .await?
         .ok_or_else(|| ApiError::not_found("document"))?;
@@ -150,7 +183,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn remove(State(state): State<AppState>, principal: Principal, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
     let doc = load(&state, id).await?;
     authorize(&state, &principal, &object_of(&doc), "delete")?;
     store::documents::delete(&state.db, id).await?;

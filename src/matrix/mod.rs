@@ -122,7 +122,10 @@ impl Matrix {
     /// Parses YAML; errors carry line and column.
     pub fn from_yaml(text: &str) -> Result<Self, MatrixError> {
         let m: Matrix = serde_yaml_ng::from_str(text).map_err(|e| {
-            let at = e.location().map(|l| format!("line {}, column {}: ", l.line(), l.column())).unwrap_or_default();
+            let at = e
+                .location()
+                .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+                .unwrap_or_default();
             MatrixError(format!("{at}{e}"))
         })?;
         m.validate()?;
@@ -136,10 +139,14 @@ impl Matrix {
             }
             for (object, actions) in grid {
                 if !self.objects.contains_key(object) {
-                    return Err(MatrixError(format!("expect.{subject}: unknown object `{object}`")));
+                    return Err(MatrixError(format!(
+                        "expect.{subject}: unknown object `{object}`"
+                    )));
                 }
                 if let Some(a) = actions.iter().find(|a| !self.actions.contains(a)) {
-                    return Err(MatrixError(format!("expect.{subject}.{object}: unknown action `{a}`")));
+                    return Err(MatrixError(format!(
+                        "expect.{subject}.{object}: unknown action `{a}`"
+                    )));
                 }
             }
         }
@@ -186,7 +193,10 @@ impl Matrix {
         if action == "create" {
             attributes.insert("owner".into(), AttrValue::Str(subject.to_owned()));
         }
-        Some(Object { resource: o.kind.clone(), attributes })
+        Some(Object {
+            resource: o.kind.clone(),
+            attributes,
+        })
     }
 
     /// The policy under test: `policy` plus one `user:<s> -> role:<r>` row per subject role.
@@ -194,20 +204,32 @@ impl Matrix {
         let mut assignments = policy.assignments.clone();
         for (name, s) in &self.subjects {
             for role in &s.roles {
-                assignments.push(Assignment { id: 0, member: format!("user:{name}"), role: format!("role:{role}") });
+                assignments.push(Assignment {
+                    id: 0,
+                    member: format!("user:{name}"),
+                    role: format!("role:{role}"),
+                });
             }
         }
-        Loaded { version, rules: policy.rules.clone(), assignments }
+        Loaded {
+            version,
+            rules: policy.rules.clone(),
+            assignments,
+        }
     }
 
     /// Evaluates every cell against a snapshot (route check first when the action has one).
     pub fn run(&self, snap: &Snapshot) -> Result<Vec<Cell>, MatrixError> {
         let mut cells = Vec::with_capacity(self.cell_count());
         for subject_name in self.subjects.keys() {
-            let subject = self.subject(subject_name).ok_or_else(|| MatrixError("subject".into()))?;
+            let subject = self
+                .subject(subject_name)
+                .ok_or_else(|| MatrixError("subject".into()))?;
             for object_name in self.objects.keys() {
                 for action in &self.actions {
-                    let object = self.object(object_name, action, subject_name).ok_or_else(|| MatrixError("object".into()))?;
+                    let object = self
+                        .object(object_name, action, subject_name)
+                        .ok_or_else(|| MatrixError("object".into()))?;
                     let (actual, reason) = self.decide(snap, &subject, &object, action)?;
                     cells.push(Cell {
                         subject: subject_name.clone(),
@@ -223,7 +245,13 @@ impl Matrix {
         Ok(cells)
     }
 
-    fn decide(&self, snap: &Snapshot, subject: &Subject, object: &Object, action: &str) -> Result<(bool, String), MatrixError> {
+    fn decide(
+        &self,
+        snap: &Snapshot,
+        subject: &Subject,
+        object: &Object,
+        action: &str,
+    ) -> Result<(bool, String), MatrixError> {
         if let Some(route) = self.routes.get(action) {
             let (method, path) = parse_route(route)?;
             let d = snap.decide(subject, &Object::route(&route_path(path)), method);
@@ -264,7 +292,12 @@ pub fn report_failures(matrix: &Matrix, cells: &[Cell]) -> Option<String> {
     if failed.is_empty() {
         return None;
     }
-    let mut out = format!("matrix `{}`: {} of {} cells failed\n", matrix.name, failed.len(), cells.len());
+    let mut out = format!(
+        "matrix `{}`: {} of {} cells failed\n",
+        matrix.name,
+        failed.len(),
+        cells.len()
+    );
     for c in failed {
         out.push_str(&format!("  {c}\n"));
     }

@@ -55,27 +55,35 @@ macro_rules! document_columns {
 
 /// Every document, by id.
 pub async fn list(db: &Db) -> StoreResult<Vec<DocumentRow>> {
-    sqlx::query(concat!("SELECT ", document_columns!(), " FROM documents ORDER BY id"))
-        .fetch_all(db.pool())
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(from_row)
-        .collect::<Result<_, _>>()
-        .map_err(db_err)
+    sqlx::query(concat!(
+        "SELECT ",
+        document_columns!(),
+        " FROM documents ORDER BY id"
+    ))
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(from_row)
+    .collect::<Result<_, _>>()
+    .map_err(db_err)
 }
 
 /// One document.
 pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
-    sqlx::query(concat!("SELECT ", document_columns!(), " FROM documents WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(from_row)
-        .transpose()
-        .map_err(db_err)
+    sqlx::query(concat!(
+        "SELECT ",
+        document_columns!(),
+        " FROM documents WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+    .map_err(db_err)
 }
 
 /// Stores a new document.

@@ -206,7 +206,11 @@ pub(crate) async fn bump_version_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
 }
 
 /// Adds rules in one versioned transaction; returns the new ids and version.
-pub async fn insert_rules(db: &Db, rules: &[NewRule<'_>], now: i64) -> StoreResult<(Vec<i64>, i64)> {
+pub async fn insert_rules(
+    db: &Db,
+    rules: &[NewRule<'_>],
+    now: i64,
+) -> StoreResult<(Vec<i64>, i64)> {
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     let mut ids = Vec::with_capacity(rules.len());
     for r in rules {

@@ -127,14 +127,15 @@ pub async fn rotate(
     };
     // Conditional update: of two concurrent presentations only one can win; the loser is
     // treated exactly like a replay.
-    let won = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
-        .bind(row.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-        == 1;
+    let won =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+            .bind(row.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+            == 1;
     if !won {
         revoke_family_with(&mut *tx, &row.family_id, now).await?;
         tx.commit().await.map_err(db_err)?;

@@ -131,11 +131,15 @@ pub async fn find_by_username(db: &Db, username: &str) -> StoreResult<Option<Use
 
 /// Finds a user by id.
 pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
-    let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?;
     row.as_ref().map(from_row).transpose()
 }
 

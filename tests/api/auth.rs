@@ -19,7 +19,11 @@ async fn register_creates_a_user_with_role_user_and_no_secrets() {
 async fn usernames_are_unique_case_insensitively() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
-    assert_error(&app.register("ALICE", PASSWORD).await, StatusCode::CONFLICT, "username_taken");
+    assert_error(
+        &app.register("ALICE", PASSWORD).await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    );
 }
 
 #[tokio::test]
@@ -27,28 +31,61 @@ async fn invalid_registrations_are_422_naming_the_field() {
     let app = TestApp::new().await;
     let cases = [
         (json!({"username": "ab", "password": PASSWORD}), "username"),
-        (json!({"username": "bad name", "password": PASSWORD}), "username"),
-        (json!({"username": "carol", "password": "short"}), "password"),
-        (json!({"username": "carol", "password": PASSWORD, "email": "nope"}), "email"),
-        (json!({"username": "carol", "password": PASSWORD, "roles": ["admin"]}), "roles"),
-        (json!({"username": "carol", "password": PASSWORD, "attributes": {"clearance": 3}}), "attributes"),
-        (json!({"username": "carol", "password": PASSWORD, "scopes": ["admin"]}), "scopes"),
-        (json!({"username": "carol", "password": PASSWORD, "disabled": false}), "disabled"),
+        (
+            json!({"username": "bad name", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "carol", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "carol", "password": PASSWORD, "email": "nope"}),
+            "email",
+        ),
+        (
+            json!({"username": "carol", "password": PASSWORD, "roles": ["admin"]}),
+            "roles",
+        ),
+        (
+            json!({"username": "carol", "password": PASSWORD, "attributes": {"clearance": 3}}),
+            "attributes",
+        ),
+        (
+            json!({"username": "carol", "password": PASSWORD, "scopes": ["admin"]}),
+            "scopes",
+        ),
+        (
+            json!({"username": "carol", "password": PASSWORD, "disabled": false}),
+            "disabled",
+        ),
         (json!({"password": PASSWORD}), "username"),
     ];
     for (body, field) in cases {
-        let r = app.call(Method::POST, "/v1/auth/register", None, Some(body.clone())).await;
+        let r = app
+            .call(Method::POST, "/v1/auth/register", None, Some(body.clone()))
+            .await;
         assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        assert!(r.body["message"].as_str().unwrap_or("").contains(field), "{body} -> {r:?}");
+        assert!(
+            r.body["message"].as_str().unwrap_or("").contains(field),
+            "{body} -> {r:?}"
+        );
     }
     // nothing was created by any of them
-    assert_eq!(app.login("carol", PASSWORD).await.error_code(), "invalid_grant");
+    assert_eq!(
+        app.login("carol", PASSWORD).await.error_code(),
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
 async fn registration_can_be_switched_off() {
     let app = TestApp::with_config(|c| c.allow_registration = false).await;
-    assert_error(&app.register("alice", PASSWORD).await, StatusCode::FORBIDDEN, "registration_disabled");
+    assert_error(
+        &app.register("alice", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "registration_disabled",
+    );
 }
 
 #[tokio::test]
@@ -74,18 +111,34 @@ async fn token_endpoint_errors_use_rfc6749_codes() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
     let cases = [
-        ("grant_type=password&username=alice&password=wrong-password", "invalid_grant"),
+        (
+            "grant_type=password&username=alice&password=wrong-password",
+            "invalid_grant",
+        ),
         ("grant_type=password&username=alice", "invalid_request"),
         ("username=alice&password=x", "invalid_request"),
         ("grant_type=client_credentials", "unsupported_grant_type"),
-        ("grant_type=password&username=alice&password=correct-horse-battery&scope=admin", "invalid_scope"),
-        ("grant_type=refresh_token&refresh_token=nonsense", "invalid_grant"),
+        (
+            "grant_type=password&username=alice&password=correct-horse-battery&scope=admin",
+            "invalid_scope",
+        ),
+        (
+            "grant_type=refresh_token&refresh_token=nonsense",
+            "invalid_grant",
+        ),
     ];
     for (form, code) in cases {
         assert_error(&app.token_form(form).await, StatusCode::BAD_REQUEST, code);
     }
-    let xml = Request::post("/v1/auth/token").header(header::CONTENT_TYPE, "text/xml").body(Body::from("<x/>")).expect("req");
-    assert_error(&app.send(xml).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let xml = Request::post("/v1/auth/token")
+        .header(header::CONTENT_TYPE, "text/xml")
+        .body(Body::from("<x/>"))
+        .expect("req");
+    assert_error(
+        &app.send(xml).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
 }
 
 #[tokio::test]
@@ -118,8 +171,14 @@ async fn unknown_user_login_does_the_same_hashing_work_as_a_wrong_password() {
     let known = time("alice").await;
     let unknown = time("nobody").await;
     // Without the dummy hash an unknown user answers in microseconds, not milliseconds.
-    assert!(unknown * 2 > known, "unknown {unknown:?} vs known {known:?}");
-    assert!(known * 2 > unknown, "unknown {unknown:?} vs known {known:?}");
+    assert!(
+        unknown * 2 > known,
+        "unknown {unknown:?} vs known {known:?}"
+    );
+    assert!(
+        known * 2 > unknown,
+        "unknown {unknown:?} vs known {known:?}"
+    );
 }
 
 #[tokio::test]
@@ -128,9 +187,17 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     let (_, refresh) = app.user_tokens("alice").await;
     let first = app.refresh(&refresh).await;
     assert_eq!(first.status, StatusCode::OK, "{first:?}");
-    let next = first.body["refresh_token"].as_str().expect("rotated").to_owned();
+    let next = first.body["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
     assert_ne!(next, refresh);
-    let me = app.get("/v1/me", first.body["access_token"].as_str().expect("access")).await;
+    let me = app
+        .get(
+            "/v1/me",
+            first.body["access_token"].as_str().expect("access"),
+        )
+        .await;
     assert_eq!(me.status, StatusCode::OK, "{me:?}");
     assert_eq!(app.refresh(&next).await.status, StatusCode::OK);
 }
@@ -139,11 +206,22 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
 async fn reusing_a_refresh_token_revokes_its_whole_family() {
     let app = TestApp::new().await;
     let (_, refresh) = app.user_tokens("alice").await;
-    let rotated = app.refresh(&refresh).await.body["refresh_token"].as_str().expect("rotated").to_owned();
+    let rotated = app.refresh(&refresh).await.body["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
     // an attacker replays the old token
-    assert_error(&app.refresh(&refresh).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
     // the legitimate holder's newer token is dead too
-    assert_error(&app.refresh(&rotated).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &app.refresh(&rotated).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
 }
 
 #[tokio::test]
@@ -153,7 +231,9 @@ async fn refresh_cannot_widen_the_scope_and_a_refused_refresh_consumes_nothing()
     let t = app.login_scoped("alice", PASSWORD, "documents:read").await;
     let refresh = t.body["refresh_token"].as_str().expect("refresh");
     let wider = app
-        .token_form(&format!("grant_type=refresh_token&refresh_token={refresh}&scope=documents:write"))
+        .token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&scope=documents:write"
+        ))
         .await;
     assert_error(&wider, StatusCode::BAD_REQUEST, "invalid_scope");
     let ok = app.refresh(refresh).await;
@@ -166,21 +246,41 @@ async fn an_expired_refresh_token_is_refused() {
     let app = TestApp::new().await;
     let (_, refresh) = app.user_tokens("alice").await;
     app.clock.advance(14 * 24 * 3600 + 1);
-    assert_error(&app.refresh(&refresh).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
 }
 
 #[tokio::test]
 async fn revoke_kills_the_refresh_family_and_answers_200_even_for_unknown_tokens() {
     let app = TestApp::new().await;
     let (_, refresh) = app.user_tokens("alice").await;
-    let rotated = app.refresh(&refresh).await.body["refresh_token"].as_str().expect("r").to_owned();
+    let rotated = app.refresh(&refresh).await.body["refresh_token"]
+        .as_str()
+        .expect("r")
+        .to_owned();
     let req = Request::post("/v1/auth/revoke")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("token={refresh}&token_type_hint=refresh_token")))
+        .body(Body::from(format!(
+            "token={refresh}&token_type_hint=refresh_token"
+        )))
         .expect("req");
     assert_eq!(app.send(req).await.status, StatusCode::OK);
-    assert_error(&app.refresh(&rotated).await, StatusCode::BAD_REQUEST, "invalid_grant");
-    let unknown = app.call(Method::POST, "/v1/auth/revoke", None, Some(json!({"token": "nope"}))).await;
+    assert_error(
+        &app.refresh(&rotated).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    let unknown = app
+        .call(
+            Method::POST,
+            "/v1/auth/revoke",
+            None,
+            Some(json!({"token": "nope"})),
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::OK);
 }
 
@@ -188,12 +288,25 @@ async fn revoke_kills_the_refresh_family_and_answers_200_even_for_unknown_tokens
 async fn logout_all_rejects_every_earlier_access_and_refresh_token() {
     let app = TestApp::new().await;
     let (access, refresh) = app.user_tokens("alice").await;
-    let r = app.call(Method::POST, "/v1/auth/logout-all", Some(&access), None).await;
+    let r = app
+        .call(Method::POST, "/v1/auth/logout-all", Some(&access), None)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
-    assert_error(&app.get("/v1/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token");
-    assert_error(&app.refresh(&refresh).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &app.get("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
     // a new login works again
-    let fresh = app.login("alice", PASSWORD).await.body["access_token"].as_str().expect("a").to_owned();
+    let fresh = app.login("alice", PASSWORD).await.body["access_token"]
+        .as_str()
+        .expect("a")
+        .to_owned();
     assert_eq!(app.get("/v1/me", &fresh).await.status, StatusCode::OK);
 }
 
@@ -201,11 +314,28 @@ async fn logout_all_rejects_every_earlier_access_and_refresh_token() {
 async fn a_disabled_user_can_neither_log_in_nor_use_earlier_tokens() {
     let app = TestApp::new().await;
     let (access, refresh) = app.user_tokens("alice").await;
-    let user = warden::store::users::find_by_username(&app.state.db, "alice").await.expect("db").expect("user");
-    warden::store::users::set_disabled(&app.state.db, user.id, true, 0).await.expect("disable");
-    assert_error(&app.get("/v1/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token");
-    assert_error(&app.refresh(&refresh).await, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert_error(&app.login("alice", PASSWORD).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    let user = warden::store::users::find_by_username(&app.state.db, "alice")
+        .await
+        .expect("db")
+        .expect("user");
+    warden::store::users::set_disabled(&app.state.db, user.id, true, 0)
+        .await
+        .expect("disable");
+    assert_error(
+        &app.get("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    assert_error(
+        &app.login("alice", PASSWORD).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
 }
 
 #[tokio::test]
@@ -213,7 +343,9 @@ async fn me_shows_roles_attributes_and_the_token_scopes() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
     let t = app.login_scoped("alice", PASSWORD, "documents:read").await;
-    let me = app.get("/v1/me", t.body["access_token"].as_str().expect("a")).await;
+    let me = app
+        .get("/v1/me", t.body["access_token"].as_str().expect("a"))
+        .await;
     assert_eq!(me.status, StatusCode::OK, "{me:?}");
     assert_eq!(me.body["username"], "alice");
     assert_eq!(me.body["roles"], json!(["user"]));
@@ -226,7 +358,9 @@ async fn me_shows_roles_attributes_and_the_token_scopes() {
 #[tokio::test]
 async fn jwks_publishes_the_signing_key_by_kid() {
     let app = TestApp::new().await;
-    let jwks = app.call(Method::GET, "/.well-known/jwks.json", None, None).await;
+    let jwks = app
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
     assert_eq!(jwks.status, StatusCode::OK);
     let key = &jwks.body["keys"][0];
     assert_eq!(key["kty"], "OKP");
@@ -235,7 +369,8 @@ async fn jwks_publishes_the_signing_key_by_kid() {
     let header = jsonwebtoken::decode_header(&access).expect("header");
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
     // another service verifies offline with the published key
-    let dk = jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().expect("x")).expect("key");
+    let dk =
+        jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().expect("x")).expect("key");
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.set_audience(&["warden"]);
     v.set_issuer(&["warden"]);
@@ -247,11 +382,22 @@ async fn logins_are_rate_limited_per_username_with_retry_after() {
     let app = TestApp::with_config(|c| c.login_limits.failures_per_user = 3).await;
     app.register("alice", PASSWORD).await;
     for _ in 0..3 {
-        assert_error(&app.login("alice", "wrong-password").await, StatusCode::BAD_REQUEST, "invalid_grant");
+        assert_error(
+            &app.login("alice", "wrong-password").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
     }
     let limited = app.login("alice", PASSWORD).await;
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    assert!(limited.headers[header::RETRY_AFTER].to_str().expect("text").parse::<u64>().expect("secs") > 0);
+    assert!(
+        limited.headers[header::RETRY_AFTER]
+            .to_str()
+            .expect("text")
+            .parse::<u64>()
+            .expect("secs")
+            > 0
+    );
     app.clock.advance(301);
     assert_eq!(app.login("alice", PASSWORD).await.status, StatusCode::OK);
 }
@@ -260,9 +406,16 @@ async fn logins_are_rate_limited_per_username_with_retry_after() {
 async fn logins_are_rate_limited_per_client_address() {
     let app = TestApp::with_config(|c| c.login_limits.attempts_per_ip = 2).await;
     for user in ["u1", "u2"] {
-        assert_eq!(app.login(user, "wrong-password").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.login(user, "wrong-password").await.status,
+            StatusCode::BAD_REQUEST
+        );
     }
-    assert_error(&app.login("u3", "wrong-password").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_error(
+        &app.login("u3", "wrong-password").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
 }
 
 #[tokio::test]
@@ -274,7 +427,9 @@ async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
         async move {
             let mut c = warden::config::Config::for_database(&url);
             c.admin_password = Some(pw.to_owned().into());
-            warden::bootstrap::start(c, std::sync::Arc::new(warden::clock::SystemClock)).await.expect("start")
+            warden::bootstrap::start(c, std::sync::Arc::new(warden::clock::SystemClock))
+                .await
+                .expect("start")
         }
     };
     let first = start("first-password").await;
@@ -284,6 +439,16 @@ async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
     let second = start("second-password").await;
     assert_eq!(second.state.keys.jwks(), &keys_before);
     assert!(!second.seeded);
-    let user = warden::store::users::find_by_username(&second.state.db, "admin").await.expect("db").expect("admin");
-    assert!(second.state.hasher.verify("first-password".into(), Some(user.password_hash)).await.expect("verify"));
+    let user = warden::store::users::find_by_username(&second.state.db, "admin")
+        .await
+        .expect("db")
+        .expect("admin");
+    assert!(
+        second
+            .state
+            .hasher
+            .verify("first-password".into(), Some(user.password_hash))
+            .await
+            .expect("verify")
+    );
 }

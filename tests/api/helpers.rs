@@ -17,7 +17,7 @@ pub struct TestApp {
     pub state: warden::AppState,
     pub router: axum::Router,
     pub clock: ManualClock,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 #[derive(Debug)]
@@ -53,7 +53,12 @@ impl TestApp {
             .await
             .expect("start");
         let router = warden::router(started.state.clone());
-        Self { state: started.state, router, clock, _dir: dir }
+        Self {
+            state: started.state,
+            router,
+            clock,
+            _dir: dir,
+        }
     }
 
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
@@ -64,12 +69,23 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        TestResponse { status, headers, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> TestResponse {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -88,8 +104,13 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str, password: &str) -> TestResponse {
-        self.call(Method::POST, "/v1/auth/register", None, Some(json!({"username": username, "password": password})))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
     }
 
     pub async fn token_form(&self, form: &str) -> TestResponse {
@@ -101,7 +122,10 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> TestResponse {
-        self.token_form(&format!("grant_type=password&username={username}&password={password}")).await
+        self.token_form(&format!(
+            "grant_type=password&username={username}&password={password}"
+        ))
+        .await
     }
 
     pub async fn login_scoped(&self, username: &str, password: &str, scope: &str) -> TestResponse {
@@ -120,7 +144,10 @@ impl TestApp {
         assert_eq!(t.status, StatusCode::OK, "{t:?}");
         (
             t.body["access_token"].as_str().expect("access").to_owned(),
-            t.body["refresh_token"].as_str().expect("refresh").to_owned(),
+            t.body["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
         )
     }
 
@@ -131,7 +158,10 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
-        self.token_form(&format!("grant_type=refresh_token&refresh_token={refresh_token}")).await
+        self.token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh_token}"
+        ))
+        .await
     }
 }
 
@@ -141,4 +171,3 @@ pub fn assert_error(r: &TestResponse, status: StatusCode, code: &str) {
     assert_eq!(r.error_code(), code, "{r:?}");
     assert!(r.body["message"].is_string(), "{r:?}");
 }
-

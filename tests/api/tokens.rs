@@ -31,7 +31,11 @@ fn valid_claims(app: &TestApp, sub: &str) -> Claims {
 async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
     let app = TestApp::new().await;
     let (good, _) = app.user_tokens("alice").await;
-    assert_eq!(app.get("/v1/me", &good).await.status, StatusCode::OK, "the control token works");
+    assert_eq!(
+        app.get("/v1/me", &good).await.status,
+        StatusCode::OK,
+        "the control token works"
+    );
     let sub = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&good)
         .map(|d| d.claims["sub"].as_str().unwrap_or_default().to_owned())
         .expect("decode");
@@ -41,8 +45,10 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
         app.state.keys.sign(&c).expect("sign")
     };
     let parts: Vec<&str> = good.split('.').collect();
-    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("h")).expect("h");
-    let payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("p")).expect("p");
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("h")).expect("h");
+    let payload: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("p")).expect("p");
 
     let mut unknown_kid = header.clone();
     unknown_kid["kid"] = "not-a-key".into();
@@ -50,33 +56,78 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
     tampered["scope"] = "documents:read documents:write admin".into();
     let none_header = serde_json::json!({"alg": "none", "typ": "JWT"});
     let jwks = app.state.keys.jwks();
-    let public = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().expect("x")).expect("x");
+    let public = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
+        .expect("x");
     let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.kid = header["kid"].as_str().map(str::to_owned);
-    let confused = jsonwebtoken::encode(&hs_header, &payload, &jsonwebtoken::EncodingKey::from_secret(&public)).expect("hs256");
+    let confused = jsonwebtoken::encode(
+        &hs_header,
+        &payload,
+        &jsonwebtoken::EncodingKey::from_secret(&public),
+    )
+    .expect("hs256");
 
     let cases: Vec<(&str, String)> = vec![
-        ("expired", sign(&|c| { c.exp = c.iat - 31; })),
-        ("not yet valid", sign(&|c| { c.nbf += 120; })),
-        ("issued in the future", sign(&|c| { c.iat += 120; c.nbf = c.iat - 60; })),
+        (
+            "expired",
+            sign(&|c| {
+                c.exp = c.iat - 31;
+            }),
+        ),
+        (
+            "not yet valid",
+            sign(&|c| {
+                c.nbf += 120;
+            }),
+        ),
+        (
+            "issued in the future",
+            sign(&|c| {
+                c.iat += 120;
+                c.nbf = c.iat - 60;
+            }),
+        ),
         ("wrong issuer", sign(&|c| c.iss = "someone-else".into())),
         ("wrong audience", sign(&|c| c.aud = "another-api".into())),
         ("unknown user", sign(&|c| c.sub = "999999".into())),
         ("non-numeric subject", sign(&|c| c.sub = "alice".into())),
         ("old generation", sign(&|c| c.r#gen = -1)),
-        ("unknown kid", format!("{}.{}.{}", b64(&unknown_kid), parts[1], parts[2])),
+        (
+            "unknown kid",
+            format!("{}.{}.{}", b64(&unknown_kid), parts[1], parts[2]),
+        ),
         ("alg none", format!("{}.{}.", b64(&none_header), parts[1])),
         ("HS256 signed with the public key", confused),
-        ("tampered payload", format!("{}.{}.{}", parts[0], b64(&tampered), parts[2])),
+        (
+            "tampered payload",
+            format!("{}.{}.{}", parts[0], b64(&tampered), parts[2]),
+        ),
         ("truncated", good[..good.len() - 10].to_owned()),
         ("garbage", "not.a.jwt".to_owned()),
-        ("missing exp", format!("{}.{}.{}", parts[0], b64(&{ let mut p = payload.clone(); p.as_object_mut().map(|o| o.remove("exp")); p }), parts[2])),
+        (
+            "missing exp",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&{
+                    let mut p = payload.clone();
+                    p.as_object_mut().map(|o| o.remove("exp"));
+                    p
+                }),
+                parts[2]
+            ),
+        ),
     ];
     for (name, token) in cases {
         let r = app.get("/v1/me", &token).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {r:?}");
         assert_eq!(r.error_code(), "invalid_token", "{name}: {r:?}");
-        assert_eq!(r.headers[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#, "{name}");
+        assert_eq!(
+            r.headers[header::WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#,
+            "{name}"
+        );
     }
 
     let header_cases: Vec<(&str, Option<String>)> = vec![
@@ -92,7 +143,13 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
         }
         let r = app.send(req.body(Body::empty()).expect("req")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {r:?}");
-        assert!(r.headers[header::WWW_AUTHENTICATE].to_str().expect("t").starts_with("Bearer"), "{name}");
+        assert!(
+            r.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .expect("t")
+                .starts_with("Bearer"),
+            "{name}"
+        );
     }
 }
 
@@ -100,9 +157,17 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
 async fn a_token_whose_generation_was_bumped_is_rejected() {
     let app = TestApp::new().await;
     let (access, _) = app.user_tokens("alice").await;
-    let other_session = app.login("alice", PASSWORD).await.body["access_token"].as_str().expect("a").to_owned();
-    app.call(Method::POST, "/v1/auth/logout-all", Some(&access), None).await;
-    assert_error(&app.get("/v1/me", &other_session).await, StatusCode::UNAUTHORIZED, "invalid_token");
+    let other_session = app.login("alice", PASSWORD).await.body["access_token"]
+        .as_str()
+        .expect("a")
+        .to_owned();
+    app.call(Method::POST, "/v1/auth/logout-all", Some(&access), None)
+        .await;
+    assert_error(
+        &app.get("/v1/me", &other_session).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
 }
 
 #[tokio::test]
@@ -110,7 +175,15 @@ async fn access_tokens_expire_after_their_lifetime() {
     let app = TestApp::new().await;
     let (access, _) = app.user_tokens("alice").await;
     app.clock.advance(900 + 29);
-    assert_eq!(app.get("/v1/me", &access).await.status, StatusCode::OK, "inside the leeway");
+    assert_eq!(
+        app.get("/v1/me", &access).await.status,
+        StatusCode::OK,
+        "inside the leeway"
+    );
     app.clock.advance(2);
-    assert_error(&app.get("/v1/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_error(
+        &app.get("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
 }
