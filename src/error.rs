@@ -19,6 +19,10 @@ pub struct ErrorBody {
     pub error: Cow<'static, str>,
     /// Human-readable explanation; never contains internals.
     pub message: Cow<'static, str>,
+    /// Structured details where a client needs them (e.g. the matrix cells an edit flips).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An error that is rendered to the client as JSON with a precise status.
@@ -29,6 +33,7 @@ pub struct ApiError {
     message: Cow<'static, str>,
     retry_after: Option<u64>,
     www_authenticate: Option<&'static str>,
+    details: Option<serde_json::Value>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -58,7 +63,14 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             www_authenticate: None,
+            details: None,
         }
+    }
+
+    /// Attaches structured details to the body.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// 400 with a specific code (OAuth2 codes such as `invalid_grant` use this too).
@@ -158,6 +170,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code,
             message: self.message,
+            details: self.details,
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         let headers = res.headers_mut();

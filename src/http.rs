@@ -31,9 +31,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         crate::check::check,
         crate::documents::list, crate::documents::create, crate::documents::read,
         crate::documents::update, crate::documents::remove,
+        crate::admin::rules::list, crate::admin::rules::create, crate::admin::rules::replace,
+        crate::admin::rules::remove, crate::admin::rules::roles, crate::admin::rules::assign,
+        crate::admin::rules::unassign, crate::admin::users::list, crate::admin::users::show,
+        crate::admin::users::roles, crate::admin::users::patch, crate::admin::policy::show,
+        crate::admin::policy::change, crate::admin::policy::versions, crate::admin::policy::audit,
+        crate::admin::policy::diff, crate::admin::policy::rollback, crate::admin::policy::dry_run,
     ),
     modifiers(&BearerScheme),
-    tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "health"))
+    tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "admin"), (name = "health"))
 )]
 pub struct ApiDoc;
 
@@ -103,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::protected_router())
         .merge(crate::check::router())
         .merge(crate::documents::router())
+        .merge(crate::admin::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_policy,

@@ -4,6 +4,7 @@
 //!
 //! An embedding axum application needs [`http::router`] and [`bootstrap::start`].
 
+pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
@@ -14,6 +15,10 @@ pub mod documents;
 pub mod error;
 pub mod http;
 pub mod matrix;
+/// Matrices embedded at build time.
+pub mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/matrices.rs"));
+}
 pub mod state;
 pub mod store;
 

@@ -6,6 +6,7 @@
 //! no snapshot could ever be loaded, every decision is [`AuthzError::Unavailable`] (503).
 
 pub mod adapter;
+pub mod change;
 pub mod condition;
 pub mod guard;
 pub mod rule;
@@ -101,6 +102,7 @@ pub struct Snapshot {
     enforcer: Enforcer,
     version: i64,
     rules: Vec<Rule>,
+    assignments: Vec<Assignment>,
     parents: HashMap<String, Vec<String>>,
 }
 
@@ -163,6 +165,20 @@ impl Snapshot {
     /// The validated rules, by id.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The validated role assignments.
+    pub fn assignments(&self) -> &[Assignment] {
+        &self.assignments
+    }
+
+    /// The rows this snapshot was built from.
+    pub fn loaded(&self) -> adapter::Loaded {
+        adapter::Loaded {
+            version: self.version,
+            rules: self.rules.clone(),
+            assignments: self.assignments.clone(),
+        }
     }
 
     /// Evaluates one request. Any evaluation error is a deny.
@@ -277,6 +293,8 @@ pub struct Engine {
     db: Db,
     current: ArcSwapOption<Snapshot>,
     reload: tokio::sync::Mutex<()>,
+    /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
+    change: tokio::sync::Mutex<()>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -287,6 +305,7 @@ impl Engine {
             db,
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(()),
+            change: tokio::sync::Mutex::new(()),
             last_error: Mutex::new(None),
         }
     }
@@ -379,6 +398,7 @@ impl Snapshot {
             enforcer,
             version: loaded.version,
             rules: loaded.rules,
+            assignments: loaded.assignments,
             parents,
         }
     }

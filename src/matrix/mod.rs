@@ -49,8 +49,15 @@ pub struct Matrix {
     /// Optional HTTP route per action: `"METHOD /path/:id"`.
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
-    /// Allowed actions per subject per object.
+    /// Grid form: exactly these actions are allowed per subject per object (the rest denied).
+    #[serde(default)]
     pub expect: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// List form: `[subject, object, action]` cells that must be allowed (`*` = any).
+    #[serde(default)]
+    pub allow: Vec<[String; 3]>,
+    /// List form: `[subject, object, action]` cells that must be denied (`*` = any).
+    #[serde(default)]
+    pub deny: Vec<[String; 3]>,
 }
 
 /// A subject of a matrix.
@@ -94,8 +101,8 @@ pub struct Cell {
     pub object: String,
     /// Action.
     pub action: String,
-    /// Expected.
-    pub expected: bool,
+    /// Expected (None = not checked).
+    pub expected: Option<bool>,
     /// Actual.
     pub actual: bool,
     /// What decided it (matched rule ids, or the route check that denied).
@@ -111,7 +118,7 @@ impl fmt::Display for Cell {
             self.subject,
             self.object,
             self.action,
-            word(self.expected),
+            self.expected.map_or("-", word),
             word(self.actual),
             self.reason
         )
@@ -150,8 +157,27 @@ impl Matrix {
                 }
             }
         }
-        if let Some(s) = self.subjects.keys().find(|s| !self.expect.contains_key(*s)) {
-            return Err(MatrixError(format!("expect: subject `{s}` has no row")));
+        if !self.expect.is_empty() {
+            if let Some(s) = self.subjects.keys().find(|s| !self.expect.contains_key(*s)) {
+                return Err(MatrixError(format!("expect: subject `{s}` has no row")));
+            }
+        }
+        for (list, cells) in [("allow", &self.allow), ("deny", &self.deny)] {
+            for [s, o, a] in cells {
+                let known = (s == "*" || self.subjects.contains_key(s))
+                    && (o == "*" || self.objects.contains_key(o))
+                    && (a == "*" || self.actions.contains(a));
+                if !known {
+                    return Err(MatrixError(format!(
+                        "{list}: [{s}, {o}, {a}] names an unknown subject, object or action"
+                    )));
+                }
+            }
+        }
+        if self.expect.is_empty() && self.allow.is_empty() && self.deny.is_empty() {
+            return Err(MatrixError(
+                "a matrix needs `expect`, `allow` or `deny`".into(),
+            ));
         }
         for (action, route) in &self.routes {
             if !self.actions.contains(action) {
@@ -162,12 +188,23 @@ impl Matrix {
         Ok(())
     }
 
-    /// Expected answer of a cell.
-    pub fn expected(&self, subject: &str, object: &str, action: &str) -> bool {
+    /// Expected answer of a cell; None when the matrix says nothing about it. A `deny`
+    /// entry wins over an `allow` entry, and both over the grid.
+    pub fn expected(&self, subject: &str, object: &str, action: &str) -> Option<bool> {
+        let hit = |cells: &[[String; 3]]| {
+            cells.iter().any(|[s, o, a]| {
+                (s == "*" || s == subject) && (o == "*" || o == object) && (a == "*" || a == action)
+            })
+        };
+        if hit(&self.deny) {
+            return Some(false);
+        }
+        if hit(&self.allow) {
+            return Some(true);
+        }
         self.expect
             .get(subject)
-            .and_then(|g| g.get(object))
-            .is_some_and(|a| a.contains(action))
+            .map(|g| g.get(object).is_some_and(|a| a.contains(action)))
     }
 
     /// Number of cells.
@@ -201,7 +238,17 @@ impl Matrix {
 
     /// The policy under test: `policy` plus one `user:<s> -> role:<r>` row per subject role.
     pub fn policy_with_subjects(&self, policy: &PolicyFile, version: i64) -> Loaded {
-        let mut assignments = policy.assignments.clone();
+        // A live user who shares a subject's name must not lend it their roles.
+        let mut assignments: Vec<Assignment> = policy
+            .assignments
+            .iter()
+            .filter(|a| {
+                !a.member
+                    .strip_prefix("user:")
+                    .is_some_and(|n| self.subjects.contains_key(n))
+            })
+            .cloned()
+            .collect();
         for (name, s) in &self.subjects {
             for role in &s.roles {
                 assignments.push(Assignment {
@@ -286,9 +333,16 @@ pub fn route_path(pattern: &str) -> String {
         .join("/")
 }
 
+/// Cells whose expectation is not met.
+pub fn failures(cells: &[Cell]) -> impl Iterator<Item = &Cell> {
+    cells
+        .iter()
+        .filter(|c| c.expected.is_some_and(|e| e != c.actual))
+}
+
 /// Formats the failing cells as a readable table, or None when all pass.
 pub fn report_failures(matrix: &Matrix, cells: &[Cell]) -> Option<String> {
-    let failed: Vec<&Cell> = cells.iter().filter(|c| c.expected != c.actual).collect();
+    let failed: Vec<&Cell> = failures(cells).collect();
     if failed.is_empty() {
         return None;
     }

@@ -3,6 +3,7 @@
 
 pub mod documents;
 pub mod keys;
+pub mod policy;
 pub mod rules;
 pub mod tokens;
 pub mod users;
@@ -100,4 +101,11 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Runs raw SQL (tests use it to simulate failures, e.g. a trigger that aborts a write).
+#[doc(hidden)]
+pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
+    sqlx::query(sql).execute(db.pool()).await.map_err(db_err)?;
+    Ok(())
 }

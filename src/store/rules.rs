@@ -147,7 +147,15 @@ pub async fn seed_if_never_seeded(
     for (member, role) in assignments {
         insert_assignment_tx(&mut tx, member, role, now).await?;
     }
-    bump_version_tx(&mut tx).await?;
+    let version = bump_version_tx(&mut tx).await?;
+    let meta = super::policy::ChangeMeta {
+        actor: "seed",
+        action: "seed",
+        summary: "seed policy loaded on first start",
+    };
+    let after = serde_json::json!({ "rules": rules.len(), "assignments": assignments.len() });
+    super::policy::finish_version(&mut tx, version, &meta, &serde_json::json!([]), &after, now)
+        .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }
@@ -203,50 +211,6 @@ pub(crate) async fn bump_version_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
         .map_err(db_err)?
         .try_get("version")
         .map_err(db_err)
-}
-
-/// Adds rules in one versioned transaction; returns the new ids and version.
-pub async fn insert_rules(
-    db: &Db,
-    rules: &[NewRule<'_>],
-    now: i64,
-) -> StoreResult<(Vec<i64>, i64)> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
-    let mut ids = Vec::with_capacity(rules.len());
-    for r in rules {
-        ids.push(insert_rule_tx(&mut tx, r, now).await?);
-    }
-    let version = bump_version_tx(&mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok((ids, version))
-}
-
-/// Adds role assignments in one versioned transaction; returns the new version.
-pub async fn insert_assignments(db: &Db, pairs: &[(&str, &str)], now: i64) -> StoreResult<i64> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
-    for (member, role) in pairs {
-        insert_assignment_tx(&mut tx, member, role, now).await?;
-    }
-    let version = bump_version_tx(&mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(version)
-}
-
-/// Deletes a rule; returns the new version, or None if no such rule.
-pub async fn delete_rule(db: &Db, id: i64) -> StoreResult<Option<i64>> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
-    let gone = sqlx::query("DELETE FROM policy_rules WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-    if gone == 0 {
-        return Ok(None);
-    }
-    let version = bump_version_tx(&mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(Some(version))
 }
 
 /// Overwrites the condition column of a rule without validation (tests simulate a corrupted

@@ -107,8 +107,18 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow
     .map_err(|e| StoreError::classify(e, "username"))?
     .try_get("id")
     .map_err(db_err)?;
-    super::rules::insert_assignment_tx(&mut tx, &format!("user:{key}"), user.role, now).await?;
-    super::rules::bump_version_tx(&mut tx).await?;
+    let member = format!("user:{key}");
+    super::rules::insert_assignment_tx(&mut tx, &member, user.role, now).await?;
+    let version = super::rules::bump_version_tx(&mut tx).await?;
+    let summary = format!("account {key} created with {}", user.role);
+    let meta = super::policy::ChangeMeta {
+        actor: &key,
+        action: "users.create",
+        summary: &summary,
+    };
+    let after = serde_json::json!([{ "assignment": [member, user.role] }]);
+    super::policy::finish_version(&mut tx, version, &meta, &serde_json::json!([]), &after, now)
+        .await?;
     tx.commit().await.map_err(db_err)?;
     find_by_id(db, id)
         .await?
@@ -193,6 +203,36 @@ pub async fn set_attributes(
     sqlx::query("UPDATE users SET attributes = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(text)
+        .bind(now)
+        .execute(db.pool())
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// A page of users by id, and the total count.
+pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>, i64)> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users ORDER BY id LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(from_row)
+    .collect::<StoreResult<Vec<_>>>()?;
+    Ok((rows, count(db).await?))
+}
+
+/// Replaces the scopes a user may request.
+pub async fn set_scopes(db: &Db, id: i64, scopes: &[String], now: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET scopes = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(scopes.join(" "))
         .bind(now)
         .execute(db.pool())
         .await

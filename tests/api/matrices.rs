@@ -65,18 +65,19 @@ async fn http_cells(m: &Matrix) -> Vec<Cell> {
         )
         .await
         .expect("create");
-        let extra: Vec<(String, String)> = s
+        let extra: Vec<store::policy::Op> = s
             .roles
             .iter()
             .skip(1)
-            .map(|r| (format!("user:{name}"), format!("role:{r}")))
+            .map(|r| store::policy::Op::AddAssignment(format!("user:{name}"), format!("role:{r}")))
             .collect();
         if !extra.is_empty() {
-            let pairs: Vec<(&str, &str)> = extra
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str()))
-                .collect();
-            store::rules::insert_assignments(&app.state.db, &pairs, 0)
+            let meta = store::policy::ChangeMeta {
+                actor: "test",
+                action: "roles.assign",
+                summary: "matrix subject",
+            };
+            store::policy::apply(&app.state.db, None, &extra, &meta, 0)
                 .await
                 .expect("roles");
         }

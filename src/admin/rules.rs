@@ -1,0 +1,363 @@
+//! Rules and role assignments.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{Page, if_match};
+use crate::auth::principal::Principal;
+use crate::authz::change::Applied;
+use crate::authz::rule::{Effect, Rule};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::state::AppState;
+use crate::store::policy::{ChangeMeta, Op, RuleText};
+
+/// A rule as sent by an admin. Unknown fields are a 422 (a misspelled `efect` never
+/// silently defaults).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody {
+    /// `role:<name>` or `user:<name>`.
+    pub subject: String,
+    /// Route pattern, resource type or `*`.
+    pub object: String,
+    /// Action or `*`.
+    pub action: String,
+    /// Required scope; default `*`.
+    #[serde(default = "star")]
+    pub scope: String,
+    /// Condition over `r.sub.*`/`r.obj.*`; default none.
+    #[serde(default)]
+    pub condition: String,
+    /// `allow` or `deny` (required).
+    pub effect: Effect,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+impl RuleBody {
+    /// The store's form.
+    pub fn text(&self) -> RuleText {
+        RuleText {
+            id: 0,
+            subject: self.subject.clone(),
+            object: self.object.clone(),
+            action: self.action.clone(),
+            scope: self.scope.clone(),
+            condition: self.condition.trim().to_owned(),
+            effect: self.effect.as_str().to_owned(),
+        }
+    }
+}
+
+/// One rule or a batch (all-or-nothing).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CreateRules {
+    /// `{"rules": [...]}`
+    Batch {
+        /// The rules.
+        rules: Vec<RuleBody>,
+    },
+    /// A single rule.
+    One(RuleBody),
+}
+
+/// A rule as shown to admins.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RuleView {
+    /// Stable id.
+    pub id: i64,
+    /// Subject.
+    pub subject: String,
+    /// Object.
+    pub object: String,
+    /// Action.
+    pub action: String,
+    /// Scope.
+    pub scope: String,
+    /// Condition.
+    pub condition: String,
+    /// Effect.
+    pub effect: Effect,
+}
+
+impl From<&Rule> for RuleView {
+    fn from(r: &Rule) -> Self {
+        Self {
+            id: r.id,
+            subject: r.subject.clone(),
+            object: r.object.clone(),
+            action: r.action.clone(),
+            scope: r.scope.clone(),
+            condition: r.condition.as_str().to_owned(),
+            effect: r.effect,
+        }
+    }
+}
+
+/// Filters for the rule list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFilter {
+    /// Exact subject.
+    pub subject: Option<String>,
+    /// Exact object pattern.
+    pub object: Option<String>,
+    /// Exact action.
+    pub action: Option<String>,
+    /// `allow` or `deny`.
+    pub effect: Option<Effect>,
+    /// Page size (1-500, default 50).
+    pub limit: Option<i64>,
+    /// Items to skip.
+    pub offset: Option<i64>,
+}
+
+/// A page of rules.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RulePage {
+    /// Version the page was read from.
+    pub policy_version: i64,
+    /// Matching rules in total.
+    pub total: usize,
+    /// This page.
+    pub items: Vec<RuleView>,
+}
+
+pub(super) fn meta<'a>(
+    principal: &'a Principal,
+    action: &'a str,
+    summary: &'a str,
+) -> ChangeMeta<'a> {
+    ChangeMeta {
+        actor: &principal.user.username_key,
+        action,
+        summary,
+    }
+}
+
+/// List rules (filtered, paginated, by id).
+#[utoipa::path(get, path = "/v1/admin/rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
+    responses((status = 200, body = RulePage), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(f): Query<RuleFilter>,
+) -> Result<Json<RulePage>, ApiError> {
+    let (limit, offset) = Page {
+        limit: f.limit,
+        offset: f.offset,
+    }
+    .bounds()?;
+    let snap = state.engine.snapshot()?;
+    let matching: Vec<&Rule> = snap
+        .rules()
+        .iter()
+        .filter(|r| f.subject.as_ref().is_none_or(|s| &r.subject == s))
+        .filter(|r| f.object.as_ref().is_none_or(|o| &r.object == o))
+        .filter(|r| f.action.as_ref().is_none_or(|a| &r.action == a))
+        .filter(|r| f.effect.is_none_or(|e| r.effect == e))
+        .collect();
+    let items = matching
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|r| RuleView::from(*r))
+        .collect();
+    Ok(Json(RulePage {
+        policy_version: snap.version(),
+        total: matching.len(),
+        items,
+    }))
+}
+
+/// Add one rule or a batch, atomically.
+#[utoipa::path(post, path = "/v1/admin/rules", tag = "admin", security(("bearer" = [])), request_body = CreateRules,
+    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody),
+        (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Json(body): Json<CreateRules>,
+) -> Result<(StatusCode, Json<Applied>), ApiError> {
+    let rules = match body {
+        CreateRules::Batch { rules } => rules,
+        CreateRules::One(r) => vec![r],
+    };
+    if rules.is_empty() || rules.len() > 1000 {
+        return Err(ApiError::validation("rules", "must hold 1-1000 rules"));
+    }
+    let ops: Vec<Op> = rules.iter().map(|r| Op::AddRule(r.text())).collect();
+    let summary = format!("added {} rule(s)", ops.len());
+    let applied = state
+        .engine
+        .change(
+            ops,
+            if_match(&headers)?,
+            &meta(&principal, "rules.add", &summary),
+            state.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(applied)))
+}
+
+/// Replace a rule (keeps its id).
+#[utoipa::path(put, path = "/v1/admin/rules/{id}", tag = "admin", security(("bearer" = [])), request_body = RuleBody,
+    params(("id" = i64, Path, description = "rule id")),
+    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<RuleBody>,
+) -> Result<Json<Applied>, ApiError> {
+    let summary = format!("replaced rule {id}");
+    let ops = vec![Op::UpdateRule(id, body.text())];
+    Ok(Json(
+        state
+            .engine
+            .change(
+                ops,
+                if_match(&headers)?,
+                &meta(&principal, "rules.update", &summary),
+                state.now(),
+            )
+            .await?,
+    ))
+}
+
+/// Delete a rule.
+#[utoipa::path(delete, path = "/v1/admin/rules/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "rule id")),
+    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Applied>, ApiError> {
+    let summary = format!("deleted rule {id}");
+    let ops = vec![Op::DeleteRule(id)];
+    Ok(Json(
+        state
+            .engine
+            .change(
+                ops,
+                if_match(&headers)?,
+                &meta(&principal, "rules.delete", &summary),
+                state.now(),
+            )
+            .await?,
+    ))
+}
+
+/// A `g` row: `member` (`user:<name>` or `role:<name>`) inherits `role`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentBody {
+    /// `user:<name>` or `role:<name>`.
+    pub member: String,
+    /// `role:<name>`.
+    pub role: String,
+}
+
+/// Assign a role to a user, or make a role inherit another (cycles are refused).
+#[utoipa::path(post, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
+    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn assign(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Json(b): Json<AssignmentBody>,
+) -> Result<(StatusCode, Json<Applied>), ApiError> {
+    let summary = format!("{} now inherits {}", b.member, b.role);
+    let ops = vec![Op::AddAssignment(b.member, b.role)];
+    let applied = state
+        .engine
+        .change(
+            ops,
+            if_match(&headers)?,
+            &meta(&principal, "roles.assign", &summary),
+            state.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(applied)))
+}
+
+/// Remove a role assignment.
+#[utoipa::path(delete, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
+    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unassign(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Json(b): Json<AssignmentBody>,
+) -> Result<Json<Applied>, ApiError> {
+    let summary = format!("{} no longer inherits {}", b.member, b.role);
+    let ops = vec![Op::RemoveAssignment(b.member, b.role)];
+    Ok(Json(
+        state
+            .engine
+            .change(
+                ops,
+                if_match(&headers)?,
+                &meta(&principal, "roles.unassign", &summary),
+                state.now(),
+            )
+            .await?,
+    ))
+}
+
+/// Every role named in the policy, with its direct members and the roles it inherits.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RoleView {
+    /// `role:<name>`.
+    pub role: String,
+    /// Direct members (`user:` and `role:`).
+    pub members: Vec<String>,
+    /// Roles it inherits (directly or not).
+    pub inherits: Vec<String>,
+}
+
+/// List roles.
+#[utoipa::path(get, path = "/v1/admin/roles", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [RoleView])))]
+pub async fn roles(State(state): State<AppState>) -> Result<Json<Vec<RoleView>>, ApiError> {
+    let snap = state.engine.snapshot()?;
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in snap
+        .rules()
+        .iter()
+        .filter(|r| r.subject.starts_with("role:"))
+    {
+        members.entry(r.subject.clone()).or_default();
+    }
+    for a in snap.assignments() {
+        members
+            .entry(a.role.clone())
+            .or_default()
+            .push(a.member.clone());
+        if a.member.starts_with("role:") {
+            members.entry(a.member.clone()).or_default();
+        }
+    }
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|(role, mut members)| {
+                members.sort();
+                RoleView {
+                    inherits: snap.roles_of(&role),
+                    role,
+                    members,
+                }
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,232 @@
+//! Accounts: list, show, patch (attributes, requestable scopes, disabled), roles.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::Page;
+use super::rules::meta;
+use crate::auth::domain::Scope;
+use crate::auth::principal::Principal;
+use crate::authz::{AttrValue, RESERVED_ATTRIBUTES};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::state::AppState;
+use crate::store::{self, users::UserRow};
+
+/// Most attributes one user may carry.
+const MAX_ATTRIBUTES: usize = 32;
+
+/// A user as shown to admins.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminUser {
+    /// Id.
+    pub id: i64,
+    /// Name as registered.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Disabled?
+    pub disabled: bool,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Requestable scopes.
+    pub scopes: Vec<String>,
+}
+
+impl From<UserRow> for AdminUser {
+    fn from(u: UserRow) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            display_name: u.display_name,
+            disabled: u.disabled,
+            attributes: u.attributes,
+            scopes: u.scopes,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    /// All users.
+    pub total: i64,
+    /// This page.
+    pub items: Vec<AdminUser>,
+}
+
+async fn find(state: &AppState, name: &str) -> Result<UserRow, ApiError> {
+    store::users::find_by_username(&state.db, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// List users.
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])), params(Page),
+    responses((status = 200, body = UserPage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<UserPage>, ApiError> {
+    let (limit, offset) = page.bounds()?;
+    let (rows, total) = store::users::list(&state.db, limit, offset).await?;
+    Ok(Json(UserPage {
+        total,
+        items: rows.into_iter().map(AdminUser::from).collect(),
+    }))
+}
+
+/// Show one user.
+#[utoipa::path(get, path = "/v1/admin/users/{name}", tag = "admin", security(("bearer" = [])),
+    params(("name" = String, Path, description = "username")),
+    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    Ok(Json(find(&state, &name).await?.into()))
+}
+
+/// Direct and inherited roles.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserRoles {
+    /// Assigned directly.
+    pub direct: Vec<String>,
+    /// Direct plus inherited.
+    pub effective: Vec<String>,
+}
+
+/// A user's roles.
+#[utoipa::path(get, path = "/v1/admin/users/{name}/roles", tag = "admin", security(("bearer" = [])),
+    params(("name" = String, Path, description = "username")),
+    responses((status = 200, body = UserRoles), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn roles(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<UserRoles>, ApiError> {
+    let user = find(&state, &name).await?;
+    let snap = state.engine.snapshot()?;
+    let member = format!("user:{}", user.username_key);
+    let mut direct: Vec<String> = snap
+        .assignments()
+        .iter()
+        .filter(|a| a.member == member)
+        .map(|a| a.role.clone())
+        .collect();
+    direct.sort();
+    Ok(Json(UserRoles {
+        direct,
+        effective: snap.roles_of(&member),
+    }))
+}
+
+/// Changes to an account; absent fields stay as they are.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// Attributes to set; a `null` value removes the attribute.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<BTreeMap<String, Option<AttrValue>>>,
+    /// Replaces the scopes the user may request.
+    pub scopes: Option<Vec<String>>,
+    /// Disables (or re-enables) the account; applies to the very next request.
+    pub disabled: Option<bool>,
+}
+
+fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
+    let field = format!("attributes.{name}");
+    let ident = name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !ident || RESERVED_ATTRIBUTES.contains(&name) {
+        return Err(ApiError::validation(
+            &field,
+            "must be an identifier other than principal, name, scopes, resource",
+        ));
+    }
+    let too_long = match value {
+        AttrValue::Str(s) => s.len() > 256,
+        AttrValue::List(l) => l.len() > 64 || l.iter().any(|s| s.len() > 256),
+        _ => false,
+    };
+    if too_long {
+        return Err(ApiError::validation(&field, "is too long"));
+    }
+    Ok(())
+}
+
+/// Change attributes, requestable scopes or the disabled flag. Audited.
+#[utoipa::path(patch, path = "/v1/admin/users/{name}", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
+    params(("name" = String, Path, description = "username")),
+    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(p): Json<UserPatch>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let user = find(&state, &name).await?;
+    let now = state.now();
+    let mut attributes = user.attributes.clone();
+    if let Some(changes) = &p.attributes {
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    valid_attribute(k, v)?;
+                    attributes.insert(k.clone(), v.clone());
+                }
+                None => {
+                    attributes.remove(k);
+                }
+            }
+        }
+        if attributes.len() > MAX_ATTRIBUTES {
+            return Err(ApiError::validation(
+                "attributes",
+                format!("at most {MAX_ATTRIBUTES} per user"),
+            ));
+        }
+    }
+    let scopes = match &p.scopes {
+        Some(list) => {
+            let joined = list.join(" ");
+            if list.iter().any(|s| s.contains(' ')) {
+                return Err(ApiError::validation(
+                    "scopes",
+                    "a scope cannot contain a space",
+                ));
+            }
+            Some(Scope::parse_list(&joined).map_err(|e| ApiError::validation("scopes", e))?)
+        }
+        None => None,
+    };
+    if p.attributes.is_some() {
+        store::users::set_attributes(&state.db, user.id, &attributes, now).await?;
+    }
+    if let Some(s) = &scopes {
+        store::users::set_scopes(&state.db, user.id, s, now).await?;
+    }
+    if let Some(d) = p.disabled {
+        store::users::set_disabled(&state.db, user.id, d, now).await?;
+    }
+    let after = find(&state, &name).await?;
+    let view = |u: &UserRow| serde_json::json!({ "attributes": u.attributes, "scopes": u.scopes, "disabled": u.disabled });
+    let summary = format!("changed account {}", user.username_key);
+    store::policy::audit_account_change(
+        &state.db,
+        &meta(&principal, "users.patch", &summary),
+        &view(&user),
+        &view(&after),
+        now,
+    )
+    .await?;
+    Ok(Json(after.into()))
+}

@@ -1,0 +1,423 @@
+//! Policy changes: validate, apply to a copy, check invariant matrices on the copy, commit
+//! in one versioned transaction, then swap the new snapshot in. Any failure before commit
+//! leaves the database and the in-memory policy exactly as they were.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::adapter::Loaded;
+use super::rule::{Assignment, Rule, parse_subject};
+use super::{Engine, Snapshot};
+use crate::error::ApiError;
+use crate::matrix::Matrix;
+use crate::store::policy::{ChangeMeta, Op, Outcome, RuleText};
+use crate::store::{self, Db};
+
+/// A matrix cell whose answer differs between the current and the proposed policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Flip {
+    /// Matrix name.
+    pub matrix: String,
+    /// Subject.
+    pub subject: String,
+    /// Object.
+    pub object: String,
+    /// Action.
+    pub action: String,
+    /// Answer now.
+    pub before: bool,
+    /// Answer after the change.
+    pub after: bool,
+    /// What the matrix expects (None = unchecked cell).
+    pub expected: Option<bool>,
+}
+
+/// A committed change.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Applied {
+    /// The new policy version.
+    pub policy_version: i64,
+    /// Ids of rules the change added.
+    pub rule_ids: Vec<i64>,
+}
+
+/// Parses a rule body into a validated rule (422 naming the column otherwise).
+pub fn validate_rule(t: &RuleText) -> Result<Rule, ApiError> {
+    Rule::parse(
+        t.id,
+        &t.subject,
+        &t.object,
+        &t.action,
+        &t.scope,
+        &t.condition,
+        &t.effect,
+    )
+    .map_err(|e| ApiError::validation("rule", e))
+}
+
+/// Validates a `g` row: `user:<name>`/`role:<name>` inherits `role:<name>`.
+pub fn validate_assignment(member: &str, role: &str) -> Result<(), ApiError> {
+    parse_subject(member).map_err(|e| ApiError::validation("member", e))?;
+    if !role.starts_with("role:") {
+        return Err(ApiError::validation("role", "must be role:<name>"));
+    }
+    parse_subject(role).map_err(|e| ApiError::validation("role", e))?;
+    if member == role {
+        return Err(ApiError::validation("role", "a role cannot inherit itself"));
+    }
+    Ok(())
+}
+
+/// The policy after `ops`, computed in memory from `base`. Rules added get negative ids.
+pub fn candidate(base: &Snapshot, ops: &[Op]) -> Result<Loaded, ApiError> {
+    let mut next = base.loaded();
+    let mut new_id = -1;
+    for op in ops {
+        match op {
+            Op::AddRule(t) => {
+                let mut r = validate_rule(t)?;
+                if next.rules.iter().any(|x| same_rule(x, &r)) {
+                    return Err(ApiError::conflict(
+                        "rule_exists",
+                        format!("an identical rule already exists: {r}"),
+                    ));
+                }
+                r.id = new_id;
+                new_id -= 1;
+                next.rules.push(r);
+            }
+            Op::UpdateRule(id, t) => {
+                let mut r = validate_rule(t)?;
+                r.id = *id;
+                if next.rules.iter().any(|x| x.id != *id && same_rule(x, &r)) {
+                    return Err(ApiError::conflict(
+                        "rule_exists",
+                        format!("an identical rule already exists: {r}"),
+                    ));
+                }
+                let slot = next
+                    .rules
+                    .iter_mut()
+                    .find(|x| x.id == *id)
+                    .ok_or_else(|| ApiError::not_found("rule"))?;
+                *slot = r;
+            }
+            Op::DeleteRule(id) => {
+                let before = next.rules.len();
+                next.rules.retain(|x| x.id != *id);
+                if next.rules.len() == before {
+                    return Err(ApiError::not_found("rule"));
+                }
+            }
+            Op::AddAssignment(member, role) => {
+                validate_assignment(member, role)?;
+                if next
+                    .assignments
+                    .iter()
+                    .any(|a| &a.member == member && &a.role == role)
+                {
+                    return Err(ApiError::conflict(
+                        "assignment_exists",
+                        format!("{member} already has {role}"),
+                    ));
+                }
+                next.assignments.push(Assignment {
+                    id: 0,
+                    member: member.clone(),
+                    role: role.clone(),
+                });
+            }
+            Op::RemoveAssignment(member, role) => {
+                let before = next.assignments.len();
+                next.assignments
+                    .retain(|a| !(&a.member == member && &a.role == role));
+                if next.assignments.len() == before {
+                    return Err(ApiError::not_found("role assignment"));
+                }
+            }
+            Op::Restore(snap) => {
+                next.rules = snap
+                    .rules
+                    .iter()
+                    .map(validate_rule)
+                    .collect::<Result<_, _>>()?;
+                next.assignments.retain(|a| a.member.starts_with("user:"));
+                for (member, role) in &snap.inheritance {
+                    next.assignments.push(Assignment {
+                        id: 0,
+                        member: member.clone(),
+                        role: role.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&next.assignments) {
+        return Err(ApiError::validation(
+            "role",
+            format!(
+                "role inheritance would form a cycle: {}",
+                cycle.join(" -> ")
+            ),
+        ));
+    }
+    Ok(next)
+}
+
+fn same_rule(a: &Rule, b: &Rule) -> bool {
+    (
+        &a.subject,
+        &a.object,
+        &a.action,
+        &a.scope,
+        a.condition.as_str(),
+        a.effect,
+    ) == (
+        &b.subject,
+        &b.object,
+        &b.action,
+        &b.scope,
+        b.condition.as_str(),
+        b.effect,
+    )
+}
+
+/// A cycle in the role -> role graph, if any (as the path that closes it).
+pub fn find_cycle(assignments: &[Assignment]) -> Option<Vec<String>> {
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in assignments.iter().filter(|a| a.member.starts_with("role:")) {
+        edges
+            .entry(a.member.as_str())
+            .or_default()
+            .push(a.role.as_str());
+    }
+    fn visit<'a>(
+        n: &'a str,
+        edges: &HashMap<&'a str, Vec<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut HashSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| *p == n) {
+            let mut cycle: Vec<String> = path[i..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(n.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(n) {
+            return None;
+        }
+        path.push(n);
+        for next in edges.get(n).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = HashSet::new();
+    let mut starts: Vec<&str> = edges.keys().copied().collect();
+    starts.sort_unstable();
+    starts
+        .into_iter()
+        .find_map(|n| visit(n, &edges, &mut Vec::new(), &mut done))
+}
+
+/// The shipped matrices (embedded at build time); invalid files are a build-time bug that the
+/// matrix tests catch, so they are skipped here rather than blocking every edit.
+pub fn shipped_matrices() -> Vec<Matrix> {
+    crate::shipped::SHIPPED
+        .iter()
+        .filter_map(|(_, text)| Matrix::from_yaml(text).ok())
+        .collect()
+}
+
+async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, ApiError> {
+    let file = super::seed::PolicyFile {
+        rules: policy.rules.clone(),
+        assignments: policy.assignments.clone(),
+    };
+    Snapshot::from_rows(m.policy_with_subjects(&file, policy.version))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Cells of `matrices` whose answer differs between `before` and `after`.
+pub async fn flips(
+    matrices: &[Matrix],
+    before: &Loaded,
+    after: &Loaded,
+) -> Result<Vec<Flip>, ApiError> {
+    let mut out = Vec::new();
+    for m in matrices {
+        let (b, a) = (
+            matrix_snapshot(m, before).await?,
+            matrix_snapshot(m, after).await?,
+        );
+        let cells_before = m.run(&b).map_err(|e| ApiError::validation("matrix", e))?;
+        let cells_after = m.run(&a).map_err(|e| ApiError::validation("matrix", e))?;
+        for (cb, ca) in cells_before.iter().zip(&cells_after) {
+            if cb.actual != ca.actual {
+                out.push(Flip {
+                    matrix: m.name.clone(),
+                    subject: ca.subject.clone(),
+                    object: ca.object.clone(),
+                    action: ca.action.clone(),
+                    before: cb.actual,
+                    after: ca.actual,
+                    expected: ca.expected,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Invariant cells the change would break: flips of invariant matrices that now fail.
+fn violations(flips: &[Flip], invariants: &[Matrix]) -> Vec<Flip> {
+    flips
+        .iter()
+        .filter(|f| {
+            invariants.iter().any(|m| m.name == f.matrix)
+                && f.expected.is_some_and(|e| e != f.after)
+        })
+        .cloned()
+        .collect()
+}
+
+impl Engine {
+    /// The database this engine loads from.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Validates and commits a change; see the module docs. `if_match` is the client's
+    /// `If-Match` version (412 on mismatch).
+    pub async fn change(
+        &self,
+        ops: Vec<Op>,
+        if_match: Option<i64>,
+        meta: &ChangeMeta<'_>,
+        now: i64,
+    ) -> Result<Applied, ApiError> {
+        let _one_at_a_time = self.change.lock().await;
+        let invariants: Vec<Matrix> = shipped_matrices()
+            .into_iter()
+            .filter(|m| m.invariant)
+            .collect();
+        // A concurrent registration may bump the version between our read and our commit;
+        // without If-Match we revalidate against the newer policy a few times.
+        for _ in 0..5 {
+            self.reload()
+                .await
+                .map_err(|_| ApiError::unavailable("the policy could not be loaded"))?;
+            let base = self.snapshot()?;
+            if let Some(v) = if_match.filter(|v| *v != base.version()) {
+                return Err(ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "version_mismatch",
+                    format!(
+                        "If-Match {v} does not match the current policy version {}",
+                        base.version()
+                    ),
+                ));
+            }
+            let next = candidate(&base, &ops)?;
+            let broken = violations(
+                &flips(&invariants, &base.loaded(), &next).await?,
+                &invariants,
+            );
+            if !broken.is_empty() {
+                return Err(ApiError::conflict(
+                    "invariant_violation",
+                    format!(
+                        "the change would flip {} invariant cell(s); nothing was changed",
+                        broken.len()
+                    ),
+                )
+                .with_details(serde_json::json!({ "cells": broken })));
+            }
+            match store::policy::apply(&self.db, Some(base.version()), &ops, meta, now).await? {
+                Outcome::Applied { version, rule_ids } => {
+                    if let Err(e) = self.reload().await {
+                        tracing::error!(error = %e, "committed policy could not be loaded");
+                    }
+                    return Ok(Applied {
+                        policy_version: version,
+                        rule_ids,
+                    });
+                }
+                Outcome::NotFound(what) => return Err(ApiError::not_found(&what)),
+                Outcome::VersionMismatch { .. } if if_match.is_some() => {
+                    return Err(ApiError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "version_mismatch",
+                        "the policy changed meanwhile",
+                    ));
+                }
+                Outcome::VersionMismatch { .. } => continue,
+            }
+        }
+        Err(ApiError::unavailable(
+            "the policy is changing too fast; retry",
+        ))
+    }
+
+    /// What a change would flip, without applying it: every shipped matrix plus `extra`.
+    pub async fn dry_run(
+        &self,
+        ops: &[Op],
+        extra: Vec<Matrix>,
+    ) -> Result<(Vec<Flip>, Vec<Flip>), ApiError> {
+        let base = self.snapshot()?;
+        let next = candidate(&base, ops)?;
+        let mut matrices = shipped_matrices();
+        let invariants: Vec<Matrix> = matrices.iter().filter(|m| m.invariant).cloned().collect();
+        matrices.extend(extra);
+        let all = flips(&matrices, &base.loaded(), &next).await?;
+        let broken = violations(&all, &invariants);
+        Ok((all, broken))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(member: &str, role: &str) -> Assignment {
+        Assignment {
+            id: 0,
+            member: member.into(),
+            role: role.into(),
+        }
+    }
+
+    #[test]
+    fn role_cycles_are_found_and_user_rows_never_form_one() {
+        assert_eq!(
+            find_cycle(&[a("role:a", "role:b"), a("role:b", "role:c")]),
+            None
+        );
+        let c = find_cycle(&[
+            a("role:a", "role:b"),
+            a("role:b", "role:c"),
+            a("role:c", "role:a"),
+        ])
+        .expect("cycle");
+        assert_eq!(c.first(), c.last());
+        assert_eq!(
+            find_cycle(&[a("user:x", "role:a"), a("role:a", "role:b")]),
+            None
+        );
+    }
+
+    #[test]
+    fn assignments_must_point_at_a_role() {
+        assert!(validate_assignment("user:alice", "role:viewer").is_ok());
+        assert!(validate_assignment("role:editor", "role:viewer").is_ok());
+        assert!(validate_assignment("user:alice", "user:bob").is_err());
+        assert!(validate_assignment("alice", "role:viewer").is_err());
+        assert!(validate_assignment("role:a", "role:a").is_err());
+    }
+}

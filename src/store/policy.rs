@@ -1,0 +1,438 @@
+//! Versioned, audited policy changes. Every change is one transaction: it takes the write
+//! lock first (by bumping `policy_version`, so concurrent writers queue instead of failing
+//! to upgrade a read lock), checks the caller's expected version, applies its operations,
+//! stores the resulting rules as that version's snapshot, writes one audit row, commits.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, StoreError, StoreResult, db_err};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// A rule's columns, owned (also the JSON shape in snapshots and audit rows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleText {
+    /// Stable id (ignored on insert unless restoring a snapshot).
+    #[serde(default)]
+    pub id: i64,
+    /// Subject.
+    pub subject: String,
+    /// Object.
+    pub object: String,
+    /// Action.
+    pub action: String,
+    /// Scope.
+    pub scope: String,
+    /// Condition.
+    pub condition: String,
+    /// Effect.
+    pub effect: String,
+}
+
+/// The part of the policy a rollback restores: rules and role -> role inheritance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesSnapshot {
+    /// Rules with their ids.
+    pub rules: Vec<RuleText>,
+    /// `(role:a, role:b)` pairs: a inherits b.
+    pub inheritance: Vec<(String, String)>,
+}
+
+/// One operation of a change.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Insert a rule.
+    AddRule(RuleText),
+    /// Replace a rule's columns, keeping its id.
+    UpdateRule(i64, RuleText),
+    /// Delete a rule.
+    DeleteRule(i64),
+    /// Insert a `g` row.
+    AddAssignment(String, String),
+    /// Delete a `g` row.
+    RemoveAssignment(String, String),
+    /// Replace every rule and every role -> role row (rollback).
+    Restore(RulesSnapshot),
+}
+
+/// Who made a change and why.
+#[derive(Debug, Clone)]
+pub struct ChangeMeta<'a> {
+    /// Username of the actor (or `seed`, `registration`).
+    pub actor: &'a str,
+    /// Short machine-readable kind (`rules.add`, `rollback`, ...).
+    pub action: &'a str,
+    /// Human summary.
+    pub summary: &'a str,
+}
+
+/// What happened to a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed as `version`; `rule_ids` are the ids of added rules, in order.
+    Applied {
+        /// New policy version.
+        version: i64,
+        /// Ids of inserted rules.
+        rule_ids: Vec<i64>,
+    },
+    /// `If-Match` did not match; nothing changed.
+    VersionMismatch {
+        /// The version that is current.
+        current: i64,
+    },
+    /// An operation named a rule or assignment that does not exist; nothing changed.
+    NotFound(String),
+}
+
+/// An audit entry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Entry id.
+    pub id: i64,
+    /// Policy version created by this change (None for account changes).
+    pub version: Option<i64>,
+    /// Who.
+    pub actor: String,
+    /// What kind of change.
+    pub action: String,
+    /// Human summary.
+    pub summary: String,
+    /// Changed rows before (JSON).
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    /// Changed rows after (JSON).
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    /// Unix time.
+    pub created_at: i64,
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
+    let row = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    row.map(|r| rule_from_row(&r)).transpose()
+}
+
+fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleText> {
+    Ok(RuleText {
+        id: r.try_get("id").map_err(db_err)?,
+        subject: r.try_get("subject").map_err(db_err)?,
+        object: r.try_get("object").map_err(db_err)?,
+        action: r.try_get("action").map_err(db_err)?,
+        scope: r.try_get("scope").map_err(db_err)?,
+        condition: r.try_get("condition").map_err(db_err)?,
+        effect: r.try_get("effect").map_err(db_err)?,
+    })
+}
+
+async fn insert_rule(tx: &mut Tx<'_>, r: &RuleText, keep_id: bool, now: i64) -> StoreResult<i64> {
+    let q = if keep_id {
+        sqlx::query(
+            "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at) \
+             VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+    } else {
+        sqlx::query(
+            "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+    };
+    let q = q
+        .bind(&r.subject)
+        .bind(&r.object)
+        .bind(&r.action)
+        .bind(&r.scope)
+        .bind(&r.condition)
+        .bind(&r.effect)
+        .bind(now);
+    let q = if keep_id { q.bind(r.id) } else { q };
+    q.fetch_one(&mut **tx)
+        .await
+        .map_err(|e| StoreError::classify(e, "an identical rule"))?
+        .try_get("id")
+        .map_err(db_err)
+}
+
+/// Reads the rules and role inheritance inside a transaction.
+async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
+    let rules = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ORDER BY id")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(rule_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let inheritance = sqlx::query(
+        "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' ORDER BY id",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("member").map_err(db_err)?,
+            r.try_get("role").map_err(db_err)?,
+        ))
+    })
+    .collect::<StoreResult<Vec<_>>>()?;
+    Ok(RulesSnapshot { rules, inheritance })
+}
+
+/// Bumps the version (taking the write lock) and returns the new one.
+pub(crate) async fn begin_version(tx: &mut Tx<'_>) -> StoreResult<i64> {
+    super::rules::bump_version_tx(tx).await
+}
+
+/// Writes the version's snapshot and audit row. Call after the version's writes.
+pub(crate) async fn finish_version(
+    tx: &mut Tx<'_>,
+    version: i64,
+    meta: &ChangeMeta<'_>,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    let snap = serde_json::to_string(&snapshot_tx(tx).await?).map_err(json_err)?;
+    sqlx::query("INSERT INTO policy_snapshots (version, rules) VALUES ($1, $2)")
+        .bind(version)
+        .bind(snap)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    insert_audit(tx, Some(version), meta, before, after, now).await
+}
+
+async fn insert_audit(
+    tx: &mut Tx<'_>,
+    version: Option<i64>,
+    meta: &ChangeMeta<'_>,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (version, actor, action, summary, before, after, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(version)
+    .bind(meta.actor)
+    .bind(meta.action)
+    .bind(meta.summary)
+    .bind(before.to_string())
+    .bind(after.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Applies a change atomically. See the module docs.
+pub async fn apply(
+    db: &Db,
+    expected: Option<i64>,
+    ops: &[Op],
+    meta: &ChangeMeta<'_>,
+    now: i64,
+) -> StoreResult<Outcome> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let version = begin_version(&mut tx).await?;
+    if expected.is_some_and(|e| e != version - 1) {
+        // Dropping the transaction rolls the bump back.
+        return Ok(Outcome::VersionMismatch {
+            current: version - 1,
+        });
+    }
+    let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for op in ops {
+        match op {
+            Op::AddRule(r) => {
+                let id = insert_rule(&mut tx, r, false, now).await?;
+                ids.push(id);
+                after.push(serde_json::json!({ "rule": RuleText { id, ..r.clone() } }));
+            }
+            Op::UpdateRule(id, r) => {
+                let Some(old) = rule_by_id(&mut tx, *id).await? else {
+                    return Ok(Outcome::NotFound(format!("rule {id}")));
+                };
+                sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                insert_rule(
+                    &mut tx,
+                    &RuleText {
+                        id: *id,
+                        ..r.clone()
+                    },
+                    true,
+                    now,
+                )
+                .await?;
+                before.push(serde_json::json!({ "rule": old }));
+                after.push(serde_json::json!({ "rule": RuleText { id: *id, ..r.clone() } }));
+            }
+            Op::DeleteRule(id) => {
+                let Some(old) = rule_by_id(&mut tx, *id).await? else {
+                    return Ok(Outcome::NotFound(format!("rule {id}")));
+                };
+                sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                before.push(serde_json::json!({ "rule": old }));
+            }
+            Op::AddAssignment(member, role) => {
+                super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                after.push(serde_json::json!({ "assignment": [member, role] }));
+            }
+            Op::RemoveAssignment(member, role) => {
+                let gone =
+                    sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
+                        .bind(member)
+                        .bind(role)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                if gone == 0 {
+                    return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
+                }
+                before.push(serde_json::json!({ "assignment": [member, role] }));
+            }
+            Op::Restore(snap) => {
+                let old = snapshot_tx(&mut tx).await?;
+                sqlx::query("DELETE FROM policy_rules")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                for r in &snap.rules {
+                    insert_rule(&mut tx, r, true, now).await?;
+                }
+                for (member, role) in &snap.inheritance {
+                    super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                }
+                before.push(serde_json::to_value(old).map_err(json_err)?);
+                after.push(serde_json::to_value(snap).map_err(json_err)?);
+            }
+        }
+    }
+    finish_version(&mut tx, version, meta, &before.into(), &after.into(), now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Outcome::Applied {
+        version,
+        rule_ids: ids,
+    })
+}
+
+/// Records an account change (attributes, scopes, disable) in the audit log.
+pub async fn audit_account_change(
+    db: &Db,
+    meta: &ChangeMeta<'_>,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    insert_audit(&mut tx, None, meta, before, after, now).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+fn audit_from_row(r: &sqlx::any::AnyRow) -> StoreResult<AuditEntry> {
+    let before: String = r.try_get("before").map_err(db_err)?;
+    let after: String = r.try_get("after").map_err(db_err)?;
+    Ok(AuditEntry {
+        id: r.try_get("id").map_err(db_err)?,
+        version: r.try_get("version").map_err(db_err)?,
+        actor: r.try_get("actor").map_err(db_err)?,
+        action: r.try_get("action").map_err(db_err)?,
+        summary: r.try_get("summary").map_err(db_err)?,
+        before: serde_json::from_str(&before).map_err(json_err)?,
+        after: serde_json::from_str(&after).map_err(json_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+    })
+}
+
+/// Audit entries, newest first.
+pub async fn list_audit(
+    db: &Db,
+    only_versions: bool,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<(Vec<AuditEntry>, i64)> {
+    let (rows, total) = if only_versions {
+        (
+            sqlx::query(
+                "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log \
+                 WHERE version IS NOT NULL ORDER BY id DESC LIMIT $1 OFFSET $2",
+            ),
+            sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE version IS NOT NULL"),
+        )
+    } else {
+        (
+            sqlx::query(
+                "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log \
+                 ORDER BY id DESC LIMIT $1 OFFSET $2",
+            ),
+            sqlx::query("SELECT COUNT(*) AS n FROM audit_log"),
+        )
+    };
+    let items = rows
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(audit_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let total = total
+        .fetch_one(db.pool())
+        .await
+        .map_err(db_err)?
+        .try_get("n")
+        .map_err(db_err)?;
+    Ok((items, total))
+}
+
+/// The audit entry that created a version.
+pub async fn version_entry(db: &Db, version: i64) -> StoreResult<Option<AuditEntry>> {
+    sqlx::query("SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log WHERE version = $1")
+        .bind(version)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(audit_from_row)
+        .transpose()
+}
+
+/// The rules and inheritance as of a version.
+pub async fn snapshot_at(db: &Db, version: i64) -> StoreResult<Option<RulesSnapshot>> {
+    let row = sqlx::query("SELECT rules FROM policy_snapshots WHERE version = $1")
+        .bind(version)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_err)?;
+    row.map(|r| {
+        let text: String = r.try_get("rules").map_err(db_err)?;
+        serde_json::from_str(&text).map_err(json_err)
+    })
+    .transpose()
+}

@@ -1,0 +1,524 @@
+//! Runtime policy administration.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn demo() -> (TestApp, String) {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    (app, admin)
+}
+
+async fn demo_token(app: &TestApp, user: &str) -> String {
+    let t = app
+        .login(user, warden::bootstrap::demo::DEMO_PASSWORD)
+        .await;
+    t.body["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn version(app: &TestApp, admin: &str) -> i64 {
+    app.get("/v1/admin/policy", admin).await.body["policy_version"]
+        .as_i64()
+        .expect("version")
+}
+
+fn sales_rule() -> Value {
+    json!({"subject": "user:alice", "object": "document", "action": "read", "scope": "documents:read",
+           "condition": "r.obj.department == \"sales\"", "effect": "allow"})
+}
+
+#[tokio::test]
+async fn an_admin_edit_changes_the_next_answer_and_a_rollback_changes_it_back() {
+    let (app, admin) = demo().await;
+    let alice = demo_token(&app, "alice").await;
+    assert_eq!(
+        app.get("/api/documents/2", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let before = version(&app, &admin).await;
+    let added = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(sales_rule()),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{added:?}");
+    assert_eq!(added.body["policy_version"], before + 1);
+    // same token, next request: the new rule applies
+    assert_eq!(
+        app.get("/api/documents/2", &alice).await.status,
+        StatusCode::OK
+    );
+    let rolled = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/rollback",
+            Some(&admin),
+            Some(json!({"version": before})),
+        )
+        .await;
+    assert_eq!(rolled.status, StatusCode::CREATED, "{rolled:?}");
+    assert_eq!(
+        app.get("/api/documents/2", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // the rollback is itself a new, audited version and restores the rules exactly
+    let versions = app.get("/v1/admin/policy/versions?limit=2", &admin).await;
+    assert_eq!(versions.body["items"][0]["action"], "policy.rollback");
+    assert_eq!(versions.body["items"][0]["actor"], "admin");
+    assert_eq!(versions.body["items"][1]["action"], "rules.add");
+    let rules_now = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
+    let restored: Vec<i64> = rules_now
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    let added_id = added.body["rule_ids"][0].as_i64().expect("id");
+    assert!(!restored.contains(&added_id));
+}
+
+#[tokio::test]
+async fn rollback_restores_the_earlier_matrix_exactly() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
+    let roles_before = app.get("/v1/admin/roles", &admin).await.body;
+    let change = json!({"add": [sales_rule()], "delete": [rules_before[0]["id"]],
+                        "assign": [{"member": "role:auditor", "role": "role:viewer"}]});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/changes",
+            Some(&admin),
+            Some(change),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    app.call(
+        Method::POST,
+        "/v1/admin/policy/rollback",
+        Some(&admin),
+        Some(json!({"version": v0})),
+    )
+    .await;
+    assert_eq!(
+        app.get("/v1/admin/rules?limit=500", &admin).await.body["items"],
+        rules_before
+    );
+    assert_eq!(app.get("/v1/admin/roles", &admin).await.body, roles_before);
+}
+
+#[tokio::test]
+async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let rules = app.get("/v1/admin/rules?subject=role:admin", &admin).await;
+    let admin_rule = rules.body["items"][0]["id"].as_i64().expect("admin rule");
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/rules/{admin_rule}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
+    let cells = r.body["details"]["cells"].as_array().expect("cells");
+    assert!(
+        cells.iter().any(|c| c["subject"] == "root"
+            && c["object"] == "admin-rules"
+            && c["action"] == "GET"),
+        "{r:?}"
+    );
+    assert_eq!(version(&app, &admin).await, v0);
+    // an explicit allow for classification 3 below clearance 3 is refused too (the deny stays)
+    let leak = json!({"subject": "role:auditor", "object": "document", "action": "read", "effect": "allow"});
+    let bad_delete =
+        app.get("/v1/admin/rules?effect=deny", &admin).await.body["items"][0]["id"].clone();
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/changes",
+            Some(&admin),
+            Some(json!({"add": [leak], "delete": [bad_delete]})),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
+    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(
+        app.get("/api/documents/3", &demo_token(&app, "dave").await)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn invalid_edits_are_refused_with_precise_errors() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let post = |body: Value| app.call(Method::POST, "/v1/admin/rules", Some(&admin), Some(body));
+    let mut typo = sales_rule();
+    typo["efect"] = "allow".into();
+    assert_error(
+        &post(typo).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let mut hang = sales_rule();
+    hang["condition"] = "loop {}".into();
+    assert_error(
+        &post(hang).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let mut bad_pattern = sales_rule();
+    bad_pattern["object"] = "/docs/(".into();
+    assert_error(
+        &post(bad_pattern).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let mut unknown_attr_root = sales_rule();
+    unknown_attr_root["condition"] = "p.sub == \"x\"".into();
+    assert_error(
+        &post(unknown_attr_root).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(post(sales_rule()).await.status, StatusCode::CREATED);
+    assert_error(
+        &post(sales_rule()).await,
+        StatusCode::CONFLICT,
+        "rule_exists",
+    );
+    let cycle = json!({"member": "role:user", "role": "role:editor"});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(&admin),
+            Some(cycle),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("cycle"),
+        "{r:?}"
+    );
+    let unknown_role = json!({"member": "user:erin", "role": "role:brand-new"});
+    assert_eq!(
+        app.call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(&admin),
+            Some(unknown_role)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert_error(
+        &app.call(Method::DELETE, "/v1/admin/rules/999999", Some(&admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // a batch with one bad rule adds nothing
+    let batch = json!({"rules": [json!({"subject": "role:x", "object": "document", "action": "read", "effect": "allow"}),
+                                   json!({"subject": "role:x", "object": "document", "action": "read", "effect": "maybe"})]});
+    assert_eq!(post(batch).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(version(&app, &admin).await, v0 + 2);
+}
+
+#[tokio::test]
+async fn if_match_gives_compare_and_swap() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let with_if_match = |v: i64, body: Value| {
+        let req = axum::http::Request::post("/v1/admin/rules")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/json")
+            .header("if-match", format!("\"{v}\""))
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("req");
+        app.send(req)
+    };
+    assert_eq!(
+        with_if_match(v0, sales_rule()).await.status,
+        StatusCode::CREATED
+    );
+    let mut other = sales_rule();
+    other["action"] = "update".into();
+    assert_error(
+        &with_if_match(v0, other).await,
+        StatusCode::PRECONDITION_FAILED,
+        "version_mismatch",
+    );
+    assert_eq!(version(&app, &admin).await, v0 + 1);
+}
+
+#[tokio::test]
+async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
+    warden::store::execute_for_tests(&app.state.db,
+        "CREATE TRIGGER boom BEFORE INSERT ON policy_rules WHEN NEW.subject = 'role:boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        .await.expect("trigger");
+    let change = json!({"add": [sales_rule(), {"subject": "role:boom", "object": "document", "action": "read", "effect": "allow"}]});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/changes",
+            Some(&admin),
+            Some(change),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{r:?}");
+    assert!(!r.body.to_string().contains("boom"), "no internals: {r:?}");
+    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(
+        app.get("/v1/admin/rules?limit=500", &admin).await.body["items"],
+        rules_before
+    );
+    app.state.engine.reload().await.expect("reload");
+    assert_eq!(
+        app.state.engine.snapshot().expect("snap").version(),
+        v0,
+        "the database did not change either"
+    );
+    assert_eq!(
+        app.get("/api/documents/2", &demo_token(&app, "alice").await)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_kills_their_live_token_on_the_next_request() {
+    let (app, admin) = demo().await;
+    let alice = demo_token(&app, "alice").await;
+    assert_eq!(app.get("/v1/me", &alice).await.status, StatusCode::OK);
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/alice",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_error(
+        &app.get("/v1/me", &alice).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    let audit = app.get("/v1/admin/audit?limit=1", &admin).await;
+    assert_eq!(audit.body["items"][0]["action"], "users.patch");
+    assert_eq!(audit.body["items"][0]["after"]["disabled"], true);
+    assert!(
+        !audit.body.to_string().contains("argon2"),
+        "no secrets in the audit"
+    );
+}
+
+#[tokio::test]
+async fn patching_attributes_and_roles_applies_to_the_next_request() {
+    let (app, admin) = demo().await;
+    let erin = demo_token(&app, "erin").await;
+    assert_eq!(
+        app.get("/api/documents/1", &erin).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(&admin),
+            Some(json!({"member": "user:erin", "role": "role:viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // erin has clearance 0: still no
+    assert_eq!(
+        app.get("/api/documents/1", &erin).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let p = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/erin",
+            Some(&admin),
+            Some(json!({"attributes": {"clearance": 1}})),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{p:?}");
+    assert_eq!(
+        app.get("/api/documents/1", &erin).await.status,
+        StatusCode::OK
+    );
+    let roles = app.get("/v1/admin/users/erin/roles", &admin).await;
+    assert_eq!(roles.body["direct"], json!(["role:user", "role:viewer"]));
+    let bad = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/erin",
+            Some(&admin),
+            Some(json!({"attributes": {"name": "x"}})),
+        )
+        .await;
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let unknown = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/erin",
+            Some(&admin),
+            Some(json!({"roles": ["admin"]})),
+        )
+        .await;
+    assert_error(
+        &unknown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+}
+
+#[tokio::test]
+async fn dry_run_reports_flips_without_applying() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let extra = "name: extra\nsubjects:\n  alice: {roles: [viewer], attributes: {department: eng, clearance: 2}, scopes: [documents:read]}\nobjects:\n  s: {type: document, attributes: {department: sales, owner: zed, classification: 0}}\nactions: [read]\ndeny:\n  - [alice, s, read]\n";
+    let body = json!({"change": {"add": [sales_rule()]}, "matrices": [extra]});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/dry-run",
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let flips = r.body["flips"].as_array().expect("flips");
+    assert!(
+        flips
+            .iter()
+            .any(|f| f["matrix"] == "extra" && f["before"] == false && f["after"] == true),
+        "{r:?}"
+    );
+    assert!(
+        flips.iter().any(|f| f["matrix"] == "seed"
+            && f["subject"] == "alice"
+            && f["object"] == "sales-0-zed"),
+        "{r:?}"
+    );
+    assert_eq!(r.body["invariant_violations"], json!([]));
+    assert_eq!(version(&app, &admin).await, v0);
+}
+
+#[tokio::test]
+async fn non_admins_get_403_on_every_admin_route() {
+    let (app, _) = demo().await;
+    let routes: [(Method, &str); 16] = [
+        (Method::GET, "/v1/admin/rules"),
+        (Method::POST, "/v1/admin/rules"),
+        (Method::PUT, "/v1/admin/rules/1"),
+        (Method::DELETE, "/v1/admin/rules/1"),
+        (Method::GET, "/v1/admin/roles"),
+        (Method::POST, "/v1/admin/roles/assignments"),
+        (Method::DELETE, "/v1/admin/roles/assignments"),
+        (Method::GET, "/v1/admin/users"),
+        (Method::GET, "/v1/admin/users/alice"),
+        (Method::PATCH, "/v1/admin/users/alice"),
+        (Method::GET, "/v1/admin/users/alice/roles"),
+        (Method::GET, "/v1/admin/policy"),
+        (Method::POST, "/v1/admin/policy/changes"),
+        (Method::GET, "/v1/admin/policy/versions"),
+        (Method::POST, "/v1/admin/policy/rollback"),
+        (Method::POST, "/v1/admin/policy/dry-run"),
+    ];
+    for user in ["alice", "bob", "carol", "dave", "erin"] {
+        let token = demo_token(&app, user).await;
+        for (method, path) in &routes {
+            let r = app
+                .call(method.clone(), path, Some(&token), Some(json!({})))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{user} {method} {path}: {r:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (app, admin) = (app.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let rule = json!({"subject": format!("role:w{w}"), "object": format!("kind{i}"), "action": "read", "effect": "allow"});
+                let r = app.call(Method::POST, "/v1/admin/rules", Some(&admin), Some(rule)).await;
+                assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+            }
+        }));
+    }
+    let reader = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let alice = demo_token(&app, "alice").await;
+            for _ in 0..100 {
+                assert_eq!(
+                    app.get("/api/documents/1", &alice).await.status,
+                    StatusCode::OK
+                );
+            }
+        })
+    };
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    reader.await.expect("reader");
+    assert_eq!(version(&app, &admin).await, v0 + 400);
+    let db_rules = warden::store::rules::load_all(&app.state.db)
+        .await
+        .expect("db");
+    let mem: Vec<i64> = app
+        .state
+        .engine
+        .snapshot()
+        .expect("snap")
+        .rules()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(db_rules.rules.iter().map(|r| r.id).collect::<Vec<_>>(), mem);
+    let versions = app.get("/v1/admin/policy/versions?limit=500", &admin).await;
+    let mut seen: Vec<i64> = versions.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["version"].as_i64())
+        .collect();
+    seen.sort();
+    let expected: Vec<i64> = ((v0 + 1)..=(v0 + 400)).collect();
+    assert_eq!(
+        seen.iter()
+            .filter(|v| **v > v0)
+            .copied()
+            .collect::<Vec<_>>(),
+        expected,
+        "one audit entry per version, none skipped"
+    );
+}
