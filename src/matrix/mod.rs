@@ -157,10 +157,10 @@ impl Matrix {
                 }
             }
         }
-        if !self.expect.is_empty() {
-            if let Some(s) = self.subjects.keys().find(|s| !self.expect.contains_key(*s)) {
-                return Err(MatrixError(format!("expect: subject `{s}` has no row")));
-            }
+        if !self.expect.is_empty()
+            && let Some(s) = self.subjects.keys().find(|s| !self.expect.contains_key(*s))
+        {
+            return Err(MatrixError(format!("expect: subject `{s}` has no row")));
         }
         for (list, cells) in [("allow", &self.allow), ("deny", &self.deny)] {
             for [s, o, a] in cells {
