@@ -72,7 +72,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Some(p) => println!(
             "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
         ),
-        None if started.seeded => println!(
+        None if started.admin_created => println!(
             "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"
         ),
         None => println!("log in as `admin` with the password set on first start"),

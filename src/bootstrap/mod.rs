@@ -31,6 +31,8 @@ pub struct Started {
     pub generated_admin_password: Option<String>,
     /// Whether the seed policy was loaded by this start.
     pub seeded: bool,
+    /// Whether this start created the bootstrap admin.
+    pub admin_created: bool,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -70,7 +72,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         // Serve anyway: every decision is a 503 until the policy is fixed, never an allow.
         tracing::error!(error = %e, "no policy could be loaded; all protected routes answer 503");
     }
-    let generated_admin_password = create_admin(&state).await?;
+    let (admin_created, generated_admin_password) = create_admin(&state).await?;
     if state.config.demo {
         crate::bootstrap::demo::seed(&state).await?;
     }
@@ -78,6 +80,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         state,
         generated_admin_password,
         seeded,
+        admin_created,
     })
 }
 
@@ -111,13 +114,13 @@ fn random_password() -> Result<String, StartError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
-async fn create_admin(state: &AppState) -> Result<Option<String>, StartError> {
+async fn create_admin(state: &AppState) -> Result<(bool, Option<String>), StartError> {
     if store::users::count(&state.db)
         .await
         .map_err(|e| err("users")(e.to_string()))?
         > 0
     {
-        return Ok(None);
+        return Ok((false, None));
     }
     let (password, generated) = match &state.config.admin_password {
         Some(p) => (p.expose_secret().to_owned(), None),
@@ -141,5 +144,5 @@ async fn create_admin(state: &AppState) -> Result<Option<String>, StartError> {
     )
     .await
     .map_err(|e| err("bootstrap admin")(e.to_string()))?;
-    Ok(generated)
+    Ok((true, generated))
 }
