@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authz;
 pub mod bootstrap;
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod documents;

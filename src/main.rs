@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use warden::cli::{self, CheckFormat, PolicySource, RenderFormat};
 use warden::config::{Config, ServeArgs};
 
 #[derive(Debug, Parser)]
@@ -21,6 +24,80 @@ struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve(ServeArgs),
+    /// Allow/deny matrices: check, render, record.
+    #[command(subcommand)]
+    Matrix(MatrixCommand),
+    /// Policy files: lint, export, import.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MatrixCommand {
+    /// Check matrices; exit 0 all pass, 1 a cell failed, 2 a file or policy is invalid.
+    Check {
+        /// Matrix files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        source: PolicySource,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
+    /// Print the full actual grid.
+    Render {
+        /// Matrix files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        source: PolicySource,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: RenderFormat,
+    },
+    /// Write the current actual grid as the expected matrix (review before committing).
+    Record {
+        /// The matrix file.
+        path: PathBuf,
+        #[command(flatten)]
+        source: PolicySource,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate a Warden policy file; exit 0 valid, 2 invalid.
+    Lint {
+        /// The policy.csv.
+        file: PathBuf,
+    },
+    /// Print the live rules and role inheritance as a policy file.
+    Export {
+        /// Database URL.
+        #[arg(
+            long,
+            env = "WARDEN_DATABASE_URL",
+            default_value = "sqlite://warden.db"
+        )]
+        database_url: String,
+    },
+    /// Replace the live rules and role inheritance with a file's, as one versioned change
+    /// (same validation and invariants as the admin API).
+    Import {
+        /// The policy.csv.
+        file: PathBuf,
+        /// Database URL.
+        #[arg(
+            long,
+            env = "WARDEN_DATABASE_URL",
+            default_value = "sqlite://warden.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[tokio::main]
@@ -36,6 +113,26 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Matrix(MatrixCommand::Check {
+            paths,
+            source,
+            format,
+        }) => ExitCode::from(cli::matrix_check(&paths, &source, format).await),
+        Command::Matrix(MatrixCommand::Render {
+            paths,
+            source,
+            format,
+        }) => ExitCode::from(cli::matrix_render(&paths, &source, format).await),
+        Command::Matrix(MatrixCommand::Record { path, source, out }) => {
+            ExitCode::from(cli::matrix_record(&path, &source, out.as_deref()).await)
+        }
+        Command::Policy(PolicyCommand::Lint { file }) => ExitCode::from(cli::policy_lint(&file)),
+        Command::Policy(PolicyCommand::Export { database_url }) => {
+            ExitCode::from(cli::policy_export(&database_url).await)
+        }
+        Command::Policy(PolicyCommand::Import { file, database_url }) => {
+            ExitCode::from(cli::policy_import(&file, &database_url).await)
+        }
     }
 }
 

@@ -1,32 +1,36 @@
-//! Allow/deny matrices: the expected answer of every (subject, object, action) cell, in a
-//! YAML file, checked against a policy.
+//! Allow/deny matrices: the expected answer of every (subject, [domain,] object, action) cell,
+//! in a YAML file, checked against a policy — Warden's own, or any Casbin model + policy.
 //!
-//! Format (see `policies/matrices/seed.yaml`):
+//! The format is documented in `policies/matrices/README.md`. In short:
 //! ```yaml
 //! name: seed
-//! subjects:                      # who asks: roles, attributes and token scopes
+//! model: model.conf          # optional: any casbin model (relative to this file)
+//! policy: policy.csv         # optional: its policy; without both, Warden's model and rules
+//! invariant: false           # true: guards every admin edit
+//! subjects:                  # roles, attributes and token scopes
 //!   alice: {roles: [viewer], attributes: {department: eng, clearance: 2}, scopes: [documents:read]}
-//! objects:                       # what: a resource type or path, plus attributes
+//! domains: [tenant1]         # only for models whose request has `dom`
+//! objects:                   # a resource type or path (default: the key), plus attributes
 //!   eng-1: {type: document, attributes: {department: eng, owner: bob, classification: 1}}
 //! actions: [read, update]
-//! routes:                        # optional: the HTTP route an action also goes through
-//!   read: GET /api/documents/:id
-//! expect:                        # per subject: exactly these actions are allowed per object
-//!   alice: {eng-1: [read]}
+//! routes: {read: GET /api/documents/:id}   # Warden only: the HTTP route an action also passes
+//! expect: {alice: {eng-1: [read]}}         # grid: exactly these allowed, the rest denied
+//! allow: [[alice, "*", read]]              # list form, `*` wildcards; deny wins over allow
+//! deny: [[alice, eng-1, update]]
 //! ```
-//! Every subject must appear under `expect`; an object left out of a subject's grid means
-//! "nothing allowed". For the `create` action the object's `owner` is the subject itself,
-//! as in the documents API.
+
+pub mod generic;
+pub mod report;
+pub mod run;
+pub mod warden;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::authz::adapter::Loaded;
-use crate::authz::rule::Assignment;
-use crate::authz::seed::PolicyFile;
-use crate::authz::{AttrValue, Object, Snapshot, Subject};
+use crate::authz::AttrValue;
 
 /// A matrix file.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,66 +41,82 @@ pub struct Matrix {
     /// What it shows.
     #[serde(default)]
     pub description: String,
-    /// Invariant matrices guard every policy edit (used by the admin API later).
+    /// Invariant matrices guard every policy edit.
     #[serde(default)]
     pub invariant: bool,
+    /// Casbin model under test (relative to the file); default Warden's.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Casbin policy under test (relative to the file); default Warden's rules.
+    #[serde(default)]
+    pub policy: Option<String>,
     /// Subjects by name.
     pub subjects: BTreeMap<String, MatrixSubject>,
+    /// Domains (tenants), for models whose request has a `dom` field.
+    #[serde(default)]
+    pub domains: Vec<String>,
     /// Objects by name.
     pub objects: BTreeMap<String, MatrixObject>,
     /// Actions to check on every object.
     pub actions: Vec<String>,
-    /// Optional HTTP route per action: `"METHOD /path/:id"`.
+    /// Optional HTTP route per action: `"METHOD /path/:id"` (Warden's model only).
     #[serde(default)]
     pub routes: BTreeMap<String, String>,
     /// Grid form: exactly these actions are allowed per subject per object (the rest denied).
     #[serde(default)]
     pub expect: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
-    /// List form: `[subject, object, action]` cells that must be allowed (`*` = any).
+    /// List form: cells that must be allowed: `[subject, object, action]`, or
+    /// `[subject, domain, object, action]` with domains; `*` = any.
     #[serde(default)]
-    pub allow: Vec<[String; 3]>,
-    /// List form: `[subject, object, action]` cells that must be denied (`*` = any).
+    pub allow: Vec<Vec<String>>,
+    /// List form: cells that must be denied (wins over `allow`).
     #[serde(default)]
-    pub deny: Vec<[String; 3]>,
+    pub deny: Vec<Vec<String>>,
+    /// Where the file was read from (for resolving `model`/`policy`).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// A subject of a matrix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixSubject {
-    /// Role names (without `role:`).
+    /// Role names (Warden: without `role:`; other models: added as `g, subject, role`).
     #[serde(default)]
     pub roles: Vec<String>,
-    /// Attributes.
+    /// Attributes. For other models, a subject with attributes is passed as a map of them.
     #[serde(default)]
     pub attributes: BTreeMap<String, AttrValue>,
-    /// Token scopes.
+    /// Token scopes (Warden only).
     #[serde(default)]
     pub scopes: Vec<String>,
 }
 
 /// An object of a matrix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixObject {
-    /// Resource type or path.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// Resource type or path; default: the object's key.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
     /// Attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, AttrValue>,
 }
 
-/// A matrix file is inconsistent.
+/// A matrix or its policy is invalid (exit code 2 in the CLI).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct MatrixError(pub String);
 
 /// One evaluated cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cell {
     /// Subject name.
     pub subject: String,
+    /// Domain, for domain models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// Object name.
     pub object: String,
     /// Action.
@@ -105,17 +125,30 @@ pub struct Cell {
     pub expected: Option<bool>,
     /// Actual.
     pub actual: bool,
-    /// What decided it (matched rule ids, or the route check that denied).
+    /// What decided it (matched rules, the route check, or an evaluation error).
     pub reason: String,
+    /// Rules that matched (ids for Warden, policy lines otherwise), for coverage.
+    #[serde(skip)]
+    pub matched: Vec<String>,
+}
+
+impl Cell {
+    /// Did the cell meet its expectation (unchecked cells pass)?
+    pub fn passed(&self) -> bool {
+        self.expected.is_none_or(|e| e == self.actual)
+    }
 }
 
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = |b: bool| if b { "allow" } else { "deny" };
+        write!(f, "subject={}", self.subject)?;
+        if let Some(d) = &self.domain {
+            write!(f, " domain={d}")?;
+        }
         write!(
             f,
-            "subject={} object={} action={} expected={} actual={} decided_by={}",
-            self.subject,
+            " object={} action={} expected={} actual={} decided_by={}",
             self.object,
             self.action,
             self.expected.map_or("-", word),
@@ -139,7 +172,39 @@ impl Matrix {
         Ok(m)
     }
 
+    /// Reads and parses a file; errors name the file.
+    pub fn from_file(path: &Path) -> Result<Self, MatrixError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MatrixError(format!("{}: {e}", path.display())))?;
+        let mut m =
+            Self::from_yaml(&text).map_err(|e| MatrixError(format!("{}: {e}", path.display())))?;
+        m.source = Some(path.to_path_buf());
+        Ok(m)
+    }
+
+    /// Resolves `model`/`policy` relative to the file.
+    pub fn policy_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let base = self
+            .source
+            .as_ref()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new("."));
+        Some((
+            base.join(self.model.as_ref()?),
+            base.join(self.policy.as_ref()?),
+        ))
+    }
+
+    fn width(&self) -> usize {
+        if self.domains.is_empty() { 3 } else { 4 }
+    }
+
     fn validate(&self) -> Result<(), MatrixError> {
+        if self.model.is_some() != self.policy.is_some() {
+            return Err(MatrixError(
+                "give both `model` and `policy`, or neither".into(),
+            ));
+        }
         for (subject, grid) in &self.expect {
             if !self.subjects.contains_key(subject) {
                 return Err(MatrixError(format!("expect: unknown subject `{subject}`")));
@@ -163,13 +228,22 @@ impl Matrix {
             return Err(MatrixError(format!("expect: subject `{s}` has no row")));
         }
         for (list, cells) in [("allow", &self.allow), ("deny", &self.deny)] {
-            for [s, o, a] in cells {
+            for cell in cells {
+                if cell.len() != self.width() {
+                    return Err(MatrixError(format!(
+                        "{list}: {cell:?} needs {} entries",
+                        self.width()
+                    )));
+                }
+                let (s, o, a) = (&cell[0], &cell[cell.len() - 2], &cell[cell.len() - 1]);
+                let d_ok = self.width() == 3 || cell[1] == "*" || self.domains.contains(&cell[1]);
                 let known = (s == "*" || self.subjects.contains_key(s))
+                    && d_ok
                     && (o == "*" || self.objects.contains_key(o))
                     && (a == "*" || self.actions.contains(a));
                 if !known {
                     return Err(MatrixError(format!(
-                        "{list}: [{s}, {o}, {a}] names an unknown subject, object or action"
+                        "{list}: {cell:?} names an unknown subject, domain, object or action"
                     )));
                 }
             }
@@ -183,17 +257,26 @@ impl Matrix {
             if !self.actions.contains(action) {
                 return Err(MatrixError(format!("routes: unknown action `{action}`")));
             }
-            parse_route(route)?;
+            warden::parse_route(route)?;
         }
         Ok(())
     }
 
-    /// Expected answer of a cell; None when the matrix says nothing about it. A `deny`
-    /// entry wins over an `allow` entry, and both over the grid.
-    pub fn expected(&self, subject: &str, object: &str, action: &str) -> Option<bool> {
-        let hit = |cells: &[[String; 3]]| {
-            cells.iter().any(|[s, o, a]| {
-                (s == "*" || s == subject) && (o == "*" || o == object) && (a == "*" || a == action)
+    /// Expected answer of a cell; None when the matrix says nothing about it.
+    pub fn expected(
+        &self,
+        subject: &str,
+        domain: Option<&str>,
+        object: &str,
+        action: &str,
+    ) -> Option<bool> {
+        let want: Vec<&str> = match domain {
+            Some(d) => vec![subject, d, object, action],
+            None => vec![subject, object, action],
+        };
+        let hit = |cells: &[Vec<String>]| {
+            cells.iter().any(|c| {
+                c.len() == want.len() && c.iter().zip(&want).all(|(c, w)| c == "*" || c == w)
             })
         };
         if hit(&self.deny) {
@@ -207,140 +290,38 @@ impl Matrix {
             .map(|g| g.get(object).is_some_and(|a| a.contains(action)))
     }
 
-    /// Number of cells.
-    pub fn cell_count(&self) -> usize {
-        self.subjects.len() * self.objects.len() * self.actions.len()
-    }
-
-    /// The casbin subject of a matrix subject.
-    pub fn subject(&self, name: &str) -> Option<Subject> {
-        let s = self.subjects.get(name)?;
-        Some(Subject {
-            principal: format!("user:{name}"),
-            name: name.to_owned(),
-            scopes: s.scopes.clone(),
-            attributes: s.attributes.clone(),
-        })
-    }
-
-    /// The casbin object of a matrix object for an action (for `create`, owned by `subject`).
-    pub fn object(&self, name: &str, action: &str, subject: &str) -> Option<Object> {
-        let o = self.objects.get(name)?;
-        let mut attributes = o.attributes.clone();
-        if action == "create" {
-            attributes.insert("owner".into(), AttrValue::Str(subject.to_owned()));
-        }
-        Some(Object {
-            resource: o.kind.clone(),
-            attributes,
-        })
-    }
-
-    /// The policy under test: `policy` plus one `user:<s> -> role:<r>` row per subject role.
-    pub fn policy_with_subjects(&self, policy: &PolicyFile, version: i64) -> Loaded {
-        // A live user who shares a subject's name must not lend it their roles.
-        let mut assignments: Vec<Assignment> = policy
-            .assignments
-            .iter()
-            .filter(|a| {
-                !a.member
-                    .strip_prefix("user:")
-                    .is_some_and(|n| self.subjects.contains_key(n))
-            })
-            .cloned()
-            .collect();
-        for (name, s) in &self.subjects {
-            for role in &s.roles {
-                assignments.push(Assignment {
-                    id: 0,
-                    member: format!("user:{name}"),
-                    role: format!("role:{role}"),
-                });
-            }
-        }
-        Loaded {
-            version,
-            rules: policy.rules.clone(),
-            assignments,
-        }
-    }
-
-    /// Evaluates every cell against a snapshot (route check first when the action has one).
-    pub fn run(&self, snap: &Snapshot) -> Result<Vec<Cell>, MatrixError> {
-        let mut cells = Vec::with_capacity(self.cell_count());
-        for subject_name in self.subjects.keys() {
-            let subject = self
-                .subject(subject_name)
-                .ok_or_else(|| MatrixError("subject".into()))?;
-            for object_name in self.objects.keys() {
-                for action in &self.actions {
-                    let object = self
-                        .object(object_name, action, subject_name)
-                        .ok_or_else(|| MatrixError("object".into()))?;
-                    let (actual, reason) = self.decide(snap, &subject, &object, action)?;
-                    cells.push(Cell {
-                        subject: subject_name.clone(),
-                        object: object_name.clone(),
-                        action: action.clone(),
-                        expected: self.expected(subject_name, object_name, action),
-                        actual,
-                        reason,
-                    });
+    /// Every (subject, domain, object, action) of the matrix, in a stable order.
+    pub fn coordinates(&self) -> Vec<(&str, Option<&str>, &str, &str)> {
+        let domains: Vec<Option<&str>> = if self.domains.is_empty() {
+            vec![None]
+        } else {
+            self.domains.iter().map(|d| Some(d.as_str())).collect()
+        };
+        let mut out = Vec::with_capacity(self.cell_count());
+        for s in self.subjects.keys() {
+            for d in &domains {
+                for o in self.objects.keys() {
+                    for a in &self.actions {
+                        out.push((s.as_str(), *d, o.as_str(), a.as_str()));
+                    }
                 }
             }
         }
-        Ok(cells)
+        out
     }
 
-    fn decide(
-        &self,
-        snap: &Snapshot,
-        subject: &Subject,
-        object: &Object,
-        action: &str,
-    ) -> Result<(bool, String), MatrixError> {
-        if let Some(route) = self.routes.get(action) {
-            let (method, path) = parse_route(route)?;
-            let d = snap.decide(subject, &Object::route(&route_path(path)), method);
-            if !d.allowed {
-                return Ok((false, format!("route {method} {path} denied")));
-            }
-        }
-        let d = snap.decide(subject, object, action);
-        let reason = match (&d.error, d.matched_rules.is_empty()) {
-            (Some(e), _) => format!("evaluation error: {e}"),
-            (None, true) => "no rule matched".to_owned(),
-            (None, false) => format!("rules {:?}", d.matched_rules),
-        };
-        Ok((d.allowed, reason))
+    /// Number of cells.
+    pub fn cell_count(&self) -> usize {
+        self.subjects.len() * self.domains.len().max(1) * self.objects.len() * self.actions.len()
     }
-}
-
-/// Splits `"METHOD /path"`.
-pub fn parse_route(route: &str) -> Result<(&str, &str), MatrixError> {
-    route
-        .split_once(' ')
-        .filter(|(m, p)| !m.is_empty() && p.starts_with('/'))
-        .ok_or_else(|| MatrixError(format!("route `{route}` must look like `GET /path/:id`")))
-}
-
-/// A concrete path for a route pattern (`:param` segments become `1`).
-pub fn route_path(pattern: &str) -> String {
-    pattern
-        .split('/')
-        .map(|s| if s.starts_with(':') { "1" } else { s })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Cells whose expectation is not met.
 pub fn failures(cells: &[Cell]) -> impl Iterator<Item = &Cell> {
-    cells
-        .iter()
-        .filter(|c| c.expected.is_some_and(|e| e != c.actual))
+    cells.iter().filter(|c| !c.passed())
 }
 
-/// Formats the failing cells as a readable table, or None when all pass.
+/// Formats the failing cells as a readable list, or None when all pass.
 pub fn report_failures(matrix: &Matrix, cells: &[Cell]) -> Option<String> {
     let failed: Vec<&Cell> = failures(cells).collect();
     if failed.is_empty() {
@@ -356,4 +337,35 @@ pub fn report_failures(matrix: &Matrix, cells: &[Cell]) -> Option<String> {
         out.push_str(&format!("  {c}\n"));
     }
     Some(out)
+}
+
+/// Finds matrix files: each argument is a file or a directory (searched for *.yaml/*.yml).
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MatrixError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir)
+                    .map_err(|e| MatrixError(format!("{}: {e}", dir.display())))?;
+                for e in entries.filter_map(Result::ok) {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                        out.push(path);
+                    }
+                }
+            }
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(MatrixError(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -323,7 +323,11 @@ pub async fn apply(
                     .await
                     .map_err(db_err)?;
                 for r in &snap.rules {
-                    insert_rule(&mut tx, r, true, now).await?;
+                    // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
+                    let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
+                    if r.id <= 0 {
+                        ids.push(id);
+                    }
                 }
                 for (member, role) in &snap.inheritance {
                     super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;

@@ -1,0 +1,332 @@
+//! The `warden matrix` and `warden policy` commands (the library side of `main.rs`).
+//! Exit codes: 0 all good, 1 a matrix cell failed, 2 a file, policy or database is invalid.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::authz::adapter::SqlAdapter;
+use crate::authz::seed::{PolicyFile, SEED_POLICY, parse_policy};
+use crate::matrix::run::{PolicyUnderTest, check};
+use crate::matrix::{Matrix, MatrixError, collect_files, report};
+use crate::store::Db;
+
+/// Output of `matrix check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// Failing cells as a table, coverage, and a summary line.
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML for CI servers.
+    Junit,
+}
+
+/// Output of `matrix render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RenderFormat {
+    /// Terminal table.
+    Table,
+    /// Markdown table.
+    Markdown,
+    /// CSV, one line per cell.
+    Csv,
+    /// Self-contained HTML page with a coloured grid.
+    Html,
+}
+
+/// Where the policy under test comes from (for matrices that do not name their own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicySource {
+    /// A casbin model.conf (with --policy): check against this model instead of Warden's.
+    #[arg(long, requires = "policy")]
+    pub model: Option<PathBuf>,
+    /// A policy.csv (with --model, or alone for Warden's model).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Check against the live rules in this database instead of the seed policy.
+    #[arg(long, conflicts_with_all = ["model", "policy"])]
+    pub database_url: Option<String>,
+}
+
+fn fail(e: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {e}");
+    2
+}
+
+async fn live_policy(url: &str) -> Result<PolicyFile, MatrixError> {
+    let db = Db::connect(url)
+        .await
+        .map_err(|e| MatrixError(format!("database: {e}")))?;
+    let loaded = SqlAdapter::read(&db)
+        .await
+        .map_err(|e| MatrixError(format!("database: {e}")))?;
+    Ok(PolicyFile {
+        rules: loaded.rules,
+        assignments: loaded.assignments,
+    })
+}
+
+async fn policy_for(m: &Matrix, src: &PolicySource) -> Result<PolicyUnderTest, MatrixError> {
+    if let (Some(model), Some(policy)) = (&src.model, &src.policy) {
+        return PolicyUnderTest::from_files(model, policy);
+    }
+    if let Some(url) = &src.database_url {
+        return Ok(PolicyUnderTest::Warden(live_policy(url).await?));
+    }
+    if let Some(policy) = &src.policy {
+        let text = std::fs::read_to_string(policy)
+            .map_err(|e| MatrixError(format!("{}: {e}", policy.display())))?;
+        return Ok(PolicyUnderTest::Warden(
+            parse_policy(&text).map_err(|e| MatrixError(format!("{}: {e}", policy.display())))?,
+        ));
+    }
+    if let Some((model, policy)) = m.policy_files() {
+        return PolicyUnderTest::from_files(&model, &policy);
+    }
+    Ok(PolicyUnderTest::Warden(
+        parse_policy(SEED_POLICY).map_err(|e| MatrixError(e.to_string()))?,
+    ))
+}
+
+async fn check_all(
+    paths: &[PathBuf],
+    src: &PolicySource,
+) -> Result<Vec<(Matrix, report::MatrixResult)>, MatrixError> {
+    let mut out = Vec::new();
+    for file in collect_files(paths)? {
+        let m = Matrix::from_file(&file)?;
+        let put = policy_for(&m, src)
+            .await
+            .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;
+        let result = check(&m, &file.display().to_string(), &put)
+            .await
+            .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;
+        out.push((m, result));
+    }
+    if out.is_empty() {
+        return Err(MatrixError("no matrix files found".into()));
+    }
+    Ok(out)
+}
+
+/// `warden matrix check`.
+pub async fn matrix_check(paths: &[PathBuf], src: &PolicySource, format: CheckFormat) -> u8 {
+    let results: Vec<report::MatrixResult> = match check_all(paths, src).await {
+        Ok(r) => r.into_iter().map(|(_, r)| r).collect(),
+        Err(e) => return fail(e),
+    };
+    let text = match format {
+        CheckFormat::Text => report::text(&results),
+        CheckFormat::Json => report::json(&results),
+        CheckFormat::Junit => report::junit(&results),
+    };
+    print!("{text}");
+    if format == CheckFormat::Json {
+        println!();
+    }
+    u8::from(results.iter().any(|r| !r.failures.is_empty()))
+}
+
+/// `warden matrix render`.
+pub async fn matrix_render(paths: &[PathBuf], src: &PolicySource, format: RenderFormat) -> u8 {
+    let results = match check_all(paths, src).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    for (_, r) in &results {
+        let text = match format {
+            RenderFormat::Table => report::table(r),
+            RenderFormat::Markdown => report::markdown(r),
+            RenderFormat::Csv => report::csv(r),
+            RenderFormat::Html => report::html(r),
+        };
+        print!("{text}");
+    }
+    0
+}
+
+/// `warden matrix record`: prints (or writes) the actual grid as an expected matrix.
+pub async fn matrix_record(
+    path: &std::path::Path,
+    src: &PolicySource,
+    out: Option<&std::path::Path>,
+) -> u8 {
+    let results = match check_all(&[path.to_path_buf()], src).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Some((m, r)) = results.first() else {
+        return fail("no matrix");
+    };
+    let yaml = match report::record(m, &r.all) {
+        Ok(y) => format!(
+            "# recorded by `warden matrix record`: review every cell before committing\n{y}"
+        ),
+        Err(e) => return fail(e),
+    };
+    match out {
+        Some(p) => match std::fs::write(p, yaml) {
+            Ok(()) => 0,
+            Err(e) => fail(format!("{}: {e}", p.display())),
+        },
+        None => {
+            print!("{yaml}");
+            0
+        }
+    }
+}
+
+/// `warden policy lint`: parses and validates a Warden policy file.
+pub fn policy_lint(path: &std::path::Path) -> u8 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    match parse_policy(&text) {
+        Ok(file) => {
+            if let Some(cycle) = crate::authz::change::find_cycle(&file.assignments) {
+                return fail(format!(
+                    "{}: role inheritance cycle {}",
+                    path.display(),
+                    cycle.join(" -> ")
+                ));
+            }
+            println!(
+                "{}: ok ({} rules, {} role assignments)",
+                path.display(),
+                file.rules.len(),
+                file.assignments.len()
+            );
+            0
+        }
+        Err(e) => fail(format!("{}: {e}", path.display())),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains(',') || s.contains('"') || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `warden policy export`: the live rules and role inheritance as a policy file.
+pub async fn policy_export(url: &str) -> u8 {
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let loaded = match SqlAdapter::read(&db).await {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    println!(
+        "# exported by `warden policy export` at policy version {}",
+        loaded.version
+    );
+    println!("# p, subject, object, action, scope, condition, effect");
+    for r in &loaded.rules {
+        println!(
+            "p, {}, {}, {}, {}, {}, {}",
+            r.subject,
+            r.object,
+            r.action,
+            r.scope,
+            csv_field(r.condition.as_str()),
+            r.effect.as_str()
+        );
+    }
+    for a in loaded
+        .assignments
+        .iter()
+        .filter(|a| a.member.starts_with("role:"))
+    {
+        println!("g, {}, {}", a.member, a.role);
+    }
+    0
+}
+
+/// `warden policy import`: replaces the rules and role inheritance with a file's, as one
+/// versioned change that passes the same validation and invariants as the admin API.
+pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    let file = match parse_policy(&text) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    if let Some(a) = file
+        .assignments
+        .iter()
+        .find(|a| !a.member.starts_with("role:"))
+    {
+        return fail(format!(
+            "{}: user assignment {} -> {} belongs to accounts, not to an imported policy",
+            path.display(),
+            a.member,
+            a.role
+        ));
+    }
+    let mut config = crate::config::Config::for_database(url);
+    config.admin_password = None;
+    let started = match crate::bootstrap::start(config, Arc::new(crate::clock::SystemClock)).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Some(p) = &started.generated_admin_password {
+        println!("bootstrap admin created: username `admin`, password `{p}` (shown once)");
+    }
+    let snapshot = crate::store::policy::RulesSnapshot {
+        rules: file
+            .rules
+            .iter()
+            .map(|r| crate::store::policy::RuleText {
+                id: 0,
+                subject: r.subject.clone(),
+                object: r.object.clone(),
+                action: r.action.clone(),
+                scope: r.scope.clone(),
+                condition: r.condition.as_str().to_owned(),
+                effect: r.effect.as_str().to_owned(),
+            })
+            .collect(),
+        inheritance: file
+            .assignments
+            .iter()
+            .map(|a| (a.member.clone(), a.role.clone()))
+            .collect(),
+    };
+    let summary = format!("imported {}", path.display());
+    let meta = crate::store::policy::ChangeMeta {
+        actor: "cli",
+        action: "policy.import",
+        summary: &summary,
+    };
+    let state = &started.state;
+    match state
+        .engine
+        .change(
+            vec![crate::store::policy::Op::Restore(snapshot)],
+            None,
+            &meta,
+            state.now(),
+        )
+        .await
+    {
+        Ok(applied) => {
+            println!(
+                "imported {} rules as policy version {}",
+                file.rules.len(),
+                applied.policy_version
+            );
+            0
+        }
+        Err(e) => {
+            let details = e.to_string();
+            fail(details)
+        }
+    }
+}

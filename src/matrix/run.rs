@@ -1,0 +1,148 @@
+//! Choosing the policy under test and running a matrix against it, with coverage.
+
+use super::generic::GenericPolicy;
+use super::report::{Coverage, MatrixResult, unexercised};
+use super::{Cell, Matrix, MatrixError};
+use crate::authz::seed::{PolicyFile, parse_policy};
+use crate::authz::{MODEL, Snapshot};
+
+/// Above this many rule x cell evaluations, the "changes no decision" analysis is skipped.
+const NO_EFFECT_BUDGET: usize = 2_000_000;
+
+/// The policy a matrix is checked against.
+#[derive(Debug, Clone)]
+pub enum PolicyUnderTest {
+    /// Warden's model with these rules.
+    Warden(PolicyFile),
+    /// Any casbin model and policy (text).
+    Casbin {
+        /// model.conf text.
+        model: String,
+        /// policy.csv text.
+        policy: String,
+    },
+}
+
+fn same_model(text: &str) -> bool {
+    let norm = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    norm(text) == norm(MODEL)
+}
+
+impl PolicyUnderTest {
+    /// From model and policy text: Warden's own model is run by Warden's engine (with its
+    /// path matcher, scopes and native cross-check); any other by plain casbin.
+    pub fn from_text(model: String, policy: String) -> Result<Self, MatrixError> {
+        if same_model(&model) {
+            let file = parse_policy(&policy).map_err(|e| MatrixError(format!("policy: {e}")))?;
+            Ok(Self::Warden(file))
+        } else {
+            Ok(Self::Casbin { model, policy })
+        }
+    }
+
+    /// From files.
+    pub fn from_files(
+        model: &std::path::Path,
+        policy: &std::path::Path,
+    ) -> Result<Self, MatrixError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| MatrixError(format!("{}: {e}", p.display())))
+        };
+        Self::from_text(read(model)?, read(policy)?)
+    }
+}
+
+fn normalise_line(line: &str) -> String {
+    line.split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn cells_for(
+    m: &Matrix,
+    put: &PolicyUnderTest,
+) -> Result<(Vec<Cell>, Vec<String>), MatrixError> {
+    match put {
+        PolicyUnderTest::Warden(file) => {
+            let snap = Snapshot::from_rows(m.policy_with_subjects(file, 1))
+                .await
+                .map_err(MatrixError)?;
+            let rules = file.rules.iter().map(|r| r.id.to_string()).collect();
+            Ok((m.run(&snap)?, rules))
+        }
+        PolicyUnderTest::Casbin { model, policy } => {
+            let g = GenericPolicy::load(model, policy, &m.generic_roles()).await?;
+            let mut cells = m.run_generic(&g)?;
+            for c in &mut cells {
+                c.matched = c.matched.iter().map(|l| normalise_line(l)).collect();
+            }
+            Ok((cells, g.rules.iter().map(|l| normalise_line(l)).collect()))
+        }
+    }
+}
+
+fn without_rule(put: &PolicyUnderTest, rule: &str) -> PolicyUnderTest {
+    match put {
+        PolicyUnderTest::Warden(file) => {
+            let mut f = file.clone();
+            f.rules.retain(|r| r.id.to_string() != rule);
+            PolicyUnderTest::Warden(f)
+        }
+        PolicyUnderTest::Casbin { model, policy } => {
+            let mut removed = false;
+            let text = policy
+                .lines()
+                .filter(|l| {
+                    let drop = !removed && normalise_line(l.trim()) == rule;
+                    removed |= drop;
+                    !drop
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            PolicyUnderTest::Casbin {
+                model: model.clone(),
+                policy: text,
+            }
+        }
+    }
+}
+
+/// Checks a matrix against a policy, with coverage.
+pub async fn check(
+    m: &Matrix,
+    file: &str,
+    put: &PolicyUnderTest,
+) -> Result<MatrixResult, MatrixError> {
+    let (cells, rules) = cells_for(m, put).await?;
+    let mut coverage = Coverage {
+        unexercised: unexercised(&rules, &cells),
+        no_effect: Vec::new(),
+    };
+    if rules.len() * cells.len() <= NO_EFFECT_BUDGET {
+        for rule in &rules {
+            let (other, _) = cells_for(m, &without_rule(put, rule)).await?;
+            if other.iter().zip(&cells).all(|(a, b)| a.actual == b.actual) {
+                coverage.no_effect.push(rule.clone());
+            }
+        }
+    }
+    // Warden rules are matched by id; show them as text.
+    if let PolicyUnderTest::Warden(file) = put {
+        let text = |id: &String| {
+            file.rules
+                .iter()
+                .find(|r| &r.id.to_string() == id)
+                .map_or_else(|| id.clone(), ToString::to_string)
+        };
+        coverage.unexercised = coverage.unexercised.iter().map(text).collect();
+        coverage.no_effect = coverage.no_effect.iter().map(text).collect();
+    }
+    Ok(MatrixResult::new(m, file, cells, coverage))
+}
