@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         crate::admin::users::roles, crate::admin::users::patch, crate::admin::policy::show,
         crate::admin::policy::change, crate::admin::policy::versions, crate::admin::policy::audit,
         crate::admin::policy::diff, crate::admin::policy::rollback, crate::admin::policy::dry_run,
+        crate::admin::matrices::list, crate::admin::matrices::show, crate::admin::matrices::run,
     ),
     modifiers(&BearerScheme),
     tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "admin"), (name = "health"))

@@ -1,6 +1,7 @@
 //! `/v1/admin/*`: runtime policy administration. Every route is guarded by the policy like
 //! any other (the seed grants `role:admin`; nothing here checks a role name).
 
+pub mod matrices;
 pub mod policy;
 pub mod rules;
 pub mod users;
@@ -44,6 +45,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/policy/rollback", post(policy::rollback))
         .route("/v1/admin/policy/dry-run", post(policy::dry_run))
         .route("/v1/admin/audit", get(policy::audit))
+        .route("/v1/admin/matrices", get(matrices::list))
+        .route("/v1/admin/matrices/run", post(matrices::run))
+        .route("/v1/admin/matrices/{name}", get(matrices::show))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

@@ -73,7 +73,8 @@ pub struct ChangeBody {
 }
 
 impl ChangeBody {
-    fn ops(self) -> Result<Vec<Op>, ApiError> {
+    /// The store operations, in order: add, update, delete, assign, unassign.
+    pub fn ops(self) -> Result<Vec<Op>, ApiError> {
         let mut ops: Vec<Op> = self.add.iter().map(|r| Op::AddRule(r.text())).collect();
         ops.extend(
             self.update

@@ -2,6 +2,7 @@
 //! other requests, with a dummy hash so unknown users cost the same as known ones.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -12,6 +13,8 @@ use tokio::sync::Semaphore;
 pub struct Hasher {
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -53,38 +56,55 @@ impl Hasher {
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
             dummy_hash: dummy_hash.into(),
+            running: Arc::default(),
+            peak: Arc::default(),
         })
     }
 
-    /// Hashes a password into a PHC string.
-    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+    /// The most hashes that ever ran at once (observability, and proof of the bound).
+    pub fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Runs one argon2 job on the blocking pool, counted against the bound.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
-            .await
-            .map_err(|e| HashError(e.to_string()))?
+        let (running, peak) = (self.running.clone(), self.peak.clone());
+        tokio::task::spawn_blocking(move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let out = job();
+            running.fetch_sub(1, Ordering::SeqCst);
+            out
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move || hash_blocking(&password)).await?
     }
 
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
     /// user, so both paths do the same work. Returns true only for a real match.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matched = tokio::task::spawn_blocking(move || {
-            argon2()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .map_err(|e| HashError(e.to_string()))?;
+        let matched = self
+            .run(move || {
+                argon2()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok()
+            })
+            .await?;
         Ok(real && matched)
     }
 }
@@ -108,6 +128,22 @@ mod tests {
                 .await
                 .expect("verify")
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_hashes_never_runs_more_than_the_bound_at_once() {
+        let h = Hasher::new(2).await.expect("hasher");
+        let jobs: Vec<_> = (0..8)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.verify(format!("password-{i}"), None).await })
+            })
+            .collect();
+        for j in jobs {
+            j.await.expect("join").expect("verify");
+        }
+        let peak = h.peak_concurrency();
+        assert!((1..=2).contains(&peak), "peak {peak}");
     }
 
     #[tokio::test]

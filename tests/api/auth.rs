@@ -452,3 +452,42 @@ async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
             .expect("verify")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_does_not_stall_other_requests() {
+    let app =
+        std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.attempts_per_ip = 1000).await);
+    let burst: Vec<_> = (0..24)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.login(&format!("user{i}"), "wrong-password")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    // while the burst queues on the hasher, health checks still answer promptly
+    let mut worst = std::time::Duration::ZERO;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        assert_eq!(
+            app.call(Method::GET, "/healthz", None, None).await.status,
+            StatusCode::OK
+        );
+        worst = worst.max(t.elapsed());
+    }
+    let mut statuses = Vec::new();
+    for b in burst {
+        statuses.push(b.await.expect("login"));
+    }
+    assert!(statuses.iter().all(|s| *s == StatusCode::BAD_REQUEST));
+    assert!(
+        worst < std::time::Duration::from_millis(100),
+        "healthz took {worst:?} during a login burst"
+    );
+    assert!(
+        app.state.hasher.peak_concurrency()
+            <= std::thread::available_parallelism().map_or(2, |n| n.get())
+    );
+}

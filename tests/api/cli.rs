@@ -1,0 +1,109 @@
+//! `warden policy` and `warden matrix` commands, through their library functions.
+
+use std::path::Path;
+
+use warden::cli::{self, CheckFormat, PolicySource};
+
+fn seed_source() -> PolicySource {
+    PolicySource {
+        model: None,
+        policy: None,
+        database_url: None,
+    }
+}
+
+#[test]
+fn lint_accepts_the_seed_and_refuses_a_bad_file_with_exit_2() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(cli::policy_lint(&root.join("policies/policy.csv")), 0);
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "p, role:x, document, read, *, loop {}, allow\n").expect("write");
+    assert_eq!(cli::policy_lint(&bad), 2);
+    let cycle = dir.path().join("cycle.csv");
+    std::fs::write(&cycle, "g, role:a, role:b\ng, role:b, role:a\n").expect("write");
+    assert_eq!(cli::policy_lint(&cycle), 2);
+}
+
+#[tokio::test]
+async fn matrix_check_exits_0_on_pass_1_on_a_failed_cell_and_2_on_an_invalid_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seed = root.join("policies/matrices/seed.yaml");
+    assert_eq!(
+        cli::matrix_check(
+            std::slice::from_ref(&seed),
+            &seed_source(),
+            CheckFormat::Text
+        )
+        .await,
+        0
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let wrong = dir.path().join("wrong.yaml");
+    let text = std::fs::read_to_string(&seed)
+        .expect("read")
+        .replace("  gina: {}", "  gina: {eng-0-erin: [read]}");
+    std::fs::write(&wrong, text).expect("write");
+    assert_eq!(
+        cli::matrix_check(&[wrong], &seed_source(), CheckFormat::Junit).await,
+        1
+    );
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "name: x\nsubjects: {a: {}}\nobjects: {}\nactions: [read]\nexpect: {b: {}}\n",
+    )
+    .expect("write");
+    assert_eq!(
+        cli::matrix_check(&[broken], &seed_source(), CheckFormat::Json).await,
+        2
+    );
+    let example = root.join("policies/examples/rbac/matrix.yaml");
+    assert_eq!(
+        cli::matrix_check(&[example], &seed_source(), CheckFormat::Text).await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_is_one_versioned_change_that_passes_the_invariants() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // a policy without the admin rule would lock admins out: refused, nothing changes
+    let seed = std::fs::read_to_string(root.join("policies/policy.csv")).expect("seed");
+    let locked_out = dir.path().join("locked.csv");
+    std::fs::write(
+        &locked_out,
+        seed.replace("p, role:admin, *, *, *, , allow", ""),
+    )
+    .expect("write");
+    assert_eq!(cli::policy_import(&locked_out, &url).await, 2);
+    let db = warden::store::Db::connect(&url).await.expect("db");
+    let before = warden::store::rules::version(&db).await.expect("version");
+    // the seed plus one rule imports as exactly one new version
+    let more = dir.path().join("more.csv");
+    std::fs::write(
+        &more,
+        format!("{seed}\np, role:auditor, report, read, *, , allow\n"),
+    )
+    .expect("write");
+    assert_eq!(cli::policy_import(&more, &url).await, 0);
+    assert_eq!(
+        warden::store::rules::version(&db).await.expect("version"),
+        before + 1
+    );
+    let rules = warden::store::rules::load_all(&db)
+        .await
+        .expect("rules")
+        .rules;
+    assert!(rules.iter().any(|r| r.object == "report"));
+    assert_eq!(
+        rules.len(),
+        warden::authz::seed::parse_policy(&seed)
+            .expect("seed")
+            .rules
+            .len()
+            + 1
+    );
+}
