@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
 use serde::Serialize;
 
+use super::warden::{Coord, parallel};
 use super::{Cell, Matrix, MatrixError};
 use crate::authz::AttrValue;
 
@@ -182,6 +183,18 @@ impl Matrix {
 
     /// Evaluates every cell against a generic policy.
     pub fn run_generic(&self, policy: &GenericPolicy) -> Result<Vec<Cell>, MatrixError> {
+        let coords = self.coordinates();
+        let all: Vec<usize> = (0..coords.len()).collect();
+        self.run_generic_cells(policy, &coords, &all)
+    }
+
+    /// Evaluates the cells at `indices` of `coords` against a generic policy, on all cores.
+    pub fn run_generic_cells(
+        &self,
+        policy: &GenericPolicy,
+        coords: &[Coord<'_>],
+        indices: &[usize],
+    ) -> Result<Vec<Cell>, MatrixError> {
         if policy.dims.contains(&Dim::Domain) && self.domains.is_empty() {
             return Err(MatrixError(
                 "the model's request has `dom`: list `domains` in the matrix".into(),
@@ -192,8 +205,8 @@ impl Matrix {
                 "the matrix lists `domains` but the model's request has no `dom`".into(),
             ));
         }
-        let mut cells = Vec::with_capacity(self.cell_count());
-        for (s, d, o, a) in self.coordinates() {
+        parallel(indices, |&i| {
+            let (s, d, o, a) = coords[i];
             let values: Vec<Value> = policy
                 .dims
                 .iter()
@@ -208,7 +221,7 @@ impl Matrix {
                 })
                 .collect();
             let (actual, reason, matched) = policy.decide(&values);
-            cells.push(Cell {
+            Cell {
                 subject: s.to_owned(),
                 domain: d.map(str::to_owned),
                 object: o.to_owned(),
@@ -217,8 +230,7 @@ impl Matrix {
                 actual,
                 reason,
                 matched,
-            });
-        }
-        Ok(cells)
+            }
+        })
     }
 }

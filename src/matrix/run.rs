@@ -6,8 +6,8 @@ use super::{Cell, Matrix, MatrixError};
 use crate::authz::seed::{PolicyFile, parse_policy};
 use crate::authz::{MODEL, Snapshot};
 
-/// Above this many rule x cell evaluations, the "changes no decision" analysis is skipped.
-const NO_EFFECT_BUDGET: usize = 2_000_000;
+/// Above this many cell re-evaluations, the "changes no decision" analysis is skipped.
+const NO_EFFECT_BUDGET: usize = 1_000_000;
 
 /// The policy a matrix is checked against.
 #[derive(Debug, Clone)]
@@ -65,21 +65,33 @@ fn normalise_line(line: &str) -> String {
         .join(", ")
 }
 
+/// Evaluates the cells at `indices` (all cells when None); returns them and the policy's
+/// rules as they appear in `Cell::matched`.
 async fn cells_for(
     m: &Matrix,
     put: &PolicyUnderTest,
+    indices: Option<&[usize]>,
 ) -> Result<(Vec<Cell>, Vec<String>), MatrixError> {
+    let coords = m.coordinates();
+    let all: Vec<usize>;
+    let indices = match indices {
+        Some(i) => i,
+        None => {
+            all = (0..coords.len()).collect();
+            &all
+        }
+    };
     match put {
         PolicyUnderTest::Warden(file) => {
             let snap = Snapshot::from_rows(m.policy_with_subjects(file, 1))
                 .await
                 .map_err(MatrixError)?;
             let rules = file.rules.iter().map(|r| r.id.to_string()).collect();
-            Ok((m.run(&snap)?, rules))
+            Ok((m.run_cells(&snap, &coords, indices)?, rules))
         }
         PolicyUnderTest::Casbin { model, policy } => {
             let g = GenericPolicy::load(model, policy, &m.generic_roles()).await?;
-            let mut cells = m.run_generic(&g)?;
+            let mut cells = m.run_generic_cells(&g, &coords, indices)?;
             for c in &mut cells {
                 c.matched = c.matched.iter().map(|l| normalise_line(l)).collect();
             }
@@ -115,20 +127,41 @@ fn without_rule(put: &PolicyUnderTest, rule: &str) -> PolicyUnderTest {
 }
 
 /// Checks a matrix against a policy, with coverage.
+///
+/// A rule that did not match in a cell cannot change that cell's decision when removed, so
+/// the "changes no decision" analysis re-evaluates, per rule, only the cells it matched in.
 pub async fn check(
     m: &Matrix,
     file: &str,
     put: &PolicyUnderTest,
 ) -> Result<MatrixResult, MatrixError> {
-    let (cells, rules) = cells_for(m, put).await?;
+    let (cells, rules) = cells_for(m, put, None).await?;
     let mut coverage = Coverage {
         unexercised: unexercised(&rules, &cells),
         no_effect: Vec::new(),
     };
-    if rules.len() * cells.len() <= NO_EFFECT_BUDGET {
+    let matched_cells = |rule: &str| -> Vec<usize> {
+        cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.matched.iter().any(|r| r == rule))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let work: usize = rules.iter().map(|r| matched_cells(r).len()).sum();
+    if work <= NO_EFFECT_BUDGET {
         for rule in &rules {
-            let (other, _) = cells_for(m, &without_rule(put, rule)).await?;
-            if other.iter().zip(&cells).all(|(a, b)| a.actual == b.actual) {
+            let affected = matched_cells(rule);
+            if affected.is_empty() {
+                coverage.no_effect.push(rule.clone());
+                continue;
+            }
+            let (other, _) = cells_for(m, &without_rule(put, rule), Some(&affected)).await?;
+            if other
+                .iter()
+                .zip(&affected)
+                .all(|(a, &i)| a.actual == cells[i].actual)
+            {
                 coverage.no_effect.push(rule.clone());
             }
         }

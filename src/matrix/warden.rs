@@ -1,5 +1,8 @@
 //! Running a matrix against Warden's own model (a [`Snapshot`]).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use super::{Cell, Matrix, MatrixError};
 use crate::authz::adapter::Loaded;
 use crate::authz::rule::Assignment;
@@ -63,27 +66,65 @@ impl Matrix {
 
     /// Evaluates every cell against a snapshot (route check first when the action has one).
     pub fn run(&self, snap: &Snapshot) -> Result<Vec<Cell>, MatrixError> {
+        let coords = self.coordinates();
+        let all: Vec<usize> = (0..coords.len()).collect();
+        self.run_cells(snap, &coords, &all)
+    }
+
+    /// Evaluates the cells at `indices` of `coords`, on all cores. Route checks depend only
+    /// on (subject, action), so each is decided once.
+    pub fn run_cells(
+        &self,
+        snap: &Snapshot,
+        coords: &[Coord<'_>],
+        indices: &[usize],
+    ) -> Result<Vec<Cell>, MatrixError> {
         if !self.domains.is_empty() {
             return Err(MatrixError(
                 "Warden's model has no domains; give `model` and `policy` for a domain model"
                     .into(),
             ));
         }
-        let mut cells = Vec::with_capacity(self.cell_count());
-        let mut subject_cache: Option<(&str, Subject)> = None;
-        for (s, _, o, a) in self.coordinates() {
-            if subject_cache.as_ref().is_none_or(|(name, _)| *name != s) {
-                subject_cache = self.subject(s).map(|sub| (s, sub));
+        let mut routes: HashMap<(&str, &str), Decided> = HashMap::new();
+        for &i in indices {
+            let (s, _, _, a) = coords[i];
+            if let (Some(route), Entry::Vacant(slot)) = (self.routes.get(a), routes.entry((s, a))) {
+                let (method, path) = parse_route(route)?;
+                let subject = self
+                    .subject(s)
+                    .ok_or_else(|| MatrixError("subject".into()))?;
+                let d = snap.decide(&subject, &Object::route(&route_path(path)), method);
+                let matched = d.matched_rules.iter().map(i64::to_string).collect();
+                slot.insert((d.allowed, format!("route {method} {path} denied"), matched));
             }
-            let subject = &subject_cache
-                .as_ref()
-                .ok_or_else(|| MatrixError("subject".into()))?
-                .1;
-            let object = self
-                .object(o, a, s)
-                .ok_or_else(|| MatrixError("object".into()))?;
-            let (actual, reason, matched) = self.decide(snap, subject, &object, a)?;
-            cells.push(Cell {
+        }
+        let subjects: HashMap<&str, Subject> = self
+            .subjects
+            .keys()
+            .filter_map(|n| self.subject(n).map(|s| (n.as_str(), s)))
+            .collect();
+        parallel(indices, |&i| {
+            let (s, _, o, a) = coords[i];
+            let subject = &subjects[s];
+            let object = self.object(o, a, s).unwrap_or_else(|| Object::route(o));
+            let route = routes.get(&(s, a));
+            let (actual, reason, mut matched) = match route {
+                Some((false, reason, matched)) => (false, reason.clone(), matched.clone()),
+                _ => {
+                    let d = snap.decide(subject, &object, a);
+                    let matched: Vec<String> = d.matched_rules.iter().map(i64::to_string).collect();
+                    let reason = match (&d.error, matched.is_empty()) {
+                        (Some(e), _) => format!("evaluation error: {e}"),
+                        (None, true) => "no rule matched".to_owned(),
+                        (None, false) => format!("rules {}", matched.join(",")),
+                    };
+                    (d.allowed, reason, matched)
+                }
+            };
+            if let Some((true, _, route_matched)) = route {
+                matched.extend(route_matched.iter().cloned());
+            }
+            Cell {
                 subject: s.to_owned(),
                 domain: None,
                 object: o.to_owned(),
@@ -92,38 +133,43 @@ impl Matrix {
                 actual,
                 reason,
                 matched,
-            });
-        }
-        Ok(cells)
-    }
-
-    fn decide(
-        &self,
-        snap: &Snapshot,
-        subject: &Subject,
-        object: &Object,
-        action: &str,
-    ) -> Result<(bool, String, Vec<String>), MatrixError> {
-        if let Some(route) = self.routes.get(action) {
-            let (method, path) = parse_route(route)?;
-            let d = snap.decide(subject, &Object::route(&route_path(path)), method);
-            if !d.allowed {
-                return Ok((
-                    false,
-                    format!("route {method} {path} denied"),
-                    d.matched_rules.iter().map(i64::to_string).collect(),
-                ));
             }
-        }
-        let d = snap.decide(subject, object, action);
-        let matched: Vec<String> = d.matched_rules.iter().map(i64::to_string).collect();
-        let reason = match (&d.error, matched.is_empty()) {
-            (Some(e), _) => format!("evaluation error: {e}"),
-            (None, true) => "no rule matched".to_owned(),
-            (None, false) => format!("rules {}", matched.join(",")),
-        };
-        Ok((d.allowed, reason, matched))
+        })
     }
+}
+
+/// One cell's coordinates: subject, domain, object, action.
+pub type Coord<'a> = (&'a str, Option<&'a str>, &'a str, &'a str);
+
+type Decided = (bool, String, Vec<String>);
+
+/// Maps `f` over `items` on every core, keeping order.
+pub fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Result<Vec<R>, MatrixError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    if threads <= 1 || items.len() < 256 {
+        return Ok(items.iter().map(f).collect());
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| MatrixError("a matrix worker panicked".into()))?,
+            );
+        }
+        Ok(out)
+    })
 }
 
 /// Splits `"METHOD /path"`.
