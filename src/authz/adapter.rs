@@ -89,173 +89,115 @@ impl SqlAdapter {
     }
 }
 
-#[async_trait::async_trait]
-impl Adapter for SqlAdapter {
-    async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
-        let loaded = match Self::read(&self.db).await {
-            Ok(l) => l,
-            Err(e) => {
-                *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(e.to_string()));
-                return Err(adapter_err(e));
-            }
-        };
-        for rule in &loaded.rules {
-            m.add_policy("p", "p", rule.casbin_row());
-        }
-        for a in &loaded.assignments {
-            m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
-        }
-        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok(loaded));
-        Ok(())
+/// Adds validated rows to a casbin model: `p` rules, then `g` rows.
+fn add_to_model(loaded: &Loaded, m: &mut dyn Model) {
+    for rule in &loaded.rules {
+        m.add_policy("p", "p", rule.casbin_row());
     }
-
-    async fn load_filtered_policy<'a>(
-        &mut self,
-        m: &mut dyn Model,
-        _f: Filter<'a>,
-    ) -> casbin::Result<()> {
-        // Filtering would hide deny rules; always load everything.
-        self.load_policy(m).await
-    }
-
-    async fn save_policy(&mut self, _m: &mut dyn Model) -> casbin::Result<()> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn clear_policy(&mut self) -> casbin::Result<()> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    fn is_filtered(&self) -> bool {
-        false
-    }
-
-    async fn add_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rule: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn add_policies(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rules: Vec<Vec<String>>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rule: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_policies(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rules: Vec<Vec<String>>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_filtered_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _field_index: usize,
-        _field_values: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
+    for a in &loaded.assignments {
+        m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
     }
 }
+
+/// Implements `casbin::Adapter` for a type given its load: filtered loads load everything
+/// (a filter could hide deny rules), and writes are refused (they go through the versioned
+/// store). One macro so both adapters share these methods.
+macro_rules! read_only_adapter {
+    ($ty:ty, |$this:ident, $m:ident| $load:block) => {
+        #[async_trait::async_trait]
+        impl Adapter for $ty {
+            async fn load_policy(&mut self, $m: &mut dyn Model) -> casbin::Result<()> {
+                let $this = self;
+                $load
+            }
+
+            async fn load_filtered_policy<'a>(
+                &mut self,
+                m: &mut dyn Model,
+                _f: Filter<'a>,
+            ) -> casbin::Result<()> {
+                self.load_policy(m).await
+            }
+
+            async fn save_policy(&mut self, _m: &mut dyn Model) -> casbin::Result<()> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            async fn clear_policy(&mut self) -> casbin::Result<()> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            fn is_filtered(&self) -> bool {
+                false
+            }
+
+            async fn add_policy(
+                &mut self,
+                _sec: &str,
+                _ptype: &str,
+                _rule: Vec<String>,
+            ) -> casbin::Result<bool> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            async fn add_policies(
+                &mut self,
+                _sec: &str,
+                _ptype: &str,
+                _rules: Vec<Vec<String>>,
+            ) -> casbin::Result<bool> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            async fn remove_policy(
+                &mut self,
+                _sec: &str,
+                _ptype: &str,
+                _rule: Vec<String>,
+            ) -> casbin::Result<bool> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            async fn remove_policies(
+                &mut self,
+                _sec: &str,
+                _ptype: &str,
+                _rules: Vec<Vec<String>>,
+            ) -> casbin::Result<bool> {
+                Err(adapter_err(ReadOnly))
+            }
+
+            async fn remove_filtered_policy(
+                &mut self,
+                _sec: &str,
+                _ptype: &str,
+                _field_index: usize,
+                _field_values: Vec<String>,
+            ) -> casbin::Result<bool> {
+                Err(adapter_err(ReadOnly))
+            }
+        }
+    };
+}
+
+read_only_adapter!(SqlAdapter, |this, m| {
+    let loaded = match SqlAdapter::read(&this.db).await {
+        Ok(l) => l,
+        Err(e) => {
+            *this.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(e.to_string()));
+            return Err(adapter_err(e));
+        }
+    };
+    add_to_model(&loaded, m);
+    *this.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok(loaded));
+    Ok(())
+});
 
 /// An adapter over rows already in memory (a policy file, a matrix's policy under test).
 /// Same validation guarantees as [`SqlAdapter`]: it only accepts parsed [`Rule`]s.
 pub struct RowsAdapter(pub Loaded);
 
-#[async_trait::async_trait]
-impl Adapter for RowsAdapter {
-    async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
-        for rule in &self.0.rules {
-            m.add_policy("p", "p", rule.casbin_row());
-        }
-        for a in &self.0.assignments {
-            m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
-        }
-        Ok(())
-    }
-
-    async fn load_filtered_policy<'a>(
-        &mut self,
-        m: &mut dyn Model,
-        _f: Filter<'a>,
-    ) -> casbin::Result<()> {
-        self.load_policy(m).await
-    }
-
-    async fn save_policy(&mut self, _m: &mut dyn Model) -> casbin::Result<()> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn clear_policy(&mut self) -> casbin::Result<()> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    fn is_filtered(&self) -> bool {
-        false
-    }
-
-    async fn add_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rule: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn add_policies(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rules: Vec<Vec<String>>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rule: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_policies(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _rules: Vec<Vec<String>>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-
-    async fn remove_filtered_policy(
-        &mut self,
-        _sec: &str,
-        _ptype: &str,
-        _field_index: usize,
-        _field_values: Vec<String>,
-    ) -> casbin::Result<bool> {
-        Err(adapter_err(ReadOnly))
-    }
-}
+read_only_adapter!(RowsAdapter, |this, m| {
+    add_to_model(&this.0, m);
+    Ok(())
+});

@@ -193,22 +193,27 @@ pub(crate) async fn begin_version(tx: &mut Tx<'_>) -> StoreResult<i64> {
     super::rules::bump_version_tx(tx).await
 }
 
-/// Writes the version's snapshot and audit row. Call after the version's writes.
+/// Writes the version's audit row and, when the rules or role inheritance changed, its
+/// snapshot (a change of user -> role rows only, such as a registration, stores none: the
+/// previous snapshot still describes that version's rules). Call after the version's writes.
 pub(crate) async fn finish_version(
     tx: &mut Tx<'_>,
     version: i64,
     meta: &ChangeMeta<'_>,
+    rules_changed: bool,
     before: &serde_json::Value,
     after: &serde_json::Value,
     now: i64,
 ) -> StoreResult<()> {
-    let snap = serde_json::to_string(&snapshot_tx(tx).await?).map_err(json_err)?;
-    sqlx::query("INSERT INTO policy_snapshots (version, rules) VALUES ($1, $2)")
-        .bind(version)
-        .bind(snap)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    if rules_changed {
+        let snap = serde_json::to_string(&snapshot_tx(tx).await?).map_err(json_err)?;
+        sqlx::query("INSERT INTO policy_snapshots (version, rules) VALUES ($1, $2)")
+            .bind(version)
+            .bind(snap)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
     insert_audit(tx, Some(version), meta, before, after, now).await
 }
 
@@ -337,7 +342,22 @@ pub async fn apply(
             }
         }
     }
-    finish_version(&mut tx, version, meta, &before.into(), &after.into(), now).await?;
+    let rules_changed = ops.iter().any(|op| match op {
+        Op::AddAssignment(member, _) | Op::RemoveAssignment(member, _) => {
+            member.starts_with("role:")
+        }
+        _ => true,
+    });
+    finish_version(
+        &mut tx,
+        version,
+        meta,
+        rules_changed,
+        &before.into(),
+        &after.into(),
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(Outcome::Applied {
         version,
@@ -427,13 +447,18 @@ pub async fn version_entry(db: &Db, version: i64) -> StoreResult<Option<AuditEnt
         .transpose()
 }
 
-/// The rules and inheritance as of a version.
+/// The rules and inheritance as of a version (None for a version that never existed).
 pub async fn snapshot_at(db: &Db, version: i64) -> StoreResult<Option<RulesSnapshot>> {
-    let row = sqlx::query("SELECT rules FROM policy_snapshots WHERE version = $1")
-        .bind(version)
-        .fetch_optional(db.pool())
-        .await
-        .map_err(db_err)?;
+    if version_entry(db, version).await?.is_none() {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT rules FROM policy_snapshots WHERE version <= $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(version)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?;
     row.map(|r| {
         let text: String = r.try_get("rules").map_err(db_err)?;
         serde_json::from_str(&text).map_err(json_err)

@@ -154,8 +154,16 @@ pub async fn seed_if_never_seeded(
         summary: "seed policy loaded on first start",
     };
     let after = serde_json::json!({ "rules": rules.len(), "assignments": assignments.len() });
-    super::policy::finish_version(&mut tx, version, &meta, &serde_json::json!([]), &after, now)
-        .await?;
+    super::policy::finish_version(
+        &mut tx,
+        version,
+        &meta,
+        true,
+        &serde_json::json!([]),
+        &after,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }

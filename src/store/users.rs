@@ -117,8 +117,16 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow
         summary: &summary,
     };
     let after = serde_json::json!([{ "assignment": [member, user.role] }]);
-    super::policy::finish_version(&mut tx, version, &meta, &serde_json::json!([]), &after, now)
-        .await?;
+    super::policy::finish_version(
+        &mut tx,
+        version,
+        &meta,
+        false,
+        &serde_json::json!([]),
+        &after,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(db_err)?;
     find_by_id(db, id)
         .await?

@@ -170,13 +170,14 @@ async fn unknown_user_login_does_the_same_hashing_work_as_a_wrong_password() {
     };
     let known = time("alice").await;
     let unknown = time("nobody").await;
-    // Without the dummy hash an unknown user answers in microseconds, not milliseconds.
+    // Without the dummy hash an unknown user answers in microseconds, not milliseconds; the
+    // factor 3 leaves room for scheduling noise while tests run in parallel.
     assert!(
-        unknown * 2 > known,
+        unknown * 3 > known,
         "unknown {unknown:?} vs known {known:?}"
     );
     assert!(
-        known * 2 > unknown,
+        known * 3 > unknown,
         "unknown {unknown:?} vs known {known:?}"
     );
 }
@@ -457,6 +458,7 @@ async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
 async fn a_burst_of_logins_does_not_stall_other_requests() {
     let app =
         std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.attempts_per_ip = 1000).await);
+    let started = std::time::Instant::now();
     let burst: Vec<_> = (0..24)
         .map(|i| {
             let app = app.clone();
@@ -467,24 +469,33 @@ async fn a_burst_of_logins_does_not_stall_other_requests() {
             })
         })
         .collect();
-    // while the burst queues on the hasher, health checks still answer promptly
-    let mut worst = std::time::Duration::ZERO;
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        assert_eq!(
-            app.call(Method::GET, "/healthz", None, None).await.status,
-            StatusCode::OK
-        );
-        worst = worst.max(t.elapsed());
-    }
+    // The probe runs on the same worker threads as the logins: if hashing ran on them, it
+    // would wait for the burst to drain.
+    let probe = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut worst = std::time::Duration::ZERO;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                assert_eq!(
+                    app.call(Method::GET, "/healthz", None, None).await.status,
+                    StatusCode::OK
+                );
+                worst = worst.max(t.elapsed());
+            }
+            worst
+        })
+    };
+    let worst = probe.await.expect("probe");
     let mut statuses = Vec::new();
     for b in burst {
         statuses.push(b.await.expect("login"));
     }
+    let burst_took = started.elapsed();
     assert!(statuses.iter().all(|s| *s == StatusCode::BAD_REQUEST));
     assert!(
-        worst < std::time::Duration::from_millis(100),
-        "healthz took {worst:?} during a login burst"
+        worst * 4 < burst_took,
+        "healthz took {worst:?} while the login burst took {burst_took:?}"
     );
     assert!(
         app.state.hasher.peak_concurrency()
