@@ -11,8 +11,11 @@ use axum::http::{HeaderMap, header};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
+use crate::auth::principal::Principal;
+use crate::authz::change::Applied;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::policy::{ChangeMeta, Op};
 
 pub use policy::ChangeBody;
 
@@ -72,6 +75,26 @@ impl Page {
         }
         Ok((limit, offset))
     }
+}
+
+/// Applies a change as the calling admin, honouring `If-Match`.
+async fn apply(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    action: &str,
+    summary: &str,
+    ops: Vec<Op>,
+) -> Result<Applied, ApiError> {
+    let meta = ChangeMeta {
+        actor: &principal.user.username_key,
+        action,
+        summary,
+    };
+    state
+        .engine
+        .change(ops, if_match(headers)?, &meta, state.now())
+        .await
 }
 
 /// Reads `If-Match: <policy_version>` (quotes allowed, as for an ETag).

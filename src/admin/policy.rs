@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::rules::{AssignmentBody, RuleBody, meta};
-use super::{Page, if_match};
+use super::rules::{AssignmentBody, RuleBody};
+use super::{Page, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::{Applied, Flip};
 use crate::error::{ApiError, Json, Path, Query};
@@ -114,15 +114,7 @@ pub async fn change(
 ) -> Result<(StatusCode, Json<Applied>), ApiError> {
     let ops = body.ops()?;
     let summary = format!("{} operation(s)", ops.len());
-    let applied = state
-        .engine
-        .change(
-            ops,
-            if_match(&headers)?,
-            &meta(&principal, "policy.change", &summary),
-            state.now(),
-        )
-        .await?;
+    let applied = apply(&state, &principal, &headers, "policy.change", &summary, ops).await?;
     Ok((StatusCode::CREATED, Json(applied)))
 }
 
@@ -195,15 +187,15 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| ApiError::not_found("policy version"))?;
     let summary = format!("rolled back to version {}", body.version);
-    let applied = state
-        .engine
-        .change(
-            vec![Op::Restore(snap)],
-            if_match(&headers)?,
-            &meta(&principal, "policy.rollback", &summary),
-            state.now(),
-        )
-        .await?;
+    let applied = apply(
+        &state,
+        &principal,
+        &headers,
+        "policy.rollback",
+        &summary,
+        vec![Op::Restore(snap)],
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(applied)))
 }
 

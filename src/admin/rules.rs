@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Page, if_match};
+use super::{Page, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
 use crate::authz::rule::{Effect, Rule};
@@ -194,15 +194,7 @@ pub async fn create(
     }
     let ops: Vec<Op> = rules.iter().map(|r| Op::AddRule(r.text())).collect();
     let summary = format!("added {} rule(s)", ops.len());
-    let applied = state
-        .engine
-        .change(
-            ops,
-            if_match(&headers)?,
-            &meta(&principal, "rules.add", &summary),
-            state.now(),
-        )
-        .await?;
+    let applied = apply(&state, &principal, &headers, "rules.add", &summary, ops).await?;
     Ok((StatusCode::CREATED, Json(applied)))
 }
 
@@ -220,15 +212,7 @@ pub async fn replace(
     let summary = format!("replaced rule {id}");
     let ops = vec![Op::UpdateRule(id, body.text())];
     Ok(Json(
-        state
-            .engine
-            .change(
-                ops,
-                if_match(&headers)?,
-                &meta(&principal, "rules.update", &summary),
-                state.now(),
-            )
-            .await?,
+        apply(&state, &principal, &headers, "rules.update", &summary, ops).await?,
     ))
 }
 
@@ -245,15 +229,7 @@ pub async fn remove(
     let summary = format!("deleted rule {id}");
     let ops = vec![Op::DeleteRule(id)];
     Ok(Json(
-        state
-            .engine
-            .change(
-                ops,
-                if_match(&headers)?,
-                &meta(&principal, "rules.delete", &summary),
-                state.now(),
-            )
-            .await?,
+        apply(&state, &principal, &headers, "rules.delete", &summary, ops).await?,
     ))
 }
 
@@ -278,15 +254,7 @@ pub async fn assign(
 ) -> Result<(StatusCode, Json<Applied>), ApiError> {
     let summary = format!("{} now inherits {}", b.member, b.role);
     let ops = vec![Op::AddAssignment(b.member, b.role)];
-    let applied = state
-        .engine
-        .change(
-            ops,
-            if_match(&headers)?,
-            &meta(&principal, "roles.assign", &summary),
-            state.now(),
-        )
-        .await?;
+    let applied = apply(&state, &principal, &headers, "roles.assign", &summary, ops).await?;
     Ok((StatusCode::CREATED, Json(applied)))
 }
 
@@ -302,15 +270,15 @@ pub async fn unassign(
     let summary = format!("{} no longer inherits {}", b.member, b.role);
     let ops = vec![Op::RemoveAssignment(b.member, b.role)];
     Ok(Json(
-        state
-            .engine
-            .change(
-                ops,
-                if_match(&headers)?,
-                &meta(&principal, "roles.unassign", &summary),
-                state.now(),
-            )
-            .await?,
+        apply(
+            &state,
+            &principal,
+            &headers,
+            "roles.unassign",
+            &summary,
+            ops,
+        )
+        .await?,
     ))
 }
 
