@@ -28,12 +28,30 @@ pub use state::AppState;
 
 use std::net::SocketAddr;
 
+/// How often a running server checks the database's policy version, so changes made by
+/// another process (`warden policy import`, another instance) are picked up.
+pub const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Serves the router on an already bound listener until Ctrl-C / SIGTERM.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let poller = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLICY_POLL);
+            loop {
+                tick.tick().await;
+                // Reads one integer; rebuilds only when the version moved. Errors keep the
+                // current snapshot and are logged by the engine.
+                let _ = state.engine.reload().await;
+            }
+        })
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    poller.abort();
+    served
 }
 
 async fn shutdown_signal() {

@@ -131,13 +131,15 @@ pub async fn register(
             "must be at most 128 characters, without control characters",
         ));
     }
+    // New accounts start at clearance 0, so clearance conditions evaluate for them.
+    let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(0))]);
     let user = create_user(
         &state,
         &username,
         password,
         email.as_ref(),
         req.display_name.as_deref(),
-        &BTreeMap::new(),
+        &attributes,
         "role:user",
     )
     .await

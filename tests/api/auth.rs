@@ -11,6 +11,7 @@ async fn register_creates_a_user_with_role_user_and_no_secrets() {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     assert_eq!(r.body["username"], "Alice");
     assert_eq!(r.body["roles"], json!(["user"]));
+    assert_eq!(r.body["attributes"], json!({"clearance": 0}));
     let text = r.body.to_string();
     assert!(!text.contains("argon2") && !text.contains(PASSWORD));
 }

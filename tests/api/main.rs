@@ -7,4 +7,5 @@ mod cli;
 mod errors;
 mod helpers;
 mod matrices;
+mod server;
 mod tokens;
