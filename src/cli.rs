@@ -283,15 +283,8 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
         rules: file
             .rules
             .iter()
-            .map(|r| crate::store::policy::RuleText {
-                id: 0,
-                subject: r.subject.clone(),
-                object: r.object.clone(),
-                action: r.action.clone(),
-                scope: r.scope.clone(),
-                condition: r.condition.as_str().to_owned(),
-                effect: r.effect.as_str().to_owned(),
-            })
+            // id 0: imported rules get new ids (file rules carry their line number)
+            .map(|r| crate::store::rules::RuleRow { id: 0, ..r.row() })
             .collect(),
         inheritance: file
             .assignments

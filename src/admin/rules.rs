@@ -12,7 +12,8 @@ use crate::authz::change::Applied;
 use crate::authz::rule::{Effect, Rule};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
-use crate::store::policy::{ChangeMeta, Op, RuleText};
+use crate::store::policy::{ChangeMeta, Op};
+use crate::store::rules::RuleRow;
 
 /// A rule as sent by an admin. Unknown fields are a 422 (a misspelled `efect` never
 /// silently defaults).
@@ -41,8 +42,8 @@ fn star() -> String {
 
 impl RuleBody {
     /// The store's form.
-    pub fn text(&self) -> RuleText {
-        RuleText {
+    pub fn text(&self) -> RuleRow {
+        RuleRow {
             id: 0,
             subject: self.subject.clone(),
             object: self.object.clone(),

@@ -12,7 +12,8 @@ use super::rule::{Assignment, Rule, parse_subject};
 use super::{Engine, Snapshot};
 use crate::error::ApiError;
 use crate::matrix::Matrix;
-use crate::store::policy::{ChangeMeta, Op, Outcome, RuleText};
+use crate::store::policy::{ChangeMeta, Op, Outcome};
+use crate::store::rules::RuleRow;
 use crate::store::{self, Db};
 
 /// A matrix cell whose answer differs between the current and the proposed policy.
@@ -44,7 +45,7 @@ pub struct Applied {
 }
 
 /// Parses a rule body into a validated rule (422 naming the column otherwise).
-pub fn validate_rule(t: &RuleText) -> Result<Rule, ApiError> {
+pub fn validate_rule(t: &RuleRow) -> Result<Rule, ApiError> {
     Rule::parse(
         t.id,
         &t.subject,

@@ -222,6 +222,19 @@ impl Rule {
         )
     }
 
+    /// The store's row for this rule.
+    pub fn row(&self) -> RuleRow {
+        RuleRow {
+            id: self.id,
+            subject: self.subject.clone(),
+            object: self.object.clone(),
+            action: self.action.clone(),
+            scope: self.scope.clone(),
+            condition: self.condition.as_str().to_owned(),
+            effect: self.effect.as_str().to_owned(),
+        }
+    }
+
     /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
     pub fn casbin_row(&self) -> Vec<String> {
         vec![

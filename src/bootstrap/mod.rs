@@ -17,7 +17,7 @@ use crate::authz::{AttrValue, Engine};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::state::{AppState, Inner};
-use crate::store::{self, Db, rules::NewRule};
+use crate::store::{self, Db, rules::RuleRow};
 
 /// Name of the bootstrap admin.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -86,17 +86,10 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
 
 async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
     let file = parse_policy(SEED_POLICY).map_err(|e| err("policies/policy.csv")(e.to_string()))?;
-    let rules: Vec<NewRule<'_>> = file
+    let rules: Vec<RuleRow> = file
         .rules
         .iter()
-        .map(|r| NewRule {
-            subject: &r.subject,
-            object: &r.object,
-            action: &r.action,
-            scope: &r.scope,
-            condition: r.condition.as_str(),
-            effect: r.effect.as_str(),
-        })
+        .map(|r| RuleRow { id: 0, ..r.row() })
         .collect();
     let pairs: Vec<(&str, &str)> = file
         .assignments

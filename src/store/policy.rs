@@ -6,35 +6,16 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::rules::RuleRow;
 use super::{Db, StoreError, StoreResult, db_err};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
-
-/// A rule's columns, owned (also the JSON shape in snapshots and audit rows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleText {
-    /// Stable id (ignored on insert unless restoring a snapshot).
-    #[serde(default)]
-    pub id: i64,
-    /// Subject.
-    pub subject: String,
-    /// Object.
-    pub object: String,
-    /// Action.
-    pub action: String,
-    /// Scope.
-    pub scope: String,
-    /// Condition.
-    pub condition: String,
-    /// Effect.
-    pub effect: String,
-}
 
 /// The part of the policy a rollback restores: rules and role -> role inheritance.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesSnapshot {
     /// Rules with their ids.
-    pub rules: Vec<RuleText>,
+    pub rules: Vec<RuleRow>,
     /// `(role:a, role:b)` pairs: a inherits b.
     pub inheritance: Vec<(String, String)>,
 }
@@ -43,9 +24,9 @@ pub struct RulesSnapshot {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Insert a rule.
-    AddRule(RuleText),
+    AddRule(RuleRow),
     /// Replace a rule's columns, keeping its id.
-    UpdateRule(i64, RuleText),
+    UpdateRule(i64, RuleRow),
     /// Delete a rule.
     DeleteRule(i64),
     /// Insert a `g` row.
@@ -113,7 +94,20 @@ fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
+/// Deletes a rule and returns what it was (None if there was no such rule).
+async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
+    let old = rule_by_id(tx, id).await?;
+    if old.is_some() {
+        sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(old)
+}
+
+async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
     let row = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -122,8 +116,8 @@ async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
     row.map(|r| rule_from_row(&r)).transpose()
 }
 
-fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleText> {
-    Ok(RuleText {
+pub(crate) fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleRow> {
+    Ok(RuleRow {
         id: r.try_get("id").map_err(db_err)?,
         subject: r.try_get("subject").map_err(db_err)?,
         object: r.try_get("object").map_err(db_err)?,
@@ -134,7 +128,12 @@ fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleText> {
     })
 }
 
-async fn insert_rule(tx: &mut Tx<'_>, r: &RuleText, keep_id: bool, now: i64) -> StoreResult<i64> {
+pub(crate) async fn insert_rule(
+    tx: &mut Tx<'_>,
+    r: &RuleRow,
+    keep_id: bool,
+    now: i64,
+) -> StoreResult<i64> {
     let q = if keep_id {
         sqlx::query(
             "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at) \
@@ -264,39 +263,24 @@ pub async fn apply(
             Op::AddRule(r) => {
                 let id = insert_rule(&mut tx, r, false, now).await?;
                 ids.push(id);
-                after.push(serde_json::json!({ "rule": RuleText { id, ..r.clone() } }));
+                after.push(serde_json::json!({ "rule": RuleRow { id, ..r.clone() } }));
             }
             Op::UpdateRule(id, r) => {
-                let Some(old) = rule_by_id(&mut tx, *id).await? else {
+                let Some(old) = take_rule(&mut tx, *id).await? else {
                     return Ok(Outcome::NotFound(format!("rule {id}")));
                 };
-                sqlx::query("DELETE FROM policy_rules WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                insert_rule(
-                    &mut tx,
-                    &RuleText {
-                        id: *id,
-                        ..r.clone()
-                    },
-                    true,
-                    now,
-                )
-                .await?;
+                let new = RuleRow {
+                    id: *id,
+                    ..r.clone()
+                };
+                insert_rule(&mut tx, &new, true, now).await?;
                 before.push(serde_json::json!({ "rule": old }));
-                after.push(serde_json::json!({ "rule": RuleText { id: *id, ..r.clone() } }));
+                after.push(serde_json::json!({ "rule": new }));
             }
             Op::DeleteRule(id) => {
-                let Some(old) = rule_by_id(&mut tx, *id).await? else {
+                let Some(old) = take_rule(&mut tx, *id).await? else {
                     return Ok(Outcome::NotFound(format!("rule {id}")));
                 };
-                sqlx::query("DELETE FROM policy_rules WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
                 before.push(serde_json::json!({ "rule": old }));
             }
             Op::AddAssignment(member, role) => {

@@ -4,10 +4,12 @@ use sqlx::Row;
 
 use super::{Db, StoreError, StoreResult, db_err};
 
-/// A stored `p` rule, as text (validated by `authz::Rule::from_row`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `p` rule's columns as stored (validated by `authz::Rule::from_row`); also the JSON
+/// shape of rules in snapshots and audit rows. An id of 0 means "not stored yet".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleRow {
     /// Stable id.
+    #[serde(default)]
     pub id: i64,
     /// `role:<name>` or `user:<name>`.
     pub subject: String,
@@ -45,23 +47,6 @@ pub struct PolicyRows {
     pub assignments: Vec<AssignmentRow>,
 }
 
-/// A rule to insert (text already validated by the caller).
-#[derive(Debug, Clone)]
-pub struct NewRule<'a> {
-    /// Subject.
-    pub subject: &'a str,
-    /// Object.
-    pub object: &'a str,
-    /// Action.
-    pub action: &'a str,
-    /// Scope.
-    pub scope: &'a str,
-    /// Condition.
-    pub condition: &'a str,
-    /// Effect.
-    pub effect: &'a str,
-}
-
 /// Reads the version and every rule and assignment in one transaction, so the three agree.
 pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
     let mut tx = db.pool().begin().await.map_err(db_err)?;
@@ -78,19 +63,8 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
     .await
     .map_err(db_err)?
     .iter()
-    .map(|r| {
-        Ok(RuleRow {
-            id: r.try_get("id")?,
-            subject: r.try_get("subject")?,
-            object: r.try_get("object")?,
-            action: r.try_get("action")?,
-            scope: r.try_get("scope")?,
-            condition: r.try_get("condition")?,
-            effect: r.try_get("effect")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()
-    .map_err(db_err)?;
+    .map(super::policy::rule_from_row)
+    .collect::<StoreResult<Vec<_>>>()?;
     let assignments = sqlx::query("SELECT id, member, role FROM role_assignments ORDER BY id")
         .fetch_all(&mut *tx)
         .await
@@ -127,7 +101,7 @@ pub async fn version(db: &Db) -> StoreResult<i64> {
 /// (and changes nothing) if the policy was seeded before, even if it is empty now.
 pub async fn seed_if_never_seeded(
     db: &Db,
-    rules: &[NewRule<'_>],
+    rules: &[RuleRow],
     assignments: &[(&str, &str)],
     now: i64,
 ) -> StoreResult<bool> {
@@ -142,7 +116,7 @@ pub async fn seed_if_never_seeded(
         return Ok(false);
     }
     for r in rules {
-        insert_rule_tx(&mut tx, r, now).await?;
+        super::policy::insert_rule(&mut tx, r, false, now).await?;
     }
     for (member, role) in assignments {
         insert_assignment_tx(&mut tx, member, role, now).await?;
@@ -166,29 +140,6 @@ pub async fn seed_if_never_seeded(
     .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
-}
-
-async fn insert_rule_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    r: &NewRule<'_>,
-    now: i64,
-) -> StoreResult<i64> {
-    sqlx::query(
-        "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(r.subject)
-    .bind(r.object)
-    .bind(r.action)
-    .bind(r.scope)
-    .bind(r.condition)
-    .bind(r.effect)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(|e| StoreError::classify(e, "rule"))?
-    .try_get("id")
-    .map_err(db_err)
 }
 
 /// Inserts a `g` rule inside a transaction.
