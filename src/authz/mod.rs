@@ -295,7 +295,6 @@ pub struct Engine {
     reload: tokio::sync::Mutex<()>,
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
-    last_error: Mutex<Option<String>>,
 }
 
 impl Engine {
@@ -306,7 +305,6 @@ impl Engine {
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(()),
             change: tokio::sync::Mutex::new(()),
-            last_error: Mutex::new(None),
         }
     }
 
@@ -322,36 +320,21 @@ impl Engine {
         Ok(snap.decide(sub, obj, act))
     }
 
-    /// Why the last reload failed, if it did.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// Loads the policy from the database if its version differs from the snapshot's.
-    /// On failure the previous snapshot stays in place and the error is returned and kept
-    /// for `/readyz`. Returns the version now served.
+    /// On failure the previous snapshot stays in place and the error is logged and returned.
+    /// Returns the version now served.
     pub async fn reload(&self) -> Result<i64, String> {
         let _writer = self.reload.lock().await;
         let served = self.current.load().as_ref().map(|s| s.version);
-        let result = self.load_if_changed(served).await;
-        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
+        match self.load_if_changed(served).await {
             Ok(Some(snap)) => {
                 let v = snap.version;
                 self.current.store(Some(Arc::new(snap)));
-                *last = None;
                 Ok(v)
             }
-            Ok(None) => {
-                *last = None;
-                served.ok_or_else(|| "no policy".to_owned())
-            }
+            Ok(None) => served.ok_or_else(|| "no policy".to_owned()),
             Err(e) => {
                 tracing::error!(error = %e, "policy load refused; keeping the previous snapshot");
-                *last = Some(e.clone());
                 Err(e)
             }
         }
