@@ -8,7 +8,7 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::principal::{Principal, subject_for};
-use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject, guard::is_allowed};
+use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::store;
@@ -145,11 +145,14 @@ pub async fn check(
     // One snapshot for the whole batch, so every answer shares one policy version.
     let snap = state.engine.snapshot()?;
     let caller = principal.subject();
-    let permission = |action: &str| is_allowed(&state, &caller, &Object::route("check"), action);
-    if req.explain && !permission("explain")? {
+    let permission = |action: &str| {
+        snap.decide(&caller, &Object::route("check"), action)
+            .allowed
+    };
+    if req.explain && !permission("explain") {
         return Err(ApiError::forbidden());
     }
-    if req.checks.iter().any(|c| c.subject.is_some()) && !permission("any")? {
+    if req.checks.iter().any(|c| c.subject.is_some()) && !permission("any") {
         return Err(ApiError::forbidden());
     }
     let mut results = Vec::with_capacity(req.checks.len());
@@ -159,7 +162,12 @@ pub async fn check(
             None => Ok(caller.clone()),
             Some(s) => match store::users::find_by_username(&state.db, &s.name).await? {
                 Some(u) if !u.disabled => {
-                    let scopes = s.scopes.unwrap_or_else(|| u.scopes.clone());
+                    // Only scopes the user could actually hold: asking "with documents:write"
+                    // about a user who may never request it must not answer "allowed".
+                    let scopes = match s.scopes {
+                        Some(asked) => asked.into_iter().filter(|x| u.scopes.contains(x)).collect(),
+                        None => u.scopes.clone(),
+                    };
                     Ok(subject_for(&u, scopes))
                 }
                 _ => Err("unknown or disabled subject".to_owned()),
@@ -174,9 +182,15 @@ pub async fn check(
             },
             Ok(subject) => {
                 let d = snap.decide(&subject, &object, &item.action);
+                // Evaluation errors name rules and attributes: only for callers who may explain.
+                let error = match d.error {
+                    Some(e) if req.explain => Some(e),
+                    Some(_) => Some("the policy could not evaluate this check; denied".to_owned()),
+                    None => None,
+                };
                 CheckResult {
                     allowed: d.allowed,
-                    error: d.error,
+                    error,
                     matched_rules: req.explain.then_some(d.matched_rules),
                     conditions: req
                         .explain

@@ -628,6 +628,12 @@ impl Env<'_> {
             }
             Expr::Cmp(op, l, r) => {
                 let (a, b) = (self.value(l)?, self.value(r)?);
+                if matches!(*op, "==" | "!=") && type_name(&a) != type_name(&b) {
+                    // Never "just unequal": `r.obj.classification == 3` on a string "3" would
+                    // make a deny rule silently not fire. A mismatch is an error, so a deny.
+                    let msg = format!("cannot compare {} with {}", type_name(&a), type_name(&b));
+                    return Err(EvalError::TypeMismatch(msg));
+                }
                 let ord = match (*op, &a, &b) {
                     ("==", ..) => return Ok(a == b),
                     ("!=", ..) => return Ok(a != b),
@@ -688,6 +694,14 @@ impl Condition {
         }
         let offset = text.chars().take_while(char::is_ascii_whitespace).count();
         let chars: Vec<char> = source.chars().collect();
+        // One line: policy files are line-based CSV, so a line break inside a condition would
+        // make `policy export` write a file that `policy import` cannot read back.
+        if let Some(column) = chars.iter().position(|c| c.is_control()) {
+            return Err(ConditionError::NotAllowed {
+                what: "a line break or control character".into(),
+                column: offset + column + 1,
+            });
+        }
         let mut parser = Parser {
             toks: lex(&chars, offset)?,
             pos: 0,
@@ -871,7 +885,10 @@ mod tests {
                 "string literal at column 12 is unterminated",
             ),
             ("\"a\\\"b\" == r.sub.a", "backslash"),
-            ("\"a\nb\" == r.sub.a", "newline"),
+            (
+                "\"a\nb\" == r.sub.a",
+                "line break or control character at column 3",
+            ),
             ("1.5 > 1", "floating-point number at column 1"),
             ("'x' == 'x'", "single-quoted literal"),
             ("`x` == r.sub.a", "backtick string"),
@@ -908,6 +925,10 @@ mod tests {
             ("r.sub.a == 1 ||| true", "unexpected token `|`"),
             ("r.sub.a !in [1]", "unexpected token `!`"),
             ("3", "expected a boolean expression at column 1"),
+            (
+                "r.sub.a == 1 &&\nr.sub.b == 2",
+                "a line break or control character at column 16",
+            ),
             ("r.sub.a && 3", "expected a boolean expression at column 12"),
             ("!\"x\"", "expected a boolean expression at column 2"),
             ("(3) == 3", "expected a boolean expression at column 2"),
@@ -965,8 +986,18 @@ mod tests {
                 "!(r.sub.department == \"hr\") || r.sub.clearance > 2",
                 Ok(true),
             ),
-            ("r.sub.clearance == \"3\"", Ok(false)),
-            ("r.sub.clearance != \"3\"", Ok(true)),
+            (
+                "r.sub.clearance == \"3\"",
+                mismatch("cannot compare int with string"),
+            ),
+            (
+                "r.sub.clearance != \"3\"",
+                mismatch("cannot compare int with string"),
+            ),
+            (
+                "r.sub.scopes != 1",
+                mismatch("cannot compare list with int"),
+            ),
             ("r.sub.clearance in r.sub.scopes", Ok(false)),
             ("r.sub.scopes == [\"documents:read\", \"x\"]", Ok(true)),
             ("r.sub.scopes == [\"x\"]", Ok(false)),

@@ -33,7 +33,9 @@ impl Effect {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     /// The subject is not `role:<name>` or `user:<name>`.
-    #[error("subject `{0}` must be role:<name> or user:<name>")]
+    #[error(
+        "subject `{0}` must be role:<name>, user:<name> (a lower-case username) or * (everyone)"
+    )]
     Subject(String),
     /// The object pattern is invalid.
     #[error("object `{0}`: {1}")]
@@ -75,16 +77,34 @@ fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
-/// Checks `role:<name>` / `user:<name>`.
+/// Checks `role:<name>` / `user:<name>`. A user is named by its lower-cased username, the
+/// form the policy sees: `user:Alice` would never match anybody.
 pub fn parse_subject(s: &str) -> Result<&str, RuleError> {
-    let name = s
-        .strip_prefix("role:")
-        .or_else(|| s.strip_prefix("user:"))
-        .ok_or_else(|| RuleError::Subject(s.into()))?;
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(is_name_char) {
+    let (name, user) = match (s.strip_prefix("role:"), s.strip_prefix("user:")) {
+        (Some(n), _) => (n, false),
+        (None, Some(n)) => (n, true),
+        (None, None) => return Err(RuleError::Subject(s.into())),
+    };
+    if name.is_empty()
+        || name.len() > 64
+        || !name.bytes().all(is_name_char)
+        || (user && name.bytes().any(|b| b.is_ascii_uppercase()))
+    {
         return Err(RuleError::Subject(s.into()));
     }
     Ok(s)
+}
+
+/// The subject of a rule that applies to every caller, whatever their roles (used for denies
+/// such as "nobody below clearance 3 reads classification 3").
+pub const EVERYONE: &str = "*";
+
+/// Checks a rule's subject: [`EVERYONE`] or what [`parse_subject`] accepts.
+pub fn parse_rule_subject(s: &str) -> Result<&str, RuleError> {
+    if s == EVERYONE {
+        return Ok(s);
+    }
+    parse_subject(s)
 }
 
 /// Checks an object pattern: `*`, a resource type `[a-z][a-z0-9_:-]*`, or a path of segments
@@ -200,7 +220,7 @@ impl Rule {
     ) -> Result<Self, RuleError> {
         Ok(Self {
             id,
-            subject: parse_subject(subject)?.to_owned(),
+            subject: parse_rule_subject(subject)?.to_owned(),
             object: parse_object(object)?.to_owned(),
             action: parse_action(action)?.to_owned(),
             scope: parse_scope(scope)?.to_owned(),

@@ -197,6 +197,13 @@ async fn the_seed_matrix_holds_through_http_and_agrees_with_the_engine_cell_for_
     let disagreements: Vec<String> = engine
         .iter()
         .zip(&http)
+        .inspect(|(e, h)| {
+            assert_eq!(
+                (&e.subject, &e.object, &e.action),
+                (&h.subject, &h.object, &h.action),
+                "the two runs must list the same cells in the same order"
+            );
+        })
         .filter(|(e, h)| e.actual != h.actual)
         .map(|(e, h)| format!("  engine: {e}\n  http:   {h}"))
         .collect();
@@ -220,7 +227,7 @@ async fn a_wrong_expectation_fails_and_names_the_cell() {
         .map(|a| a.remove("read"));
     let cells = engine_cells(&m).await;
     let report = report_failures(&m, &cells).expect("one cell fails");
-    assert!(report.contains("1 of 288 cells failed"), "{report}");
+    assert!(report.contains("1 of 320 cells failed"), "{report}");
     assert!(
         report.contains(
             "subject=alice object=eng-1-bob action=read expected=deny actual=allow decided_by=rules"
