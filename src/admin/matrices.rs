@@ -66,7 +66,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummar
     let snap = state.engine.snapshot()?;
     let live = snap.loaded();
     let mut out = Vec::new();
-    for m in shipped_matrices() {
+    for m in shipped_matrices()? {
         let r = run_on(&m, &live).await?;
         out.push(summary(&m, &r, snap.version()));
     }
@@ -85,7 +85,7 @@ pub async fn show(
         Some(n) => (n.to_owned(), true),
         None => (name, false),
     };
-    let m = shipped_matrices()
+    let m = shipped_matrices()?
         .into_iter()
         .find(|m| m.name == name)
         .ok_or_else(|| ApiError::not_found("matrix"))?;

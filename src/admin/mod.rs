@@ -86,15 +86,26 @@ async fn apply(
     summary: &str,
     ops: Vec<Op>,
 ) -> Result<Applied, ApiError> {
-    let meta = ChangeMeta {
-        actor: &principal.user.username_key,
-        action,
-        summary,
-    };
-    state
-        .engine
-        .change(ops, if_match(headers)?, &meta, state.now())
-        .await
+    let if_match = if_match(headers)?;
+    let (state, actor) = (state.clone(), principal.user.username_key.clone());
+    let (action, summary) = (action.to_owned(), summary.to_owned());
+    detached(async move {
+        let meta = ChangeMeta {
+            actor: &actor,
+            action: &action,
+            summary: &summary,
+        };
+        state.engine.change(ops, if_match, &meta, state.now()).await
+    })
+    .await
+}
+
+/// Runs a change to completion even if the request is dropped meanwhile (client gone,
+/// timeout): a commit is never separated from the snapshot swap that follows it.
+async fn detached<T: Send + 'static>(
+    change: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(change).await.map_err(ApiError::internal)?
 }
 
 /// Reads `If-Match: <policy_version>` (quotes allowed, as for an ETag).

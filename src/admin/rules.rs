@@ -12,7 +12,7 @@ use crate::authz::change::Applied;
 use crate::authz::rule::{Effect, Rule};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
-use crate::store::policy::{ChangeMeta, Op};
+use crate::store::policy::Op;
 use crate::store::rules::RuleRow;
 
 /// A rule as sent by an admin. Unknown fields are a 422 (a misspelled `efect` never
@@ -56,7 +56,11 @@ impl RuleBody {
 }
 
 /// One rule or a batch (all-or-nothing).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+///
+/// Not `#[serde(untagged)]` for deserialising: an untagged enum answers a misspelled field
+/// with "did not match any variant" and accepts unknown keys beside `rules`. A body with a
+/// `rules` key is a batch, anything else one rule, each with `deny_unknown_fields`.
+#[derive(Debug, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CreateRules {
     /// `{"rules": [...]}`
@@ -66,6 +70,25 @@ pub enum CreateRules {
     },
     /// A single rule.
     One(RuleBody),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    rules: Vec<RuleBody>,
+}
+
+impl<'de> Deserialize<'de> for CreateRules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let batch = value.as_object().is_some_and(|o| o.contains_key("rules"));
+        let parsed = if batch {
+            serde_json::from_value::<Batch>(value).map(|b| Self::Batch { rules: b.rules })
+        } else {
+            serde_json::from_value(value).map(Self::One)
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
 }
 
 /// A rule as shown to admins.
@@ -128,18 +151,6 @@ pub struct RulePage {
     pub total: usize,
     /// This page.
     pub items: Vec<RuleView>,
-}
-
-pub(super) fn meta<'a>(
-    principal: &'a Principal,
-    action: &'a str,
-    summary: &'a str,
-) -> ChangeMeta<'a> {
-    ChangeMeta {
-        actor: &principal.user.username_key,
-        action,
-        summary,
-    }
 }
 
 /// List rules (filtered, paginated, by id).

@@ -6,13 +6,12 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::Page;
-use super::rules::meta;
 use crate::auth::domain::Scope;
 use crate::auth::principal::Principal;
 use crate::authz::{AttrValue, RESERVED_ATTRIBUTES};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
-use crate::store::{self, users::UserRow};
+use crate::store::{self, policy::ChangeMeta, users::UserRow};
 
 /// Most attributes one user may carry.
 const MAX_ATTRIBUTES: usize = 32;
@@ -163,70 +162,87 @@ fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Change attributes, requestable scopes or the disabled flag. Audited.
+/// Change attributes, requestable scopes or the disabled flag: one audited transaction,
+/// refused (409 `lockout`) when it would leave nobody able to administer the policy.
 #[utoipa::path(patch, path = "/v1/admin/users/{name}", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
     params(("name" = String, Path, description = "username")),
-    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
     Json(p): Json<UserPatch>,
 ) -> Result<Json<AdminUser>, ApiError> {
-    let user = find(&state, &name).await?;
-    let now = state.now();
-    let mut attributes = user.attributes.clone();
+    let actor = principal.user.username_key.clone();
+    // Detached: a dropped request cannot stop the change between its check and its commit.
+    super::detached(async move {
+        // One account or policy change at a time in this instance: the lock-out check and
+        // the write must see the same policy.
+        let _serial = state.engine.serialize_changes().await;
+        for _ in 0..5 {
+            let before = find(&state, &name).await?;
+            let after = patched(&before, &p)?;
+            state
+                .engine
+                .ensure_administrable(&*state.engine.snapshot()?, Some(&after))
+                .await?;
+            let view = |u: &UserRow| serde_json::json!({ "attributes": u.attributes, "scopes": u.scopes, "disabled": u.disabled });
+            let summary = format!("changed account {}", before.username_key);
+            let meta = ChangeMeta {
+                actor: &actor,
+                action: "users.patch",
+                summary: &summary,
+            };
+            let audit = (&view(&before), &view(&after));
+            if store::users::replace_account(&state.db, &before, &after, &meta, audit, state.now())
+                .await?
+            {
+                return Ok(Json(find(&state, &name).await?.into()));
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_change",
+            "the account kept changing meanwhile; retry",
+        ))
+    })
+    .await
+}
+
+/// The account after applying `p` to `user` (validated; nothing stored).
+fn patched(user: &UserRow, p: &UserPatch) -> Result<UserRow, ApiError> {
+    let mut after = user.clone();
     if let Some(changes) = &p.attributes {
         for (k, v) in changes {
             match v {
                 Some(v) => {
                     valid_attribute(k, v)?;
-                    attributes.insert(k.clone(), v.clone());
+                    after.attributes.insert(k.clone(), v.clone());
                 }
                 None => {
-                    attributes.remove(k);
+                    after.attributes.remove(k);
                 }
             }
         }
-        if attributes.len() > MAX_ATTRIBUTES {
+        if after.attributes.len() > MAX_ATTRIBUTES {
             return Err(ApiError::validation(
                 "attributes",
                 format!("at most {MAX_ATTRIBUTES} per user"),
             ));
         }
     }
-    let scopes = match &p.scopes {
-        Some(list) => {
-            let joined = list.join(" ");
-            if list.iter().any(|s| s.contains(' ')) {
-                return Err(ApiError::validation(
-                    "scopes",
-                    "a scope cannot contain a space",
-                ));
-            }
-            Some(Scope::parse_list(&joined).map_err(|e| ApiError::validation("scopes", e))?)
+    if let Some(list) = &p.scopes {
+        if list.iter().any(|s| s.contains(' ')) {
+            return Err(ApiError::validation(
+                "scopes",
+                "a scope cannot contain a space",
+            ));
         }
-        None => None,
-    };
-    if p.attributes.is_some() {
-        store::users::set_attributes(&state.db, user.id, &attributes, now).await?;
-    }
-    if let Some(s) = &scopes {
-        store::users::set_scopes(&state.db, user.id, s, now).await?;
+        after.scopes =
+            Scope::parse_list(&list.join(" ")).map_err(|e| ApiError::validation("scopes", e))?;
     }
     if let Some(d) = p.disabled {
-        store::users::set_disabled(&state.db, user.id, d, now).await?;
+        after.disabled = d;
     }
-    let after = find(&state, &name).await?;
-    let view = |u: &UserRow| serde_json::json!({ "attributes": u.attributes, "scopes": u.scopes, "disabled": u.disabled });
-    let summary = format!("changed account {}", user.username_key);
-    store::policy::audit_account_change(
-        &state.db,
-        &meta(&principal, "users.patch", &summary),
-        &view(&user),
-        &view(&after),
-        now,
-    )
-    .await?;
-    Ok(Json(after.into()))
+    Ok(after)
 }

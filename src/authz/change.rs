@@ -164,7 +164,61 @@ pub fn candidate(base: &Snapshot, ops: &[Op]) -> Result<Loaded, ApiError> {
             ),
         ));
     }
+    if let Some(chain) = too_deep(&next.assignments) {
+        return Err(ApiError::validation(
+            "role",
+            format!(
+                "role inheritance deeper than {MAX_ROLE_DEPTH} levels: {}",
+                chain.join(" -> ")
+            ),
+        ));
+    }
     Ok(next)
+}
+
+/// The longest chain of `g` edges (member -> role -> ... ) a policy may hold. casbin-rs's
+/// role manager stops following inheritance after 10 levels while Warden's own evaluation
+/// does not; past that depth the two would disagree and every affected decision would be a
+/// deny, so such a hierarchy is refused when it is written, with a margin.
+pub const MAX_ROLE_DEPTH: usize = 8;
+
+/// A chain of inheritance longer than [`MAX_ROLE_DEPTH`] edges, if any. Call on a graph
+/// without cycles.
+pub fn too_deep(assignments: &[Assignment]) -> Option<Vec<String>> {
+    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in assignments {
+        parents
+            .entry(a.member.as_str())
+            .or_default()
+            .push(a.role.as_str());
+    }
+    // Longest chain upwards from each node, memoised (the graph is acyclic).
+    fn chain<'a>(
+        n: &'a str,
+        parents: &HashMap<&'a str, Vec<&'a str>>,
+        memo: &mut HashMap<&'a str, Vec<&'a str>>,
+    ) -> Vec<&'a str> {
+        if let Some(c) = memo.get(n) {
+            return c.clone();
+        }
+        let mut best = vec![n];
+        for p in parents.get(n).into_iter().flatten() {
+            let up = chain(p, parents, memo);
+            if up.len() + 1 > best.len() {
+                best = std::iter::once(n).chain(up).collect();
+            }
+        }
+        memo.insert(n, best.clone());
+        best
+    }
+    let mut memo = HashMap::new();
+    let mut members: Vec<&str> = parents.keys().copied().collect();
+    members.sort_unstable();
+    members
+        .into_iter()
+        .map(|m| chain(m, &parents, &mut memo))
+        .find(|c| c.len() > MAX_ROLE_DEPTH + 1)
+        .map(|c| c.into_iter().map(str::to_owned).collect())
 }
 
 fn same_rule(a: &Rule, b: &Rule) -> bool {
@@ -225,13 +279,38 @@ pub fn find_cycle(assignments: &[Assignment]) -> Option<Vec<String>> {
         .find_map(|n| visit(n, &edges, &mut Vec::new(), &mut done))
 }
 
-/// The shipped matrices (embedded at build time); invalid files are a build-time bug that the
-/// matrix tests catch, so they are skipped here rather than blocking every edit.
-pub fn shipped_matrices() -> Vec<Matrix> {
+/// The shipped matrices (embedded at build time). An invalid file is a build-time bug that
+/// the matrix tests catch; should one ship anyway, edits are refused rather than left
+/// unguarded by the invariants it may hold.
+pub fn shipped_matrices() -> Result<Vec<Matrix>, ApiError> {
     crate::shipped::SHIPPED
         .iter()
-        .filter_map(|(_, text)| Matrix::from_yaml(text).ok())
+        .map(|(name, text)| {
+            Matrix::from_yaml(text)
+                .map_err(|e| ApiError::internal(format!("shipped matrix {name}: {e}")))
+        })
         .collect()
+}
+
+/// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
+/// name nobody holds yet would go to whoever registers it first.
+async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ApiError> {
+    for op in ops {
+        let (field, subject) = match op {
+            Op::AddRule(t) | Op::UpdateRule(_, t) => ("subject", t.subject.as_str()),
+            Op::AddAssignment(member, _) => ("member", member.as_str()),
+            _ => continue,
+        };
+        if let Some(name) = subject.strip_prefix("user:")
+            && store::users::find_by_username(db, name).await?.is_none()
+        {
+            return Err(ApiError::validation(
+                field,
+                format!("no account is named `{name}`; grant to existing accounts only"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, ApiError> {
@@ -303,10 +382,11 @@ impl Engine {
         now: i64,
     ) -> Result<Applied, ApiError> {
         let _one_at_a_time = self.change.lock().await;
-        let invariants: Vec<Matrix> = shipped_matrices()
+        let invariants: Vec<Matrix> = shipped_matrices()?
             .into_iter()
             .filter(|m| m.invariant)
             .collect();
+        ensure_users_exist(&self.db, &ops).await?;
         // A concurrent registration may bump the version between our read and our commit;
         // without If-Match we revalidate against the newer policy a few times.
         for _ in 0..5 {
@@ -339,10 +419,17 @@ impl Engine {
                 )
                 .with_details(serde_json::json!({ "cells": broken })));
             }
+            let proposed = Snapshot::from_rows(next)
+                .await
+                .map_err(ApiError::internal)?;
+            self.ensure_administrable(&proposed, None).await?;
             match store::policy::apply(&self.db, Some(base.version()), &ops, meta, now).await? {
                 Outcome::Applied { version, rule_ids } => {
                     if let Err(e) = self.reload().await {
-                        tracing::error!(error = %e, "committed policy could not be loaded");
+                        // Serving the replaced policy would contradict the admin's committed
+                        // edit (say, a revoked grant): fail closed until the poller loads it.
+                        tracing::error!(error = %e, "committed policy could not be loaded; denying all");
+                        self.current.store(None);
                     }
                     return Ok(Applied {
                         policy_version: version,
@@ -373,7 +460,7 @@ impl Engine {
     ) -> Result<(Vec<Flip>, Vec<Flip>), ApiError> {
         let base = self.snapshot()?;
         let next = candidate(&base, ops)?;
-        let mut matrices = shipped_matrices();
+        let mut matrices = shipped_matrices()?;
         let invariants: Vec<Matrix> = matrices.iter().filter(|m| m.invariant).cloned().collect();
         matrices.extend(extra);
         let all = flips(&matrices, &base.loaded(), &next).await?;
@@ -411,6 +498,19 @@ mod tests {
             find_cycle(&[a("user:x", "role:a"), a("role:a", "role:b")]),
             None
         );
+    }
+
+    #[test]
+    fn inheritance_deeper_than_the_limit_is_found() {
+        let chain = |n: usize| -> Vec<Assignment> {
+            let mut v = vec![a("user:x", "role:r0")];
+            v.extend((1..n).map(|i| a(&format!("role:r{}", i - 1), &format!("role:r{i}"))));
+            v
+        };
+        assert_eq!(too_deep(&chain(MAX_ROLE_DEPTH)), None);
+        let deep = too_deep(&chain(MAX_ROLE_DEPTH + 1)).expect("too deep");
+        assert_eq!(deep.len(), MAX_ROLE_DEPTH + 2);
+        assert_eq!(deep.first().map(String::as_str), Some("user:x"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod adapter;
 pub mod change;
 pub mod condition;
 pub mod guard;
+pub mod lockout;
 pub mod rule;
 pub mod seed;
 
@@ -236,7 +237,7 @@ impl Snapshot {
             (r.action == "*" || r.action == act)
                 && rule::object_matches(&obj.resource, &r.object)
                 && (r.scope == "*" || sub.scopes.contains(&r.scope))
-                && subjects.contains(&r.subject)
+                && (r.subject == rule::EVERYONE || subjects.contains(&r.subject))
         })
     }
 
@@ -358,6 +359,11 @@ impl Engine {
             (Ok(_), None) => return Err("the adapter loaded nothing".to_owned()),
         };
         Ok(Some(Snapshot::new(enforcer, loaded)))
+    }
+
+    /// Holds off other policy and account changes in this instance while held.
+    pub async fn serialize_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.change.lock().await
     }
 
     /// Drops the snapshot (tests: simulate a policy that could not be loaded at start).

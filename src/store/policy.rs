@@ -216,7 +216,7 @@ pub(crate) async fn finish_version(
     insert_audit(tx, Some(version), meta, before, after, now).await
 }
 
-async fn insert_audit(
+pub(super) async fn insert_audit(
     tx: &mut Tx<'_>,
     version: Option<i64>,
     meta: &ChangeMeta<'_>,
@@ -347,19 +347,6 @@ pub async fn apply(
         version,
         rule_ids: ids,
     })
-}
-
-/// Records an account change (attributes, scopes, disable) in the audit log.
-pub async fn audit_account_change(
-    db: &Db,
-    meta: &ChangeMeta<'_>,
-    before: &serde_json::Value,
-    after: &serde_json::Value,
-    now: i64,
-) -> StoreResult<()> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
-    insert_audit(&mut tx, None, meta, before, after, now).await?;
-    tx.commit().await.map_err(db_err)
 }
 
 fn audit_from_row(r: &sqlx::any::AnyRow) -> StoreResult<AuditEntry> {

@@ -218,6 +218,47 @@ pub async fn set_attributes(
     Ok(())
 }
 
+/// Replaces an account's attributes, requestable scopes and disabled flag, if they still
+/// equal `before`'s (compare-and-swap: a concurrent edit of the same account, from this or
+/// another instance, is never overwritten), and audits the change in the same transaction.
+/// Disabling also bumps the token generation, so re-enabling never revives old tokens.
+/// Returns `false`, changing nothing, when the account changed meanwhile.
+pub async fn replace_account(
+    db: &Db,
+    before: &UserRow,
+    after: &UserRow,
+    meta: &super::policy::ChangeMeta<'_>,
+    audit: (&serde_json::Value, &serde_json::Value),
+    now: i64,
+) -> StoreResult<bool> {
+    let json = |a: &BTreeMap<String, AttrValue>| {
+        serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
+    };
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let done = sqlx::query(
+        "UPDATE users SET attributes = $2, scopes = $3, disabled = $4,          token_generation = token_generation + $5, updated_at = $6          WHERE id = $1 AND attributes = $7 AND scopes = $8 AND disabled = $9",
+    )
+    .bind(before.id)
+    .bind(json(&after.attributes)?)
+    .bind(after.scopes.join(" "))
+    .bind(i64::from(after.disabled))
+    .bind(i64::from(after.disabled && !before.disabled))
+    .bind(now)
+    .bind(json(&before.attributes)?)
+    .bind(before.scopes.join(" "))
+    .bind(i64::from(before.disabled))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if done != 1 {
+        return Ok(false);
+    }
+    super::policy::insert_audit(&mut tx, None, meta, audit.0, audit.1, now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
+}
+
 /// A page of users by id, and the total count.
 pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>, i64)> {
     let rows = sqlx::query(concat!(

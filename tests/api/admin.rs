@@ -88,6 +88,7 @@ async fn rollback_restores_the_earlier_matrix_exactly() {
     let v0 = version(&app, &admin).await;
     let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
     let roles_before = app.get("/v1/admin/roles", &admin).await.body;
+    let grid_before = matrix_cells(&app, &admin).await;
     let change = json!({"add": [sales_rule()], "delete": [rules_before[0]["id"]],
                         "assign": [{"member": "role:auditor", "role": "role:viewer"}]});
     let r = app
@@ -99,18 +100,31 @@ async fn rollback_restores_the_earlier_matrix_exactly() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    app.call(
-        Method::POST,
-        "/v1/admin/policy/rollback",
-        Some(&admin),
-        Some(json!({"version": v0})),
-    )
-    .await;
+    let changed = matrix_cells(&app, &admin).await;
+    assert_ne!(changed, grid_before, "the change must flip seed cells");
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/rollback",
+            Some(&admin),
+            Some(json!({"version": v0})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
     assert_eq!(
         app.get("/v1/admin/rules?limit=500", &admin).await.body["items"],
         rules_before
     );
     assert_eq!(app.get("/v1/admin/roles", &admin).await.body, roles_before);
+    assert_eq!(matrix_cells(&app, &admin).await, grid_before);
+}
+
+/// The seed matrix against the live policy: failing cells and coverage (everything but the
+/// version), so two policies that answer alike compare equal.
+async fn matrix_cells(app: &TestApp, admin: &str) -> Value {
+    let r = app.get("/v1/admin/matrices/seed", admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    json!([r.body["failures"], r.body["coverage"]])
 }
 
 #[tokio::test]
@@ -138,8 +152,11 @@ async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
     assert_eq!(version(&app, &admin).await, v0);
     // an explicit allow for classification 3 below clearance 3 is refused too (the deny stays)
     let leak = json!({"subject": "role:auditor", "object": "document", "action": "read", "effect": "allow"});
-    let bad_delete =
-        app.get("/v1/admin/rules?effect=deny", &admin).await.body["items"][0]["id"].clone();
+    let bad_delete = app
+        .get("/v1/admin/rules?effect=deny&subject=*", &admin)
+        .await
+        .body["items"][0]["id"]
+        .clone();
     let r = app
         .call(
             Method::POST,
@@ -165,11 +182,41 @@ async fn invalid_edits_are_refused_with_precise_errors() {
     let post = |body: Value| app.call(Method::POST, "/v1/admin/rules", Some(&admin), Some(body));
     let mut typo = sales_rule();
     typo["efect"] = "allow".into();
-    assert_error(
-        &post(typo).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
+    let r = post(typo.clone()).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("efect"),
+        "{r:?}"
     );
+    let r = post(json!({"rules": [sales_rule()], "dry": true})).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("dry"),
+        "{r:?}"
+    );
+    let r = post(json!({"rules": [typo]})).await;
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("efect"),
+        "{r:?}"
+    );
+    for (field, value, why) in [
+        ("subject", "user:nobody", "no account"),
+        ("subject", "user:Alice", "lower-case"),
+        (
+            "condition",
+            "r.obj.department == \"sales\" &&\nr.sub.clearance > 1",
+            "line break",
+        ),
+    ] {
+        let mut bad = sales_rule();
+        bad[field] = value.into();
+        let r = post(bad).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(
+            r.body["message"].as_str().unwrap_or("").contains(why),
+            "{value}: {r:?}"
+        );
+    }
     let mut hang = sales_rule();
     hang["condition"] = "loop {}".into();
     assert_error(
@@ -234,6 +281,127 @@ async fn invalid_edits_are_refused_with_precise_errors() {
                                    json!({"subject": "role:x", "object": "document", "action": "read", "effect": "maybe"})]});
     assert_eq!(post(batch).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(version(&app, &admin).await, v0 + 2);
+}
+
+#[tokio::test]
+async fn role_inheritance_deeper_than_the_limit_is_refused() {
+    let (app, admin) = demo().await;
+    let assign = |member: String, role: String| {
+        app.call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(&admin),
+            Some(json!({"member": member, "role": role})),
+        )
+    };
+    // user:bob -> role:editor -> role:viewer -> role:user is 3 edges; role:user -> role:l1
+    // -> ... -> role:l5 makes 8, which is fine; a 9th is not
+    let mut last = "role:user".to_owned();
+    for i in 1..=5 {
+        let next = format!("role:l{i}");
+        assert_eq!(
+            assign(last.clone(), next.clone()).await.status,
+            StatusCode::CREATED
+        );
+        last = next;
+    }
+    let r = assign(last, "role:l6".into()).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("deeper"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_change_may_lock_every_admin_out() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    let lockouts = [
+        (
+            Method::DELETE,
+            "/v1/admin/roles/assignments",
+            json!({"member": "user:admin", "role": "role:admin"}),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/rules",
+            json!({"subject": "user:admin", "object": "/v1/admin/*", "action": "*", "effect": "deny"}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/admin/users/admin",
+            json!({"disabled": true}),
+        ),
+    ];
+    for (method, path, body) in &lockouts {
+        let r = app
+            .call(method.clone(), path, Some(&admin), Some(body.clone()))
+            .await;
+        assert_error(&r, StatusCode::CONFLICT, "lockout");
+        assert!(
+            r.body["details"]["routes"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{r:?}"
+        );
+    }
+    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
+    // with a second admin, the first may step down
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(&admin),
+            Some(json!({"member": "user:erin", "role": "role:admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let (method, path, body) = &lockouts[2];
+    let r = app
+        .call(method.clone(), path, Some(&admin), Some(body.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_account_edits_lose_nothing_and_are_each_audited() {
+    let (app, admin) = demo().await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (app, admin) = (app.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            app.call(
+                Method::PATCH,
+                "/v1/admin/users/erin",
+                Some(&admin),
+                Some(json!({"attributes": {format!("k{i}"): i}})),
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), StatusCode::OK);
+    }
+    let erin = app.get("/v1/admin/users/erin", &admin).await;
+    for i in 0..10 {
+        assert_eq!(
+            erin.body["attributes"][format!("k{i}")],
+            json!(i),
+            "{erin:?}"
+        );
+    }
+    let audit = app.get("/v1/admin/audit?limit=500", &admin).await;
+    let patches = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "users.patch")
+        .count();
+    assert_eq!(patches, 10, "{audit:?}");
 }
 
 #[tokio::test]
@@ -425,7 +593,7 @@ async fn dry_run_reports_flips_without_applying() {
 #[tokio::test]
 async fn non_admins_get_403_on_every_admin_route() {
     let (app, _) = demo().await;
-    let routes: [(Method, &str); 20] = [
+    let routes: [(Method, &str); 22] = [
         (Method::GET, "/v1/admin/rules"),
         (Method::POST, "/v1/admin/rules"),
         (Method::PUT, "/v1/admin/rules/1"),
@@ -440,10 +608,12 @@ async fn non_admins_get_403_on_every_admin_route() {
         (Method::GET, "/v1/admin/policy"),
         (Method::POST, "/v1/admin/policy/changes"),
         (Method::GET, "/v1/admin/policy/versions"),
+        (Method::GET, "/v1/admin/policy/versions/1/diff"),
         (Method::POST, "/v1/admin/policy/rollback"),
         (Method::POST, "/v1/admin/policy/dry-run"),
         (Method::GET, "/v1/admin/audit"),
         (Method::GET, "/v1/admin/matrices"),
+        (Method::GET, "/v1/admin/matrices/seed"),
         (Method::GET, "/v1/admin/matrices/seed.html"),
         (Method::POST, "/v1/admin/matrices/run"),
     ];
