@@ -61,7 +61,7 @@ pub struct ServeArgs {
     pub admin_password: Option<String>,
 
     /// Create the demo users and documents of the README walk-through (never use in production).
-    #[arg(long)]
+    #[arg(long, env = "WARDEN_DEMO")]
     pub demo: bool,
 }
 
