@@ -1,6 +1,7 @@
 //! Configuration from flags and `WARDEN_*` environment variables, validated once at start.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -88,7 +89,12 @@ pub struct Config {
     pub admin_password: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
+    /// Longest a request may take before it is abandoned with 503 `timeout`.
+    pub request_timeout: Duration,
 }
+
+/// Default for [`Config::request_timeout`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Login rate-limit settings.
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +173,7 @@ impl Config {
             },
             admin_password,
             demo: args.demo,
+            request_timeout: REQUEST_TIMEOUT,
         })
     }
 
@@ -187,6 +194,7 @@ impl Config {
             },
             admin_password: None,
             demo: false,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }

@@ -67,13 +67,18 @@ impl Hasher {
     }
 
     /// Runs one argon2 job on the blocking pool, counted against the bound.
+    ///
+    /// The permit is owned by the blocking job, not by this future: a request that is
+    /// cancelled (client gone, request timeout) drops this future, but a blocking job cannot
+    /// be stopped, so its permit must stay taken until the hash itself has finished.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| HashError(e.to_string()))?;
         let (running, peak) = (self.running.clone(), self.peak.clone());
@@ -82,6 +87,7 @@ impl Hasher {
             peak.fetch_max(now, Ordering::SeqCst);
             let out = job();
             running.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
             out
         })
         .await
@@ -136,7 +142,7 @@ mod tests {
         let jobs: Vec<_> = (0..8)
             .map(|i| {
                 let h = h.clone();
-                tokio::spawn(async move { h.verify(format!("password-{i}"), None).await })
+                tokio::spawn(async move { h.verify(format!("password-{i}").into(), None).await })
             })
             .collect();
         for j in jobs {
@@ -144,6 +150,24 @@ mod tests {
         }
         let peak = h.peak_concurrency();
         assert!((1..=2).contains(&peak), "peak {peak}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_verifications_keep_their_permit_until_the_hash_finishes() {
+        let h = Hasher::new(1).await.expect("hasher");
+        // Each verify is abandoned long before its argon2 job (tens of milliseconds) ends,
+        // as a request is when its client disconnects or the request timeout fires.
+        for i in 0..4 {
+            let cancelled = tokio::time::timeout(
+                std::time::Duration::from_millis(2),
+                h.verify(format!("password-{i}").into(), None),
+            )
+            .await;
+            assert!(cancelled.is_err(), "verify {i} finished within 2 ms");
+        }
+        // Waits for the permit, so every job started above has run by the time it returns.
+        h.verify("last".into(), None).await.expect("verify");
+        assert_eq!(h.peak_concurrency(), 1);
     }
 
     #[tokio::test]
