@@ -226,6 +226,41 @@ async fn reusing_a_refresh_token_revokes_its_whole_family() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_of_one_refresh_token_let_one_win_and_revoke_the_family() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let (_, refresh) = app.user_tokens("alice").await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(6));
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let (app, refresh, start) = (app.clone(), refresh.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                app.refresh(&refresh).await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for r in racers {
+        results.push(r.await.expect("join"));
+    }
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:#?}");
+    for r in results.iter().filter(|r| r.status != StatusCode::OK) {
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    // The losers count as a replay: the family, including the winner's new token, is dead.
+    let next = winners[0].body["refresh_token"].as_str().expect("rotated");
+    assert_error(
+        &app.refresh(next).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+}
+
 #[tokio::test]
 async fn refresh_cannot_widen_the_scope_and_a_refused_refresh_consumes_nothing() {
     let app = TestApp::new().await;
