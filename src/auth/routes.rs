@@ -1,7 +1,7 @@
 //! `/v1/auth/*`, `/v1/me` and the JWKS.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -249,7 +249,7 @@ where
 }
 
 /// The client's address, if the server knows it (absent in `oneshot` tests).
-pub struct ClientAddr(pub String);
+pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -262,7 +262,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+                .map(|c| c.0.ip()),
         ))
     }
 }
@@ -288,7 +288,7 @@ pub async fn token(
     FormOrJson(req): FormOrJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match req.grant_type.as_deref() {
-        Some("password") => password_grant(&state, &addr, req).await.map(no_store),
+        Some("password") => password_grant(&state, addr, req).await.map(no_store),
         Some("refresh_token") => refresh_grant(&state, req).await.map(no_store),
         Some(_) => Err(oauth(
             "unsupported_grant_type",
@@ -316,7 +316,7 @@ fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, 
 
 async fn password_grant(
     state: &AppState,
-    addr: &str,
+    addr: Option<IpAddr>,
     req: TokenRequest,
 ) -> Result<TokenResponse, ApiError> {
     let (Some(username), Some(password)) = (req.username, req.password) else {
@@ -325,26 +325,32 @@ async fn password_grant(
             "username and password are required",
         ));
     };
-    let key = store::users::username_key(&username);
-    let now = state.now();
-    state
+    // A string that is not a valid username cannot name an account: it is not looked up and
+    // gets no rate-limit bucket of its own, but still costs a (dummy) hash and gets the
+    // wrong-password answer.
+    let name = Username::parse(&username).ok();
+    let attempt = state
         .limiter
-        .check_attempt(&key, addr, now)
+        .begin_login(name.as_ref(), addr, state.now())
         .map_err(ApiError::rate_limited)?;
-    let user = store::users::find_by_username(&state.db, &username).await?;
+    let user = match &name {
+        Some(name) => store::users::find_by_username(&state.db, name.as_str()).await?,
+        None => None,
+    };
     // Unknown users are verified against a dummy hash: same work, same answer.
     let verified = state
         .hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await
         .map_err(ApiError::internal)?;
+    // On every failure the attempt stays counted against the username.
     let Some(user) = user.filter(|_| verified) else {
-        state.limiter.record_failure(&key, now);
         return Err(oauth("invalid_grant", "invalid username or password"));
     };
     if user.disabled {
         return Err(oauth("invalid_grant", "this account is disabled"));
     }
+    state.limiter.login_succeeded(attempt);
     let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
     issue_new_family(state, &user, &scope).await
 }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use crate::auth::domain::{Password, Username};
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::RateLimiter;
 use crate::auth::routes::create_user;
 use crate::authz::seed::{SEED_POLICY, parse_policy};
 use crate::authz::{AttrValue, Engine};
@@ -60,7 +60,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;
     let state = AppState::new(Inner {
-        limiter: LoginLimiter::new(config.login_limits),
+        limiter: RateLimiter::new(config.login_limits),
         engine: Engine::new(db.clone()),
         config,
         db,

@@ -439,6 +439,46 @@ async fn logins_are_rate_limited_per_username_with_retry_after() {
     assert_eq!(app.login("alice", PASSWORD).await.status, StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_cannot_overtake_the_per_username_limit() {
+    let app =
+        std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.failures_per_user = 3).await);
+    app.register("alice", PASSWORD).await;
+    let burst: Vec<_> = (0..30)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.login("alice", "wrong-password").await })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for b in burst {
+        let r = b.await.expect("join");
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+            assert!(r.headers.contains_key(header::RETRY_AFTER), "{r:?}");
+        } else {
+            assert_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+            evaluated += 1;
+        }
+    }
+    assert!(evaluated <= 3, "{evaluated} passwords were checked");
+}
+
+#[tokio::test]
+async fn an_invalid_username_gets_the_wrong_password_answer() {
+    let app = TestApp::new().await;
+    app.register("alice", PASSWORD).await;
+    let wrong = app.login("alice", "wrong-password").await;
+    for name in ["a", "not a name", &"x".repeat(10_000)] {
+        let r = app.login(name, "wrong-password").await;
+        assert_eq!(
+            (r.status, &r.body),
+            (wrong.status, &wrong.body),
+            "{name:.20}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn logins_are_rate_limited_per_client_address() {
     let app = TestApp::with_config(|c| c.login_limits.attempts_per_ip = 2).await;
