@@ -343,13 +343,12 @@ async fn password_grant(
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await
         .map_err(ApiError::internal)?;
-    // On every failure the attempt stays counted against the username.
-    let Some(user) = user.filter(|_| verified) else {
+    // A disabled account answers exactly like a wrong password: a distinct answer would
+    // confirm the password to whoever guessed it. On every failure the attempt stays
+    // counted against the username.
+    let Some(user) = user.filter(|u| verified && !u.disabled) else {
         return Err(oauth("invalid_grant", "invalid username or password"));
     };
-    if user.disabled {
-        return Err(oauth("invalid_grant", "this account is disabled"));
-    }
     state.limiter.login_succeeded(attempt);
     let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
     issue_new_family(state, &user, &scope).await

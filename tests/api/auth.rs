@@ -376,6 +376,26 @@ async fn a_disabled_user_can_neither_log_in_nor_use_earlier_tokens() {
 }
 
 #[tokio::test]
+async fn a_disabled_account_answers_the_right_password_like_a_wrong_one() {
+    let app = TestApp::new().await;
+    app.register("alice", PASSWORD).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/alice",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let right = app.login("alice", PASSWORD).await;
+    let wrong = app.login("alice", "wrong-password").await;
+    assert_error(&right, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!((right.status, &right.body), (wrong.status, &wrong.body));
+}
+
+#[tokio::test]
 async fn me_shows_roles_attributes_and_the_token_scopes() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
