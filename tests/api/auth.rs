@@ -395,6 +395,42 @@ async fn a_disabled_account_answers_the_right_password_like_a_wrong_one() {
     assert_eq!((right.status, &right.body), (wrong.status, &wrong.body));
 }
 
+/// Admin `PATCH /v1/admin/users/{name}`.
+async fn patch_user(app: &TestApp, name: &str, body: serde_json::Value) {
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/users/{name}"),
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_scope_removed_from_a_user_stops_working_on_their_existing_access_tokens() {
+    let app = TestApp::new().await;
+    let (access, _) = app.user_tokens("alice").await;
+    assert_eq!(
+        app.get("/api/documents", &access).await.status,
+        StatusCode::OK
+    );
+    patch_user(&app, "alice", json!({"scopes": ["documents:write"]})).await;
+    assert_error(
+        &app.get("/api/documents", &access).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let me = app.get("/v1/me", &access).await;
+    assert_eq!(
+        me.body["token_scopes"],
+        json!(["documents:write"]),
+        "{me:?}"
+    );
+}
+
 #[tokio::test]
 async fn me_shows_roles_attributes_and_the_token_scopes() {
     let app = TestApp::new().await;
