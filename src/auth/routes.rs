@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{Email, Password, Scope, Username};
-use super::principal::Principal;
+use super::principal::{Principal, effective_scopes};
 use super::tokens::{
     TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
 };
@@ -373,8 +373,9 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
     let expires = now + state.config.refresh_ttl;
     let mut scope_result = Ok(String::new());
     let rotation = store::tokens::rotate(&state.db, &hash_refresh_token(&presented), now, |row| {
-        let original: Vec<String> = row.scope.split_whitespace().map(str::to_owned).collect();
-        scope_result = granted_scope(req.scope.as_deref(), &original);
+        // The family's scopes, less any the user has lost since the login.
+        let allowed = effective_scopes(&row.scope, &row.owner_scopes);
+        scope_result = granted_scope(req.scope.as_deref(), &allowed);
         scope_result.is_ok().then_some((next_hash, expires))
     })
     .await?;

@@ -40,6 +40,8 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
     /// When its family was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// The scopes the owner may request now (read with the token, in the same transaction).
+    pub owner_scopes: Vec<String>,
 }
 
 /// What happened when a refresh token was presented for rotation.
@@ -111,8 +113,9 @@ pub async fn rotate(
     .rows_affected()
         == 1;
     let row = sqlx::query(
-        "SELECT id, user_id, family_id, generation, scope, expires_at, used_at, revoked_at \
-         FROM refresh_tokens WHERE token_hash = $1",
+        "SELECT t.id, t.user_id, t.family_id, t.generation, t.scope, t.expires_at, \
+         t.used_at, t.revoked_at, u.scopes AS owner_scopes \
+         FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(&mut *tx)
@@ -130,6 +133,12 @@ pub async fn rotate(
         expires_at: row.try_get("expires_at").map_err(db_err)?,
         used_at: row.try_get("used_at").map_err(db_err)?,
         revoked_at: row.try_get("revoked_at").map_err(db_err)?,
+        owner_scopes: row
+            .try_get::<String, _>("owner_scopes")
+            .map_err(db_err)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     };
     if !won {
         if row.revoked_at.is_some() || row.expires_at <= now {

@@ -410,6 +410,27 @@ async fn patch_user(app: &TestApp, name: &str, body: serde_json::Value) {
 }
 
 #[tokio::test]
+async fn refresh_grants_only_the_scopes_the_user_still_holds() {
+    let app = TestApp::new().await;
+    let (_, refresh) = app.user_tokens("alice").await;
+    patch_user(&app, "alice", json!({"scopes": ["documents:read"]})).await;
+    let asked = app
+        .token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&scope=documents:write"
+        ))
+        .await;
+    assert_error(&asked, StatusCode::BAD_REQUEST, "invalid_scope");
+    let r = app.refresh(&refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["scope"], "documents:read");
+    let access = r.body["access_token"].as_str().expect("access");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(access)
+        .expect("decode")
+        .claims;
+    assert_eq!(claims["scope"], "documents:read");
+}
+
+#[tokio::test]
 async fn a_scope_removed_from_a_user_stops_working_on_their_existing_access_tokens() {
     let app = TestApp::new().await;
     let (access, _) = app.user_tokens("alice").await;
