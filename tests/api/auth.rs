@@ -453,6 +453,26 @@ async fn a_scope_removed_from_a_user_stops_working_on_their_existing_access_toke
 }
 
 #[tokio::test]
+async fn re_enabling_a_user_does_not_revive_their_earlier_tokens() {
+    let app = TestApp::new().await;
+    let (access, refresh) = app.user_tokens("alice").await;
+    patch_user(&app, "alice", json!({"disabled": true})).await;
+    patch_user(&app, "alice", json!({"disabled": false})).await;
+    assert_error(
+        &app.get("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    // the account itself works again
+    assert_eq!(app.login("alice", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn me_shows_roles_attributes_and_the_token_scopes() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
