@@ -28,7 +28,7 @@ pub struct Inner {
     pub keys: KeyRing,
     /// Password hasher.
     pub hasher: Hasher,
-    /// Login rate limits.
+    /// Login and registration rate limits.
     pub limiter: RateLimiter,
     /// Time source.
     pub clock: SharedClock,

@@ -1,4 +1,5 @@
-//! Fixed-window limits: login failures per username and login attempts per client address.
+//! Fixed-window limits: login failures per username, login attempts per client address and
+//! registrations per client address.
 //! One mutex, held only for map work, never across an await.
 //!
 //! An attempt is counted when it starts, under the same lock that checks the limit, and a
@@ -10,7 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
 use super::domain::Username;
-use crate::config::LoginLimits;
+use crate::config::{LoginLimits, RegisterLimits};
 
 /// Most keys one table tracks. A full table first drops its expired windows, then its oldest
 /// live ones, so memory stays bounded whatever names or addresses clients send.
@@ -129,12 +130,14 @@ pub fn address_key(addr: Option<IpAddr>) -> String {
 struct Tables {
     login_users: Counters,
     login_addrs: Counters,
+    registrations: Counters,
 }
 
 /// The rate limiter shared by the auth routes.
 #[derive(Debug)]
 pub struct RateLimiter {
     login: LoginLimits,
+    register: RegisterLimits,
     tables: Mutex<Tables>,
 }
 
@@ -149,17 +152,19 @@ pub struct LoginAttempt {
 
 impl RateLimiter {
     /// A limiter with the given limits, tracking at most [`MAX_TRACKED_KEYS`] keys per table.
-    pub fn new(login: LoginLimits) -> Self {
-        Self::with_capacity(login, MAX_TRACKED_KEYS)
+    pub fn new(login: LoginLimits, register: RegisterLimits) -> Self {
+        Self::with_capacity(login, register, MAX_TRACKED_KEYS)
     }
 
     /// A limiter tracking at most `cap` keys per table.
-    pub fn with_capacity(login: LoginLimits, cap: usize) -> Self {
+    pub fn with_capacity(login: LoginLimits, register: RegisterLimits, cap: usize) -> Self {
         Self {
             login,
+            register,
             tables: Mutex::new(Tables {
                 login_users: Counters::new(cap),
                 login_addrs: Counters::new(cap),
+                registrations: Counters::new(cap),
             }),
         }
     }
@@ -199,6 +204,18 @@ impl RateLimiter {
                 .refund(key, self.login.window_secs, attempt.at);
         }
     }
+
+    /// Counts a registration attempt from `addr`, whatever its outcome (each valid one costs
+    /// a hash, and every answer says whether a name is taken); `Err(secs)` = 429.
+    pub fn begin_registration(&self, addr: Option<IpAddr>, now: i64) -> Result<(), u64> {
+        let r = self.register;
+        self.tables().registrations.try_hit(
+            &address_key(addr),
+            r.attempts_per_ip,
+            r.window_secs,
+            now,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -215,8 +232,15 @@ mod tests {
         }
     }
 
+    fn register_limits() -> RegisterLimits {
+        RegisterLimits {
+            attempts_per_ip: 2,
+            window_secs: 600,
+        }
+    }
+
     fn limiter() -> RateLimiter {
-        RateLimiter::new(limits())
+        RateLimiter::new(limits(), register_limits())
     }
 
     fn name(s: &str) -> Option<Username> {
@@ -318,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_tables_never_grow_past_their_cap() {
-        let l = RateLimiter::with_capacity(limits(), 16);
+        let l = RateLimiter::with_capacity(limits(), register_limits(), 16);
         for i in 0..1_000u32 {
             let n = format!("user{i}");
             let _ = l.begin_login(name(&n).as_ref(), Some(IpAddr::from(i.to_be_bytes())), 0);
@@ -349,6 +373,20 @@ mod tests {
         assert_eq!(c.len(), 8);
         assert!(!c.map.contains_key("k0"));
         assert!(c.map.contains_key("k1") && c.map.contains_key("new"));
+    }
+
+    #[test]
+    fn registrations_are_limited_per_address_apart_from_logins() {
+        let l = limiter();
+        assert!(l.begin_registration(ip(1), 0).is_ok());
+        assert!(l.begin_registration(ip(1), 10).is_ok());
+        assert_eq!(l.begin_registration(ip(1), 20), Err(580));
+        assert!(l.begin_registration(ip(2), 20).is_ok());
+        assert!(
+            l.begin_login(None, ip(1), 20).is_ok(),
+            "logins have their own limit"
+        );
+        assert!(l.begin_registration(ip(1), 600).is_ok());
     }
 
     #[test]

@@ -99,9 +99,11 @@ fn public_user(state: &AppState, user: UserRow) -> PublicUser {
 /// Register an account (role `user`).
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = PublicUser), (status = 403, description = "registration disabled", body = crate::error::ErrorBody),
-        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 429, description = "too many registrations from this address", body = crate::error::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<PublicUser>), ApiError> {
     if !state.config.allow_registration {
@@ -111,6 +113,10 @@ pub async fn register(
             "self-registration is disabled on this server",
         ));
     }
+    state
+        .limiter
+        .begin_registration(addr, state.now())
+        .map_err(ApiError::rate_limited)?;
     let username =
         Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
     let password =

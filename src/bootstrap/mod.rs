@@ -60,7 +60,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;
     let state = AppState::new(Inner {
-        limiter: RateLimiter::new(config.login_limits),
+        limiter: RateLimiter::new(config.login_limits, config.register_limits),
         engine: Engine::new(db.clone()),
         config,
         db,

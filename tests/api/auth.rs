@@ -90,6 +90,31 @@ async fn registration_can_be_switched_off() {
 }
 
 #[tokio::test]
+async fn registrations_are_rate_limited_per_client_address() {
+    let app = TestApp::with_config(|c| c.register_limits.attempts_per_ip = 2).await;
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status,
+        StatusCode::CREATED
+    );
+    // failed attempts count too: the answers say which names are taken
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status,
+        StatusCode::CONFLICT
+    );
+    let limited = app.register("bob", PASSWORD).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(
+        limited.headers.contains_key(header::RETRY_AFTER),
+        "{limited:?}"
+    );
+    app.clock.advance(601);
+    assert_eq!(
+        app.register("bob", PASSWORD).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
 async fn login_works_with_a_form_body_and_a_json_body() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
