@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 /// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
@@ -101,13 +102,17 @@ impl Hasher {
 
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
     /// user, so both paths do the same work. Returns true only for a real match.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, HashError> {
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = self
             .run(move || {
                 argon2()
-                    .verify_password(password.as_bytes(), hash.as_str())
+                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
                     .is_ok()
             })
             .await?;

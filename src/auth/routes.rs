@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{Email, Password, Scope, Username};
@@ -45,8 +46,9 @@ pub fn protected_router() -> Router<AppState> {
 pub struct RegisterRequest {
     /// 3-64 characters of `[A-Za-z0-9._-]`, unique case-insensitively.
     pub username: String,
-    /// 8-256 characters.
-    pub password: String,
+    /// 8-256 characters. Never printed (`Debug` shows it redacted).
+    #[schema(value_type = String)]
+    pub password: SecretString,
     /// Optional e-mail.
     pub email: Option<String>,
     /// Optional display name (≤ 128 characters).
@@ -119,8 +121,8 @@ pub async fn register(
         .map_err(ApiError::rate_limited)?;
     let username =
         Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
-    let password =
-        Password::parse(&req.password).map_err(|e| ApiError::validation("password", e))?;
+    let password = Password::parse(req.password.expose_secret())
+        .map_err(|e| ApiError::validation("password", e))?;
     let email = req
         .email
         .as_deref()
@@ -204,8 +206,9 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     /// For `password`.
     pub username: Option<String>,
-    /// For `password`.
-    pub password: Option<String>,
+    /// For `password`. Never printed (`Debug` shows it redacted).
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
     /// Space-separated scopes (optional).
     pub scope: Option<String>,
     /// For `refresh_token`.
@@ -476,4 +479,25 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me>
         token_scopes: principal.scopes,
         user: public_user(&state, principal.user),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_never_print_their_password() {
+        let register: RegisterRequest =
+            serde_json::from_str(r#"{"username": "alice", "password": "hunter2hunter2"}"#)
+                .expect("register body");
+        let token: TokenRequest = serde_json::from_str(
+            r#"{"grant_type": "password", "username": "alice", "password": "hunter2hunter2"}"#,
+        )
+        .expect("token body");
+        for printed in [format!("{register:?}"), format!("{token:?}")] {
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("alice"), "{printed}");
+        }
+        assert_eq!(register.password.expose_secret(), "hunter2hunter2");
+    }
 }
