@@ -1,6 +1,7 @@
 //! Configuration from flags and `WARDEN_*` environment variables, validated once at start.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -51,6 +52,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_LOGIN_WINDOW_SECS", default_value_t = 300)]
     pub login_window_secs: i64,
 
+    /// Registrations allowed per client address per window before 429.
+    #[arg(long, env = "WARDEN_REGISTER_ATTEMPTS_PER_IP", default_value_t = 20)]
+    pub register_attempts_per_ip: u32,
+
+    /// Length of the registration rate-limit window, in seconds.
+    #[arg(long, env = "WARDEN_REGISTER_WINDOW_SECS", default_value_t = 600)]
+    pub register_window_secs: i64,
+
     /// Password of the bootstrap admin, used only when the database has no users yet.
     /// If unset, a random one is generated and printed once.
     #[arg(
@@ -84,11 +93,18 @@ pub struct Config {
     pub allow_registration: bool,
     /// Login rate limits.
     pub login_limits: LoginLimits,
+    /// Registration rate limits.
+    pub register_limits: RegisterLimits,
     /// Bootstrap admin password, if given.
     pub admin_password: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
+    /// Longest a request may take before it is abandoned with 503 `timeout`.
+    pub request_timeout: Duration,
 }
+
+/// Default for [`Config::request_timeout`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Login rate-limit settings.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +112,15 @@ pub struct LoginLimits {
     /// Failed attempts per username per window.
     pub failures_per_user: u32,
     /// Attempts per client address per window.
+    pub attempts_per_ip: u32,
+    /// Window length in seconds.
+    pub window_secs: i64,
+}
+
+/// Registration rate-limit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisterLimits {
+    /// Registration attempts (successful or not) per client address per window.
     pub attempts_per_ip: u32,
     /// Window length in seconds.
     pub window_secs: i64,
@@ -144,6 +169,16 @@ impl Config {
                 "--login-window-secs must be between 1 and 86400".into(),
             ));
         }
+        if args.register_attempts_per_ip == 0 {
+            return Err(ConfigError(
+                "--register-attempts-per-ip must be at least 1".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&args.register_window_secs) {
+            return Err(ConfigError(
+                "--register-window-secs must be between 1 and 86400".into(),
+            ));
+        }
         let admin_password = match args.admin_password {
             Some(p) => {
                 crate::auth::domain::Password::parse(&p)
@@ -165,8 +200,13 @@ impl Config {
                 attempts_per_ip: args.login_attempts_per_ip,
                 window_secs: args.login_window_secs,
             },
+            register_limits: RegisterLimits {
+                attempts_per_ip: args.register_attempts_per_ip,
+                window_secs: args.register_window_secs,
+            },
             admin_password,
             demo: args.demo,
+            request_timeout: REQUEST_TIMEOUT,
         })
     }
 
@@ -185,8 +225,13 @@ impl Config {
                 attempts_per_ip: 100,
                 window_secs: 300,
             },
+            register_limits: RegisterLimits {
+                attempts_per_ip: 20,
+                window_secs: 600,
+            },
             admin_password: None,
             demo: false,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }

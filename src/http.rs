@@ -1,14 +1,14 @@
 //! Router assembly and middleware order: the only place that knows about both.
 
-use std::time::Duration;
-
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -104,6 +104,20 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// A request that ran past the deadline (or, in principle, any other middleware error):
+/// answered in the JSON error shape rather than with an empty body.
+async fn timeout_response(e: tower::BoxError) -> ApiError {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; retry later",
+        )
+    } else {
+        ApiError::internal(e)
+    }
+}
+
 /// The whole HTTP surface. Pure: binds nothing.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
@@ -124,10 +138,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
+        // tower's timeout reports an error (tower-http's answers with an empty body), which
+        // HandleErrorLayer turns into our JSON error.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(timeout_response))
+                .layer(TimeoutLayer::new(state.config.request_timeout)),
+        )
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::RateLimiter;
 use crate::authz::Engine;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -28,8 +28,8 @@ pub struct Inner {
     pub keys: KeyRing,
     /// Password hasher.
     pub hasher: Hasher,
-    /// Login rate limiter.
-    pub limiter: LoginLimiter,
+    /// Login and registration rate limits.
+    pub limiter: RateLimiter,
     /// Time source.
     pub clock: SharedClock,
 }

@@ -25,6 +25,11 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The lower-cased name: what uniqueness, the policy and rate limits key on.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
 }
 
 /// A password: 8-256 characters. Never printed.

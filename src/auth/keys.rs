@@ -263,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn a_token_issued_in_the_future_is_refused_even_with_a_valid_nbf() {
+        let r = ring();
+        let mut c = claims(5_000);
+        c.iat = 5_000 + LEEWAY_SECS + 1;
+        let t = r.sign(&c).expect("sign");
+        assert_eq!(r.verify(&t, 5_000), Err(TokenError::NotYetValid));
+        c.iat = 5_000 + LEEWAY_SECS;
+        let t = r.sign(&c).expect("sign");
+        assert!(r.verify(&t, 5_000).is_ok(), "within the leeway");
+    }
+
+    #[test]
     fn the_jwks_publishes_the_public_key_under_its_kid() {
         let r = ring();
         let keys = r.jwks()["keys"].as_array().expect("keys").clone();

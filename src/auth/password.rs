@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 /// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
@@ -67,13 +68,18 @@ impl Hasher {
     }
 
     /// Runs one argon2 job on the blocking pool, counted against the bound.
+    ///
+    /// The permit is owned by the blocking job, not by this future: a request that is
+    /// cancelled (client gone, request timeout) drops this future, but a blocking job cannot
+    /// be stopped, so its permit must stay taken until the hash itself has finished.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| HashError(e.to_string()))?;
         let (running, peak) = (self.running.clone(), self.peak.clone());
@@ -82,6 +88,7 @@ impl Hasher {
             peak.fetch_max(now, Ordering::SeqCst);
             let out = job();
             running.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
             out
         })
         .await
@@ -95,13 +102,17 @@ impl Hasher {
 
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
     /// user, so both paths do the same work. Returns true only for a real match.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, HashError> {
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = self
             .run(move || {
                 argon2()
-                    .verify_password(password.as_bytes(), hash.as_str())
+                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
                     .is_ok()
             })
             .await?;
@@ -136,7 +147,7 @@ mod tests {
         let jobs: Vec<_> = (0..8)
             .map(|i| {
                 let h = h.clone();
-                tokio::spawn(async move { h.verify(format!("password-{i}"), None).await })
+                tokio::spawn(async move { h.verify(format!("password-{i}").into(), None).await })
             })
             .collect();
         for j in jobs {
@@ -144,6 +155,24 @@ mod tests {
         }
         let peak = h.peak_concurrency();
         assert!((1..=2).contains(&peak), "peak {peak}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_verifications_keep_their_permit_until_the_hash_finishes() {
+        let h = Hasher::new(1).await.expect("hasher");
+        // Each verify is abandoned long before its argon2 job (tens of milliseconds) ends,
+        // as a request is when its client disconnects or the request timeout fires.
+        for i in 0..4 {
+            let cancelled = tokio::time::timeout(
+                std::time::Duration::from_millis(2),
+                h.verify(format!("password-{i}").into(), None),
+            )
+            .await;
+            assert!(cancelled.is_err(), "verify {i} finished within 2 ms");
+        }
+        // Waits for the permit, so every job started above has run by the time it returns.
+        h.verify("last".into(), None).await.expect("verify");
+        assert_eq!(h.peak_concurrency(), 1);
     }
 
     #[tokio::test]

@@ -10,12 +10,13 @@ use crate::state::AppState;
 use crate::store::{self, users::UserRow};
 
 /// An authenticated caller. Roles and attributes come from the database on every request;
-/// only the user id, scopes and generation come from the token.
+/// only the user id, scopes and generation come from the token, and the scopes only as far
+/// as the user may still request them.
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The user's current row.
     pub user: UserRow,
-    /// Scopes granted to the presented token.
+    /// Effective scopes: those granted to the presented token that the user still holds.
     pub scopes: Vec<String>,
     /// The verified claims.
     pub claims: Claims,
@@ -36,6 +37,17 @@ pub fn subject_for(user: &UserRow, scopes: Vec<String>) -> Subject {
         scopes,
         attributes: user.attributes.clone(),
     }
+}
+
+/// The scopes of `granted` (space-separated, from a token or refresh family) that are still
+/// among the user's `requestable` ones: removing a scope from a user takes effect at once
+/// on every token issued before.
+pub fn effective_scopes(granted: &str, requestable: &[String]) -> Vec<String> {
+    granted
+        .split_whitespace()
+        .filter(|s| requestable.iter().any(|r| r == s))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Extracts the bearer token: `Authorization: Bearer <token>` (scheme case-insensitive).
@@ -77,7 +89,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     if user.token_generation != claims.r#gen {
         return Err(ApiError::invalid_token("the token has been revoked"));
     }
-    let scopes = claims.scope.split_whitespace().map(str::to_owned).collect();
+    let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
         user,
         scopes,

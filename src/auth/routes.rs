@@ -1,17 +1,18 @@
 //! `/v1/auth/*`, `/v1/me` and the JWKS.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{Email, Password, Scope, Username};
-use super::principal::Principal;
+use super::principal::{Principal, effective_scopes};
 use super::tokens::{
     TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
 };
@@ -45,8 +46,9 @@ pub fn protected_router() -> Router<AppState> {
 pub struct RegisterRequest {
     /// 3-64 characters of `[A-Za-z0-9._-]`, unique case-insensitively.
     pub username: String,
-    /// 8-256 characters.
-    pub password: String,
+    /// 8-256 characters. Never printed (`Debug` shows it redacted).
+    #[schema(value_type = String)]
+    pub password: SecretString,
     /// Optional e-mail.
     pub email: Option<String>,
     /// Optional display name (≤ 128 characters).
@@ -99,9 +101,11 @@ fn public_user(state: &AppState, user: UserRow) -> PublicUser {
 /// Register an account (role `user`).
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = PublicUser), (status = 403, description = "registration disabled", body = crate::error::ErrorBody),
-        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 429, description = "too many registrations from this address", body = crate::error::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<PublicUser>), ApiError> {
     if !state.config.allow_registration {
@@ -111,10 +115,14 @@ pub async fn register(
             "self-registration is disabled on this server",
         ));
     }
+    state
+        .limiter
+        .begin_registration(addr, state.now())
+        .map_err(ApiError::rate_limited)?;
     let username =
         Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
-    let password =
-        Password::parse(&req.password).map_err(|e| ApiError::validation("password", e))?;
+    let password = Password::parse(req.password.expose_secret())
+        .map_err(|e| ApiError::validation("password", e))?;
     let email = req
         .email
         .as_deref()
@@ -198,8 +206,9 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     /// For `password`.
     pub username: Option<String>,
-    /// For `password`.
-    pub password: Option<String>,
+    /// For `password`. Never printed (`Debug` shows it redacted).
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
     /// Space-separated scopes (optional).
     pub scope: Option<String>,
     /// For `refresh_token`.
@@ -249,7 +258,7 @@ where
 }
 
 /// The client's address, if the server knows it (absent in `oneshot` tests).
-pub struct ClientAddr(pub String);
+pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -262,7 +271,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+                .map(|c| c.0.ip()),
         ))
     }
 }
@@ -288,7 +297,7 @@ pub async fn token(
     FormOrJson(req): FormOrJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match req.grant_type.as_deref() {
-        Some("password") => password_grant(&state, &addr, req).await.map(no_store),
+        Some("password") => password_grant(&state, addr, req).await.map(no_store),
         Some("refresh_token") => refresh_grant(&state, req).await.map(no_store),
         Some(_) => Err(oauth(
             "unsupported_grant_type",
@@ -316,7 +325,7 @@ fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, 
 
 async fn password_grant(
     state: &AppState,
-    addr: &str,
+    addr: Option<IpAddr>,
     req: TokenRequest,
 ) -> Result<TokenResponse, ApiError> {
     let (Some(username), Some(password)) = (req.username, req.password) else {
@@ -325,26 +334,31 @@ async fn password_grant(
             "username and password are required",
         ));
     };
-    let key = store::users::username_key(&username);
-    let now = state.now();
-    state
+    // A string that is not a valid username cannot name an account: it is not looked up and
+    // gets no rate-limit bucket of its own, but still costs a (dummy) hash and gets the
+    // wrong-password answer.
+    let name = Username::parse(&username).ok();
+    let attempt = state
         .limiter
-        .check_attempt(&key, addr, now)
+        .begin_login(name.as_ref(), addr, state.now())
         .map_err(ApiError::rate_limited)?;
-    let user = store::users::find_by_username(&state.db, &username).await?;
+    let user = match &name {
+        Some(name) => store::users::find_by_username(&state.db, name.as_str()).await?,
+        None => None,
+    };
     // Unknown users are verified against a dummy hash: same work, same answer.
     let verified = state
         .hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await
         .map_err(ApiError::internal)?;
-    let Some(user) = user.filter(|_| verified) else {
-        state.limiter.record_failure(&key, now);
+    // A disabled account answers exactly like a wrong password: a distinct answer would
+    // confirm the password to whoever guessed it. On every failure the attempt stays
+    // counted against the username.
+    let Some(user) = user.filter(|u| verified && !u.disabled) else {
         return Err(oauth("invalid_grant", "invalid username or password"));
     };
-    if user.disabled {
-        return Err(oauth("invalid_grant", "this account is disabled"));
-    }
+    state.limiter.login_succeeded(attempt);
     let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
     issue_new_family(state, &user, &scope).await
 }
@@ -368,8 +382,9 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
     let expires = now + state.config.refresh_ttl;
     let mut scope_result = Ok(String::new());
     let rotation = store::tokens::rotate(&state.db, &hash_refresh_token(&presented), now, |row| {
-        let original: Vec<String> = row.scope.split_whitespace().map(str::to_owned).collect();
-        scope_result = granted_scope(req.scope.as_deref(), &original);
+        // The family's scopes, less any the user has lost since the login.
+        let allowed = effective_scopes(&row.scope, &row.owner_scopes);
+        scope_result = granted_scope(req.scope.as_deref(), &allowed);
         scope_result.is_ok().then_some((next_hash, expires))
     })
     .await?;
@@ -464,4 +479,25 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me>
         token_scopes: principal.scopes,
         user: public_user(&state, principal.user),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_never_print_their_password() {
+        let register: RegisterRequest =
+            serde_json::from_str(r#"{"username": "alice", "password": "hunter2hunter2"}"#)
+                .expect("register body");
+        let token: TokenRequest = serde_json::from_str(
+            r#"{"grant_type": "password", "username": "alice", "password": "hunter2hunter2"}"#,
+        )
+        .expect("token body");
+        for printed in [format!("{register:?}"), format!("{token:?}")] {
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("alice"), "{printed}");
+        }
+        assert_eq!(register.password.expose_secret(), "hunter2hunter2");
+    }
 }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use crate::auth::domain::{Password, Username};
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
-use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::ratelimit::RateLimiter;
 use crate::auth::routes::create_user;
 use crate::authz::seed::{SEED_POLICY, parse_policy};
 use crate::authz::{AttrValue, Engine};
@@ -54,13 +54,14 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     let keys = KeyRing::load_or_create(&db, now, &config.issuer, &config.audience)
         .await
         .map_err(|e| err("signing keys")(e.to_string()))?;
-    let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hasher = Hasher::new(permits)
-        .await
-        .map_err(|e| err("password hasher")(e.to_string()))?;
+    let hasher = Hasher::new(hashing_permits(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ))
+    .await
+    .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;
     let state = AppState::new(Inner {
-        limiter: LoginLimiter::new(config.login_limits),
+        limiter: RateLimiter::new(config.login_limits, config.register_limits),
         engine: Engine::new(db.clone()),
         config,
         db,
@@ -82,6 +83,12 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         seeded,
         admin_created,
     })
+}
+
+/// Concurrent argon2 jobs on a machine with `cores` cores: one fewer than the cores, so a
+/// burst of logins always leaves a core to the async runtime (at least one job).
+pub fn hashing_permits(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
 }
 
 async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
@@ -138,4 +145,16 @@ async fn create_admin(state: &AppState) -> Result<(bool, Option<String>), StartE
     .await
     .map_err(|e| err("bootstrap admin")(e.to_string()))?;
     Ok((true, generated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_leaves_a_core_to_the_runtime_but_never_stops() {
+        for (cores, permits) in [(1, 1), (2, 1), (4, 3), (16, 15)] {
+            assert_eq!(hashing_permits(cores), permits, "{cores} cores");
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
     /// When its family was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// The scopes the owner may request now (read with the token, in the same transaction).
+    pub owner_scopes: Vec<String>,
 }
 
 /// What happened when a refresh token was presented for rotation.
@@ -86,6 +88,12 @@ pub async fn insert(db: &Db, t: &NewRefresh<'_>, now: i64) -> StoreResult<()> {
 /// Presents a refresh token: marks it used and stores its successor in one transaction, or
 /// revokes its whole family if it was already used. `successor` sees the row first and
 /// returns the successor's hash and expiry, or None to refuse without changing anything.
+///
+/// The transaction writes before it reads: the conditional `UPDATE` both claims the token
+/// and takes the database's write lock, so concurrent presentations of one token queue
+/// behind each other (on SQLite a read-then-write transaction would instead fail with
+/// `SQLITE_BUSY` when another writer got in between). Exactly one presentation wins; every
+/// other one finds the token used and is treated as a replay.
 pub async fn rotate(
     db: &Db,
     token_hash: &str,
@@ -93,9 +101,21 @@ pub async fn rotate(
     successor: impl FnOnce(&RefreshRow) -> Option<(String, i64)>,
 ) -> StoreResult<Rotation> {
     let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let won = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 \
+         AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected()
+        == 1;
     let row = sqlx::query(
-        "SELECT id, user_id, family_id, generation, scope, expires_at, used_at, revoked_at \
-         FROM refresh_tokens WHERE token_hash = $1",
+        "SELECT t.id, t.user_id, t.family_id, t.generation, t.scope, t.expires_at, \
+         t.used_at, t.revoked_at, u.scopes AS owner_scopes \
+         FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(&mut *tx)
@@ -113,34 +133,27 @@ pub async fn rotate(
         expires_at: row.try_get("expires_at").map_err(db_err)?,
         used_at: row.try_get("used_at").map_err(db_err)?,
         revoked_at: row.try_get("revoked_at").map_err(db_err)?,
+        owner_scopes: row
+            .try_get::<String, _>("owner_scopes")
+            .map_err(db_err)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     };
-    if row.revoked_at.is_some() || row.expires_at <= now {
-        return Ok(Rotation::Dead);
-    }
-    if row.used_at.is_some() {
+    if !won {
+        if row.revoked_at.is_some() || row.expires_at <= now {
+            return Ok(Rotation::Dead);
+        }
+        // Used before, or by a concurrent presentation that won the race just now: either
+        // way two parties hold this token, so the family dies.
         revoke_family_with(&mut *tx, &row.family_id, now).await?;
         tx.commit().await.map_err(db_err)?;
         return Ok(Rotation::Reused);
     }
+    // Dropping the transaction without commit rolls the claim back: nothing is consumed.
     let Some((hash, expires_at)) = successor(&row) else {
         return Ok(Rotation::Refused);
     };
-    // Conditional update: of two concurrent presentations only one can win; the loser is
-    // treated exactly like a replay.
-    let won =
-        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
-            .bind(row.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-            == 1;
-    if !won {
-        revoke_family_with(&mut *tx, &row.family_id, now).await?;
-        tx.commit().await.map_err(db_err)?;
-        return Ok(Rotation::Reused);
-    }
     let next = NewRefresh {
         token_hash: &hash,
         user_id: row.user_id,

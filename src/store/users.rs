@@ -187,15 +187,20 @@ pub async fn bump_token_generation(db: &Db, id: i64, now: i64) -> StoreResult<i6
     .map_err(db_err)
 }
 
-/// Enables or disables an account.
+/// Enables or disables an account. Disabling also bumps the token generation in the same
+/// statement, so re-enabling the account later does not bring its old tokens back.
 pub async fn set_disabled(db: &Db, id: i64, disabled: bool, now: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(i64::from(disabled))
-        .bind(now)
-        .execute(db.pool())
-        .await
-        .map_err(db_err)?;
+    sqlx::query(
+        "UPDATE users SET disabled = $2, updated_at = $3, \
+         token_generation = token_generation + $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(i64::from(disabled))
+    .bind(now)
+    .bind(i64::from(disabled))
+    .execute(db.pool())
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 

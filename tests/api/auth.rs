@@ -90,6 +90,31 @@ async fn registration_can_be_switched_off() {
 }
 
 #[tokio::test]
+async fn registrations_are_rate_limited_per_client_address() {
+    let app = TestApp::with_config(|c| c.register_limits.attempts_per_ip = 2).await;
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status,
+        StatusCode::CREATED
+    );
+    // failed attempts count too: the answers say which names are taken
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status,
+        StatusCode::CONFLICT
+    );
+    let limited = app.register("bob", PASSWORD).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(
+        limited.headers.contains_key(header::RETRY_AFTER),
+        "{limited:?}"
+    );
+    app.clock.advance(601);
+    assert_eq!(
+        app.register("bob", PASSWORD).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
 async fn login_works_with_a_form_body_and_a_json_body() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
@@ -226,6 +251,41 @@ async fn reusing_a_refresh_token_revokes_its_whole_family() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_of_one_refresh_token_let_one_win_and_revoke_the_family() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let (_, refresh) = app.user_tokens("alice").await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(6));
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let (app, refresh, start) = (app.clone(), refresh.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                app.refresh(&refresh).await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for r in racers {
+        results.push(r.await.expect("join"));
+    }
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:#?}");
+    for r in results.iter().filter(|r| r.status != StatusCode::OK) {
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    // The losers count as a replay: the family, including the winner's new token, is dead.
+    let next = winners[0].body["refresh_token"].as_str().expect("rotated");
+    assert_error(
+        &app.refresh(next).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+}
+
 #[tokio::test]
 async fn refresh_cannot_widen_the_scope_and_a_refused_refresh_consumes_nothing() {
     let app = TestApp::new().await;
@@ -341,6 +401,103 @@ async fn a_disabled_user_can_neither_log_in_nor_use_earlier_tokens() {
 }
 
 #[tokio::test]
+async fn a_disabled_account_answers_the_right_password_like_a_wrong_one() {
+    let app = TestApp::new().await;
+    app.register("alice", PASSWORD).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/alice",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let right = app.login("alice", PASSWORD).await;
+    let wrong = app.login("alice", "wrong-password").await;
+    assert_error(&right, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!((right.status, &right.body), (wrong.status, &wrong.body));
+}
+
+/// Admin `PATCH /v1/admin/users/{name}`.
+async fn patch_user(app: &TestApp, name: &str, body: serde_json::Value) {
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/users/{name}"),
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test]
+async fn refresh_grants_only_the_scopes_the_user_still_holds() {
+    let app = TestApp::new().await;
+    let (_, refresh) = app.user_tokens("alice").await;
+    patch_user(&app, "alice", json!({"scopes": ["documents:read"]})).await;
+    let asked = app
+        .token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&scope=documents:write"
+        ))
+        .await;
+    assert_error(&asked, StatusCode::BAD_REQUEST, "invalid_scope");
+    let r = app.refresh(&refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["scope"], "documents:read");
+    let access = r.body["access_token"].as_str().expect("access");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(access)
+        .expect("decode")
+        .claims;
+    assert_eq!(claims["scope"], "documents:read");
+}
+
+#[tokio::test]
+async fn a_scope_removed_from_a_user_stops_working_on_their_existing_access_tokens() {
+    let app = TestApp::new().await;
+    let (access, _) = app.user_tokens("alice").await;
+    assert_eq!(
+        app.get("/api/documents", &access).await.status,
+        StatusCode::OK
+    );
+    patch_user(&app, "alice", json!({"scopes": ["documents:write"]})).await;
+    assert_error(
+        &app.get("/api/documents", &access).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let me = app.get("/v1/me", &access).await;
+    assert_eq!(
+        me.body["token_scopes"],
+        json!(["documents:write"]),
+        "{me:?}"
+    );
+}
+
+#[tokio::test]
+async fn re_enabling_a_user_does_not_revive_their_earlier_tokens() {
+    let app = TestApp::new().await;
+    let (access, refresh) = app.user_tokens("alice").await;
+    patch_user(&app, "alice", json!({"disabled": true})).await;
+    patch_user(&app, "alice", json!({"disabled": false})).await;
+    assert_error(
+        &app.get("/v1/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(
+        &app.refresh(&refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    // the account itself works again
+    assert_eq!(app.login("alice", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn me_shows_roles_attributes_and_the_token_scopes() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
@@ -402,6 +559,46 @@ async fn logins_are_rate_limited_per_username_with_retry_after() {
     );
     app.clock.advance(301);
     assert_eq!(app.login("alice", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_cannot_overtake_the_per_username_limit() {
+    let app =
+        std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.failures_per_user = 3).await);
+    app.register("alice", PASSWORD).await;
+    let burst: Vec<_> = (0..30)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.login("alice", "wrong-password").await })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for b in burst {
+        let r = b.await.expect("join");
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_error(&r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+            assert!(r.headers.contains_key(header::RETRY_AFTER), "{r:?}");
+        } else {
+            assert_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+            evaluated += 1;
+        }
+    }
+    assert!(evaluated <= 3, "{evaluated} passwords were checked");
+}
+
+#[tokio::test]
+async fn an_invalid_username_gets_the_wrong_password_answer() {
+    let app = TestApp::new().await;
+    app.register("alice", PASSWORD).await;
+    let wrong = app.login("alice", "wrong-password").await;
+    for name in ["a", "not a name", &"x".repeat(10_000)] {
+        let r = app.login(name, "wrong-password").await;
+        assert_eq!(
+            (r.status, &r.body),
+            (wrong.status, &wrong.body),
+            "{name:.20}"
+        );
+    }
 }
 
 #[tokio::test]

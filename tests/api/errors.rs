@@ -150,3 +150,11 @@ async fn a_closed_database_is_503_not_a_leak() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+#[tokio::test]
+async fn a_request_past_the_deadline_is_a_json_503() {
+    // A zero deadline expires at the first await of any handler that does real work.
+    let app = TestApp::with_config(|c| c.request_timeout = std::time::Duration::ZERO).await;
+    let r = app.login("admin", ADMIN_PASSWORD).await;
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+}
