@@ -6,7 +6,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{Decision, Object, Subject};
+use super::{Decision, Object};
 use crate::auth::principal::{Principal, authenticate};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -52,14 +52,4 @@ pub fn authorize(
     } else {
         Err(ApiError::forbidden())
     }
-}
-
-/// Is a subject allowed (no error when not)? For filtering lists.
-pub fn is_allowed(
-    state: &AppState,
-    subject: &Subject,
-    object: &Object,
-    action: &str,
-) -> Result<bool, ApiError> {
-    Ok(state.engine.decide(subject, object, action)?.allowed)
 }

@@ -53,13 +53,15 @@ macro_rules! document_columns {
     };
 }
 
-/// Every document, by id.
-pub async fn list(db: &Db) -> StoreResult<Vec<DocumentRow>> {
+/// Up to `limit` documents with ids above `after`, by id (keyset pagination).
+pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<DocumentRow>> {
     sqlx::query(concat!(
         "SELECT ",
         document_columns!(),
-        " FROM documents ORDER BY id"
+        " FROM documents WHERE id > $1 ORDER BY id LIMIT $2"
     ))
+    .bind(after)
+    .bind(limit)
     .fetch_all(db.pool())
     .await
     .map_err(db_err)?

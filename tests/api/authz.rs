@@ -67,6 +67,35 @@ async fn listing_returns_only_readable_documents() {
 }
 
 #[tokio::test]
+async fn listing_pages_follow_the_next_link_and_see_the_same_documents() {
+    let app = demo_app().await;
+    let bob = token(&app, "bob").await;
+    let all = app.get("/api/documents", &bob).await;
+    assert!(all.headers.get("link").is_none(), "{all:?}");
+    let all = all.body.as_array().expect("list").clone();
+    assert!(all.len() >= 3, "{all:?}");
+    let mut seen = Vec::new();
+    let mut next = Some("/api/documents?limit=2".to_owned());
+    while let Some(url) = next {
+        let page = app.get(&url, &bob).await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        let items = page.body.as_array().expect("page");
+        assert!(items.len() <= 2, "{page:?}");
+        seen.extend(items.iter().cloned());
+        next = page.headers.get("link").map(|l| {
+            let l = l.to_str().expect("ascii");
+            l[l.find('<').expect("<") + 1..l.find('>').expect(">")].to_owned()
+        });
+    }
+    assert_eq!(seen, all);
+    for bad in ["limit=0", "limit=501", "after=-1", "page=2"] {
+        let r = app.get(&format!("/api/documents?{bad}"), &bob).await;
+        assert!(r.status.is_client_error(), "{bad}: {r:?}");
+        assert!(r.body["error"].is_string(), "{bad}: {r:?}");
+    }
+}
+
+#[tokio::test]
 async fn creating_outside_ones_department_is_forbidden() {
     let app = demo_app().await;
     let bob = token(&app, "bob").await;
