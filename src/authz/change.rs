@@ -387,69 +387,69 @@ impl Engine {
             .filter(|m| m.invariant)
             .collect();
         ensure_users_exist(&self.db, &ops).await?;
-        // A concurrent registration may bump the version between our read and our commit;
-        // without If-Match we revalidate against the newer policy a few times.
-        for _ in 0..5 {
-            self.reload()
-                .await
-                .map_err(|_| ApiError::unavailable("the policy could not be loaded"))?;
-            let base = self.snapshot()?;
-            if let Some(v) = if_match.filter(|v| *v != base.version()) {
-                return Err(ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "version_mismatch",
-                    format!(
-                        "If-Match {v} does not match the current policy version {}",
-                        base.version()
-                    ),
-                ));
-            }
-            let next = candidate(&base, &ops)?;
-            let broken = violations(
-                &flips(&invariants, &base.loaded(), &next).await?,
-                &invariants,
-            );
-            if !broken.is_empty() {
-                return Err(ApiError::conflict(
-                    "invariant_violation",
-                    format!(
-                        "the change would flip {} invariant cell(s); nothing was changed",
-                        broken.len()
-                    ),
-                )
-                .with_details(serde_json::json!({ "cells": broken })));
-            }
-            let proposed = Snapshot::from_rows(next)
-                .await
-                .map_err(ApiError::internal)?;
-            self.ensure_administrable(&proposed, None).await?;
-            match store::policy::apply(&self.db, Some(base.version()), &ops, meta, now).await? {
-                Outcome::Applied { version, rule_ids } => {
-                    if let Err(e) = self.reload().await {
-                        // Serving the replaced policy would contradict the admin's committed
-                        // edit (say, a revoked grant): fail closed until the poller loads it.
-                        tracing::error!(error = %e, "committed policy could not be loaded; denying all");
-                        self.current.store(None);
-                    }
-                    return Ok(Applied {
-                        policy_version: version,
-                        rule_ids,
-                    });
-                }
-                Outcome::NotFound(what) => return Err(ApiError::not_found(&what)),
-                Outcome::VersionMismatch { .. } if if_match.is_some() => {
-                    return Err(ApiError::new(
-                        StatusCode::PRECONDITION_FAILED,
-                        "version_mismatch",
-                        "the policy changed meanwhile",
-                    ));
-                }
-                Outcome::VersionMismatch { .. } => continue,
-            }
+        // Validate against the newest policy without holding the database's write lock, so
+        // the lock is held only for the writes themselves...
+        let validated = self.validate(&ops, &invariants).await?;
+        // ...then take it. Nobody can change the policy while we hold it (other instances
+        // queue), so If-Match is checked against the truth.
+        let pending = store::policy::Pending::begin(&self.db).await?;
+        let current = pending.base_version();
+        if let Some(v) = if_match.filter(|v| *v != current) {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                format!("If-Match {v} does not match the current policy version {current}"),
+            ));
         }
-        Err(ApiError::unavailable(
-            "the policy is changing too fast; retry",
-        ))
+        // The policy moved while we validated (another instance): validate again, now under
+        // the lock. No retry loop, so contention cannot starve a change.
+        if validated != current && self.validate(&ops, &invariants).await? != current {
+            return Err(ApiError::unavailable("the policy could not be loaded"));
+        }
+        match pending.write(&ops, meta, now).await? {
+            Outcome::Applied { version, rule_ids } => {
+                if let Err(e) = self.reload().await {
+                    // Serving the replaced policy would contradict the admin's committed
+                    // edit (say, a revoked grant): fail closed until the poller loads it.
+                    tracing::error!(error = %e, "committed policy could not be loaded; denying all");
+                    self.current.store(None);
+                }
+                Ok(Applied {
+                    policy_version: version,
+                    rule_ids,
+                })
+            }
+            Outcome::NotFound(what) => Err(ApiError::not_found(&what)),
+            Outcome::VersionMismatch { .. } => Err(ApiError::internal(
+                "a held policy lock reported a version mismatch",
+            )),
+        }
+    }
+
+    /// Loads the newest policy and checks `ops` against it: validation, invariant matrices,
+    /// no lock-out. Returns the version it checked against.
+    async fn validate(&self, ops: &[Op], invariants: &[Matrix]) -> Result<i64, ApiError> {
+        self.reload()
+            .await
+            .map_err(|_| ApiError::unavailable("the policy could not be loaded"))?;
+        let base = self.snapshot()?;
+        let next = candidate(&base, ops)?;
+        let broken = violations(&flips(invariants, &base.loaded(), &next).await?, invariants);
+        if !broken.is_empty() {
+            return Err(ApiError::conflict(
+                "invariant_violation",
+                format!(
+                    "the change would flip {} invariant cell(s); nothing was changed",
+                    broken.len()
+                ),
+            )
+            .with_details(serde_json::json!({ "cells": broken })));
+        }
+        let proposed = Snapshot::from_rows(next)
+            .await
+            .map_err(ApiError::internal)?;
+        self.ensure_administrable(&proposed, None).await?;
+        Ok(base.version())
     }
 
     /// What a change would flip, without applying it: every shipped matrix plus `extra`.

@@ -1,4 +1,4 @@
-//! Versioned, audited policy changes. Every change is one transaction: it takes the write
+//! Versioned, audited policy changes. Every change is one transaction ([`Pending`]): it takes the write
 //! lock first (by bumping `policy_version`, so concurrent writers queue instead of failing
 //! to upgrade a read lock), checks the caller's expected version, applies its operations,
 //! stores the resulting rules as that version's snapshot, writes one audit row, commits.
@@ -249,104 +249,130 @@ pub async fn apply(
     meta: &ChangeMeta<'_>,
     now: i64,
 ) -> StoreResult<Outcome> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
-    let version = begin_version(&mut tx).await?;
-    if expected.is_some_and(|e| e != version - 1) {
-        // Dropping the transaction rolls the bump back.
+    let pending = Pending::begin(db).await?;
+    if expected.is_some_and(|e| e != pending.base_version()) {
         return Ok(Outcome::VersionMismatch {
-            current: version - 1,
+            current: pending.base_version(),
         });
     }
-    let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-    for op in ops {
-        match op {
-            Op::AddRule(r) => {
-                let id = insert_rule(&mut tx, r, false, now).await?;
-                ids.push(id);
-                after.push(serde_json::json!({ "rule": RuleRow { id, ..r.clone() } }));
-            }
-            Op::UpdateRule(id, r) => {
-                let Some(old) = take_rule(&mut tx, *id).await? else {
-                    return Ok(Outcome::NotFound(format!("rule {id}")));
-                };
-                let new = RuleRow {
-                    id: *id,
-                    ..r.clone()
-                };
-                insert_rule(&mut tx, &new, true, now).await?;
-                before.push(serde_json::json!({ "rule": old }));
-                after.push(serde_json::json!({ "rule": new }));
-            }
-            Op::DeleteRule(id) => {
-                let Some(old) = take_rule(&mut tx, *id).await? else {
-                    return Ok(Outcome::NotFound(format!("rule {id}")));
-                };
-                before.push(serde_json::json!({ "rule": old }));
-            }
-            Op::AddAssignment(member, role) => {
-                super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
-                after.push(serde_json::json!({ "assignment": [member, role] }));
-            }
-            Op::RemoveAssignment(member, role) => {
-                let gone =
-                    sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
-                        .bind(member)
-                        .bind(role)
+    pending.write(ops, meta, now).await
+}
+
+/// A change that holds the database's policy write lock: the version is bumped but not yet
+/// committed, so no other writer (in this process or another) can change the policy until
+/// it is written or dropped. Dropping it rolls everything back.
+pub struct Pending {
+    tx: Tx<'static>,
+    version: i64,
+}
+
+impl Pending {
+    /// Takes the policy write lock, waiting for writers ahead of us.
+    pub async fn begin(db: &Db) -> StoreResult<Self> {
+        let mut tx = db.pool().begin().await.map_err(db_err)?;
+        let version = begin_version(&mut tx).await?;
+        Ok(Self { tx, version })
+    }
+
+    /// The committed version this change builds on: nobody can move it while we hold the lock.
+    pub fn base_version(&self) -> i64 {
+        self.version - 1
+    }
+
+    /// Writes `ops` and their audit entry and commits, as version `base_version() + 1`.
+    pub async fn write(self, ops: &[Op], meta: &ChangeMeta<'_>, now: i64) -> StoreResult<Outcome> {
+        let Self { mut tx, version } = self;
+        let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+        for op in ops {
+            match op {
+                Op::AddRule(r) => {
+                    let id = insert_rule(&mut tx, r, false, now).await?;
+                    ids.push(id);
+                    after.push(serde_json::json!({ "rule": RuleRow { id, ..r.clone() } }));
+                }
+                Op::UpdateRule(id, r) => {
+                    let Some(old) = take_rule(&mut tx, *id).await? else {
+                        return Ok(Outcome::NotFound(format!("rule {id}")));
+                    };
+                    let new = RuleRow {
+                        id: *id,
+                        ..r.clone()
+                    };
+                    insert_rule(&mut tx, &new, true, now).await?;
+                    before.push(serde_json::json!({ "rule": old }));
+                    after.push(serde_json::json!({ "rule": new }));
+                }
+                Op::DeleteRule(id) => {
+                    let Some(old) = take_rule(&mut tx, *id).await? else {
+                        return Ok(Outcome::NotFound(format!("rule {id}")));
+                    };
+                    before.push(serde_json::json!({ "rule": old }));
+                }
+                Op::AddAssignment(member, role) => {
+                    super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                    after.push(serde_json::json!({ "assignment": [member, role] }));
+                }
+                Op::RemoveAssignment(member, role) => {
+                    let gone =
+                        sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
+                            .bind(member)
+                            .bind(role)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?
+                            .rows_affected();
+                    if gone == 0 {
+                        return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
+                    }
+                    before.push(serde_json::json!({ "assignment": [member, role] }));
+                }
+                Op::Restore(snap) => {
+                    let old = snapshot_tx(&mut tx).await?;
+                    sqlx::query("DELETE FROM policy_rules")
                         .execute(&mut *tx)
                         .await
-                        .map_err(db_err)?
-                        .rows_affected();
-                if gone == 0 {
-                    return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
-                }
-                before.push(serde_json::json!({ "assignment": [member, role] }));
-            }
-            Op::Restore(snap) => {
-                let old = snapshot_tx(&mut tx).await?;
-                sqlx::query("DELETE FROM policy_rules")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                for r in &snap.rules {
-                    // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
-                    let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
-                    if r.id <= 0 {
-                        ids.push(id);
+                        .map_err(db_err)?;
+                    sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    for r in &snap.rules {
+                        // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
+                        let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
+                        if r.id <= 0 {
+                            ids.push(id);
+                        }
                     }
+                    for (member, role) in &snap.inheritance {
+                        super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                    }
+                    before.push(serde_json::to_value(old).map_err(json_err)?);
+                    after.push(serde_json::to_value(snap).map_err(json_err)?);
                 }
-                for (member, role) in &snap.inheritance {
-                    super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
-                }
-                before.push(serde_json::to_value(old).map_err(json_err)?);
-                after.push(serde_json::to_value(snap).map_err(json_err)?);
             }
         }
+        let rules_changed = ops.iter().any(|op| match op {
+            Op::AddAssignment(member, _) | Op::RemoveAssignment(member, _) => {
+                member.starts_with("role:")
+            }
+            _ => true,
+        });
+        finish_version(
+            &mut tx,
+            version,
+            meta,
+            rules_changed,
+            &before.into(),
+            &after.into(),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Outcome::Applied {
+            version,
+            rule_ids: ids,
+        })
     }
-    let rules_changed = ops.iter().any(|op| match op {
-        Op::AddAssignment(member, _) | Op::RemoveAssignment(member, _) => {
-            member.starts_with("role:")
-        }
-        _ => true,
-    });
-    finish_version(
-        &mut tx,
-        version,
-        meta,
-        rules_changed,
-        &before.into(),
-        &after.into(),
-        now,
-    )
-    .await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(Outcome::Applied {
-        version,
-        rule_ids: ids,
-    })
 }
 
 fn audit_from_row(r: &sqlx::any::AnyRow) -> StoreResult<AuditEntry> {

@@ -423,7 +423,7 @@ async fn a_corrupted_rule_row_is_refused_at_load_and_decisions_fail_closed() {
         state: second.state,
         router: app,
         clock: warden::clock::ManualClock::new(0),
-        _dir: dir,
+        _dir: dir.into(),
     };
     let t = tapp.login("admin", ADMIN_PASSWORD).await;
     let token = t.body["access_token"]

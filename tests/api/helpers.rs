@@ -17,7 +17,7 @@ pub struct TestApp {
     pub state: warden::AppState,
     pub router: axum::Router,
     pub clock: ManualClock,
-    pub _dir: tempfile::TempDir,
+    pub _dir: Arc<tempfile::TempDir>,
 }
 
 #[derive(Debug)]
@@ -57,7 +57,24 @@ impl TestApp {
             state: started.state,
             router,
             clock,
-            _dir: dir,
+            _dir: Arc::new(dir),
+        }
+    }
+
+    /// A second Warden instance on the same database (what a scale-out deployment runs).
+    pub async fn another_instance(&self) -> TestApp {
+        let url = format!("sqlite://{}", self._dir.path().join("warden.db").display());
+        let mut config = Config::for_database(&url);
+        config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        let started = warden::bootstrap::start(config, Arc::new(self.clock.clone()))
+            .await
+            .expect("second instance");
+        let router = warden::router(started.state.clone());
+        TestApp {
+            state: started.state,
+            router,
+            clock: self.clock.clone(),
+            _dir: self._dir.clone(),
         }
     }
 
