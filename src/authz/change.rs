@@ -354,6 +354,34 @@ pub async fn flips(
     Ok(out)
 }
 
+/// Invariant cells `after` breaks: cells that fail under `after` and did not already fail
+/// under `before`. The common case (nothing fails after) never evaluates `before`.
+async fn broken_invariants(
+    invariants: &[Matrix],
+    before: &Loaded,
+    after: &Loaded,
+) -> Result<Vec<Flip>, ApiError> {
+    let mut suspects = Vec::new();
+    for m in invariants {
+        let cells = m
+            .run(&matrix_snapshot(m, after).await?)
+            .map_err(|e| ApiError::validation("matrix", e))?;
+        if cells
+            .iter()
+            .any(|c| c.expected.is_some_and(|e| e != c.actual))
+        {
+            suspects.push(m.clone());
+        }
+    }
+    if suspects.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(violations(
+        &flips(&suspects, before, after).await?,
+        &suspects,
+    ))
+}
+
 /// Invariant cells the change would break: flips of invariant matrices that now fail.
 fn violations(flips: &[Flip], invariants: &[Matrix]) -> Vec<Flip> {
     flips
@@ -434,7 +462,7 @@ impl Engine {
             .map_err(|_| ApiError::unavailable("the policy could not be loaded"))?;
         let base = self.snapshot()?;
         let next = candidate(&base, ops)?;
-        let broken = violations(&flips(invariants, &base.loaded(), &next).await?, invariants);
+        let broken = broken_invariants(invariants, &base.loaded(), &next).await?;
         if !broken.is_empty() {
             return Err(ApiError::conflict(
                 "invariant_violation",
