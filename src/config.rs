@@ -28,6 +28,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_REFRESH_TTL_SECS", default_value_t = 14 * 24 * 3600)]
     pub refresh_ttl_secs: i64,
 
+    /// Longest a login session (a refresh-token family) lasts however often it is refreshed,
+    /// in seconds; then the user logs in again.
+    #[arg(long, env = "WARDEN_SESSION_MAX_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_max_secs: i64,
+
     /// `iss` claim of issued tokens (and the only one accepted).
     #[arg(long, env = "WARDEN_ISSUER", default_value = "warden")]
     pub issuer: String,
@@ -85,6 +90,8 @@ pub struct Config {
     pub access_ttl: i64,
     /// Refresh-token lifetime (seconds).
     pub refresh_ttl: i64,
+    /// Absolute lifetime of a refresh-token family (seconds).
+    pub session_max: i64,
     /// Token issuer.
     pub issuer: String,
     /// Token audience.
@@ -156,6 +163,12 @@ impl Config {
                     .into(),
             ));
         }
+        if args.session_max_secs < args.refresh_ttl_secs || args.session_max_secs > 366 * 86_400 {
+            return Err(ConfigError(
+                "--session-max-secs must be at least the refresh-token lifetime and at most a year"
+                    .into(),
+            ));
+        }
         for (flag, value) in [("--issuer", &args.issuer), ("--audience", &args.audience)] {
             if value.trim().is_empty() || value.len() > 256 {
                 return Err(ConfigError(format!("{flag} must be 1-256 characters")));
@@ -192,6 +205,7 @@ impl Config {
             database_url: args.database_url,
             access_ttl: args.access_ttl_secs,
             refresh_ttl: args.refresh_ttl_secs,
+            session_max: args.session_max_secs,
             issuer: args.issuer,
             audience: args.audience,
             allow_registration: args.allow_registration,
@@ -217,6 +231,7 @@ impl Config {
             database_url: database_url.to_owned(),
             access_ttl: 900,
             refresh_ttl: 14 * 24 * 3600,
+            session_max: 30 * 24 * 3600,
             issuer: "warden".into(),
             audience: "warden".into(),
             allow_registration: true,

@@ -379,13 +379,15 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
     let next = new_refresh_token()?;
     let next_hash = hash_refresh_token(&next);
     let now = state.now();
-    let expires = now + state.config.refresh_ttl;
     let mut scope_result = Ok(String::new());
     let rotation = store::tokens::rotate(&state.db, &hash_refresh_token(&presented), now, |row| {
         // The family's scopes, less any the user has lost since the login.
         let allowed = effective_scopes(&row.scope, &row.owner_scopes);
         scope_result = granted_scope(req.scope.as_deref(), &allowed);
-        scope_result.is_ok().then_some((next_hash, expires))
+        // Rotation slides the expiry, but never past the session's absolute end.
+        let expires =
+            (now + state.config.refresh_ttl).min(row.family_created_at + state.config.session_max);
+        (scope_result.is_ok() && expires > now).then_some((next_hash, expires))
     })
     .await?;
     let row = match rotation {

@@ -42,6 +42,8 @@ pub struct RefreshRow {
     pub revoked_at: Option<i64>,
     /// The scopes the owner may request now (read with the token, in the same transaction).
     pub owner_scopes: Vec<String>,
+    /// When the family's first token was issued (the login).
+    pub family_created_at: i64,
 }
 
 /// What happened when a refresh token was presented for rotation.
@@ -114,7 +116,9 @@ pub async fn rotate(
         == 1;
     let row = sqlx::query(
         "SELECT t.id, t.user_id, t.family_id, t.generation, t.scope, t.expires_at, \
-         t.used_at, t.revoked_at, u.scopes AS owner_scopes \
+         t.used_at, t.revoked_at, u.scopes AS owner_scopes, \
+         (SELECT MIN(f.created_at) FROM refresh_tokens f WHERE f.family_id = t.family_id) \
+         AS family_created_at \
          FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(token_hash)
@@ -139,6 +143,7 @@ pub async fn rotate(
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        family_created_at: row.try_get("family_created_at").map_err(db_err)?,
     };
     if !won {
         if row.revoked_at.is_some() || row.expires_at <= now {

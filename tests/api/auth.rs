@@ -230,6 +230,31 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
 }
 
 #[tokio::test]
+async fn a_session_ends_at_its_maximum_however_often_it_is_refreshed() {
+    let day = 24 * 3600;
+    let app = TestApp::with_config(|c| {
+        c.refresh_ttl = 10 * day;
+        c.session_max = 25 * day;
+    })
+    .await;
+    let (_, mut refresh) = app.user_tokens("alice").await;
+    // refreshed every 9 days, each token would live 10 more: without the cap, forever
+    for _ in 0..2 {
+        app.clock.advance(9 * day);
+        let r = app.refresh(&refresh).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        refresh = r.body["refresh_token"]
+            .as_str()
+            .expect("rotated")
+            .to_owned();
+    }
+    // the token issued on day 18 expires on day 25, the session's end, not on day 28
+    app.clock.advance(7 * day + 1);
+    let r = app.refresh(&refresh).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
 async fn reusing_a_refresh_token_revokes_its_whole_family() {
     let app = TestApp::new().await;
     let (_, refresh) = app.user_tokens("alice").await;
