@@ -1,7 +1,8 @@
-//! Versioned, audited policy changes. Every change is one transaction ([`Pending`]): it takes the write
-//! lock first (by bumping `policy_version`, so concurrent writers queue instead of failing
-//! to upgrade a read lock), checks the caller's expected version, applies its operations,
-//! stores the resulting rules as that version's snapshot, writes one audit row, commits.
+//! Versioned, audited policy changes. Every change is one transaction ([`Pending`]): it
+//! takes the write lock first (by bumping `policy_version`, so concurrent writers, in this
+//! process or another, queue instead of failing to upgrade a read lock), checks the caller's
+//! expected version, applies its operations, stores the resulting rules as that version's
+//! snapshot, writes one audit row, commits.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
