@@ -313,6 +313,39 @@ async fn role_inheritance_deeper_than_the_limit_is_refused() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_request_is_dropped_still_commits_and_swaps_together() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    // The client gives up (disconnect, timeout) long before validation ends.
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(1),
+        app.call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(sales_rule()),
+        ),
+    )
+    .await;
+    assert!(dropped.is_err(), "the request finished within 1 ms");
+    // The change runs to its end anyway: committed, and the snapshot swapped with it.
+    let settled = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let stored = warden::store::rules::version(&app.state.db)
+                .await
+                .expect("version");
+            let served = app.state.engine.snapshot().expect("snapshot").version();
+            if stored == v0 + 1 && served == stored {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "the dropped change never completed");
+}
+
 #[tokio::test]
 async fn no_change_may_lock_every_admin_out() {
     let (app, admin) = demo().await;
