@@ -296,6 +296,8 @@ pub struct Engine {
     reload: tokio::sync::Mutex<()>,
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
+    /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
+    refuse_from: std::sync::atomic::AtomicI64,
 }
 
 impl Engine {
@@ -306,6 +308,7 @@ impl Engine {
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(()),
             change: tokio::sync::Mutex::new(()),
+            refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
         }
     }
 
@@ -348,6 +351,9 @@ impl Engine {
         if served == Some(version) {
             return Ok(None);
         }
+        if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(format!("loading version {version} is refused (test fault)"));
+        }
         let loaded = Arc::new(Mutex::new(None));
         let built = build_enforcer(adapter::SqlAdapter::new(self.db.clone(), loaded.clone())).await;
         // Prefer the adapter's own account of a refused row over casbin's wrapping of it.
@@ -364,6 +370,14 @@ impl Engine {
     /// Holds off other policy and account changes in this instance while held.
     pub async fn serialize_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.change.lock().await
+    }
+
+    /// Tests: every load of policy version `version` or newer fails until this is called
+    /// again with `i64::MAX`.
+    #[doc(hidden)]
+    pub fn refuse_loads_from_for_tests(&self, version: i64) {
+        self.refuse_from
+            .store(version, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops the snapshot (tests: simulate a policy that could not be loaded at start).

@@ -347,6 +347,32 @@ async fn a_change_whose_request_is_dropped_still_commits_and_swaps_together() {
 }
 
 #[tokio::test]
+async fn a_committed_change_that_cannot_be_loaded_fails_closed_until_it_can() {
+    let (app, admin) = demo().await;
+    let v0 = version(&app, &admin).await;
+    // The database accepts the change but the policy cannot be read back afterwards.
+    app.state.engine.refuse_loads_from_for_tests(v0 + 1);
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(sales_rule()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // Serving the replaced policy would contradict the committed edit: deny everything.
+    assert_error(
+        &app.get("/v1/me", &admin).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    app.state.engine.refuse_loads_from_for_tests(i64::MAX);
+    assert_eq!(app.state.engine.reload().await, Ok(v0 + 1));
+    assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn no_change_may_lock_every_admin_out() {
     let (app, admin) = demo().await;
     let v0 = version(&app, &admin).await;
