@@ -295,13 +295,23 @@ pub fn shipped_matrices() -> Result<Vec<Matrix>, ApiError> {
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
 /// name nobody holds yet would go to whoever registers it first.
 async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ApiError> {
-    for op in ops {
-        let (field, subject) = match op {
-            Op::AddRule(t) | Op::UpdateRule(_, t) => ("subject", t.subject.as_str()),
-            Op::AddAssignment(member, _) => ("member", member.as_str()),
-            _ => continue,
-        };
+    let named = ops.iter().flat_map(|op| -> Vec<(&str, &str)> {
+        match op {
+            Op::AddRule(t) | Op::UpdateRule(_, t) => vec![("subject", t.subject.as_str())],
+            Op::AddAssignment(member, _) => vec![("member", member.as_str())],
+            // an imported policy file may name users too
+            Op::Restore(snap) => snap
+                .rules
+                .iter()
+                .map(|r| ("subject", r.subject.as_str()))
+                .collect(),
+            Op::DeleteRule(_) | Op::RemoveAssignment(..) => Vec::new(),
+        }
+    });
+    let mut checked = std::collections::HashSet::new();
+    for (field, subject) in named {
         if let Some(name) = subject.strip_prefix("user:")
+            && checked.insert(name)
             && store::users::find_by_username(db, name).await?.is_none()
         {
             return Err(ApiError::validation(

@@ -81,6 +81,14 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
     assert_eq!(cli::policy_import(&locked_out, &url).await, 2);
     let db = warden::store::Db::connect(&url).await.expect("db");
     let before = warden::store::rules::version(&db).await.expect("version");
+    // a grant to a name nobody holds would go to whoever registers it: refused
+    let ghost = dir.path().join("ghost.csv");
+    std::fs::write(&ghost, format!("{seed}\np, user:ghost, *, *, *, , allow\n")).expect("write");
+    assert_eq!(cli::policy_import(&ghost, &url).await, 2);
+    assert_eq!(
+        warden::store::rules::version(&db).await.expect("version"),
+        before
+    );
     // the seed plus one rule imports as exactly one new version
     let more = dir.path().join("more.csv");
     std::fs::write(
