@@ -282,14 +282,20 @@ pub fn find_cycle(assignments: &[Assignment]) -> Option<Vec<String>> {
 /// The shipped matrices (embedded at build time). An invalid file is a build-time bug that
 /// the matrix tests catch; should one ship anyway, edits are refused rather than left
 /// unguarded by the invariants it may hold.
+/// Parsed once: the files are embedded in the binary, so every call would parse the same text.
 pub fn shipped_matrices() -> Result<Vec<Matrix>, ApiError> {
-    crate::shipped::SHIPPED
-        .iter()
-        .map(|(name, text)| {
-            Matrix::from_yaml(text)
-                .map_err(|e| ApiError::internal(format!("shipped matrix {name}: {e}")))
+    static PARSED: std::sync::OnceLock<Result<Vec<Matrix>, String>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            crate::shipped::SHIPPED
+                .iter()
+                .map(|(name, text)| {
+                    Matrix::from_yaml(text).map_err(|e| format!("shipped matrix {name}: {e}"))
+                })
+                .collect()
         })
-        .collect()
+        .clone()
+        .map_err(ApiError::internal)
 }
 
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a

@@ -281,15 +281,3 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     .collect::<StoreResult<Vec<_>>>()?;
     Ok((rows, count(db).await?))
 }
-
-/// Replaces the scopes a user may request.
-pub async fn set_scopes(db: &Db, id: i64, scopes: &[String], now: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET scopes = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(scopes.join(" "))
-        .bind(now)
-        .execute(db.pool())
-        .await
-        .map_err(db_err)?;
-    Ok(())
-}

@@ -429,16 +429,7 @@ async fn a_disabled_user_can_neither_log_in_nor_use_earlier_tokens() {
 async fn a_disabled_account_answers_the_right_password_like_a_wrong_one() {
     let app = TestApp::new().await;
     app.register("alice", PASSWORD).await;
-    let admin = app.admin_token().await;
-    let r = app
-        .call(
-            Method::PATCH,
-            "/v1/admin/users/alice",
-            Some(&admin),
-            Some(json!({"disabled": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    patch_user(&app, "alice", json!({"disabled": true})).await;
     let right = app.login("alice", PASSWORD).await;
     let wrong = app.login("alice", "wrong-password").await;
     assert_error(&right, StatusCode::BAD_REQUEST, "invalid_grant");
