@@ -16,6 +16,7 @@ pub mod documents;
 pub mod error;
 pub mod http;
 pub mod matrix;
+pub mod policy;
 /// Matrices embedded at build time.
 pub mod shipped {
     include!(concat!(env!("OUT_DIR"), "/matrices.rs"));

@@ -7,20 +7,23 @@
 
 pub mod adapter;
 pub mod change;
-pub mod condition;
 pub mod guard;
 pub mod lockout;
-pub mod rule;
+mod rows;
 pub mod seed;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+// The rule and condition types live in the pure policy core; these re-exports keep the
+// `authz::rule::*` / `authz::condition::*` paths working for the rest of the crate.
+pub use crate::policy::{condition, rule};
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
-pub use condition::AttrValue;
+pub use crate::policy::{AttrValue, Object, Subject};
 use rule::{Assignment, Rule};
 
 use crate::store::{self, Db};
@@ -31,40 +34,6 @@ pub const MODEL: &str = include_str!("../../policies/model.conf");
 /// The only effect Warden accepts: deny overrides allow, no match is deny. casbin-rs panics
 /// on unknown effects and `!some(where (p.eft == deny))` allows by default; both are refused.
 const DENY_OVERRIDE: &str = "some(where (p_eft == allow)) && !some(where (p_eft == deny))";
-
-/// Who is asking. Serialised into the casbin request as `r.sub`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Subject {
-    /// `user:<name>`: what role assignments and user rules refer to.
-    pub principal: String,
-    /// The plain user name (compared with `r.obj.owner`).
-    pub name: String,
-    /// Scopes of the presented token.
-    pub scopes: Vec<String>,
-    /// Attributes (department, clearance, ...), flattened into `r.sub.*`.
-    #[serde(flatten)]
-    pub attributes: BTreeMap<String, AttrValue>,
-}
-
-/// What is being accessed. Serialised as `r.obj`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Object {
-    /// Request path (`/api/documents/5`) or resource type (`document`).
-    pub resource: String,
-    /// Attributes (department, owner, classification, ...), flattened into `r.obj.*`.
-    #[serde(flatten)]
-    pub attributes: BTreeMap<String, AttrValue>,
-}
-
-impl Object {
-    /// An object with no attributes (route-level checks).
-    pub fn route(path: &str) -> Self {
-        Self {
-            resource: path.to_owned(),
-            attributes: BTreeMap::new(),
-        }
-    }
-}
 
 /// Attribute names the request structs use themselves; user and object attributes may not
 /// shadow them.

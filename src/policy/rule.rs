@@ -1,11 +1,10 @@
-//! Policy rows as validated types. A [`Rule`] can always be evaluated: its subject, object
+//! Policy rows as validated types (pure: no storage, no HTTP). A [`Rule`] can always be evaluated: its subject, object
 //! pattern, action, scope, condition and effect were checked when it was parsed, so a row
 //! that would make casbin panic (bad pattern) or hang (arbitrary script) never loads.
 
 use std::fmt;
 
 use super::condition::{Condition, ConditionError};
-use crate::store::rules::{AssignmentRow, RuleRow};
 
 /// Allow or deny.
 #[derive(
@@ -229,32 +228,6 @@ impl Rule {
         })
     }
 
-    /// Validates a stored row.
-    pub fn from_row(r: &RuleRow) -> Result<Self, RuleError> {
-        Self::parse(
-            r.id,
-            &r.subject,
-            &r.object,
-            &r.action,
-            &r.scope,
-            &r.condition,
-            &r.effect,
-        )
-    }
-
-    /// The store's row for this rule.
-    pub fn row(&self) -> RuleRow {
-        RuleRow {
-            id: self.id,
-            subject: self.subject.clone(),
-            object: self.object.clone(),
-            action: self.action.clone(),
-            scope: self.scope.clone(),
-            condition: self.condition.as_str().to_owned(),
-            effect: self.effect.as_str().to_owned(),
-        }
-    }
-
     /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
     pub fn casbin_row(&self) -> Vec<String> {
         vec![
@@ -297,17 +270,17 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    /// Validates a stored row.
-    pub fn from_row(r: &AssignmentRow) -> Result<Self, RuleError> {
-        parse_subject(&r.member)?;
-        if !r.role.starts_with("role:") {
-            return Err(RuleError::Subject(r.role.clone()));
+    /// Validates a `g` row: `member` (`user:<name>` or `role:<name>`) inherits `role`.
+    pub fn parse(id: i64, member: &str, role: &str) -> Result<Self, RuleError> {
+        parse_subject(member)?;
+        if !role.starts_with("role:") {
+            return Err(RuleError::Subject(role.to_owned()));
         }
-        parse_subject(&r.role)?;
+        parse_subject(role)?;
         Ok(Self {
-            id: r.id,
-            member: r.member.clone(),
-            role: r.role.clone(),
+            id,
+            member: member.to_owned(),
+            role: role.to_owned(),
         })
     }
 }

@@ -1,0 +1,397 @@
+//! The decision function over a compiled policy.
+//!
+//! Semantics (today's, kept exactly): the rules that the matcher accepts are considered in
+//! load order; deny overrides allow and nothing matching is a deny; the first matching deny
+//! ends the scan (casbin's effector stops there too, so the matched ids are the allows
+//! before it plus that deny); a rule whose subject, object, action and scope apply but
+//! whose condition cannot be evaluated (missing attribute, type mismatch) makes the whole
+//! decision a deny carrying the error.
+
+use std::collections::{HashMap, HashSet};
+
+use super::condition::{AttrRef, Attributes, EvalError};
+use super::index::{ANY, Index};
+use super::model::{Column, Model, Plan, Term};
+use super::rule::{Assignment, EVERYONE, Effect, Rule, object_matches};
+use super::{Object, Subject};
+
+/// The outcome of one decision, before the engine stamps its version on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Allowed?
+    pub allowed: bool,
+    /// Ids of the rules that matched (allows, and the deny that overrode them).
+    pub matched_rules: Vec<i64>,
+    /// Set when a condition could not be evaluated (the decision is then a deny).
+    pub error: Option<String>,
+}
+
+/// A compiled, indexed policy: immutable, shared by every reader.
+#[derive(Debug)]
+pub struct Policy {
+    model: Model,
+    rules: Vec<Rule>,
+    /// Interned id of each rule's subject ([`ANY`] for `*`).
+    rule_subjects: Vec<u32>,
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    /// For each interned member: the roles it holds, direct and inherited, sorted by id.
+    closure: Vec<Box<[u32]>>,
+    index: Index,
+}
+
+/// The subject and object as a condition sees them (`r.sub.*`, `r.obj.*`), borrowed.
+struct RequestAttributes<'a> {
+    sub: &'a Subject,
+    obj: &'a Object,
+}
+
+impl Attributes for RequestAttributes<'_> {
+    fn sub(&self, name: &str) -> Option<AttrRef<'_>> {
+        match name {
+            "name" => Some(AttrRef::Str(&self.sub.name)),
+            "principal" => Some(AttrRef::Str(&self.sub.principal)),
+            "scopes" => Some(AttrRef::List(&self.sub.scopes)),
+            _ => self.sub.attributes.get(name).map(|v| v.as_attr_ref()),
+        }
+    }
+
+    fn obj(&self, name: &str) -> Option<AttrRef<'_>> {
+        match name {
+            "resource" => Some(AttrRef::Str(&self.obj.resource)),
+            _ => self.obj.attributes.get(name).map(|v| v.as_attr_ref()),
+        }
+    }
+}
+
+/// One request, with its principal's roles resolved once.
+struct Request<'a> {
+    sub: &'a Subject,
+    obj: &'a Object,
+    act: &'a str,
+    principal: Option<u32>,
+    roles: &'a [u32],
+}
+
+impl Policy {
+    /// Compiles `rules` (in load order) and `assignments` under `model`.
+    pub fn new(model: Model, rules: Vec<Rule>, assignments: &[Assignment]) -> Self {
+        let mut interner = Interner::default();
+        let rule_subjects: Vec<u32> = rules
+            .iter()
+            .map(|r| {
+                if r.subject == EVERYONE {
+                    ANY
+                } else {
+                    interner.intern(&r.subject)
+                }
+            })
+            .collect();
+        let edges: Vec<(u32, u32)> = assignments
+            .iter()
+            .map(|a| (interner.intern(&a.member), interner.intern(&a.role)))
+            .collect();
+        let Interner { ids, names } = interner;
+        let mut parents: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
+        for (m, r) in edges {
+            parents[m as usize].push(r);
+        }
+        let closure = closures(&parents);
+        let index = Index::build(&rules, &rule_subjects, names.len(), model.dimensions);
+        Policy {
+            model,
+            rules,
+            rule_subjects,
+            ids,
+            names,
+            closure,
+            index,
+        }
+    }
+
+    /// The rules, in load order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
+    pub fn roles_of(&self, member: &str) -> Vec<String> {
+        let Some(&id) = self.ids.get(member) else {
+            return Vec::new();
+        };
+        let mut roles: Vec<String> = self.closure[id as usize]
+            .iter()
+            .map(|&r| self.names[r as usize].to_string())
+            .collect();
+        roles.sort();
+        roles
+    }
+
+    fn request<'a>(&'a self, sub: &'a Subject, obj: &'a Object, act: &'a str) -> Request<'a> {
+        let principal = self.ids.get(sub.principal.as_str()).copied();
+        let roles = principal.map_or(&[][..], |p| &self.closure[p as usize][..]);
+        Request {
+            sub,
+            obj,
+            act,
+            principal,
+            roles,
+        }
+    }
+
+    /// Positions of the rules the matcher (without the condition) accepts, in load order.
+    fn applicable(&self, req: &Request<'_>) -> Vec<u32> {
+        let mut candidates = Vec::new();
+        let subjects = req.principal.into_iter().chain(req.roles.iter().copied());
+        self.index
+            .candidates(subjects, req.act, &req.obj.resource, &mut candidates);
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&pos| self.plan(&self.model.plan, pos as usize, req));
+        candidates
+    }
+
+    fn plan(&self, plan: &Plan, pos: usize, req: &Request<'_>) -> bool {
+        match plan {
+            Plan::Term(t) => self.term(t, pos, req),
+            Plan::And(items) => items.iter().all(|p| self.plan(p, pos, req)),
+            Plan::Or(items) => items.iter().any(|p| self.plan(p, pos, req)),
+        }
+    }
+
+    fn term(&self, term: &Term, pos: usize, req: &Request<'_>) -> bool {
+        let rule = &self.rules[pos];
+        match term {
+            Term::Const(b) => *b,
+            Term::ColumnIs { col, lit, negated } => {
+                let value = match col {
+                    Column::Sub => &rule.subject,
+                    Column::Obj => &rule.object,
+                    Column::Act => &rule.action,
+                    Column::Scope => &rule.scope,
+                };
+                (value == lit) != *negated
+            }
+            Term::ActionEq(neg) => (rule.action == req.act) != *neg,
+            Term::PrincipalEq(neg) => (rule.subject == req.sub.principal) != *neg,
+            Term::ResourceEq(neg) => (rule.object == req.obj.resource) != *neg,
+            Term::PathMatch => object_matches(&req.obj.resource, &rule.object),
+            Term::ScopeHeld => req.sub.scopes.contains(&rule.scope),
+            Term::RoleOf => {
+                let sid = self.rule_subjects[pos];
+                sid != ANY && (req.principal == Some(sid) || req.roles.binary_search(&sid).is_ok())
+            }
+            // The compiler takes `eval(p.cond)` out of the plan.
+            Term::Condition => true,
+        }
+    }
+
+    fn condition(&self, pos: usize, req: &Request<'_>) -> Result<bool, EvalError> {
+        if !self.model.uses_condition {
+            return Ok(true);
+        }
+        let attrs = RequestAttributes {
+            sub: req.sub,
+            obj: req.obj,
+        };
+        self.rules[pos].condition.eval_with(&attrs)
+    }
+
+    /// Decides one request.
+    pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Outcome {
+        let req = self.request(sub, obj, act);
+        let mut matched = Vec::new();
+        let mut allowed = false;
+        for pos in self.applicable(&req) {
+            let rule = &self.rules[pos as usize];
+            match self.condition(pos as usize, &req) {
+                Ok(false) => {}
+                Ok(true) => {
+                    matched.push(rule.id);
+                    if rule.effect == Effect::Deny {
+                        allowed = false;
+                        break;
+                    }
+                    allowed = true;
+                }
+                Err(e) => {
+                    return Outcome {
+                        allowed: false,
+                        matched_rules: Vec::new(),
+                        error: Some(format!("rule {}: {e}", rule.id)),
+                    };
+                }
+            }
+        }
+        Outcome {
+            allowed,
+            matched_rules: matched,
+            error: None,
+        }
+    }
+
+    /// Every rule the matcher accepts apart from its condition, with how the condition
+    /// evaluates, in load order (explain output: "which condition failed").
+    pub fn explain(
+        &self,
+        sub: &Subject,
+        obj: &Object,
+        act: &str,
+    ) -> Vec<(&Rule, Result<bool, EvalError>)> {
+        let req = self.request(sub, obj, act);
+        self.applicable(&req)
+            .into_iter()
+            .map(|pos| (&self.rules[pos as usize], self.condition(pos as usize, &req)))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        // Ids stay below ANY: a policy has far fewer than 2^32 subjects.
+        let id = u32::try_from(self.names.len()).unwrap_or(ANY - 1);
+        self.ids.insert(s.into(), id);
+        self.names.push(s.into());
+        id
+    }
+}
+
+/// For each member, every role reachable through `parents`, sorted (cycles are harmless).
+fn closures(parents: &[Vec<u32>]) -> Vec<Box<[u32]>> {
+    let mut seen = HashSet::new();
+    let mut stack = Vec::new();
+    parents
+        .iter()
+        .map(|direct| {
+            if direct.is_empty() {
+                return Box::default();
+            }
+            seen.clear();
+            stack.clear();
+            stack.extend_from_slice(direct);
+            while let Some(r) = stack.pop() {
+                if seen.insert(r) {
+                    stack.extend_from_slice(&parents[r as usize]);
+                }
+            }
+            let mut all: Vec<u32> = seen.iter().copied().collect();
+            all.sort_unstable();
+            all.into_boxed_slice()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::AttrValue;
+
+    const SEED: &str = include_str!("../../policies/model.conf");
+
+    fn rule(id: i64, sub: &str, obj: &str, act: &str, scope: &str, cond: &str, eft: &str) -> Rule {
+        Rule::parse(id, sub, obj, act, scope, cond, eft).unwrap()
+    }
+
+    fn assign(member: &str, role: &str) -> Assignment {
+        Assignment::parse(0, member, role).unwrap()
+    }
+
+    fn alice(scopes: &[&str]) -> Subject {
+        Subject {
+            principal: "user:alice".into(),
+            name: "alice".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(2))]),
+        }
+    }
+
+    fn doc(classification: Option<AttrValue>) -> Object {
+        Object {
+            resource: "document".into(),
+            attributes: classification
+                .map(|c| BTreeMap::from([("classification".into(), c)]))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn policy(model: &str) -> Policy {
+        let rules = vec![
+            rule(1, "role:viewer", "document", "read", "docs:read", "", "allow"),
+            rule(2, "role:staff", "/api/docs/:id", "GET", "*", "", "allow"),
+            rule(3, "*", "document", "*", "*", "r.sub.clearance < r.obj.classification", "deny"),
+            rule(4, "user:alice", "/api/*", "*", "*", "", "allow"),
+        ];
+        let assignments = [
+            assign("user:alice", "role:staff"),
+            assign("role:staff", "role:viewer"),
+        ];
+        Policy::new(Model::compile(model).unwrap(), rules, &assignments)
+    }
+
+    #[test]
+    fn decisions_follow_roles_scopes_patterns_conditions_and_deny_override() {
+        let p = policy(SEED);
+        let int = |n| Some(AttrValue::Int(n));
+        let text = Some(AttrValue::Str("1".into()));
+        let route = Object::route("/api/docs/7");
+        // (subject scopes, object, action) -> (allowed, matched, error?)
+        let cases: Vec<(&[&str], Object, &str, bool, Vec<i64>, bool)> = vec![
+            (&["docs:read"], doc(int(1)), "read", true, vec![1], false),
+            (&["docs:read"], doc(int(3)), "read", false, vec![1, 3], false),
+            (&[], doc(int(1)), "read", false, vec![], false),
+            (&["docs:read"], doc(None), "read", false, vec![], true),
+            (&["docs:read"], doc(text), "read", false, vec![], true),
+            (&["docs:read"], doc(int(1)), "update", false, vec![], false),
+            (&[], route.clone(), "GET", true, vec![2, 4], false),
+            (&[], route, "POST", true, vec![4], false),
+            (&[], Object::route("/api"), "GET", false, vec![], false),
+        ];
+        for (scopes, obj, act, allowed, matched, error) in cases {
+            let got = p.decide(&alice(scopes), &obj, act);
+            assert_eq!(
+                (got.allowed, &got.matched_rules, got.error.is_some()),
+                (allowed, &matched, error),
+                "{scopes:?} {obj:?} {act}: {got:?}"
+            );
+        }
+        assert_eq!(p.roles_of("user:alice"), ["role:staff", "role:viewer"]);
+        assert!(p.roles_of("user:nobody").is_empty());
+    }
+
+    #[test]
+    fn an_edit_to_the_model_that_the_compiler_supports_changes_decisions() {
+        let read = |model: &str| {
+            policy(model)
+                .decide(&alice(&[]), &doc(Some(AttrValue::Int(1))), "read")
+                .allowed
+        };
+        assert!(!read(SEED), "the shipped model requires the rule's scope");
+        let no_scope = SEED.replace(
+            " && (p.scope == \"*\" || p.scope in r.sub.scopes)",
+            "",
+        );
+        assert_ne!(no_scope, SEED);
+        assert!(read(&no_scope), "without the scope term the viewer rule applies");
+        let no_conditions = SEED.replace(" && eval(p.cond)", "");
+        let p = policy(&no_conditions);
+        let obj = doc(None);
+        let got = p.decide(&alice(&["docs:read"]), &obj, "read");
+        assert_eq!(
+            (got.allowed, got.matched_rules, got.error),
+            (false, vec![1, 3], None),
+            "without eval(p.cond) the deny applies unconditionally"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! The pure policy core: rules, conditions, the compiled model, the rule index and the
+//! decision function. Nothing here knows HTTP, SQL or an async runtime; the engine
+//! (`authz`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
+
+pub mod condition;
+pub mod rule;
+pub mod decide;
+pub mod index;
+pub mod model;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use condition::AttrValue;
+
+/// Who is asking. Serialised into the casbin request as `r.sub` (the oracle).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Subject {
+    /// `user:<name>`: what role assignments and user rules refer to.
+    pub principal: String,
+    /// The plain user name (compared with `r.obj.owner`).
+    pub name: String,
+    /// Scopes of the presented token.
+    pub scopes: Vec<String>,
+    /// Attributes (department, clearance, ...), flattened into `r.sub.*`.
+    #[serde(flatten)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// What is being accessed. Serialised as `r.obj`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Object {
+    /// Request path (`/api/documents/5`) or resource type (`document`).
+    pub resource: String,
+    /// Attributes (department, owner, classification, ...), flattened into `r.obj.*`.
+    #[serde(flatten)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+impl Object {
+    /// An object with no attributes (route-level checks).
+    pub fn route(path: &str) -> Self {
+        Self {
+            resource: path.to_owned(),
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
