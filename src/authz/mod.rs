@@ -1,12 +1,17 @@
 //! The decision engine: one Casbin model for roles, scopes and attributes.
 //!
-//! Every access question goes through [`Engine::decide`]. The casbin enforcer lives in an
-//! immutable [`Snapshot`] behind an `ArcSwap`: readers `load()` it without a lock and never
-//! wait on a writer; a reload builds the next snapshot off the hot path and swaps it in. If
-//! no snapshot could ever be loaded, every decision is [`AuthzError::Unavailable`] (503).
+//! Every access question goes through [`Engine::decide`]. The policy is compiled from
+//! `model.conf` and indexed ([`crate::policy::decide::Policy`]) into an immutable
+//! [`Snapshot`] behind an `ArcSwap`: readers `load()` it without a lock and never wait on a
+//! writer; a reload builds the next snapshot off the hot path and swaps it in. If no
+//! snapshot could ever be loaded, every decision is [`AuthzError::Unavailable`] (503).
+//! casbin-rs is the oracle, not the hot path: [`Snapshot::casbin_decide`] builds its
+//! enforcer on first use and answers with the pre-compilation semantics.
 
 pub mod adapter;
 pub mod change;
+#[cfg(test)]
+mod differential;
 pub mod guard;
 pub mod lockout;
 mod rows;
@@ -16,14 +21,15 @@ pub mod seed;
 // `authz::rule::*` / `authz::condition::*` paths working for the rest of the crate.
 pub use crate::policy::{condition, rule};
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
 pub use crate::policy::{AttrValue, Object, Subject};
+use crate::policy::decide::Policy;
+use crate::policy::model::Model;
 use rule::{Assignment, Rule};
 
 use crate::store::{self, Db};
@@ -69,18 +75,20 @@ impl From<AuthzError> for crate::error::ApiError {
 
 /// One loaded, immutable policy.
 pub struct Snapshot {
-    enforcer: Enforcer,
+    policy: Policy,
     version: i64,
-    rules: Vec<Rule>,
     assignments: Vec<Assignment>,
-    parents: HashMap<String, Vec<String>>,
+    /// The model text the policy was compiled from (the oracle uses the same).
+    model: Arc<str>,
+    /// casbin-rs over the same rows, built on first use (tests, shadow evaluation).
+    oracle: tokio::sync::OnceCell<Result<Enforcer, String>>,
 }
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
             .field("version", &self.version)
-            .field("rules", &self.rules.len())
+            .field("rules", &self.policy.rules().len())
             .finish_non_exhaustive()
     }
 }
@@ -100,10 +108,18 @@ fn path_match(
 }
 
 /// Builds an enforcer for Warden's model from already validated rows, refusing fail-open
-/// configurations. Used by the engine (through [`adapter::SqlAdapter`]) and by tools that
-/// evaluate a policy that is not in a database.
+/// configurations. The oracle for the compiled engine, and what tools that evaluate a
+/// policy with casbin-rs itself use.
 pub async fn build_enforcer(adapter: impl casbin::Adapter + 'static) -> Result<Enforcer, String> {
-    let model = DefaultModel::from_str(MODEL)
+    build_enforcer_with_model(MODEL, adapter).await
+}
+
+/// [`build_enforcer`] for another model text.
+pub async fn build_enforcer_with_model(
+    model: &str,
+    adapter: impl casbin::Adapter + 'static,
+) -> Result<Enforcer, String> {
+    let model = DefaultModel::from_str(model)
         .await
         .map_err(|e| e.to_string())?;
     let mut enforcer = Enforcer::new(model, adapter)
@@ -127,14 +143,46 @@ pub async fn build_enforcer(adapter: impl casbin::Adapter + 'static) -> Result<E
 }
 
 impl Snapshot {
+    /// Compiles validated rows under Warden's model (`policies/model.conf`).
+    ///
+    /// # Errors
+    /// The model compiler's refusal (an unsupported matcher term or effect).
+    pub fn compile(loaded: adapter::Loaded) -> Result<Self, String> {
+        Self::compile_with_model(MODEL, loaded)
+    }
+
+    /// Compiles validated rows under another model text (tests, tools).
+    ///
+    /// # Errors
+    /// The model compiler's refusal (an unsupported matcher term or effect).
+    pub fn compile_with_model(model: &str, loaded: adapter::Loaded) -> Result<Self, String> {
+        let compiled = Model::compile(model).map_err(|e| e.to_string())?;
+        if u32::try_from(loaded.rules.len()).is_err() {
+            return Err("too many rules".to_owned());
+        }
+        let policy = Policy::new(compiled, loaded.rules, &loaded.assignments);
+        Ok(Self {
+            policy,
+            version: loaded.version,
+            assignments: loaded.assignments,
+            model: model.into(),
+            oracle: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
+    pub async fn from_rows(loaded: adapter::Loaded) -> Result<Self, String> {
+        Self::compile(loaded)
+    }
+
     /// The policy version.
     pub fn version(&self) -> i64 {
         self.version
     }
 
-    /// The validated rules, by id.
+    /// The validated rules, in load (id) order.
     pub fn rules(&self) -> &[Rule] {
-        &self.rules
+        self.policy.rules()
     }
 
     /// The validated role assignments.
@@ -146,25 +194,49 @@ impl Snapshot {
     pub fn loaded(&self) -> adapter::Loaded {
         adapter::Loaded {
             version: self.version,
-            rules: self.rules.clone(),
+            rules: self.policy.rules().to_vec(),
             assignments: self.assignments.clone(),
         }
     }
 
-    /// Evaluates one request. Any evaluation error is a deny.
+    /// Evaluates one request with the compiled engine. Any evaluation error is a deny.
     ///
-    /// casbin decides; Warden's own evaluation of the same rules (see [`Snapshot::native`])
-    /// runs beside it because Rhai reads a missing attribute as `()`, for which `!=` is true
-    /// and `<` is false: a deny rule whose attribute is missing would silently not fire.
-    /// Any applicable rule that cannot be evaluated, or any disagreement, is a deny.
+    /// Semantics are those of the casbin-rs + strict native evaluation this replaces (and
+    /// which [`Snapshot::casbin_decide`] still computes): deny overrides allow, no match is a
+    /// deny, and a rule that applies but whose condition cannot be evaluated (missing
+    /// attribute, type mismatch) makes the decision a deny with that error.
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
+        let outcome = self.policy.decide(sub, obj, act);
+        Decision {
+            allowed: outcome.allowed,
+            matched_rules: outcome.matched_rules,
+            policy_version: self.version,
+            error: outcome.error,
+        }
+    }
+
+    /// The oracle: the same request decided the way Warden decided before the compiled
+    /// engine — casbin-rs's enforcer over every rule, cross-checked by [`Snapshot::native`]
+    /// (any casbin error, native error or disagreement is a deny). Builds the enforcer on
+    /// first use, so serving never pays for it.
+    pub async fn casbin_decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
         let deny = |error: String| Decision {
             allowed: false,
             matched_rules: Vec::new(),
             policy_version: self.version,
             error: Some(error),
         };
-        let casbin = match self.enforcer.enforce_ex((sub, obj, act)) {
+        let enforcer = self
+            .oracle
+            .get_or_init(|| {
+                build_enforcer_with_model(&self.model, adapter::RowsAdapter(self.loaded()))
+            })
+            .await;
+        let enforcer = match enforcer {
+            Ok(e) => e,
+            Err(e) => return deny(e.clone()),
+        };
+        let casbin = match enforcer.enforce_ex((sub, obj, act)) {
             Ok(r) => r,
             Err(e) => return deny(e.to_string()),
         };
@@ -173,11 +245,6 @@ impl Snapshot {
             Err(e) => return deny(e),
         };
         if casbin.0 != native {
-            tracing::error!(
-                casbin = casbin.0,
-                native,
-                "policy engines disagree; denying"
-            );
             return deny("the policy engines disagree".to_owned());
         }
         Decision {
@@ -192,26 +259,12 @@ impl Snapshot {
         }
     }
 
-    /// Rules whose subject, object, action and scope apply to the request (condition not
-    /// yet evaluated), in id order.
-    fn applicable<'a>(
-        &'a self,
-        sub: &'a Subject,
-        obj: &'a Object,
-        act: &'a str,
-    ) -> impl Iterator<Item = &'a Rule> + 'a {
+    /// Warden's original strict evaluation, a linear scan over every rule (the oracle's
+    /// cross-check; not used for serving): deny overrides allow, no match is deny, and an
+    /// applicable rule whose condition cannot be evaluated is an error.
+    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, String> {
         let mut subjects = self.roles_of(&sub.principal);
         subjects.push(sub.principal.clone());
-        self.rules.iter().filter(move |r| {
-            (r.action == "*" || r.action == act)
-                && rule::object_matches(&obj.resource, &r.object)
-                && (r.scope == "*" || sub.scopes.contains(&r.scope))
-                && (r.subject == rule::EVERYONE || subjects.contains(&r.subject))
-        })
-    }
-
-    /// Evaluates a rule's condition natively; missing attributes and type mismatches are errors.
-    fn eval_condition(r: &Rule, sub: &Subject, obj: &Object) -> Result<bool, condition::EvalError> {
         let lookup_sub = |k: &str| match k {
             "name" => Some(AttrValue::Str(sub.name.clone())),
             "principal" => Some(AttrValue::Str(sub.principal.clone())),
@@ -222,15 +275,15 @@ impl Snapshot {
             "resource" => Some(AttrValue::Str(obj.resource.clone())),
             _ => obj.attributes.get(k).cloned(),
         };
-        r.condition.eval(&lookup_sub, &lookup_obj)
-    }
-
-    /// Warden's own evaluation: deny overrides allow, no match is deny, and an applicable
-    /// rule whose condition cannot be evaluated is an error (so the caller denies).
-    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, String> {
         let mut allowed = false;
-        for r in self.applicable(sub, obj, act) {
-            match Self::eval_condition(r, sub, obj) {
+        let applicable = self.policy.rules().iter().filter(|r| {
+            (r.action == "*" || r.action == act)
+                && rule::object_matches(&obj.resource, &r.object)
+                && (r.scope == "*" || sub.scopes.contains(&r.scope))
+                && (r.subject == rule::EVERYONE || subjects.contains(&r.subject))
+        });
+        for r in applicable {
+            match r.condition.eval(&lookup_sub, &lookup_obj) {
                 Ok(true) if r.effect == rule::Effect::Deny => return Ok(false),
                 Ok(true) => allowed = true,
                 Ok(false) => {}
@@ -242,18 +295,7 @@ impl Snapshot {
 
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
     pub fn roles_of(&self, member: &str) -> Vec<String> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![member.to_owned()];
-        while let Some(m) = stack.pop() {
-            for parent in self.parents.get(&m).into_iter().flatten() {
-                if seen.insert(parent.clone()) {
-                    stack.push(parent.clone());
-                }
-            }
-        }
-        let mut roles: Vec<String> = seen.into_iter().collect();
-        roles.sort();
-        roles
+        self.policy.roles_of(member)
     }
 }
 
@@ -323,17 +365,14 @@ impl Engine {
         if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(format!("loading version {version} is refused (test fault)"));
         }
-        let loaded = Arc::new(Mutex::new(None));
-        let built = build_enforcer(adapter::SqlAdapter::new(self.db.clone(), loaded.clone())).await;
-        // Prefer the adapter's own account of a refused row over casbin's wrapping of it.
-        let outcome = loaded.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let (enforcer, loaded) = match (built, outcome) {
-            (Ok(enforcer), Some(Ok(loaded))) => (enforcer, loaded),
-            (_, Some(Err(why))) => return Err(why),
-            (Err(e), _) => return Err(e),
-            (Ok(_), None) => return Err("the adapter loaded nothing".to_owned()),
-        };
-        Ok(Some(Snapshot::new(enforcer, loaded)))
+        let loaded = adapter::SqlAdapter::read(&self.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Compiling 100k rules takes tens of milliseconds: not on the async runtime.
+        let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
+            .await
+            .map_err(|e| format!("policy compilation failed: {e}"))??;
+        Ok(Some(compiled))
     }
 
     /// Holds off other policy and account changes in this instance while held.
@@ -356,26 +395,6 @@ impl Engine {
     }
 }
 
-impl Snapshot {
-    /// Wraps a built enforcer and the rows it was built from.
-    pub fn new(enforcer: Enforcer, loaded: adapter::Loaded) -> Self {
-        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-        for Assignment { member, role, .. } in &loaded.assignments {
-            parents
-                .entry(member.clone())
-                .or_default()
-                .push(role.clone());
-        }
-        Self {
-            enforcer,
-            version: loaded.version,
-            rules: loaded.rules,
-            assignments: loaded.assignments,
-            parents,
-        }
-    }
-}
-
 /// One applicable rule's condition and how it evaluated (for explain output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConditionResult {
@@ -393,12 +412,14 @@ impl Snapshot {
     /// For every rule whose subject, object, action and scope apply to the request, how its
     /// condition evaluates. Explains "which condition failed" without exposing anything else.
     pub fn explain(&self, sub: &Subject, obj: &Object, act: &str) -> Vec<ConditionResult> {
-        self.applicable(sub, obj, act)
-            .map(|r| ConditionResult {
+        self.policy
+            .explain(sub, obj, act)
+            .into_iter()
+            .map(|(r, result)| ConditionResult {
                 rule_id: r.id,
                 effect: r.effect,
                 condition: r.condition.as_str().to_owned(),
-                result: match Self::eval_condition(r, sub, obj) {
+                result: match result {
                     Ok(b) => b.to_string(),
                     Err(e) => format!("error: {e}"),
                 },
@@ -407,10 +428,28 @@ impl Snapshot {
     }
 }
 
-impl Snapshot {
-    /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
-    pub async fn from_rows(loaded: adapter::Loaded) -> Result<Self, String> {
-        let enforcer = build_enforcer(adapter::RowsAdapter(loaded.clone())).await?;
-        Ok(Self::new(enforcer, loaded))
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_the_compiler_cannot_evaluate_is_refused_and_no_snapshot_is_built() {
+        let seed = seed::parse_policy(seed::SEED_POLICY).unwrap();
+        let loaded = adapter::Loaded {
+            version: 1,
+            rules: seed.rules,
+            assignments: seed.assignments,
+        };
+        assert!(Snapshot::compile(loaded.clone()).is_ok());
+        let edited = MODEL.replace(
+            "pathMatch(r.obj.resource, p.obj)",
+            "regexMatch(r.obj.resource, p.obj)",
+        );
+        let err = Snapshot::compile_with_model(&edited, loaded).unwrap_err();
+        assert!(
+            err.contains("unsupported matcher term `regexMatch(r.obj.resource, p.obj)`"),
+            "{err}"
+        );
     }
 }
