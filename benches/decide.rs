@@ -1,6 +1,8 @@
-//! Baseline: `decide()` on the seed model with 100, 1k and 10k generated rules, one thread
-//! and two threads. Run with `cargo bench --bench decide`. The fast-engine work is measured
-//! against these numbers (see BENCHMARKS.md).
+//! `decide()` on the seed model with 100 to 100k generated rules: the compiled engine, one
+//! thread and two threads, and casbin-rs (the pre-compilation path, now the oracle) in the
+//! same run at 1k and 10k. Also prints the p50 of batches, the time to compile 100k rules and
+//! the process's resident memory with them loaded. Run with `cargo bench --bench decide`;
+//! results are in BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,15 +15,16 @@ use warden::authz::seed::{SEED_POLICY, parse_policy};
 use warden::authz::{AttrValue, Object, Snapshot, Subject};
 
 /// The seed policy plus `n - seed` generated rules in the same shape: route rules for other
-/// paths and attribute rules for other resource types and roles, so every request still
-/// scans all of them (deny-override never stops early without a deny).
+/// paths and roles, attribute rules for other resource types, and route rules for the
+/// request's own role on other paths (same subject bucket, different objects). None of the
+/// generated rules applies to the benchmark request.
 fn policy(n: usize) -> Loaded {
     let seed = parse_policy(SEED_POLICY).expect("seed");
     let mut rules = seed.rules.clone();
     let mut i = 0;
     while rules.len() < n {
         let id = 10_000 + i as i64;
-        let rule = match i % 3 {
+        let rule = match i % 4 {
             0 => Rule::parse(
                 id,
                 &format!("role:team{}", i % 50),
@@ -38,6 +41,15 @@ fn policy(n: usize) -> Loaded {
                 "read",
                 "documents:read",
                 "r.sub.department == r.obj.department && r.sub.clearance >= r.obj.classification",
+                "allow",
+            ),
+            2 => Rule::parse(
+                id,
+                "role:viewer",
+                &format!("/svc{i}/docs/:id/*"),
+                "GET",
+                "documents:read",
+                "",
                 "allow",
             ),
             _ => Rule::parse(
@@ -89,19 +101,61 @@ fn document() -> Object {
     }
 }
 
+/// Median time per decision over `batches` batches of `per_batch` decisions.
+fn p50(snap: &Snapshot, batches: usize, per_batch: u32) -> std::time::Duration {
+    let (sub, obj) = (alice(), document());
+    let mut times: Vec<_> = (0..batches)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..per_batch {
+                std::hint::black_box(snap.decide(&sub, &obj, "read"));
+            }
+            start.elapsed() / per_batch
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // Load time and memory first, before other snapshots exist.
+    let before = rss_kib();
+    let rows = policy(100_000);
+    let start = Instant::now();
+    let big = Snapshot::compile(rows).expect("snapshot");
+    let load = start.elapsed();
+    println!(
+        "load 100k rules: compile {load:?}; process RSS {} MiB (was {} MiB before generating)",
+        rss_kib() / 1024,
+        before / 1024
+    );
+    drop(big);
+
     let mut group = c.benchmark_group("decide");
     group.sample_size(20);
-    for n in [100usize, 1_000, 10_000] {
-        let snap = Arc::new(
-            rt.block_on(Snapshot::from_rows(policy(n)))
-                .expect("snapshot"),
-        );
+    group.measurement_time(std::time::Duration::from_secs(3));
+    for n in [100usize, 1_000, 10_000, 100_000] {
+        let snap = Arc::new(Snapshot::compile(policy(n)).expect("snapshot"));
         let (sub, obj) = (alice(), document());
-        assert!(
-            snap.decide(&sub, &obj, "read").allowed,
-            "the benchmark request is an allow"
+        let d = snap.decide(&sub, &obj, "read");
+        assert!(d.allowed, "the benchmark request is an allow");
+        println!(
+            "compiled engine, {n} rules: p50 {:?} per decision (matched {:?})",
+            p50(&snap, 201, 2_000),
+            d.matched_rules
         );
         group.throughput(Throughput::Elements(1));
         group.bench_with_input(BenchmarkId::new("1-thread", n), &n, |b, _| {
@@ -126,6 +180,15 @@ fn bench(c: &mut Criterion) {
                 start.elapsed()
             });
         });
+        if n == 1_000 || n == 10_000 {
+            // casbin-rs + the strict linear cross-check: what decide() was before.
+            let reference = rt.block_on(snap.casbin_decide(&sub, &obj, "read"));
+            assert_eq!(reference.allowed, d.allowed);
+            assert_eq!(reference.matched_rules, d.matched_rules);
+            group.bench_with_input(BenchmarkId::new("casbin-1-thread", n), &n, |b, _| {
+                b.iter(|| rt.block_on(snap.casbin_decide(&sub, &obj, "read")));
+            });
+        }
     }
     group.finish();
 }

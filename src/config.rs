@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// Create the demo users and documents of the README walk-through (never use in production).
     #[arg(long, env = "WARDEN_DEMO")]
     pub demo: bool,
+
+    /// Fraction of decisions (0 to 1) re-decided by casbin-rs off the request path; any
+    /// disagreement with the compiled engine is logged as an error. 0 = off.
+    #[arg(long, env = "WARDEN_SHADOW_CASBIN", default_value_t = 0.0)]
+    pub shadow_casbin: f64,
 }
 
 /// Validated configuration.
@@ -106,6 +111,8 @@ pub struct Config {
     pub admin_password: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
+    /// Fraction of decisions re-decided by casbin-rs (`--shadow-casbin`), 0 = off.
+    pub shadow_casbin: f64,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
 }
@@ -192,6 +199,11 @@ impl Config {
                 "--register-window-secs must be between 1 and 86400".into(),
             ));
         }
+        if !(0.0..=1.0).contains(&args.shadow_casbin) {
+            return Err(ConfigError(
+                "--shadow-casbin must be a fraction between 0 and 1".into(),
+            ));
+        }
         let admin_password = match args.admin_password {
             Some(p) => {
                 crate::auth::domain::Password::parse(&p)
@@ -220,6 +232,7 @@ impl Config {
             },
             admin_password,
             demo: args.demo,
+            shadow_casbin: args.shadow_casbin,
             request_timeout: REQUEST_TIMEOUT,
         })
     }
@@ -246,6 +259,7 @@ impl Config {
             },
             admin_password: None,
             demo: false,
+            shadow_casbin: 0.0,
             request_timeout: REQUEST_TIMEOUT,
         }
     }

@@ -252,11 +252,7 @@ fn run(cases: u32) {
             let fast = snap.decide(sub, obj, act);
             let reference = rt.block_on(snap.casbin_decide(sub, obj, act));
             prop_assert_eq!(
-                (
-                    fast.allowed,
-                    &fast.matched_rules,
-                    fast.error.is_some()
-                ),
+                (fast.allowed, &fast.matched_rules, fast.error.is_some()),
                 (
                     reference.allowed,
                     &reference.matched_rules,

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod lockout;
 mod rows;
 pub mod seed;
+pub mod shadow;
 
 // The rule and condition types live in the pure policy core; these re-exports keep the
 // `authz::rule::*` / `authz::condition::*` paths working for the rest of the crate.
@@ -27,9 +28,9 @@ use arc_swap::ArcSwapOption;
 use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
-pub use crate::policy::{AttrValue, Object, Subject};
 use crate::policy::decide::Policy;
 use crate::policy::model::Model;
+pub use crate::policy::{AttrValue, Object, Subject};
 use rule::{Assignment, Rule};
 
 use crate::store::{self, Db};
@@ -309,6 +310,8 @@ pub struct Engine {
     change: tokio::sync::Mutex<()>,
     /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
     refuse_from: std::sync::atomic::AtomicI64,
+    /// `--shadow-casbin`: which decisions casbin-rs re-decides off the request path.
+    shadow: shadow::Shadow,
 }
 
 impl Engine {
@@ -320,7 +323,14 @@ impl Engine {
             reload: tokio::sync::Mutex::new(()),
             change: tokio::sync::Mutex::new(()),
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
+            shadow: shadow::Shadow::default(),
         }
+    }
+
+    /// Re-decides a fraction `rate` (0 to 1) of decisions with casbin-rs off the request path
+    /// and logs disagreements (`serve --shadow-casbin RATE`); 0 turns it off.
+    pub fn set_shadow_rate(&self, rate: f64) {
+        self.shadow.set_rate(rate);
     }
 
     /// The current snapshot, if any.
@@ -332,7 +342,11 @@ impl Engine {
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Result<Decision, AuthzError> {
         let snap = self.current.load();
         let snap = snap.as_ref().ok_or(AuthzError::Unavailable)?;
-        Ok(snap.decide(sub, obj, act))
+        let decision = snap.decide(sub, obj, act);
+        if self.shadow.sampled() {
+            self.shadow.spawn(snap.clone(), sub, obj, act, &decision);
+        }
+        Ok(decision)
     }
 
     /// Loads the policy from the database if its version differs from the snapshot's.

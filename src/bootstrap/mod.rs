@@ -69,6 +69,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         hasher,
         clock,
     });
+    state.engine.set_shadow_rate(state.config.shadow_casbin);
     if let Err(e) = state.engine.reload().await {
         // Serve anyway: every decision is a 503 until the policy is fixed, never an allow.
         tracing::error!(error = %e, "no policy could be loaded; all protected routes answer 503");

@@ -850,7 +850,11 @@ impl Condition {
             .attributes()
             .into_iter()
             .map(|(side, name)| {
-                let v = if side == "sub" { sub(&name) } else { obj(&name) };
+                let v = if side == "sub" {
+                    sub(&name)
+                } else {
+                    obj(&name)
+                };
                 (side, name, v)
             })
             .collect();

@@ -241,7 +241,12 @@ impl Policy {
         let req = self.request(sub, obj, act);
         self.applicable(&req)
             .into_iter()
-            .map(|pos| (&self.rules[pos as usize], self.condition(pos as usize, &req)))
+            .map(|pos| {
+                (
+                    &self.rules[pos as usize],
+                    self.condition(pos as usize, &req),
+                )
+            })
             .collect()
     }
 }
@@ -328,9 +333,25 @@ mod tests {
 
     fn policy(model: &str) -> Policy {
         let rules = vec![
-            rule(1, "role:viewer", "document", "read", "docs:read", "", "allow"),
+            rule(
+                1,
+                "role:viewer",
+                "document",
+                "read",
+                "docs:read",
+                "",
+                "allow",
+            ),
             rule(2, "role:staff", "/api/docs/:id", "GET", "*", "", "allow"),
-            rule(3, "*", "document", "*", "*", "r.sub.clearance < r.obj.classification", "deny"),
+            rule(
+                3,
+                "*",
+                "document",
+                "*",
+                "*",
+                "r.sub.clearance < r.obj.classification",
+                "deny",
+            ),
             rule(4, "user:alice", "/api/*", "*", "*", "", "allow"),
         ];
         let assignments = [
@@ -347,9 +368,17 @@ mod tests {
         let text = Some(AttrValue::Str("1".into()));
         let route = Object::route("/api/docs/7");
         // (subject scopes, object, action) -> (allowed, matched, error?)
-        let cases: Vec<(&[&str], Object, &str, bool, Vec<i64>, bool)> = vec![
+        type Case<'a> = (&'a [&'a str], Object, &'a str, bool, Vec<i64>, bool);
+        let cases: Vec<Case> = vec![
             (&["docs:read"], doc(int(1)), "read", true, vec![1], false),
-            (&["docs:read"], doc(int(3)), "read", false, vec![1, 3], false),
+            (
+                &["docs:read"],
+                doc(int(3)),
+                "read",
+                false,
+                vec![1, 3],
+                false,
+            ),
             (&[], doc(int(1)), "read", false, vec![], false),
             (&["docs:read"], doc(None), "read", false, vec![], true),
             (&["docs:read"], doc(text), "read", false, vec![], true),
@@ -378,12 +407,12 @@ mod tests {
                 .allowed
         };
         assert!(!read(SEED), "the shipped model requires the rule's scope");
-        let no_scope = SEED.replace(
-            " && (p.scope == \"*\" || p.scope in r.sub.scopes)",
-            "",
-        );
+        let no_scope = SEED.replace(" && (p.scope == \"*\" || p.scope in r.sub.scopes)", "");
         assert_ne!(no_scope, SEED);
-        assert!(read(&no_scope), "without the scope term the viewer rule applies");
+        assert!(
+            read(&no_scope),
+            "without the scope term the viewer rule applies"
+        );
         let no_conditions = SEED.replace(" && eval(p.cond)", "");
         let p = policy(&no_conditions);
         let obj = doc(None);

@@ -135,7 +135,10 @@ impl Index {
             // A policy has far fewer than 2^32 rules: the loader refuses more.
             let pos = u32::try_from(pos).unwrap_or(u32::MAX);
             if let Some(by_action) = index.subjects.get_mut(slot) {
-                by_action.entry(action.into()).or_default().insert(object, pos);
+                by_action
+                    .entry(action.into())
+                    .or_default()
+                    .insert(object, pos);
             }
         }
         index

@@ -3,10 +3,10 @@
 //! (`authz`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
 
 pub mod condition;
-pub mod rule;
 pub mod decide;
 pub mod index;
 pub mod model;
+pub mod rule;
 
 use std::collections::BTreeMap;
 
@@ -47,4 +47,3 @@ impl Object {
         }
     }
 }
-

@@ -269,11 +269,7 @@ fn lex(src: &str) -> Result<Vec<Lexed>, ModelError> {
         } else {
             return Err(matcher_err(&src[i..], "unexpected character"));
         };
-        out.push(Lexed {
-            tok,
-            start,
-            end: i,
-        });
+        out.push(Lexed { tok, start, end: i });
     }
     Ok(out)
 }
@@ -519,15 +515,11 @@ fn dimensions(plan: &Plan) -> Dimensions {
         Plan::And(items) => items.iter().collect(),
         other => vec![other],
     };
-    let star = |t: &Term, want: Column| {
-        matches!(t, Term::ColumnIs { col, lit, negated: false } if *col == want && lit == "*")
-    };
+    let star = |t: &Term, want: Column| matches!(t, Term::ColumnIs { col, lit, negated: false } if *col == want && lit == "*");
     let all = |p: &Plan, ok: &dyn Fn(&Term) -> bool| -> bool {
         match p {
             Plan::Term(t) => ok(t),
-            Plan::Or(items) => items
-                .iter()
-                .all(|i| matches!(i, Plan::Term(t) if ok(t))),
+            Plan::Or(items) => items.iter().all(|i| matches!(i, Plan::Term(t) if ok(t))),
             Plan::And(_) => false,
         }
     };
