@@ -281,3 +281,36 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     .collect::<StoreResult<Vec<_>>>()?;
     Ok((rows, count(db).await?))
 }
+
+/// Sets a new password hash, bumps the token generation (every earlier access and refresh
+/// token stops working) and audits it, in one transaction. Returns false for an unknown user.
+pub async fn reset_password(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    meta: &super::policy::ChangeMeta<'_>,
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let generation: Option<i64> = sqlx::query(
+        "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, \
+         updated_at = $3 WHERE username_key = $1 RETURNING token_generation",
+    )
+    .bind(username_key(username))
+    .bind(password_hash)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .map(|r| r.try_get("token_generation"))
+    .transpose()
+    .map_err(db_err)?;
+    let Some(generation) = generation else {
+        return Ok(false);
+    };
+    let after =
+        serde_json::json!({ "user": username_key(username), "token_generation": generation });
+    super::policy::insert_audit(&mut tx, None, meta, &serde_json::json!({}), &after, now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
+}

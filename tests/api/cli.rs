@@ -115,3 +115,102 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
             + 1
     );
 }
+
+fn warden_bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
+    // Only what the test passes: no WARDEN_* from the developer's shell.
+    cmd.env_clear();
+    cmd
+}
+
+#[test]
+fn a_first_start_on_a_port_in_use_exits_before_storing_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("w.db");
+    let out = warden_bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &format!("sqlite://{}", db.display())])
+        .output()
+        .expect("run warden");
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(
+        !db.exists(),
+        "nothing may be stored (an admin whose generated password was never printed)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_replaces_the_password_revokes_earlier_tokens_and_is_audited() {
+    use axum::http::StatusCode;
+    use std::io::Write;
+
+    use crate::helpers::{ADMIN_PASSWORD, TestApp, assert_error};
+
+    let app = TestApp::new().await;
+    let old_token = app.admin_token().await;
+    let url = format!("sqlite://{}", app._dir.path().join("warden.db").display());
+    // from stdin, the default account `admin`
+    let mut child = warden_bin()
+        .args(["admin", "reset-password", "--database-url", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warden");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"brand-new-password-1\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{out:?}");
+
+    assert_error(
+        &app.get("/v1/me", &old_token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_eq!(
+        app.login("admin", ADMIN_PASSWORD).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let fresh = app.login("admin", "brand-new-password-1").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{fresh:?}");
+    let token = fresh.body["access_token"].as_str().expect("token");
+    let audit = app.get("/v1/admin/audit", token).await;
+    assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
+    let entry = &audit.body["items"][0];
+    assert_eq!(entry["action"], "users.reset_password", "{audit:?}");
+    assert_eq!(entry["actor"], "cli");
+    assert!(
+        !audit.body.to_string().contains("brand-new"),
+        "no secret in the audit"
+    );
+
+    // from WARDEN_ADMIN_PASSWORD, for a named account
+    app.register("bob", crate::helpers::PASSWORD).await;
+    let out = warden_bin()
+        .args(["admin", "reset-password", "BOB", "--database-url", &url])
+        .env("WARDEN_ADMIN_PASSWORD", "bobs-new-password")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        app.login("bob", "bobs-new-password").await.status,
+        StatusCode::OK
+    );
+    // refused: unknown account, too short a password
+    for (user, password) in [("nobody", "long-enough-pw"), ("bob", "short")] {
+        let out = warden_bin()
+            .args(["admin", "reset-password", user, "--database-url", &url])
+            .env("WARDEN_ADMIN_PASSWORD", password)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{user}: {out:?}");
+    }
+}
