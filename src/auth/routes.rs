@@ -1,9 +1,9 @@
 //! `/v1/auth/*`, `/v1/me` and the JWKS.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use axum::{Form, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::client::ClientAddr;
 use super::domain::{Email, Password, Scope, Username};
 use super::principal::{Principal, effective_scopes};
 use super::tokens::{
@@ -254,25 +255,6 @@ where
                 "send application/x-www-form-urlencoded or application/json",
             ))
         }
-    }
-}
-
-/// The client's address, if the server knows it (absent in `oneshot` tests).
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
     }
 }
 
