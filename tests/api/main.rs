@@ -9,4 +9,5 @@ mod helpers;
 mod lockout;
 mod matrices;
 mod server;
+mod storage;
 mod tokens;
