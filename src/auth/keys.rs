@@ -41,6 +41,9 @@ pub struct Claims {
     pub scope: String,
     /// The user's token generation at issue.
     pub r#gen: i64,
+    /// The session (refresh-token family) this token belongs to: revoking the session
+    /// rejects the token at once.
+    pub sid: String,
 }
 
 /// Why a token was refused (the message is safe to show).
@@ -240,6 +243,7 @@ mod tests {
             jti: "j".into(),
             scope: "a b".into(),
             r#gen: 0,
+            sid: "s".into(),
         }
     }
 

@@ -89,6 +89,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     if user.token_generation != claims.r#gen {
         return Err(ApiError::invalid_token("the token has been revoked"));
     }
+    // One indexed lookup: a session revoked by reuse detection, logout-all or
+    // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
+    if !store::tokens::session_is_live(&state.db, user.id, &claims.sid).await? {
+        return Err(ApiError::invalid_token(
+            "the token's session has been revoked",
+        ));
+    }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
         user,
