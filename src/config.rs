@@ -94,6 +94,16 @@ pub struct ServeArgs {
     )]
     pub admin_password: Option<String>,
 
+    /// Longest a connection may take to send a complete request head, in seconds, counted
+    /// from when it starts waiting for one; so also how long an idle keep-alive connection
+    /// stays open.
+    #[arg(long, env = "WARDEN_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Most client connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
     /// Create the demo users and documents of the README walk-through (never use in production).
     #[arg(long, env = "WARDEN_DEMO")]
     pub demo: bool,
@@ -130,6 +140,8 @@ pub struct Config {
     pub demo: bool,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
+    /// Connection limits.
+    pub transport: crate::serve::Transport,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -231,6 +243,16 @@ impl Config {
                 "--register-window-secs must be between 1 and 86400".into(),
             ));
         }
+        if !(1..=3_600).contains(&args.header_read_timeout_secs) {
+            return Err(ConfigError(
+                "--header-read-timeout-secs must be between 1 and 3600".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&args.max_connections) {
+            return Err(ConfigError(
+                "--max-connections must be between 1 and 1000000".into(),
+            ));
+        }
         let admin_password = match args.admin_password {
             Some(p) => {
                 crate::auth::domain::Password::parse(&p)
@@ -265,6 +287,10 @@ impl Config {
             admin_password,
             demo: args.demo,
             request_timeout: REQUEST_TIMEOUT,
+            transport: crate::serve::Transport {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                max_connections: args.max_connections,
+            },
         })
     }
 
@@ -293,6 +319,10 @@ impl Config {
             admin_password: None,
             demo: false,
             request_timeout: REQUEST_TIMEOUT,
+            transport: crate::serve::Transport {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 1024,
+            },
         }
     }
 }

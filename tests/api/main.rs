@@ -9,5 +9,6 @@ mod helpers;
 mod lockout;
 mod matrices;
 mod server;
+mod sessions;
 mod storage;
 mod tokens;
