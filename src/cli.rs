@@ -383,3 +383,22 @@ pub async fn admin_reset_password(url: &str, username: &str, source: PasswordSou
         Err(e) => fail(e),
     }
 }
+
+/// `warden keys rotate`: see [`crate::auth::keys::rotate`].
+pub async fn keys_rotate(url: &str) -> u8 {
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match crate::auth::keys::rotate(&db, now).await {
+        Ok(kid) => {
+            println!(
+                "new signing key `{kid}`; restart the instances to sign with it \
+                 (the old public key stays published until its tokens expire)"
+            );
+            0
+        }
+        Err(e) => fail(e),
+    }
+}

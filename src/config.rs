@@ -104,6 +104,15 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 
+    /// A file holding the token signing key (Ed25519 PKCS#8 PEM, or a base64 32-byte seed).
+    /// The key is then never stored in the database (only its public half, for the JWKS).
+    #[arg(long, env = "WARDEN_SIGNING_KEY_FILE", conflicts_with = "signing_key")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+
+    /// The signing key itself (same formats as --signing-key-file).
+    #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<SecretString>,
+
     /// Create the demo users and documents of the README walk-through (never use in production).
     #[arg(long, env = "WARDEN_DEMO")]
     pub demo: bool,
@@ -136,6 +145,8 @@ pub struct Config {
     pub register_limits: RegisterLimits,
     /// Bootstrap admin password, if given.
     pub admin_password: Option<SecretString>,
+    /// The signing key from outside the database, if given (PEM or base64 seed text).
+    pub signing_key: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
@@ -253,6 +264,17 @@ impl Config {
                 "--max-connections must be between 1 and 1000000".into(),
             ));
         }
+        let signing_key = match (&args.signing_key_file, args.signing_key) {
+            (Some(path), _) => Some(SecretString::from(std::fs::read_to_string(path).map_err(
+                |e| ConfigError(format!("--signing-key-file {}: {e}", path.display())),
+            )?)),
+            (None, key) => key,
+        };
+        if let Some(key) = &signing_key {
+            crate::auth::keys::parse_external_key(key).map_err(|e| {
+                ConfigError(format!("--signing-key-file / WARDEN_SIGNING_KEY: {e}"))
+            })?;
+        }
         let admin_password = match args.admin_password {
             Some(p) => {
                 crate::auth::domain::Password::parse(&p)
@@ -285,6 +307,7 @@ impl Config {
                 window_secs: args.register_window_secs,
             },
             admin_password,
+            signing_key,
             demo: args.demo,
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
@@ -317,6 +340,7 @@ impl Config {
                 window_secs: 600,
             },
             admin_password: None,
+            signing_key: None,
             demo: false,
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {

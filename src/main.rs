@@ -33,6 +33,24 @@ enum Command {
     /// Accounts: reset a password.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Token signing keys: rotate.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// A new signing key (new kid) signs from the next start on; the old public key stays in
+    /// the JWKS until every token it signed has expired. Exit 0 done, 2 refused.
+    Rotate {
+        /// Database URL.
+        #[arg(
+            long,
+            env = "WARDEN_DATABASE_URL",
+            default_value = "sqlite://warden.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +171,9 @@ async fn main() -> ExitCode {
         }
         Command::Policy(PolicyCommand::Import { file, database_url }) => {
             ExitCode::from(cli::policy_import(&file, &database_url).await)
+        }
+        Command::Keys(KeysCommand::Rotate { database_url }) => {
+            ExitCode::from(cli::keys_rotate(&database_url).await)
         }
         Command::Admin(AdminCommand::ResetPassword {
             username,

@@ -12,7 +12,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::store::{self, Db, StoreError, keys::KeyRow};
 
@@ -108,29 +110,123 @@ fn generate(now: i64) -> Result<KeyRow, KeyError> {
         private_key: STANDARD.encode(seed),
         public_key: URL_SAFE_NO_PAD.encode(public),
         created_at: now,
+        retired_at: None,
     })
 }
 
+/// Parses a key supplied from outside: a PKCS#8 PEM (`openssl genpkey -algorithm ed25519`)
+/// or the base64 of a 32-byte Ed25519 seed. Errors never echo the material.
+pub fn parse_external_key(text: &SecretString) -> Result<SigningKey, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let text = text.expose_secret().trim();
+    if text.starts_with("-----BEGIN") {
+        return SigningKey::from_pkcs8_pem(text)
+            .map_err(|_| KeyError::Material("not an Ed25519 PKCS#8 PEM private key".into()));
+    }
+    let seed: [u8; 32] = STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            KeyError::Material("neither a PKCS#8 PEM nor a base64 32-byte Ed25519 seed".into())
+        })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The public row of a key supplied from outside: its kid is the RFC 7638 thumbprint of
+/// its public key, so every instance given the same key names it alike.
+fn external_row(key: &SigningKey, now: i64) -> KeyRow {
+    let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    KeyRow {
+        kid: URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
+        algorithm: "EdDSA".into(),
+        private_key: String::new(),
+        public_key: x,
+        created_at: now,
+        retired_at: None,
+    }
+}
+
+/// `warden keys rotate`: a new key with a new kid becomes the signer; the others are
+/// retired (their private material erased) and stay published until the tokens they signed
+/// have expired. Refused when the signer comes from `--signing-key-file`: replace that file.
+/// Returns the new kid. Running instances pick the new key up when they restart.
+pub async fn rotate(db: &Db, now: i64) -> Result<String, KeyError> {
+    let rows = store::keys::list(db).await?;
+    if rows
+        .iter()
+        .any(|r| r.retired_at.is_none() && r.private_key.is_empty())
+    {
+        return Err(KeyError::Material(
+            "the signing key comes from --signing-key-file / WARDEN_SIGNING_KEY: rotate by \
+             replacing it and restarting"
+                .into(),
+        ));
+    }
+    let row = generate(now)?;
+    store::keys::insert(db, &row).await?;
+    store::keys::retire_all_but(db, &row.kid, now).await?;
+    Ok(row.kid)
+}
+
 impl KeyRing {
-    /// Loads the keys from the store, generating and storing the first one if there is none.
-    pub async fn load_or_create(
+    /// Loads the keys from the store. The signer is `external` when given (only its public
+    /// key is stored), else the newest stored key, generated on first start. Keys retired
+    /// more than `access_ttl` (plus leeway) ago signed nothing still valid and are dropped.
+    pub async fn load(
         db: &Db,
         now: i64,
         issuer: &str,
         audience: &str,
+        external: Option<&SecretString>,
+        access_ttl: i64,
     ) -> Result<Self, KeyError> {
-        let mut rows = store::keys::list(db).await?;
-        if rows.is_empty() {
-            store::keys::insert(db, &generate(now)?).await?;
-            rows = store::keys::list(db).await?;
-        }
-        Self::from_rows(&rows, issuer, audience)
+        let signer = match external {
+            Some(text) => {
+                let key = parse_external_key(text)?;
+                let row = external_row(&key, now);
+                store::keys::insert(db, &row).await?;
+                store::keys::retire_all_but(db, &row.kid, now).await?;
+                (row.kid, key)
+            }
+            None => {
+                let rows = store::keys::list(db).await?;
+                let active = rows
+                    .iter()
+                    .find(|r| r.retired_at.is_none() && !r.private_key.is_empty());
+                let row = match active {
+                    Some(r) => r.clone(),
+                    None => {
+                        // First start, or the external key was taken away: a new stored key.
+                        let row = generate(now)?;
+                        store::keys::insert(db, &row).await?;
+                        row
+                    }
+                };
+                store::keys::retire_all_but(db, &row.kid, now).await?;
+                let seed: [u8; 32] = STANDARD
+                    .decode(&row.private_key)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| {
+                        KeyError::Material("private key is not a 32-byte seed".into())
+                    })?;
+                (row.kid, SigningKey::from_bytes(&seed))
+            }
+        };
+        store::keys::delete_retired_before(db, now - access_ttl - LEEWAY_SECS).await?;
+        let rows = store::keys::list(db).await?;
+        Self::from_rows(&rows, &signer.0, &signer.1, issuer, audience)
     }
 
-    fn from_rows(rows: &[KeyRow], issuer: &str, audience: &str) -> Result<Self, KeyError> {
-        let newest = rows
-            .first()
-            .ok_or_else(|| KeyError::Material("no signing key".into()))?;
+    fn from_rows(
+        rows: &[KeyRow],
+        kid: &str,
+        signer: &SigningKey,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, KeyError> {
         let mut decoding = HashMap::new();
         let mut jwks = Vec::new();
         for row in rows {
@@ -148,22 +244,27 @@ impl KeyRing {
                 "kid": row.kid, "alg": "EdDSA", "use": "sig",
             }));
         }
-        let seed: [u8; 32] = STANDARD
-            .decode(&newest.private_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| KeyError::Material("private key is not a 32-byte seed".into()))?;
-        let der = SigningKey::from_bytes(&seed)
+        if !decoding.contains_key(kid) {
+            return Err(KeyError::Material(
+                "the signing key is not published".into(),
+            ));
+        }
+        let der = signer
             .to_pkcs8_der()
             .map_err(|e| KeyError::Material(e.to_string()))?;
         Ok(Self {
-            kid: newest.kid.clone(),
+            kid: kid.to_owned(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding,
             jwks: serde_json::json!({ "keys": jwks }),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
+    }
+
+    /// The kid new tokens are signed with.
+    pub fn signing_kid(&self) -> &str {
+        &self.kid
     }
 
     /// The JWKS document.
@@ -229,7 +330,38 @@ mod tests {
 
     fn ring() -> KeyRing {
         let row = generate(1_000).expect("key");
-        KeyRing::from_rows(&[row], "warden", "warden").expect("ring")
+        let seed: [u8; 32] = STANDARD
+            .decode(&row.private_key)
+            .expect("b64")
+            .try_into()
+            .expect("32");
+        KeyRing::from_rows(
+            std::slice::from_ref(&row),
+            &row.kid,
+            &SigningKey::from_bytes(&seed),
+            "warden",
+            "warden",
+        )
+        .expect("ring")
+    }
+
+    #[test]
+    fn external_keys_parse_from_pem_or_a_base64_seed_and_never_echo_the_material() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let pem = key
+            .to_pkcs8_pem(Default::default())
+            .expect("pem")
+            .to_string();
+        let b64 = STANDARD.encode([7u8; 32]);
+        for text in [pem, b64] {
+            let parsed = parse_external_key(&SecretString::from(text)).expect("parses");
+            assert_eq!(parsed.to_bytes(), key.to_bytes());
+        }
+        let secret = "c2VjcmV0LXNlY3JldA==";
+        let e = parse_external_key(&SecretString::from(secret.to_owned()))
+            .expect_err("16 bytes is no seed");
+        assert!(!e.to_string().contains(secret), "{e}");
     }
 
     fn claims(now: i64) -> Claims {

@@ -6,6 +6,7 @@ mod authz;
 mod cli;
 mod errors;
 mod helpers;
+mod keys;
 mod lockout;
 mod matrices;
 mod server;
