@@ -74,8 +74,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummar
 }
 
 /// One shipped matrix against the live policy; `{name}.html` returns the coloured grid.
-#[utoipa::path(get, path = "/v1/admin/matrices/{name}", tag = "admin", security(("bearer" = [])),
-    params(("name" = String, Path, description = "matrix name, or name.html for the HTML grid")),
+#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", tag = "admin", security(("bearer" = [])),
+    params(("matrix" = String, Path, description = "matrix name, or name.html for the HTML grid")),
     responses((status = 200, body = MatrixSummary), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,

@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/audit", get(policy::audit))
         .route("/v1/admin/matrices", get(matrices::list))
         .route("/v1/admin/matrices/run", post(matrices::run))
-        .route("/v1/admin/matrices/{name}", get(matrices::show))
+        .route("/v1/admin/matrices/{matrix}", get(matrices::show))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

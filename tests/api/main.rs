@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod authz;
+mod canonical;
 mod cli;
 mod errors;
 mod helpers;
