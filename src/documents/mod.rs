@@ -208,10 +208,15 @@ pub async fn read(
     Ok(Json(doc))
 }
 
-/// Replace a document. The caller must be allowed to update it as it is and as it will be.
+/// Replace a document. The caller must be allowed to update it as it is and as it will be;
+/// a change of department or classification is a relabel, which must also be allowed on the
+/// document as it will be (the seed policy gives it to editors within their department and
+/// clearance, never to an owner for being the owner: moving a document is like creating one
+/// in its new place).
 #[utoipa::path(put, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
     params(("id" = i64, Path, description = "document id")),
-    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -221,16 +226,21 @@ pub async fn update(
     input.validate()?;
     let doc = load(&state, id).await?;
     authorize(&state, &principal, &object_of(&doc), "update")?;
-    authorize(
-        &state,
-        &principal,
-        &object(&input.department, &doc.owner, input.classification),
-        "update",
-    )?;
-    let updated = store::documents::update(&state.db, id, &input.fields(&doc.owner), state.now())
+    let after = object(&input.department, &doc.owner, input.classification);
+    authorize(&state, &principal, &after, "update")?;
+    if input.department != doc.department || input.classification != doc.classification {
+        authorize(&state, &principal, &after, "relabel")?;
+    }
+    match store::documents::update(&state.db, id, &doc, &input.fields(&doc.owner), state.now())
         .await?
-        .ok_or_else(|| ApiError::not_found("document"))?;
-    Ok(Json(updated))
+    {
+        Some(updated) => Ok(Json(updated)),
+        None if store::documents::find(&state.db, id).await?.is_some() => Err(ApiError::conflict(
+            "document_changed",
+            "the document was relabelled while this request was decided; read it and retry",
+        )),
+        None => Err(ApiError::not_found("document")),
+    }
 }
 
 /// Delete a document.
