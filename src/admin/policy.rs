@@ -1,11 +1,11 @@
 //! Policy versions, history, rollback, multi-operation changes and dry runs.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{AssignmentBody, RuleBody};
-use super::{Page, apply};
+use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::{Applied, Flip};
 use crate::error::{ApiError, Json, Path, Query};
@@ -31,14 +31,17 @@ pub struct PolicyInfo {
 }
 
 /// Current version and size.
-#[utoipa::path(get, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo)))]
-pub async fn show(State(state): State<AppState>) -> Result<Json<PolicyInfo>, ApiError> {
+#[utoipa::path(get, path = "/v1/admin/policy", operation_id = "show_policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo)))]
+pub async fn show(State(state): State<AppState>) -> Result<Versioned<PolicyInfo>, ApiError> {
     let snap = state.engine.snapshot()?;
-    Ok(Json(PolicyInfo {
-        policy_version: snap.version(),
-        rules: snap.rules().len(),
-        assignments: snap.assignments().len(),
-    }))
+    Ok(Versioned::ok(
+        snap.version(),
+        PolicyInfo {
+            policy_version: snap.version(),
+            rules: snap.rules().len(),
+            assignments: snap.assignments().len(),
+        },
+    ))
 }
 
 /// A rule replacement inside a change.
@@ -111,11 +114,11 @@ pub async fn change(
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<ChangeBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let ops = body.ops()?;
     let summary = format!("{} operation(s)", ops.len());
     let applied = apply(&state, &principal, &headers, "policy.change", &summary, ops).await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A page of audit entries.
@@ -182,7 +185,7 @@ pub async fn rollback(
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<RollbackBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let snap = store::policy::snapshot_at(&state.db, body.version)
         .await?
         .ok_or_else(|| ApiError::not_found("policy version"))?;
@@ -196,7 +199,7 @@ pub async fn rollback(
         vec![Op::Restore(snap)],
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A dry run: the change, plus optional extra matrices (YAML text).
