@@ -226,7 +226,7 @@ pub struct DryRun {
 
 /// Which matrix cells a change would flip, without applying it.
 #[utoipa::path(post, path = "/v1/admin/policy/dry-run", tag = "admin", security(("bearer" = [])), request_body = DryRunBody,
-    responses((status = 200, body = DryRun), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DryRun), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Json(body): Json<DryRunBody>,

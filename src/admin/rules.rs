@@ -275,7 +275,7 @@ pub async fn assign(
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn unassign(
     State(state): State<AppState>,
     principal: Principal,

@@ -3,7 +3,8 @@
 //! Handlers annotate what is particular to them (success bodies, 404/409/412, ...). What every
 //! route of a kind can answer is added here once, by [`CommonResponses`], from the facts
 //! that cause it: the bearer guard (401/403), the request deadline and the fail-closed policy
-//! (503), the body extractors (400/413/415/422) and the path/query extractors (400).
+//! (503), the body extractors (400/413/415/422) and the path/query extractors (400, and 422
+//! for query values out of range).
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -129,9 +130,11 @@ fn add_common_responses(op: &mut Operation, can_time_out: bool) {
         RefOr::T(p) => Some(p.parameter_in.clone()),
         RefOr::Ref(_) => None,
     });
-    let parsed_params = params
-        .into_iter()
-        .any(|i| matches!(i, ParameterIn::Path | ParameterIn::Query));
+    let (mut path_params, mut query_params) = (false, false);
+    for place in params {
+        path_params |= matches!(place, ParameterIn::Path);
+        query_params |= matches!(place, ParameterIn::Query);
+    }
 
     // The request deadline, and the database and policy, which fail closed.
     let mut statuses = Vec::new();
@@ -148,8 +151,12 @@ fn add_common_responses(op: &mut Operation, can_time_out: bool) {
     if body_types.iter().any(|t| t == "application/json") {
         statuses.push("422");
     }
-    if parsed_params {
+    if path_params || query_params {
         statuses.push("400");
+    }
+    if query_params {
+        // Query values that parse but are out of range (`limit=0`, `offset=-1`).
+        statuses.push("422");
     }
     let responses = &mut op.responses.responses;
     for status in statuses {
