@@ -24,6 +24,8 @@ fi
 
 profile=${SCHEMATHESIS_CARGO_PROFILE:-release}
 cargo build --profile "$profile" --quiet
+venv=$(cd "$venv" && pwd)
+reports=$(mkdir -p "${SCHEMATHESIS_REPORT_DIR:-target}" && cd "${SCHEMATHESIS_REPORT_DIR:-target}" && pwd)
 bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")/warden
 
 work=$(mktemp -d)
@@ -41,7 +43,7 @@ trap cleanup EXIT INT TERM
 WARDEN_ADMIN_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 export WARDEN_ADMIN_PASSWORD
 WARDEN_LISTEN=127.0.0.1:0 WARDEN_DATABASE_URL="sqlite://$work/warden.db" \
-  "$bin" serve >"$work/server.log" 2>&1 &
+  "$PWD/$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 
 addr=""
@@ -84,15 +86,17 @@ common=(
 )
 
 status=0
+# schemathesis keeps a cache in its working directory: keep it out of the clone.
+cd "$work"
 echo "== schemathesis, anonymous"
 "$venv/bin/schemathesis" run "$base/openapi.json" "${common[@]}" \
-  --report junit --report-junit-path "${SCHEMATHESIS_REPORT_DIR:-target}/schemathesis-anonymous.xml" ||
+  --report junit --report-junit-path "$reports/schemathesis-anonymous.xml" ||
   status=1
 # As admin, logout-all would revoke the very token the run uses (every later call a 401).
 echo "== schemathesis, as admin"
 "$venv/bin/schemathesis" run "$base/openapi.json" "${common[@]}" \
   -H "Authorization: Bearer $token" --exclude-path /v1/auth/logout-all \
-  --report junit --report-junit-path "${SCHEMATHESIS_REPORT_DIR:-target}/schemathesis-admin.xml" ||
+  --report junit --report-junit-path "$reports/schemathesis-admin.xml" ||
   status=1
 
 if grep -qi "panicked" "$work/server.log"; then

@@ -202,7 +202,7 @@ fn header_doc(description: &str) -> RefOr<utoipa::openapi::header::Header> {
 
 /// What Swagger UI may load: only this server. No online validator, no CDN; inline styles
 /// only because the bundled page uses them.
-const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; \
      script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// `/docs` (Swagger UI, assets bundled in the binary) and `/openapi.json`.
