@@ -31,7 +31,7 @@ pub struct PolicyInfo {
 }
 
 /// Current version and size.
-#[utoipa::path(get, path = "/v1/admin/policy", operation_id = "show_policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo)))]
+#[utoipa::path(get, path = "/v1/admin/policy", operation_id = "show_policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`")))))]
 pub async fn show(State(state): State<AppState>) -> Result<Versioned<PolicyInfo>, ApiError> {
     let snap = state.engine.snapshot()?;
     Ok(Versioned::ok(
@@ -107,7 +107,7 @@ impl ChangeBody {
 
 /// Apply several operations as one version, all-or-nothing.
 #[utoipa::path(post, path = "/v1/admin/policy/changes", tag = "admin", security(("bearer" = [])), request_body = ChangeBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn change(
     State(state): State<AppState>,
@@ -179,7 +179,7 @@ pub struct RollbackBody {
 /// Restore the rules and role inheritance of an earlier version, as a new version.
 /// User -> role assignments are account data and stay as they are.
 #[utoipa::path(post, path = "/v1/admin/policy/rollback", tag = "admin", security(("bearer" = [])), request_body = RollbackBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     principal: Principal,

@@ -157,7 +157,7 @@ pub struct RulePage {
 
 /// List rules (filtered, paginated, by id).
 #[utoipa::path(get, path = "/v1/admin/rules", operation_id = "list_rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
-    responses((status = 200, body = RulePage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RulePage, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(f): Query<RuleFilter>,
@@ -194,7 +194,7 @@ pub async fn list(
 
 /// Add one rule or a batch, atomically.
 #[utoipa::path(post, path = "/v1/admin/rules", operation_id = "create_rules", tag = "admin", security(("bearer" = [])), request_body = CreateRules,
-    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody),
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody),
         (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -218,7 +218,7 @@ pub async fn create(
 /// Replace a rule (keeps its id).
 #[utoipa::path(put, path = "/v1/admin/rules/{id}", operation_id = "replace_rule", tag = "admin", security(("bearer" = [])), request_body = RuleBody,
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -235,7 +235,7 @@ pub async fn replace(
 /// Delete a rule.
 #[utoipa::path(delete, path = "/v1/admin/rules/{id}", operation_id = "delete_rule", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     principal: Principal,
@@ -260,7 +260,7 @@ pub struct AssignmentBody {
 
 /// Assign a role to a user, or make a role inherit another (cycles are refused).
 #[utoipa::path(post, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
     principal: Principal,
@@ -275,7 +275,7 @@ pub async fn assign(
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn unassign(
     State(state): State<AppState>,
     principal: Principal,
@@ -309,7 +309,7 @@ pub struct RoleView {
 
 /// List roles.
 #[utoipa::path(get, path = "/v1/admin/roles", operation_id = "list_roles", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [RoleView])))]
+    responses((status = 200, body = [RoleView], headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`")))))]
 pub async fn roles(State(state): State<AppState>) -> Result<Versioned<Vec<RoleView>>, ApiError> {
     let snap = state.engine.snapshot()?;
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();

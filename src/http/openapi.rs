@@ -165,12 +165,17 @@ fn add_common_responses(op: &mut Operation, can_time_out: bool) {
             .or_insert_with(|| RefOr::T(error_response(status)));
     }
     for (status, response) in responses.iter_mut() {
-        if let RefOr::T(r) = response
-            && r.description.is_empty()
-        {
+        let RefOr::T(r) = response else { continue };
+        if r.description.is_empty() {
             r.description = error_description(status)
                 .unwrap_or_else(|| success_description(status))
                 .to_owned();
+        }
+        if protected && status.starts_with('2') {
+            // Set by the guard (or, for a write, by the handler: the version it created).
+            r.headers
+                .entry(crate::authz::guard::POLICY_VERSION_HEADER.to_owned())
+                .or_insert_with(|| header_doc("the policy version the request was decided under"));
         }
     }
 }

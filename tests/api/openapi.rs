@@ -211,3 +211,36 @@ async fn the_docs_page_turns_the_online_validator_off_and_loads_nothing_from_els
         );
     }
 }
+
+#[tokio::test]
+async fn policy_responses_document_their_etag_and_version_headers() {
+    let app = TestApp::new().await;
+    let spec = spec(&app).await;
+    for (path, method) in [
+        ("/v1/admin/policy", "get"),
+        ("/v1/admin/rules", "get"),
+        ("/v1/admin/rules", "post"),
+        ("/v1/admin/policy/changes", "post"),
+        ("/v1/admin/policy/rollback", "post"),
+    ] {
+        let responses = &spec["paths"][path][method]["responses"];
+        let ok = responses
+            .get("200")
+            .or_else(|| responses.get("201"))
+            .expect("a success");
+        assert!(ok["headers"].get("etag").is_some(), "{method} {path}: {ok}");
+    }
+    for (path, method, op) in operations(&spec)
+        .into_iter()
+        .filter(|(_, _, op)| is_protected(op))
+    {
+        for (status, response) in op["responses"].as_object().expect("responses") {
+            if status.starts_with('2') {
+                assert!(
+                    response["headers"].get("warden-policy-version").is_some(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
