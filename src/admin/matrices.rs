@@ -60,7 +60,7 @@ async fn run_on(m: &Matrix, policy: &Loaded) -> Result<MatrixResult, ApiError> {
 }
 
 /// Results of every shipped matrix against the live policy.
-#[utoipa::path(get, path = "/v1/admin/matrices", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/matrices", operation_id = "list_matrices", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [MatrixSummary])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
     let snap = state.engine.snapshot()?;
@@ -74,7 +74,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummar
 }
 
 /// One shipped matrix against the live policy; `{name}.html` returns the coloured grid.
-#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", operation_id = "show_matrix", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name, or name.html for the HTML grid")),
     responses((status = 200, body = MatrixSummary), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
@@ -117,7 +117,7 @@ pub struct RunBody {
 }
 
 /// Run a matrix against the live policy, or against a proposed change (dry run).
-#[utoipa::path(post, path = "/v1/admin/matrices/run", tag = "admin", security(("bearer" = [])), request_body = RunBody,
+#[utoipa::path(post, path = "/v1/admin/matrices/run", operation_id = "run_matrix", tag = "admin", security(("bearer" = [])), request_body = RunBody,
     responses((status = 200, body = MatrixSummary), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,

@@ -1,11 +1,11 @@
 //! Policy versions, history, rollback, multi-operation changes and dry runs.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{AssignmentBody, RuleBody};
-use super::{Page, apply};
+use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::{Applied, Flip};
 use crate::error::{ApiError, Json, Path, Query};
@@ -31,14 +31,17 @@ pub struct PolicyInfo {
 }
 
 /// Current version and size.
-#[utoipa::path(get, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo)))]
-pub async fn show(State(state): State<AppState>) -> Result<Json<PolicyInfo>, ApiError> {
+#[utoipa::path(get, path = "/v1/admin/policy", operation_id = "show_policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`")))))]
+pub async fn show(State(state): State<AppState>) -> Result<Versioned<PolicyInfo>, ApiError> {
     let snap = state.engine.snapshot()?;
-    Ok(Json(PolicyInfo {
-        policy_version: snap.version(),
-        rules: snap.rules().len(),
-        assignments: snap.assignments().len(),
-    }))
+    Ok(Versioned::ok(
+        snap.version(),
+        PolicyInfo {
+            policy_version: snap.version(),
+            rules: snap.rules().len(),
+            assignments: snap.assignments().len(),
+        },
+    ))
 }
 
 /// A rule replacement inside a change.
@@ -104,18 +107,18 @@ impl ChangeBody {
 
 /// Apply several operations as one version, all-or-nothing.
 #[utoipa::path(post, path = "/v1/admin/policy/changes", tag = "admin", security(("bearer" = [])), request_body = ChangeBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn change(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<ChangeBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let ops = body.ops()?;
     let summary = format!("{} operation(s)", ops.len());
     let applied = apply(&state, &principal, &headers, "policy.change", &summary, ops).await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A page of audit entries.
@@ -176,13 +179,13 @@ pub struct RollbackBody {
 /// Restore the rules and role inheritance of an earlier version, as a new version.
 /// User -> role assignments are account data and stay as they are.
 #[utoipa::path(post, path = "/v1/admin/policy/rollback", tag = "admin", security(("bearer" = [])), request_body = RollbackBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<RollbackBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let snap = store::policy::snapshot_at(&state.db, body.version)
         .await?
         .ok_or_else(|| ApiError::not_found("policy version"))?;
@@ -196,7 +199,7 @@ pub async fn rollback(
         vec![Op::Restore(snap)],
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A dry run: the change, plus optional extra matrices (YAML text).
@@ -223,7 +226,7 @@ pub struct DryRun {
 
 /// Which matrix cells a change would flip, without applying it.
 #[utoipa::path(post, path = "/v1/admin/policy/dry-run", tag = "admin", security(("bearer" = [])), request_body = DryRunBody,
-    responses((status = 200, body = DryRun), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DryRun), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Json(body): Json<DryRunBody>,

@@ -40,10 +40,10 @@ pub async fn require_policy(
     }
     req.extensions_mut().insert(principal);
     let mut res = next.run(req).await;
-    res.headers_mut().insert(
-        POLICY_VERSION_HEADER,
-        HeaderValue::from(decision.policy_version),
-    );
+    // A handler that wrote a new version says so itself; keep its (newer) value.
+    res.headers_mut()
+        .entry(POLICY_VERSION_HEADER)
+        .or_insert_with(|| HeaderValue::from(decision.policy_version));
     Ok(res)
 }
 
