@@ -395,9 +395,11 @@ async fn broken_invariants(
         let snap = matrix_snapshot(m, after)
             .await
             .map_err(ApiError::internal)?;
-        let cells = m
-            .run(&snap)
-            .map_err(|e| ApiError::validation("matrix", e))?;
+        let cells = match cells_a_change_can_flip(m, before, after, &snap) {
+            Some(indices) => m.run_cells(&snap, &m.coordinates(), &indices, &Budget::unlimited()),
+            None => m.run(&snap),
+        }
+        .map_err(|e| ApiError::validation("matrix", e))?;
         if cells
             .iter()
             .any(|c| c.expected.is_some_and(|e| e != c.actual))
@@ -412,6 +414,68 @@ async fn broken_invariants(
         &flips(&suspects, before, after).await?,
         &suspects,
     ))
+}
+
+/// The cells of `m` whose answer a change from `before` to `after` can alter, when that can
+/// be told without evaluating them (None: evaluate every cell).
+///
+/// When the role graph is unchanged, a decision depends only on the rules that apply to the
+/// request (subject reached, object pattern, action and scope match; conditions aside), so
+/// only cells to which an added, removed or edited rule applies can change. This keeps every
+/// edit's invariant check proportional to what it touches, not to the matrix.
+fn cells_a_change_can_flip(
+    m: &Matrix,
+    before: &Loaded,
+    after: &Loaded,
+    snap: &Snapshot,
+) -> Option<Vec<usize>> {
+    let edges = |l: &Loaded| -> HashSet<(String, String)> {
+        l.assignments
+            .iter()
+            .map(|a| (a.member.clone(), a.role.clone()))
+            .collect()
+    };
+    if !m.routes.is_empty() || edges(before) != edges(after) {
+        return None;
+    }
+    let unchanged =
+        |r: &Rule, other: &Loaded| other.rules.iter().any(|x| x.id == r.id && same_rule(x, r));
+    let touched: Vec<&Rule> = after
+        .rules
+        .iter()
+        .filter(|r| !unchanged(r, before))
+        .chain(before.rules.iter().filter(|r| !unchanged(r, after)))
+        .collect();
+    let mut reached: HashMap<&str, (String, Vec<String>)> = HashMap::new();
+    let coords = m.coordinates();
+    let mut out = Vec::new();
+    for (i, (s, _, o, a)) in coords.iter().enumerate() {
+        let (principal, roles) = reached.entry(s).or_insert_with(|| {
+            let principal = format!("user:{s}");
+            let roles = snap.roles_of(&principal);
+            (principal, roles)
+        });
+        let scopes = m
+            .subjects
+            .get(*s)
+            .map(|x| x.scopes.as_slice())
+            .unwrap_or(&[]);
+        let resource = m
+            .object(o, a, s)
+            .map_or_else(|| (*o).to_owned(), |x| x.resource);
+        let applies = |r: &&Rule| {
+            (r.action == "*" || r.action == *a)
+                && super::rule::object_matches(&resource, &r.object)
+                && (r.scope == "*" || scopes.contains(&r.scope))
+                && (r.subject == super::rule::EVERYONE
+                    || &r.subject == principal
+                    || roles.contains(&r.subject))
+        };
+        if touched.iter().any(applies) {
+            out.push(i);
+        }
+    }
+    Some(out)
 }
 
 /// Invariant cells the change would break: flips of invariant matrices that now fail.

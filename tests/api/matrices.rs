@@ -579,3 +579,133 @@ async fn a_dry_run_of_unassigning_the_last_admin_reports_the_lockout() {
     assert_eq!(r.body["refusal"]["status"], 409, "{r:?}");
     assert_eq!(r.body["refusal"]["error"], "lockout", "{r:?}");
 }
+
+// --- /healthz under load, on a real listener (item 3) ---------------------------------
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, body).
+async fn raw_http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_p99_stays_under_50ms_while_the_largest_allowed_run_and_50_failed_logins_are_in_flight()
+ {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let mut config = warden::config::Config::for_database(&url);
+    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    // the documented default size; a shorter deadline keeps the test short in debug builds
+    config.matrix_limits.deadline = std::time::Duration::from_secs(4);
+    let max = config.matrix_limits.max_cells;
+    let started = warden::bootstrap::start(config, std::sync::Arc::new(warden::clock::SystemClock))
+        .await
+        .expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(warden::serve(listener, started.state));
+    let form = "application/x-www-form-urlencoded";
+    let (status, body) = raw_http(
+        addr,
+        "POST",
+        "/v1/auth/token",
+        &[("Content-Type", form)],
+        &format!("grant_type=password&username=admin&password={ADMIN_PASSWORD}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+
+    // the largest allowed run: exactly `max` cells
+    let side = 100;
+    assert_eq!(side * side * (max / (side * side)), max);
+    let matrix = grid_yaml(side, side, max / (side * side));
+    let run_body = json!({ "matrix": matrix }).to_string();
+    let run = tokio::spawn(async move {
+        raw_http(
+            addr,
+            "POST",
+            "/v1/admin/matrices/run",
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json"),
+            ],
+            &run_body,
+        )
+        .await
+    });
+    let logins: Vec<_> = (0..50)
+        .map(|i| {
+            tokio::spawn(async move {
+                raw_http(
+                    addr,
+                    "POST",
+                    "/v1/auth/token",
+                    &[("Content-Type", form)],
+                    &format!("grant_type=password&username=nobody{i}&password=wrong-password-{i}"),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    while !run.is_finished() || latencies.len() < 100 {
+        let t = std::time::Instant::now();
+        let (status, _) = raw_http(addr, "GET", "/healthz", &[], "").await;
+        latencies.push(t.elapsed());
+        assert_eq!(status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (status, body) = run.await.expect("run");
+    // finished within the deadline, or stopped at it: never blocking the server meanwhile
+    assert!(
+        status == 200 || (status == 503 && body.contains("timeout")),
+        "{status} {body}"
+    );
+    for l in logins {
+        let status = l.await.expect("login");
+        assert!(status == 400 || status == 401 || status == 429, "{status}");
+    }
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
+    eprintln!(
+        "healthz p99 {p99:?} over {} samples; run answered {status}",
+        latencies.len()
+    );
+    assert!(
+        p99 < std::time::Duration::from_millis(50),
+        "p99 {p99:?} over {} samples (max {:?})",
+        latencies.len(),
+        latencies.last()
+    );
+    server.abort();
+}
