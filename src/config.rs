@@ -108,6 +108,8 @@ pub struct Config {
     pub demo: bool,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
+    /// Size, concurrency and deadline of matrix runs through the admin API.
+    pub matrix_limits: crate::matrix::limits::RunLimits,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -221,6 +223,7 @@ impl Config {
             admin_password,
             demo: args.demo,
             request_timeout: REQUEST_TIMEOUT,
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         })
     }
 
@@ -247,6 +250,7 @@ impl Config {
             admin_password: None,
             demo: false,
             request_timeout: REQUEST_TIMEOUT,
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         }
     }
 }
