@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::authz::adapter::SqlAdapter;
 use crate::authz::seed::{PolicyFile, SEED_POLICY, parse_policy};
+use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};
 use crate::matrix::{Matrix, MatrixError, collect_files, report};
 use crate::store::Db;
@@ -95,6 +96,18 @@ async fn check_all(
     let mut out = Vec::new();
     for file in collect_files(paths)? {
         let m = Matrix::from_file(&file)?;
+        // Sized before anything is allocated: a few kilobytes of YAML can name billions.
+        match m.checked_cell_count() {
+            Some(n) if n <= CLI_MAX_CELLS => {}
+            n => {
+                return Err(MatrixError(format!(
+                    "{}: the matrix has {} cells (subjects x domains x objects x actions); \
+                     `warden matrix check` evaluates at most {CLI_MAX_CELLS} per file: split it",
+                    file.display(),
+                    n.map_or_else(|| "too many".to_owned(), |n| n.to_string())
+                )));
+            }
+        }
         let put = policy_for(&m, src)
             .await
             .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;

@@ -153,6 +153,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Connection limits.
     pub transport: crate::serve::Transport,
+    /// Size, concurrency and deadline of matrix runs through the admin API.
+    pub matrix_limits: crate::matrix::limits::RunLimits,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -314,6 +316,7 @@ impl Config {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
                 max_connections: args.max_connections,
             },
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         })
     }
 
@@ -347,6 +350,7 @@ impl Config {
                 header_read_timeout: Duration::from_secs(10),
                 max_connections: 1024,
             },
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod change;
 pub mod condition;
 pub mod guard;
 pub mod lockout;
+pub mod resource;
 pub mod rule;
 pub mod seed;
 

@@ -70,6 +70,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     let state = AppState::new(Inner {
         limiter: RateLimiter::new(config.login_limits, config.register_limits),
         engine: Engine::new(db.clone()),
+        matrix_runs: crate::matrix::limits::RunGate::new(config.matrix_limits),
         config,
         db,
         keys,

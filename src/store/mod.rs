@@ -1,6 +1,7 @@
 //! The only place with SQL. A [`Db`] wraps an sqlx `Any` pool so the same repositories run
 //! on SQLite today and Postgres later; queries use `$n` placeholders and portable types.
 
+pub mod accounts;
 pub mod documents;
 pub mod keys;
 pub mod policy;
@@ -59,6 +60,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: sqlx::AnyPool,
+    accounts: std::sync::Arc<accounts::Accounts>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -86,12 +88,20 @@ impl Db {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         SQLITE_MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            accounts: Default::default(),
+        })
     }
 
     /// The pool, for the repositories in this module.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
+    }
+
+    /// The account-row cache (see [`accounts`]).
+    pub(crate) fn accounts(&self) -> &std::sync::Arc<accounts::Accounts> {
+        &self.accounts
     }
 
     /// True when a trivial query succeeds.

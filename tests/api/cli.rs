@@ -214,3 +214,100 @@ async fn reset_password_replaces_the_password_revokes_earlier_tokens_and_is_audi
         assert_eq!(out.status.code(), Some(2), "{user}: {out:?}");
     }
 }
+// --- `warden matrix check` on hostile and empty files (issue 10, items 3 and 9) -------
+
+fn warden_matrix_check(file: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["matrix", "check"])
+        .arg(file)
+        .output()
+        .expect("run warden")
+}
+
+#[test]
+fn matrix_check_refuses_a_file_naming_billions_of_cells_with_exit_2_instead_of_aborting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let names = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("{prefix}{i}: {{}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let actions = (0..1000)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let big = dir.path().join("big.yaml");
+    std::fs::write(
+        &big,
+        format!(
+            "name: big\nsubjects: {{{}}}\nobjects: {{{}}}\nactions: [{actions}]\ndeny: [[\"*\", \"*\", \"*\"]]\n",
+            names("s", 1500),
+            names("o", 1500)
+        ),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let out = warden_matrix_check(&big);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2250000000 cells"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn matrix_check_fails_a_matrix_that_checks_no_cell_and_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (name, text) in [
+        (
+            "no-subjects.yaml",
+            "name: e\nsubjects: {}\nobjects: {o: {}}\nactions: [read]\nallow: [[\"*\", o, read]]\n",
+        ),
+        (
+            "no-actions.yaml",
+            "name: e\nsubjects: {s: {}}\nobjects: {o: {}}\nactions: []\ndeny: [[s, \"*\", \"*\"]]\n",
+        ),
+        (
+            "outside.yaml",
+            "name: e\nsubjects: {s: {}}\nobjects: {o: {}}\nactions: [read]\nallow: [[s, ghost, read]]\n",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("write");
+        let out = warden_matrix_check(&file);
+        assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("checks no cell") || stderr.contains("unknown"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(name), "names the file: {stderr}");
+    }
+}
+
+#[test]
+fn a_failing_cell_of_a_casbin_model_shows_the_role_chain_that_granted_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples/rbac");
+    let dir = tempfile::tempdir().expect("dir");
+    for f in ["model.conf", "policy.csv"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).expect("copy");
+    }
+    // a wrong expectation: alice may not read articles (she may, through chief -> editor -> viewer);
+    let text = std::fs::read_to_string(root.join("matrix.yaml"))
+        .expect("read")
+        .replace(
+            "alice: {articles: [read, write, delete], comments: [read, write]}",
+            "alice: {articles: [write, delete], comments: [read, write]}",
+        );
+    let file = dir.path().join("matrix.yaml");
+    std::fs::write(&file, text).expect("write");
+    let out = warden_matrix_check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "allow by `p, viewer, articles, read` via alice -> chief -> editor -> viewer"
+        ),
+        "{stdout}"
+    );
+}
