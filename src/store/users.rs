@@ -313,6 +313,7 @@ pub async fn reset_password(
     meta: &super::policy::ChangeMeta<'_>,
     now: i64,
 ) -> StoreResult<bool> {
+    let _written = db.accounts().write();
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     let generation: Option<i64> = sqlx::query(
         "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, \
