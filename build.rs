@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 fn main() {
     println!("cargo:rerun-if-changed=policies/matrices");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/matrices");
+    // Read at run time, not `env!` (compile time): a build script compiled in another checkout
+    // (a copied target/ directory) would otherwise embed that checkout's matrices.
+    let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("policies/matrices");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();

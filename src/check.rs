@@ -98,7 +98,10 @@ fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
     let field = |f: &str| format!("checks[{i}].object.{f}");
     let resource = match (o.kind, o.path) {
         (Some(t), None) => t,
-        (None, Some(p)) => p,
+        // The same canonical spelling a routed request is decided on: a respelling of a path
+        // must not escape a rule about it.
+        (None, Some(p)) => crate::authz::resource::canonical_path(&p)
+            .map_err(|e| ApiError::validation(&field("path"), e))?,
         _ => {
             return Err(ApiError::validation(
                 &field("type"),

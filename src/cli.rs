@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::authz::adapter::SqlAdapter;
 use crate::authz::seed::{PolicyFile, SEED_POLICY, parse_policy};
+use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};
 use crate::matrix::{Matrix, MatrixError, collect_files, report};
 use crate::store::Db;
@@ -95,6 +96,18 @@ async fn check_all(
     let mut out = Vec::new();
     for file in collect_files(paths)? {
         let m = Matrix::from_file(&file)?;
+        // Sized before anything is allocated: a few kilobytes of YAML can name billions.
+        match m.checked_cell_count() {
+            Some(n) if n <= CLI_MAX_CELLS => {}
+            n => {
+                return Err(MatrixError(format!(
+                    "{}: the matrix has {} cells (subjects x domains x objects x actions); \
+                     `warden matrix check` evaluates at most {CLI_MAX_CELLS} per file: split it",
+                    file.display(),
+                    n.map_or_else(|| "too many".to_owned(), |n| n.to_string())
+                )));
+            }
+        }
         let put = policy_for(&m, src)
             .await
             .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;
@@ -321,5 +334,84 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             let details = e.to_string();
             fail(details)
         }
+    }
+}
+
+/// Where `admin reset-password` reads the new password from.
+#[derive(Debug)]
+pub enum PasswordSource {
+    /// Given (from `WARDEN_ADMIN_PASSWORD`).
+    Given(secrecy::SecretString),
+    /// The first line of standard input.
+    Stdin,
+}
+
+/// `warden admin reset-password`: sets a new password for `username` (exit 0), revokes every
+/// token issued to the account before, and writes an audit entry. Exit 2 when the password
+/// is invalid or there is no such user.
+pub async fn admin_reset_password(url: &str, username: &str, source: PasswordSource) -> u8 {
+    use secrecy::ExposeSecret;
+    use tokio::io::AsyncBufReadExt;
+
+    let password = match source {
+        PasswordSource::Given(p) => p,
+        PasswordSource::Stdin => {
+            let mut line = String::new();
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            if let Err(e) = stdin.read_line(&mut line).await {
+                return fail(format!("reading the password from stdin: {e}"));
+            }
+            secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    let password = match crate::auth::domain::Password::parse(password.expose_secret()) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("password: {e}")),
+    };
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let hasher = match crate::auth::password::Hasher::new(1).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let hash = match hasher.hash(password.expose().to_owned()).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let summary = format!("password of {username} reset from the command line");
+    let meta = crate::store::policy::ChangeMeta {
+        actor: "cli",
+        action: "users.reset_password",
+        summary: &summary,
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match crate::store::users::reset_password(&db, username, &hash, &meta, now).await {
+        Ok(true) => {
+            println!("password of `{username}` reset; its earlier tokens are revoked");
+            0
+        }
+        Ok(false) => fail(format!("no user named `{username}`")),
+        Err(e) => fail(e),
+    }
+}
+
+/// `warden keys rotate`: see [`crate::auth::keys::rotate`].
+pub async fn keys_rotate(url: &str) -> u8 {
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match crate::auth::keys::rotate(&db, now).await {
+        Ok(kid) => {
+            println!(
+                "new signing key `{kid}`; restart the instances to sign with it \
+                 (the old public key stays published until its tokens expire)"
+            );
+            0
+        }
+        Err(e) => fail(e),
     }
 }

@@ -45,17 +45,37 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_ALLOW_REGISTRATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_registration: bool,
 
-    /// Failed logins allowed per username per window before 429.
-    #[arg(long, env = "WARDEN_LOGIN_FAILURES_PER_USER", default_value_t = 10)]
-    pub login_failures_per_user: u32,
+    /// Failed logins one account may have from one client before each further failure
+    /// doubles a wait (30 s, 60 s, ...). Other clients of the account are not affected.
+    #[arg(long, env = "WARDEN_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
 
-    /// Login attempts allowed per client address per window before 429.
-    #[arg(long, env = "WARDEN_LOGIN_ATTEMPTS_PER_IP", default_value_t = 100)]
-    pub login_attempts_per_ip: u32,
+    /// Longest wait one (account, client) pair is given after failures, in seconds.
+    #[arg(long, env = "WARDEN_LOGIN_BACKOFF_MAX_SECS", default_value_t = 900)]
+    pub login_backoff_max_secs: i64,
 
-    /// Length of the login rate-limit window, in seconds.
+    /// Failed logins allowed per client address per window, whatever the names, before 429.
+    #[arg(long, env = "WARDEN_LOGIN_FAILURES_PER_CLIENT", default_value_t = 100)]
+    pub login_failures_per_client: u32,
+
+    /// Length of the per-client login window, in seconds.
     #[arg(long, env = "WARDEN_LOGIN_WINDOW_SECS", default_value_t = 300)]
     pub login_window_secs: i64,
+
+    /// Reverse proxies (CIDRs, comma-separated, e.g. `10.0.0.0/8,::1`). Only a request whose
+    /// TCP peer is in one of them has its client address taken from a forwarding header.
+    #[arg(long, env = "WARDEN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// The header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
+    /// Only this one is read: the other could come straight from the client.
+    #[arg(
+        long,
+        env = "WARDEN_PROXY_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub proxy_header: crate::auth::client::ProxyHeader,
 
     /// Registrations allowed per client address per window before 429.
     #[arg(long, env = "WARDEN_REGISTER_ATTEMPTS_PER_IP", default_value_t = 20)]
@@ -73,6 +93,25 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+
+    /// Longest a connection may take to send a complete request head, in seconds, counted
+    /// from when it starts waiting for one; so also how long an idle keep-alive connection
+    /// stays open.
+    #[arg(long, env = "WARDEN_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Most client connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// A file holding the token signing key (Ed25519 PKCS#8 PEM, or a base64 32-byte seed).
+    /// The key is then never stored in the database (only its public half, for the JWKS).
+    #[arg(long, env = "WARDEN_SIGNING_KEY_FILE", conflicts_with = "signing_key")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+
+    /// The signing key itself (same formats as --signing-key-file).
+    #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<SecretString>,
 
     /// Create the demo users and documents of the README walk-through (never use in production).
     #[arg(long, env = "WARDEN_DEMO")]
@@ -105,29 +144,39 @@ pub struct Config {
     pub allow_registration: bool,
     /// Login rate limits.
     pub login_limits: LoginLimits,
+    /// Which peers may say who the client is.
+    pub proxies: crate::auth::client::Proxies,
     /// Registration rate limits.
     pub register_limits: RegisterLimits,
     /// Bootstrap admin password, if given.
     pub admin_password: Option<SecretString>,
+    /// The signing key from outside the database, if given (PEM or base64 seed text).
+    pub signing_key: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
     /// Fraction of decisions re-decided by casbin-rs (`--shadow-casbin`), 0 = off.
     pub shadow_casbin: f64,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
+    /// Connection limits.
+    pub transport: crate::serve::Transport,
+    /// Size, concurrency and deadline of matrix runs through the admin API.
+    pub matrix_limits: crate::matrix::limits::RunLimits,
 }
 
 /// Default for [`Config::request_timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Login rate-limit settings.
+/// Login rate-limit settings (see [`crate::auth::ratelimit`]).
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    /// Failed attempts per username per window.
-    pub failures_per_user: u32,
-    /// Attempts per client address per window.
-    pub attempts_per_ip: u32,
-    /// Window length in seconds.
+    /// Failures one (account, client) pair may have before it backs off.
+    pub free_failures: u32,
+    /// Longest back-off of a pair, in seconds.
+    pub backoff_max_secs: i64,
+    /// Failures per client address per window, across all names.
+    pub failures_per_client: u32,
+    /// Window length in seconds (the client budget's, and how long a quiet pair is kept).
     pub window_secs: i64,
 }
 
@@ -181,9 +230,24 @@ impl Config {
                 return Err(ConfigError(format!("{flag} must be 1-256 characters")));
             }
         }
-        if args.login_failures_per_user == 0 || args.login_attempts_per_ip == 0 {
+        if args.login_free_failures == 0 || args.login_failures_per_client == 0 {
             return Err(ConfigError("login rate limits must be at least 1".into()));
         }
+        if !(1..=86_400).contains(&args.login_backoff_max_secs) {
+            return Err(ConfigError(
+                "--login-backoff-max-secs must be between 1 and 86400".into(),
+            ));
+        }
+        let trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                crate::auth::client::Cidr::parse(s).map_err(|e| {
+                    ConfigError(format!("--trusted-proxies / WARDEN_TRUSTED_PROXIES: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if !(1..=86_400).contains(&args.login_window_secs) {
             return Err(ConfigError(
                 "--login-window-secs must be between 1 and 86400".into(),
@@ -204,6 +268,27 @@ impl Config {
                 "--shadow-casbin must be a fraction between 0 and 1".into(),
             ));
         }
+        if !(1..=3_600).contains(&args.header_read_timeout_secs) {
+            return Err(ConfigError(
+                "--header-read-timeout-secs must be between 1 and 3600".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&args.max_connections) {
+            return Err(ConfigError(
+                "--max-connections must be between 1 and 1000000".into(),
+            ));
+        }
+        let signing_key = match (&args.signing_key_file, args.signing_key) {
+            (Some(path), _) => Some(SecretString::from(std::fs::read_to_string(path).map_err(
+                |e| ConfigError(format!("--signing-key-file {}: {e}", path.display())),
+            )?)),
+            (None, key) => key,
+        };
+        if let Some(key) = &signing_key {
+            crate::auth::keys::parse_external_key(key).map_err(|e| {
+                ConfigError(format!("--signing-key-file / WARDEN_SIGNING_KEY: {e}"))
+            })?;
+        }
         let admin_password = match args.admin_password {
             Some(p) => {
                 crate::auth::domain::Password::parse(&p)
@@ -222,18 +307,29 @@ impl Config {
             audience: args.audience,
             allow_registration: args.allow_registration,
             login_limits: LoginLimits {
-                failures_per_user: args.login_failures_per_user,
-                attempts_per_ip: args.login_attempts_per_ip,
+                free_failures: args.login_free_failures,
+                backoff_max_secs: args.login_backoff_max_secs,
+                failures_per_client: args.login_failures_per_client,
                 window_secs: args.login_window_secs,
+            },
+            proxies: crate::auth::client::Proxies {
+                trusted: trusted_proxies,
+                header: args.proxy_header,
             },
             register_limits: RegisterLimits {
                 attempts_per_ip: args.register_attempts_per_ip,
                 window_secs: args.register_window_secs,
             },
             admin_password,
+            signing_key,
             demo: args.demo,
             shadow_casbin: args.shadow_casbin,
             request_timeout: REQUEST_TIMEOUT,
+            transport: crate::serve::Transport {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                max_connections: args.max_connections,
+            },
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         })
     }
 
@@ -249,18 +345,26 @@ impl Config {
             audience: "warden".into(),
             allow_registration: true,
             login_limits: LoginLimits {
-                failures_per_user: 10,
-                attempts_per_ip: 100,
+                free_failures: 5,
+                backoff_max_secs: 900,
+                failures_per_client: 100,
                 window_secs: 300,
             },
+            proxies: crate::auth::client::Proxies::default(),
             register_limits: RegisterLimits {
                 attempts_per_ip: 20,
                 window_secs: 600,
             },
             admin_password: None,
+            signing_key: None,
             demo: false,
             shadow_casbin: 0.0,
             request_timeout: REQUEST_TIMEOUT,
+            transport: crate::serve::Transport {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 1024,
+            },
+            matrix_limits: crate::matrix::limits::RunLimits::default(),
         }
     }
 }

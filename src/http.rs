@@ -10,57 +10,16 @@ use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::authz::guard::require_policy;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod openapi;
+pub use openapi::ApiDoc;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The OpenAPI description of every route.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Warden", description = "Authentication and Casbin-based authorization service"),
-    paths(
-        health, ready,
-        crate::auth::routes::register, crate::auth::routes::token, crate::auth::routes::revoke,
-        crate::auth::routes::logout_all, crate::auth::routes::jwks, crate::auth::routes::me,
-        crate::check::check,
-        crate::documents::list, crate::documents::create, crate::documents::read,
-        crate::documents::update, crate::documents::remove,
-        crate::admin::rules::list, crate::admin::rules::create, crate::admin::rules::replace,
-        crate::admin::rules::remove, crate::admin::rules::roles, crate::admin::rules::assign,
-        crate::admin::rules::unassign, crate::admin::users::list, crate::admin::users::show,
-        crate::admin::users::roles, crate::admin::users::patch, crate::admin::policy::show,
-        crate::admin::policy::change, crate::admin::policy::versions, crate::admin::policy::audit,
-        crate::admin::policy::diff, crate::admin::policy::rollback, crate::admin::policy::dry_run,
-        crate::admin::matrices::list, crate::admin::matrices::show, crate::admin::matrices::run,
-    ),
-    modifiers(&BearerScheme),
-    tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "admin"), (name = "health"))
-)]
-pub struct ApiDoc;
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "up")))]
@@ -134,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .merge(crate::auth::public_router())
         .merge(protected)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(openapi::docs())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod matrix;
 pub mod policy;
+pub mod serve;
 /// Matrices embedded at build time.
 pub mod shipped {
     include!(concat!(env!("OUT_DIR"), "/matrices.rs"));
@@ -27,14 +28,22 @@ pub mod store;
 pub use http::router;
 pub use state::AppState;
 
-use std::net::SocketAddr;
-
 /// How often a running server checks the database's policy version, so changes made by
 /// another process (`warden policy import`, another instance) are picked up.
 pub const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Serves the router on an already bound listener until Ctrl-C / SIGTERM.
+/// Serves the router on an already bound listener until Ctrl-C / SIGTERM, with the
+/// transport limits of the configuration (see [`serve`](mod@serve)).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    serve_until(listener, state, serve::shutdown_signal()).await
+}
+
+/// [`serve()`] until `shutdown` completes.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let poller = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -47,28 +56,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
             }
         })
     };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = state.config.transport;
+    let served = serve::run(listener, router(state), limits, shutdown).await;
     poller.abort();
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

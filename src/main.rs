@@ -30,6 +30,45 @@ enum Command {
     /// Policy files: lint, export, import.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Accounts: reset a password.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Token signing keys: rotate.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// A new signing key (new kid) signs from the next start on; the old public key stays in
+    /// the JWKS until every token it signed has expired. Exit 0 done, 2 refused.
+    Rotate {
+        /// Database URL.
+        #[arg(
+            long,
+            env = "WARDEN_DATABASE_URL",
+            default_value = "sqlite://warden.db"
+        )]
+        database_url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Set a new password (from WARDEN_ADMIN_PASSWORD, else the first line of stdin),
+    /// revoke the account's earlier tokens and audit it. Exit 0 done, 2 refused.
+    ResetPassword {
+        /// The account.
+        #[arg(default_value = "admin")]
+        username: String,
+        /// Database URL.
+        #[arg(
+            long,
+            env = "WARDEN_DATABASE_URL",
+            default_value = "sqlite://warden.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +172,19 @@ async fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Import { file, database_url }) => {
             ExitCode::from(cli::policy_import(&file, &database_url).await)
         }
+        Command::Keys(KeysCommand::Rotate { database_url }) => {
+            ExitCode::from(cli::keys_rotate(&database_url).await)
+        }
+        Command::Admin(AdminCommand::ResetPassword {
+            username,
+            database_url,
+        }) => {
+            let source = match std::env::var("WARDEN_ADMIN_PASSWORD") {
+                Ok(p) => cli::PasswordSource::Given(p.into()),
+                Err(_) => cli::PasswordSource::Stdin,
+            };
+            ExitCode::from(cli::admin_reset_password(&database_url, &username, source).await)
+        }
     }
 }
 
@@ -146,18 +198,20 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     let listen = config.listen;
     let demo = config.demo;
+    // Bind before anything is stored: a port clash must not leave behind a bootstrap admin
+    // whose generated password was never printed.
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let started = match warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock)).await
     {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -172,7 +226,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         None if started.admin_created => println!(
             "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"
         ),
-        None => println!("log in as `admin` with the password set on first start"),
+        None => println!(
+            "log in as `admin` with the password set on first start \
+             (forgotten? `warden admin reset-password`)"
+        ),
     }
     if demo {
         println!(

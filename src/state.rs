@@ -9,6 +9,7 @@ use crate::auth::ratelimit::RateLimiter;
 use crate::authz::Engine;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::matrix::limits::RunGate;
 use crate::store::Db;
 
 /// Everything a request may need. Cheap to clone.
@@ -32,6 +33,8 @@ pub struct Inner {
     pub limiter: RateLimiter,
     /// Time source.
     pub clock: SharedClock,
+    /// Admission (size, concurrency, deadline) of matrix runs through the API.
+    pub matrix_runs: RunGate,
 }
 
 impl AppState {

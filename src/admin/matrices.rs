@@ -2,7 +2,7 @@
 //! (optionally against a proposed change: a dry run).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,9 @@ use crate::authz::change::{candidate, shipped_matrices};
 use crate::authz::seed::PolicyFile;
 use crate::error::{ApiError, Json, Path};
 use crate::matrix::Matrix;
+use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
-use crate::matrix::run::{PolicyUnderTest, check};
+use crate::matrix::run::{PolicyUnderTest, check_within};
 use crate::state::AppState;
 
 /// A matrix result as JSON.
@@ -49,33 +50,88 @@ fn summary(m: &Matrix, r: &MatrixResult, version: i64) -> MatrixSummary {
     }
 }
 
-async fn run_on(m: &Matrix, policy: &Loaded) -> Result<MatrixResult, ApiError> {
+/// The answer to a run the gate refused or stopped.
+pub fn run_error(e: RunError) -> ApiError {
+    match e {
+        RunError::TooLarge { cells, max } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "matrix_too_large",
+            format!(
+                "the matrices have {} cells (subjects x domains x objects x actions); the API \
+                 runs at most {max} per request; split them, or use `warden matrix check`",
+                cells.map_or_else(|| "too many".to_owned(), |n| n.to_string())
+            ),
+        ),
+        RunError::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many matrix runs are in progress; retry later",
+        )
+        .with_retry_after(1),
+        RunError::TimedOut => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the matrix run took too long and was stopped; make it smaller",
+        ),
+        RunError::Invalid(e) => ApiError::validation("matrix", e),
+        RunError::Failed(cause) => ApiError::internal(cause),
+    }
+}
+
+/// Total cells of `matrices`, or None if it overflows.
+pub fn total_cells<'a>(matrices: impl IntoIterator<Item = &'a Matrix>) -> Option<usize> {
+    matrices
+        .into_iter()
+        .try_fold(0usize, |n, m| n.checked_add(m.checked_cell_count()?))
+}
+
+/// Runs matrices against a policy through the gate: sized first, then off the async workers
+/// within the deadline.
+async fn run_on(
+    state: &AppState,
+    matrices: Vec<Matrix>,
+    policy: &Loaded,
+) -> Result<Vec<(Matrix, MatrixResult)>, ApiError> {
+    let slot = state
+        .matrix_runs
+        .admit(total_cells(&matrices))
+        .map_err(run_error)?;
     let put = PolicyUnderTest::Warden(PolicyFile {
         rules: policy.rules.clone(),
         assignments: policy.assignments.clone(),
     });
-    check(m, &m.name, &put)
+    state
+        .matrix_runs
+        .run(slot, move |budget| {
+            let handle = tokio::runtime::Handle::current();
+            let mut out = Vec::new();
+            for m in matrices {
+                let r = handle.block_on(check_within(&m, &m.name, &put, budget))?;
+                out.push((m, r));
+            }
+            Ok(out)
+        })
         .await
-        .map_err(|e| ApiError::validation("matrix", e))
+        .map_err(run_error)
 }
 
 /// Results of every shipped matrix against the live policy.
-#[utoipa::path(get, path = "/v1/admin/matrices", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/matrices", operation_id = "list_matrices", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [MatrixSummary])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
     let snap = state.engine.snapshot()?;
-    let live = snap.loaded();
-    let mut out = Vec::new();
-    for m in shipped_matrices()? {
-        let r = run_on(&m, &live).await?;
-        out.push(summary(&m, &r, snap.version()));
-    }
-    Ok(Json(out))
+    let results = run_on(&state, shipped_matrices()?, &snap.loaded()).await?;
+    Ok(Json(
+        results
+            .iter()
+            .map(|(m, r)| summary(m, r, snap.version()))
+            .collect(),
+    ))
 }
 
 /// One shipped matrix against the live policy; `{name}.html` returns the coloured grid.
-#[utoipa::path(get, path = "/v1/admin/matrices/{name}", tag = "admin", security(("bearer" = [])),
-    params(("name" = String, Path, description = "matrix name, or name.html for the HTML grid")),
+#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", operation_id = "show_matrix", tag = "admin", security(("bearer" = [])),
+    params(("matrix" = String, Path, description = "matrix name, or name.html for the HTML grid")),
     responses((status = 200, body = MatrixSummary), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -90,9 +146,12 @@ pub async fn show(
         .find(|m| m.name == name)
         .ok_or_else(|| ApiError::not_found("matrix"))?;
     let snap = state.engine.snapshot()?;
-    let r = run_on(&m, &snap.loaded()).await?;
+    let results = run_on(&state, vec![m], &snap.loaded()).await?;
+    let Some((m, r)) = results.first() else {
+        return Err(ApiError::internal("a matrix run returned no result"));
+    };
     if as_html {
-        let mut res = report::html(&r).into_response();
+        let mut res = report::html(r).into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
@@ -103,7 +162,7 @@ pub async fn show(
         );
         return Ok(res);
     }
-    Ok(Json(summary(&m, &r, snap.version())).into_response())
+    Ok(Json(summary(m, r, snap.version())).into_response())
 }
 
 /// A matrix to run, optionally against a proposed change.
@@ -117,8 +176,13 @@ pub struct RunBody {
 }
 
 /// Run a matrix against the live policy, or against a proposed change (dry run).
-#[utoipa::path(post, path = "/v1/admin/matrices/run", tag = "admin", security(("bearer" = [])), request_body = RunBody,
-    responses((status = 200, body = MatrixSummary), (status = 422, body = crate::error::ErrorBody)))]
+///
+/// Bounded: at most 100,000 cells per request (422 `matrix_too_large`, answered before
+/// anything is evaluated), 2 runs at once (503 `busy` with `Retry-After`), 10 s of evaluation
+/// (503 `timeout`). A matrix that checks no cell is refused (422).
+#[utoipa::path(post, path = "/v1/admin/matrices/run", operation_id = "run_matrix", tag = "admin", security(("bearer" = [])), request_body = RunBody,
+    responses((status = 200, body = MatrixSummary), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,
     Json(body): Json<RunBody>,
@@ -130,11 +194,19 @@ pub async fn run(
             "model/policy files cannot be named through the API; use `warden matrix check`",
         ));
     }
+    // Sized before anything else is computed: a small body can name billions of cells.
+    state
+        .matrix_runs
+        .size(total_cells([&m]))
+        .map_err(run_error)?;
     let snap = state.engine.snapshot()?;
     let policy = match body.change {
         Some(change) => candidate(&snap, &change.ops()?)?,
         None => snap.loaded(),
     };
-    let r = run_on(&m, &policy).await?;
-    Ok(Json(summary(&m, &r, snap.version())))
+    let results = run_on(&state, vec![m], &policy).await?;
+    let (m, r) = results
+        .first()
+        .ok_or_else(|| ApiError::internal("a matrix run returned no result"))?;
+    Ok(Json(summary(m, r, snap.version())))
 }

@@ -7,12 +7,14 @@ pub mod rules;
 pub mod users;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
+use crate::authz::guard::POLICY_VERSION_HEADER;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::policy::{ChangeMeta, Op};
@@ -50,7 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/audit", get(policy::audit))
         .route("/v1/admin/matrices", get(matrices::list))
         .route("/v1/admin/matrices/run", post(matrices::run))
-        .route("/v1/admin/matrices/{name}", get(matrices::show))
+        .route("/v1/admin/matrices/{matrix}", get(matrices::show))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).
@@ -58,8 +60,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Page size (1-500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Items to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -108,17 +112,155 @@ async fn detached<T: Send + 'static>(
     tokio::spawn(change).await.map_err(ApiError::internal)?
 }
 
-/// Reads `If-Match: <policy_version>` (quotes allowed, as for an ETag).
+/// What an `If-Match` header asks of the current policy version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfMatch {
+    /// No header, or `*`: any current version will do (RFC 9110 §13.1.1).
+    Any,
+    /// Exactly this version.
+    Version(i64),
+}
+
+/// Reads `If-Match`: `*`, or one policy version as a strong entity tag (`"8"`, as sent in
+/// `ETag`; a bare `8` is accepted too). A weak tag (`W/"8"`) never matches under the strong
+/// comparison If-Match requires, so it is a 412 like any other mismatch.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(v) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+    let mut values = headers.get_all(header::IF_MATCH).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.contains_key(header::IF_MATCH) {
+            false => Ok(None),
+            true => Err(bad_if_match()),
+        };
     };
-    v.to_str()
+    let text = value.to_str().map_err(|_| bad_if_match())?.trim();
+    match parse_if_match(text)? {
+        IfMatch::Any => Ok(None),
+        IfMatch::Version(v) => Ok(Some(v)),
+    }
+}
+
+fn parse_if_match(text: &str) -> Result<IfMatch, ApiError> {
+    if text == "*" {
+        return Ok(IfMatch::Any);
+    }
+    if text.starts_with("W/") {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_mismatch",
+            "a weak entity tag never matches If-Match; send the ETag as given",
+        ));
+    }
+    let bare = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    bare.parse()
         .ok()
-        .map(|s| s.trim().trim_matches('"'))
-        .and_then(|s| s.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request("bad_request", "If-Match must be a policy version number")
-        })
+        .filter(|v: &i64| *v >= 0 && bare.bytes().all(|b| b.is_ascii_digit()))
+        .map(IfMatch::Version)
+        .ok_or_else(bad_if_match)
+}
+
+fn bad_if_match() -> ApiError {
+    ApiError::bad_request(
+        "bad_request",
+        "If-Match must be * or one policy version (an ETag such as \"8\")",
+    )
+}
+
+/// The strong entity tag of a policy version: `"8"`.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| {
+        // A decimal integer in quotes is always a valid header value.
+        HeaderValue::from_static("\"0\"")
+    })
+}
+
+/// A response that shows one policy version: the body, `ETag: "<version>"` and
+/// `warden-policy-version: <version>` (the guard keeps a header the handler set, so a write
+/// answers with the version it created rather than the one it was authorized under).
+pub struct Versioned<T> {
+    status: StatusCode,
+    version: i64,
+    body: T,
+}
+
+impl<T> Versioned<T> {
+    /// 200 with the version's tags.
+    pub fn ok(version: i64, body: T) -> Self {
+        Self::new(StatusCode::OK, version, body)
+    }
+
+    /// 201 with the version's tags.
+    pub fn created(version: i64, body: T) -> Self {
+        Self::new(StatusCode::CREATED, version, body)
+    }
+
+    fn new(status: StatusCode, version: i64, body: T) -> Self {
+        Self {
+            status,
+            version,
+            body,
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Versioned<T> {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, axum::Json(self.body)).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::ETAG, etag(self.version));
+        headers.insert(POLICY_VERSION_HEADER, HeaderValue::from(self.version));
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_reads_star_tags_and_bare_versions() {
+        let cases: [(&str, Option<IfMatch>); 9] = [
+            ("*", Some(IfMatch::Any)),
+            ("\"8\"", Some(IfMatch::Version(8))),
+            ("8", Some(IfMatch::Version(8))),
+            (" \"12\" ", Some(IfMatch::Version(12))),
+            ("\"-1\"", None),
+            ("\"+8\"", None),
+            ("\"8\", \"9\"", None),
+            ("\"eight\"", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::IF_MATCH,
+                HeaderValue::from_str(text).expect("header"),
+            );
+            let got = if_match(&headers).map(|v| v.map_or(IfMatch::Any, IfMatch::Version));
+            match expected {
+                Some(e) => assert_eq!(got.ok(), Some(e), "{text:?}"),
+                None => assert_eq!(
+                    got.map_err(|e| e.status()),
+                    Err(StatusCode::BAD_REQUEST),
+                    "{text:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_weak_tag_never_matches_if_match() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("W/\"8\""));
+        let e = if_match(&headers).expect_err("weak");
+        assert_eq!(e.status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(e.code(), "version_mismatch");
+    }
+
+    #[test]
+    fn etags_are_strong_quoted_versions() {
+        assert_eq!(etag(8), "\"8\"");
+    }
 }

@@ -1,13 +1,14 @@
 //! Policy versions, history, rollback, multi-operation changes and dry runs.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use super::matrices::{run_error, total_cells};
 use super::rules::{AssignmentBody, RuleBody};
-use super::{Page, apply};
+use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
-use crate::authz::change::{Applied, Flip};
+use crate::authz::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::state::AppState;
@@ -31,14 +32,17 @@ pub struct PolicyInfo {
 }
 
 /// Current version and size.
-#[utoipa::path(get, path = "/v1/admin/policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo)))]
-pub async fn show(State(state): State<AppState>) -> Result<Json<PolicyInfo>, ApiError> {
+#[utoipa::path(get, path = "/v1/admin/policy", operation_id = "show_policy", tag = "admin", security(("bearer" = [])), responses((status = 200, body = PolicyInfo, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`")))))]
+pub async fn show(State(state): State<AppState>) -> Result<Versioned<PolicyInfo>, ApiError> {
     let snap = state.engine.snapshot()?;
-    Ok(Json(PolicyInfo {
-        policy_version: snap.version(),
-        rules: snap.rules().len(),
-        assignments: snap.assignments().len(),
-    }))
+    Ok(Versioned::ok(
+        snap.version(),
+        PolicyInfo {
+            policy_version: snap.version(),
+            rules: snap.rules().len(),
+            assignments: snap.assignments().len(),
+        },
+    ))
 }
 
 /// A rule replacement inside a change.
@@ -104,18 +108,18 @@ impl ChangeBody {
 
 /// Apply several operations as one version, all-or-nothing.
 #[utoipa::path(post, path = "/v1/admin/policy/changes", tag = "admin", security(("bearer" = [])), request_body = ChangeBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn change(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<ChangeBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let ops = body.ops()?;
     let summary = format!("{} operation(s)", ops.len());
     let applied = apply(&state, &principal, &headers, "policy.change", &summary, ops).await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A page of audit entries.
@@ -176,13 +180,13 @@ pub struct RollbackBody {
 /// Restore the rules and role inheritance of an earlier version, as a new version.
 /// User -> role assignments are account data and stay as they are.
 #[utoipa::path(post, path = "/v1/admin/policy/rollback", tag = "admin", security(("bearer" = [])), request_body = RollbackBody,
-    responses((status = 201, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<RollbackBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let snap = store::policy::snapshot_at(&state.db, body.version)
         .await?
         .ok_or_else(|| ApiError::not_found("policy version"))?;
@@ -196,7 +200,7 @@ pub async fn rollback(
         vec![Op::Restore(snap)],
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// A dry run: the change, plus optional extra matrices (YAML text).
@@ -210,20 +214,44 @@ pub struct DryRunBody {
     pub matrices: Vec<String>,
 }
 
-/// What a change would flip.
+/// A refusal, as the change itself would answer it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Refusal {
+    /// The HTTP status the change would get (409, 422, 404...).
+    pub status: u16,
+    /// Its stable error code (`lockout`, `invariant_violation`, `validation_failed`...).
+    pub error: String,
+    /// Its message.
+    pub message: String,
+    /// Its details, if any (the invariant cells, the unreachable routes...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// What a change would do: whether it would be accepted, and which cells it would flip.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DryRun {
     /// The version the change was evaluated against.
     pub policy_version: i64,
-    /// Every matrix cell whose answer would change.
+    /// Whether `POST /v1/admin/policy/changes` would accept the change now.
+    pub accepted: bool,
+    /// When not accepted: the status, code, message and details the change would get.
+    pub refusal: Option<Refusal>,
+    /// Every matrix cell whose answer would change (empty when the change is not valid).
     pub flips: Vec<Flip>,
-    /// Invariant cells the change would break (the change would be refused).
+    /// Invariant cells the change would break.
     pub invariant_violations: Vec<Flip>,
 }
 
-/// Which matrix cells a change would flip, without applying it.
+/// Whether a change would be accepted, and which matrix cells it would flip, without
+/// applying it. The change goes through the very checks `POST /v1/admin/policy/changes` runs
+/// (account names, validation, invariants, lock-out); a change it would refuse answers 200
+/// with `accepted: false` and that refusal (same status and code). Extra matrices count
+/// towards the 100,000-cell limit of matrix runs.
 #[utoipa::path(post, path = "/v1/admin/policy/dry-run", tag = "admin", security(("bearer" = [])), request_body = DryRunBody,
-    responses((status = 200, body = DryRun), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DryRun), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Json(body): Json<DryRunBody>,
@@ -236,10 +264,52 @@ pub async fn dry_run(
             Matrix::from_yaml(text).map_err(|e| ApiError::validation(&format!("matrices[{i}]"), e))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let version = state.engine.snapshot()?.version();
-    let (flips, invariant_violations) = state.engine.dry_run(&body.change.ops()?, extra).await?;
+    state
+        .matrix_runs
+        .size(total_cells(&extra))
+        .map_err(run_error)?;
+    let review = match body.change.ops() {
+        Ok(ops) => state.engine.review(&ops).await?,
+        Err(refused) => Review {
+            version: state.engine.snapshot()?.version(),
+            before: None,
+            after: None,
+            verdict: Err(refused),
+        },
+    };
+    let (flips, invariant_violations) = match (review.before, review.after) {
+        (Some(before), Some(after)) => {
+            let slot = state
+                .matrix_runs
+                .admit(total_cells(&extra))
+                .map_err(run_error)?;
+            let mut matrices = shipped_matrices()?;
+            let invariants: Vec<Matrix> =
+                matrices.iter().filter(|m| m.invariant).cloned().collect();
+            matrices.extend(extra);
+            let all = state
+                .matrix_runs
+                .run(slot, move |budget| {
+                    tokio::runtime::Handle::current()
+                        .block_on(flips_within(&matrices, &before, &after, budget))
+                })
+                .await
+                .map_err(run_error)?;
+            let broken = violations(&all, &invariants);
+            (all, broken)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let refusal = review.verdict.err().map(|e| Refusal {
+        status: e.status().as_u16(),
+        error: e.code().to_owned(),
+        message: e.message().to_owned(),
+        details: e.details().cloned(),
+    });
     Ok(Json(DryRun {
-        policy_version: version,
+        policy_version: review.version,
+        accepted: refusal.is_none(),
+        refusal,
         flips,
         invariant_violations,
     }))

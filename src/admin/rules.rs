@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, apply};
+use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
 use crate::authz::rule::{Effect, Rule};
@@ -137,8 +137,10 @@ pub struct RuleFilter {
     /// `allow` or `deny`.
     pub effect: Option<Effect>,
     /// Page size (1-500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Items to skip.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -154,12 +156,12 @@ pub struct RulePage {
 }
 
 /// List rules (filtered, paginated, by id).
-#[utoipa::path(get, path = "/v1/admin/rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
-    responses((status = 200, body = RulePage), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/admin/rules", operation_id = "list_rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
+    responses((status = 200, body = RulePage, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(f): Query<RuleFilter>,
-) -> Result<Json<RulePage>, ApiError> {
+) -> Result<Versioned<RulePage>, ApiError> {
     let (limit, offset) = Page {
         limit: f.limit,
         offset: f.offset,
@@ -180,23 +182,26 @@ pub async fn list(
         .take(limit as usize)
         .map(|r| RuleView::from(*r))
         .collect();
-    Ok(Json(RulePage {
-        policy_version: snap.version(),
-        total: matching.len(),
-        items,
-    }))
+    Ok(Versioned::ok(
+        snap.version(),
+        RulePage {
+            policy_version: snap.version(),
+            total: matching.len(),
+            items,
+        },
+    ))
 }
 
 /// Add one rule or a batch, atomically.
-#[utoipa::path(post, path = "/v1/admin/rules", tag = "admin", security(("bearer" = [])), request_body = CreateRules,
-    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody),
+#[utoipa::path(post, path = "/v1/admin/rules", operation_id = "create_rules", tag = "admin", security(("bearer" = [])), request_body = CreateRules,
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody),
         (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(body): Json<CreateRules>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let rules = match body {
         CreateRules::Batch { rules } => rules,
         CreateRules::One(r) => vec![r],
@@ -207,42 +212,40 @@ pub async fn create(
     let ops: Vec<Op> = rules.iter().map(|r| Op::AddRule(r.text())).collect();
     let summary = format!("added {} rule(s)", ops.len());
     let applied = apply(&state, &principal, &headers, "rules.add", &summary, ops).await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// Replace a rule (keeps its id).
-#[utoipa::path(put, path = "/v1/admin/rules/{id}", tag = "admin", security(("bearer" = [])), request_body = RuleBody,
+#[utoipa::path(put, path = "/v1/admin/rules/{id}", operation_id = "replace_rule", tag = "admin", security(("bearer" = [])), request_body = RuleBody,
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Json(body): Json<RuleBody>,
-) -> Result<Json<Applied>, ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("replaced rule {id}");
     let ops = vec![Op::UpdateRule(id, body.text())];
-    Ok(Json(
-        apply(&state, &principal, &headers, "rules.update", &summary, ops).await?,
-    ))
+    let applied = apply(&state, &principal, &headers, "rules.update", &summary, ops).await?;
+    Ok(Versioned::ok(applied.policy_version, applied))
 }
 
 /// Delete a rule.
-#[utoipa::path(delete, path = "/v1/admin/rules/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/admin/rules/{id}", operation_id = "delete_rule", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Result<Json<Applied>, ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("deleted rule {id}");
     let ops = vec![Op::DeleteRule(id)];
-    Ok(Json(
-        apply(&state, &principal, &headers, "rules.delete", &summary, ops).await?,
-    ))
+    let applied = apply(&state, &principal, &headers, "rules.delete", &summary, ops).await?;
+    Ok(Versioned::ok(applied.policy_version, applied))
 }
 
 /// A `g` row: `member` (`user:<name>` or `role:<name>`) inherits `role`.
@@ -257,41 +260,40 @@ pub struct AssignmentBody {
 
 /// Assign a role to a user, or make a role inherit another (cycles are refused).
 #[utoipa::path(post, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 201, body = Applied), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(b): Json<AssignmentBody>,
-) -> Result<(StatusCode, Json<Applied>), ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("{} now inherits {}", b.member, b.role);
     let ops = vec![Op::AddAssignment(b.member, b.role)];
     let applied = apply(&state, &principal, &headers, "roles.assign", &summary, ops).await?;
-    Ok((StatusCode::CREATED, Json(applied)))
+    Ok(Versioned::created(applied.policy_version, applied))
 }
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 200, body = Applied), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn unassign(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Json(b): Json<AssignmentBody>,
-) -> Result<Json<Applied>, ApiError> {
+) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("{} no longer inherits {}", b.member, b.role);
     let ops = vec![Op::RemoveAssignment(b.member, b.role)];
-    Ok(Json(
-        apply(
-            &state,
-            &principal,
-            &headers,
-            "roles.unassign",
-            &summary,
-            ops,
-        )
-        .await?,
-    ))
+    let applied = apply(
+        &state,
+        &principal,
+        &headers,
+        "roles.unassign",
+        &summary,
+        ops,
+    )
+    .await?;
+    Ok(Versioned::ok(applied.policy_version, applied))
 }
 
 /// Every role named in the policy, with its direct members and the roles it inherits.
@@ -306,9 +308,9 @@ pub struct RoleView {
 }
 
 /// List roles.
-#[utoipa::path(get, path = "/v1/admin/roles", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [RoleView])))]
-pub async fn roles(State(state): State<AppState>) -> Result<Json<Vec<RoleView>>, ApiError> {
+#[utoipa::path(get, path = "/v1/admin/roles", operation_id = "list_roles", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [RoleView], headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`")))))]
+pub async fn roles(State(state): State<AppState>) -> Result<Versioned<Vec<RoleView>>, ApiError> {
     let snap = state.engine.snapshot()?;
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in snap
@@ -327,7 +329,8 @@ pub async fn roles(State(state): State<AppState>) -> Result<Json<Vec<RoleView>>,
             members.entry(a.member.clone()).or_default();
         }
     }
-    Ok(Json(
+    Ok(Versioned::ok(
+        snap.version(),
         members
             .into_iter()
             .map(|(role, mut members)| {

@@ -66,7 +66,7 @@ async fn find(state: &AppState, name: &str) -> Result<UserRow, ApiError> {
 }
 
 /// List users.
-#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])), params(Page),
+#[utoipa::path(get, path = "/v1/admin/users", operation_id = "list_users", tag = "admin", security(("bearer" = [])), params(Page),
     responses((status = 200, body = UserPage)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ pub async fn list(
 }
 
 /// Show one user.
-#[utoipa::path(get, path = "/v1/admin/users/{name}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/users/{name}", operation_id = "show_user", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "username")),
     responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show(
@@ -101,7 +101,7 @@ pub struct UserRoles {
 }
 
 /// A user's roles.
-#[utoipa::path(get, path = "/v1/admin/users/{name}/roles", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/users/{name}/roles", operation_id = "user_roles", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "username")),
     responses((status = 200, body = UserRoles), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn roles(
@@ -164,7 +164,7 @@ fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
 
 /// Change attributes, requestable scopes or the disabled flag: one audited transaction,
 /// refused (409 `lockout`) when it would leave nobody able to administer the policy.
-#[utoipa::path(patch, path = "/v1/admin/users/{name}", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
+#[utoipa::path(patch, path = "/v1/admin/users/{name}", operation_id = "patch_user", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
     params(("name" = String, Path, description = "username")),
     responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

@@ -12,7 +12,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::store::{self, Db, StoreError, keys::KeyRow};
 
@@ -41,6 +43,9 @@ pub struct Claims {
     pub scope: String,
     /// The user's token generation at issue.
     pub r#gen: i64,
+    /// The session (refresh-token family) this token belongs to: revoking the session
+    /// rejects the token at once.
+    pub sid: String,
 }
 
 /// Why a token was refused (the message is safe to show).
@@ -72,6 +77,36 @@ pub struct KeyRing {
     jwks: serde_json::Value,
     issuer: String,
     audience: String,
+    verified: std::sync::Arc<VerifiedTokens>,
+}
+
+/// Most verified tokens remembered; a full cache first drops expired entries, then empties.
+pub const MAX_VERIFIED_TOKENS: usize = 100_000;
+
+/// Tokens whose signature, header and issuer/audience were verified, by the SHA-256 of the
+/// whole token text: a hit skips the signature check (~50 µs for EdDSA) but never the time
+/// checks, which run against the clock on every use. Revocation (token generation, session,
+/// disabled account) is checked after this, on every request, so it needs no invalidation
+/// here; keys change only when the process starts.
+#[derive(Default)]
+struct VerifiedTokens(std::sync::RwLock<HashMap<[u8; 32], Claims>>);
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(digest).cloned()
+    }
+
+    fn put(&self, digest: [u8; 32], claims: &Claims, now: i64) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_VERIFIED_TOKENS {
+            map.retain(|_, c| c.exp > now - LEEWAY_SECS);
+            if map.len() >= MAX_VERIFIED_TOKENS {
+                map.clear();
+            }
+        }
+        map.insert(digest, claims.clone());
+    }
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -105,29 +140,123 @@ fn generate(now: i64) -> Result<KeyRow, KeyError> {
         private_key: STANDARD.encode(seed),
         public_key: URL_SAFE_NO_PAD.encode(public),
         created_at: now,
+        retired_at: None,
     })
 }
 
+/// Parses a key supplied from outside: a PKCS#8 PEM (`openssl genpkey -algorithm ed25519`)
+/// or the base64 of a 32-byte Ed25519 seed. Errors never echo the material.
+pub fn parse_external_key(text: &SecretString) -> Result<SigningKey, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let text = text.expose_secret().trim();
+    if text.starts_with("-----BEGIN") {
+        return SigningKey::from_pkcs8_pem(text)
+            .map_err(|_| KeyError::Material("not an Ed25519 PKCS#8 PEM private key".into()));
+    }
+    let seed: [u8; 32] = STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            KeyError::Material("neither a PKCS#8 PEM nor a base64 32-byte Ed25519 seed".into())
+        })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The public row of a key supplied from outside: its kid is the RFC 7638 thumbprint of
+/// its public key, so every instance given the same key names it alike.
+fn external_row(key: &SigningKey, now: i64) -> KeyRow {
+    let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    KeyRow {
+        kid: URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
+        algorithm: "EdDSA".into(),
+        private_key: String::new(),
+        public_key: x,
+        created_at: now,
+        retired_at: None,
+    }
+}
+
+/// `warden keys rotate`: a new key with a new kid becomes the signer; the others are
+/// retired (their private material erased) and stay published until the tokens they signed
+/// have expired. Refused when the signer comes from `--signing-key-file`: replace that file.
+/// Returns the new kid. Running instances pick the new key up when they restart.
+pub async fn rotate(db: &Db, now: i64) -> Result<String, KeyError> {
+    let rows = store::keys::list(db).await?;
+    if rows
+        .iter()
+        .any(|r| r.retired_at.is_none() && r.private_key.is_empty())
+    {
+        return Err(KeyError::Material(
+            "the signing key comes from --signing-key-file / WARDEN_SIGNING_KEY: rotate by \
+             replacing it and restarting"
+                .into(),
+        ));
+    }
+    let row = generate(now)?;
+    store::keys::insert(db, &row).await?;
+    store::keys::retire_all_but(db, &row.kid, now).await?;
+    Ok(row.kid)
+}
+
 impl KeyRing {
-    /// Loads the keys from the store, generating and storing the first one if there is none.
-    pub async fn load_or_create(
+    /// Loads the keys from the store. The signer is `external` when given (only its public
+    /// key is stored), else the newest stored key, generated on first start. Keys retired
+    /// more than `access_ttl` (plus leeway) ago signed nothing still valid and are dropped.
+    pub async fn load(
         db: &Db,
         now: i64,
         issuer: &str,
         audience: &str,
+        external: Option<&SecretString>,
+        access_ttl: i64,
     ) -> Result<Self, KeyError> {
-        let mut rows = store::keys::list(db).await?;
-        if rows.is_empty() {
-            store::keys::insert(db, &generate(now)?).await?;
-            rows = store::keys::list(db).await?;
-        }
-        Self::from_rows(&rows, issuer, audience)
+        let signer = match external {
+            Some(text) => {
+                let key = parse_external_key(text)?;
+                let row = external_row(&key, now);
+                store::keys::insert(db, &row).await?;
+                store::keys::retire_all_but(db, &row.kid, now).await?;
+                (row.kid, key)
+            }
+            None => {
+                let rows = store::keys::list(db).await?;
+                let active = rows
+                    .iter()
+                    .find(|r| r.retired_at.is_none() && !r.private_key.is_empty());
+                let row = match active {
+                    Some(r) => r.clone(),
+                    None => {
+                        // First start, or the external key was taken away: a new stored key.
+                        let row = generate(now)?;
+                        store::keys::insert(db, &row).await?;
+                        row
+                    }
+                };
+                store::keys::retire_all_but(db, &row.kid, now).await?;
+                let seed: [u8; 32] = STANDARD
+                    .decode(&row.private_key)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| {
+                        KeyError::Material("private key is not a 32-byte seed".into())
+                    })?;
+                (row.kid, SigningKey::from_bytes(&seed))
+            }
+        };
+        store::keys::delete_retired_before(db, now - access_ttl - LEEWAY_SECS).await?;
+        let rows = store::keys::list(db).await?;
+        Self::from_rows(&rows, &signer.0, &signer.1, issuer, audience)
     }
 
-    fn from_rows(rows: &[KeyRow], issuer: &str, audience: &str) -> Result<Self, KeyError> {
-        let newest = rows
-            .first()
-            .ok_or_else(|| KeyError::Material("no signing key".into()))?;
+    fn from_rows(
+        rows: &[KeyRow],
+        kid: &str,
+        signer: &SigningKey,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, KeyError> {
         let mut decoding = HashMap::new();
         let mut jwks = Vec::new();
         for row in rows {
@@ -145,22 +274,28 @@ impl KeyRing {
                 "kid": row.kid, "alg": "EdDSA", "use": "sig",
             }));
         }
-        let seed: [u8; 32] = STANDARD
-            .decode(&newest.private_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| KeyError::Material("private key is not a 32-byte seed".into()))?;
-        let der = SigningKey::from_bytes(&seed)
+        if !decoding.contains_key(kid) {
+            return Err(KeyError::Material(
+                "the signing key is not published".into(),
+            ));
+        }
+        let der = signer
             .to_pkcs8_der()
             .map_err(|e| KeyError::Material(e.to_string()))?;
         Ok(Self {
-            kid: newest.kid.clone(),
+            kid: kid.to_owned(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             decoding,
             jwks: serde_json::json!({ "keys": jwks }),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: Default::default(),
         })
+    }
+
+    /// The kid new tokens are signed with.
+    pub fn signing_kid(&self) -> &str {
+        &self.kid
     }
 
     /// The JWKS document.
@@ -188,6 +323,27 @@ impl KeyRing {
 
     /// Verifies a token completely and returns its claims.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let c = match self.verified.get(&digest) {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signed(token)?;
+                self.verified.put(digest, &c, now);
+                c
+            }
+        };
+        if c.exp <= now - LEEWAY_SECS {
+            return Err(TokenError::Expired);
+        }
+        if c.nbf > now + LEEWAY_SECS || c.iat > now + LEEWAY_SECS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(c)
+    }
+
+    /// Everything but the time claims: header, algorithm, key, signature, issuer, audience,
+    /// required claims.
+    fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -209,14 +365,7 @@ impl KeyRing {
                 _ => TokenError::Invalid,
             }
         })?;
-        let c = data.claims;
-        if c.exp <= now - LEEWAY_SECS {
-            return Err(TokenError::Expired);
-        }
-        if c.nbf > now + LEEWAY_SECS || c.iat > now + LEEWAY_SECS {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(c)
+        Ok(data.claims)
     }
 }
 
@@ -226,7 +375,38 @@ mod tests {
 
     fn ring() -> KeyRing {
         let row = generate(1_000).expect("key");
-        KeyRing::from_rows(&[row], "warden", "warden").expect("ring")
+        let seed: [u8; 32] = STANDARD
+            .decode(&row.private_key)
+            .expect("b64")
+            .try_into()
+            .expect("32");
+        KeyRing::from_rows(
+            std::slice::from_ref(&row),
+            &row.kid,
+            &SigningKey::from_bytes(&seed),
+            "warden",
+            "warden",
+        )
+        .expect("ring")
+    }
+
+    #[test]
+    fn external_keys_parse_from_pem_or_a_base64_seed_and_never_echo_the_material() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let pem = key
+            .to_pkcs8_pem(Default::default())
+            .expect("pem")
+            .to_string();
+        let b64 = STANDARD.encode([7u8; 32]);
+        for text in [pem, b64] {
+            let parsed = parse_external_key(&SecretString::from(text)).expect("parses");
+            assert_eq!(parsed.to_bytes(), key.to_bytes());
+        }
+        let secret = "c2VjcmV0LXNlY3JldA==";
+        let e = parse_external_key(&SecretString::from(secret.to_owned()))
+            .expect_err("16 bytes is no seed");
+        assert!(!e.to_string().contains(secret), "{e}");
     }
 
     fn claims(now: i64) -> Claims {
@@ -240,6 +420,7 @@ mod tests {
             jti: "j".into(),
             scope: "a b".into(),
             r#gen: 0,
+            sid: "s".into(),
         }
     }
 
@@ -260,6 +441,24 @@ mod tests {
             r.verify(&t, 5_000 - LEEWAY_SECS - 1),
             Err(TokenError::NotYetValid)
         );
+    }
+
+    #[test]
+    fn a_cached_token_is_still_time_checked_and_a_respelled_one_is_verified_afresh() {
+        let r = ring();
+        let t = r.sign(&claims(5_000)).expect("sign");
+        assert!(r.verify(&t, 5_000).is_ok(), "verified, and now cached");
+        assert_eq!(r.verify(&t, 9_000), Err(TokenError::Expired));
+        assert_eq!(
+            r.verify(&t, 1_000),
+            Err(TokenError::NotYetValid),
+            "the cache keeps no verdict, only the verified claims"
+        );
+        let (head, sig) = t.rsplit_once('.').expect("three parts");
+        let flipped = if sig.ends_with('A') { 'B' } else { 'A' };
+        let forged = format!("{head}.{}{flipped}", &sig[..sig.len() - 1]);
+        assert!(r.verify(&forged, 5_000).is_err());
+        assert!(r.verify(&format!("{t} "), 5_000).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Authentication: accounts, passwords, tokens and the `/v1/auth` routes.
 
+pub mod client;
 pub mod domain;
 pub mod keys;
 pub mod password;

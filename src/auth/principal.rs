@@ -9,7 +9,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, users::UserRow};
 
-/// An authenticated caller. Roles and attributes come from the database on every request;
+/// An authenticated caller. Attributes, scopes held and the disabled flag come from the
+/// account cache (fresh after every account write in this process), roles from the policy;
 /// only the user id, scopes and generation come from the token, and the scopes only as far
 /// as the user may still request them.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         .sub
         .parse()
         .map_err(|_| ApiError::invalid_token("the token's subject is invalid"))?;
-    let user = store::users::find_by_id(&state.db, id)
+    let user = store::users::find_by_id_cached(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::invalid_token("the token's user no longer exists"))?;
     if user.disabled {
@@ -89,9 +90,16 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     if user.token_generation != claims.r#gen {
         return Err(ApiError::invalid_token("the token has been revoked"));
     }
+    // One indexed lookup: a session revoked by reuse detection, logout-all or
+    // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
+    if !store::tokens::session_is_live(&state.db, user.id, &claims.sid).await? {
+        return Err(ApiError::invalid_token(
+            "the token's session has been revoked",
+        ));
+    }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
-        user,
+        user: UserRow::clone(&user),
         scopes,
         claims,
     })

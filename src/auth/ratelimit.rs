@@ -1,10 +1,24 @@
-//! Fixed-window limits: login failures per username, login attempts per client address and
-//! registrations per client address.
-//! One mutex, held only for map work, never across an await.
+//! Login and registration throttling (OWASP ASVS V6.3: make guessing expensive without
+//! letting an attacker lock the real user out).
 //!
-//! An attempt is counted when it starts, under the same lock that checks the limit, and a
-//! successful login gives its count back. Counting after the password check instead would let
-//! a burst of parallel attempts all pass the check before the first failure is recorded.
+//! - **Per (account, client)**: each pair may fail [`LoginLimits::free_failures`] times; every
+//!   further failure doubles a wait (30 s, 60 s, 120 s, ... up to
+//!   [`LoginLimits::backoff_max_secs`]) before that pair may try again. A success clears the
+//!   pair. Failures from client X therefore never delay a login of the same account from
+//!   client Y: the victim of a guessing attack still logs in.
+//! - **Per client**: at most [`LoginLimits::failures_per_client`] failed logins per window,
+//!   whatever the names (stops one client spraying many accounts). A client that spent its
+//!   budget gets 429 for every login, a correct password included, until the window ends:
+//!   checking the password would turn the 429 into a guessing oracle.
+//!
+//! A client is its address ([`address_key`]); behind a reverse proxy, the address the proxy
+//! reports (see [`super::client`]). Guessing one account from many addresses is bounded per
+//! address by the backoff and by the cost of argon2, not by a global per-account lock, which
+//! would hand every attacker a lock-out.
+//!
+//! One mutex, held only for map work, never across an await. An attempt is counted when it
+//! starts, under the same lock that checks the limits, and a successful login gives it back,
+//! so a burst of parallel attempts cannot all pass the check before the first failure lands.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -13,9 +27,12 @@ use std::sync::Mutex;
 use super::domain::Username;
 use crate::config::{LoginLimits, RegisterLimits};
 
-/// Most keys one table tracks. A full table first drops its expired windows, then its oldest
+/// Most keys one table tracks. A full table first drops its expired entries, then its oldest
 /// live ones, so memory stays bounded whatever names or addresses clients send.
 pub const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// First wait once a pair has used its free failures; each further failure doubles it.
+pub const BACKOFF_BASE_SECS: i64 = 30;
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -79,36 +96,125 @@ impl Counters {
         }
     }
 
-    /// Makes room for one more key: drops expired windows and, if the table is still full,
-    /// the oldest eighth of it in one pass (so a flood of new keys costs O(1) each on average).
     fn make_room(&mut self, window: i64, now: i64) {
-        if self.map.len() < self.cap {
-            return;
-        }
-        self.map.retain(|_, w| now < w.started + window);
-        if self.map.len() < self.cap {
-            return;
-        }
-        let evict = (self.cap / 8).max(1);
-        let mut starts: Vec<i64> = self.map.values().map(|w| w.started).collect();
-        let (_, &mut cutoff, _) = starts.select_nth_unstable(evict - 1);
-        // Entries started before `cutoff` all go; of those started at `cutoff`, just enough.
-        let mut at_cutoff = evict - starts[..evict].iter().filter(|&&s| s < cutoff).count();
-        self.map.retain(|_, w| {
-            if w.started < cutoff {
-                false
-            } else if w.started == cutoff && at_cutoff > 0 {
-                at_cutoff -= 1;
-                false
-            } else {
-                true
-            }
-        });
+        make_room(
+            &mut self.map,
+            self.cap,
+            |w| w.started,
+            |w| now < w.started + window,
+        );
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map.len()
+    }
+}
+
+/// Makes room for one more key in a table of at most `cap`: drops dead entries and, if the
+/// table is still full, the oldest eighth of it by `stamp` in one pass (so a flood of new
+/// keys costs O(1) each on average).
+fn make_room<V>(
+    map: &mut HashMap<String, V>,
+    cap: usize,
+    stamp: impl Fn(&V) -> i64,
+    live: impl Fn(&V) -> bool,
+) {
+    if map.len() < cap {
+        return;
+    }
+    map.retain(|_, v| live(v));
+    if map.len() < cap {
+        return;
+    }
+    let evict = (cap / 8).max(1);
+    let mut stamps: Vec<i64> = map.values().map(&stamp).collect();
+    let (_, &mut cutoff, _) = stamps.select_nth_unstable(evict - 1);
+    // Entries stamped before `cutoff` all go; of those stamped at `cutoff`, just enough.
+    let mut at_cutoff = evict - stamps[..evict].iter().filter(|&&s| s < cutoff).count();
+    map.retain(|_, v| {
+        let s = stamp(v);
+        if s < cutoff {
+            false
+        } else if s == cutoff && at_cutoff > 0 {
+            at_cutoff -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// Failures of one (account, client) pair.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    /// Failures (and attempts in flight) since the pair's last success.
+    failures: u32,
+    /// Time of the last counted attempt.
+    last: i64,
+    /// No attempt before this time.
+    blocked_until: i64,
+}
+
+/// The per (account, client) table, at most `cap` pairs.
+#[derive(Debug)]
+struct Pairs {
+    map: HashMap<String, Pair>,
+    cap: usize,
+}
+
+impl Pairs {
+    /// Wait after the `failures`-th failure of a pair (0 while the free failures last).
+    fn backoff(l: &LoginLimits, failures: u32) -> i64 {
+        if failures < l.free_failures {
+            return 0;
+        }
+        let doublings = (failures - l.free_failures).min(30);
+        BACKOFF_BASE_SECS
+            .saturating_mul(1_i64 << doublings)
+            .min(l.backoff_max_secs)
+    }
+
+    /// A pair is forgotten once it has stayed quiet for a window after its wait ended.
+    fn live(l: &LoginLimits, p: &Pair, now: i64) -> bool {
+        now < p.blocked_until + l.window_secs
+    }
+
+    /// `Err(secs)` if the pair must wait; nothing is counted then.
+    fn check(&mut self, key: &str, l: &LoginLimits, now: i64) -> Result<(), u64> {
+        if let Some(p) = self.map.get(key) {
+            if !Self::live(l, p, now) {
+                self.map.remove(key);
+            } else if p.blocked_until > now {
+                return Err(u64::try_from(p.blocked_until - now).unwrap_or(1));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an attempt as a failure of the pair (a success gives it back with `clear`).
+    fn hit(&mut self, key: &str, l: &LoginLimits, now: i64) {
+        if !self.map.contains_key(key) {
+            make_room(
+                &mut self.map,
+                self.cap,
+                |p| p.last,
+                |p| Self::live(l, p, now),
+            );
+        }
+        let p = self.map.entry(key.to_owned()).or_insert(Pair {
+            failures: 0,
+            last: now,
+            blocked_until: now,
+        });
+        p.failures = p.failures.saturating_add(1);
+        p.last = now;
+        p.blocked_until = now + Self::backoff(l, p.failures);
+    }
+
+    /// A success from this pair: its failures are forgiven.
+    fn clear(&mut self, key: &str) {
+        self.map.remove(key);
     }
 }
 
@@ -128,8 +234,8 @@ pub fn address_key(addr: Option<IpAddr>) -> String {
 
 #[derive(Debug)]
 struct Tables {
-    login_users: Counters,
-    login_addrs: Counters,
+    login_pairs: Pairs,
+    login_clients: Counters,
     registrations: Counters,
 }
 
@@ -141,13 +247,20 @@ pub struct RateLimiter {
     tables: Mutex<Tables>,
 }
 
-/// A login attempt, counted as a failure of its username unless
+/// A login attempt, counted as a failure of its (account, client) pair and its client until
 /// [`RateLimiter::login_succeeded`] gives it back.
 #[derive(Debug)]
 #[must_use = "a successful login must give its attempt back"]
 pub struct LoginAttempt {
-    user_key: Option<String>,
+    pair_key: Option<String>,
+    client_key: String,
     at: i64,
+}
+
+/// The pair table's key: the account's lower-cased name and the client key, separated by a
+/// character neither can hold.
+fn pair_key(user: &Username, client: &str) -> String {
+    format!("{}\u{0}{client}", user.key())
 }
 
 impl RateLimiter {
@@ -158,12 +271,16 @@ impl RateLimiter {
 
     /// A limiter tracking at most `cap` keys per table.
     pub fn with_capacity(login: LoginLimits, register: RegisterLimits, cap: usize) -> Self {
+        let cap = cap.max(1);
         Self {
             login,
             register,
             tables: Mutex::new(Tables {
-                login_users: Counters::new(cap),
-                login_addrs: Counters::new(cap),
+                login_pairs: Pairs {
+                    map: HashMap::new(),
+                    cap,
+                },
+                login_clients: Counters::new(cap),
                 registrations: Counters::new(cap),
             }),
         }
@@ -176,8 +293,8 @@ impl RateLimiter {
 
     /// Counts a login attempt from `addr` for `username` before any password is checked;
     /// `Err(secs)` = 429. `None` is a name that is not a valid username: it has no account,
-    /// so it gets no per-name bucket (no entry keyed on arbitrary client input), while the
-    /// address limit still applies.
+    /// so it gets no pair entry (no entry keyed on arbitrary client input), while the
+    /// client budget still applies.
     pub fn begin_login(
         &self,
         username: Option<&Username>,
@@ -185,23 +302,31 @@ impl RateLimiter {
         now: i64,
     ) -> Result<LoginAttempt, u64> {
         let l = self.login;
+        let client_key = address_key(addr);
+        let pair_key = username.map(|u| pair_key(u, &client_key));
         let mut t = self.tables();
-        t.login_addrs
-            .try_hit(&address_key(addr), l.attempts_per_ip, l.window_secs, now)?;
-        let user_key = username.map(Username::key);
-        if let Some(key) = &user_key {
-            t.login_users
-                .try_hit(key, l.failures_per_user, l.window_secs, now)?;
+        if let Some(key) = &pair_key {
+            t.login_pairs.check(key, &l, now)?;
         }
-        Ok(LoginAttempt { user_key, at: now })
+        t.login_clients
+            .try_hit(&client_key, l.failures_per_client, l.window_secs, now)?;
+        if let Some(key) = &pair_key {
+            t.login_pairs.hit(key, &l, now);
+        }
+        Ok(LoginAttempt {
+            pair_key,
+            client_key,
+            at: now,
+        })
     }
 
-    /// The attempt logged in: it is not a failure of its username.
+    /// The attempt logged in: it is no failure of its client, and its pair starts afresh.
     pub fn login_succeeded(&self, attempt: LoginAttempt) {
-        if let Some(key) = &attempt.user_key {
-            self.tables()
-                .login_users
-                .refund(key, self.login.window_secs, attempt.at);
+        let mut t = self.tables();
+        t.login_clients
+            .refund(&attempt.client_key, self.login.window_secs, attempt.at);
+        if let Some(key) = &attempt.pair_key {
+            t.login_pairs.clear(key);
         }
     }
 
@@ -226,8 +351,9 @@ mod tests {
 
     fn limits() -> LoginLimits {
         LoginLimits {
-            failures_per_user: 3,
-            attempts_per_ip: 5,
+            free_failures: 3,
+            backoff_max_secs: 120,
+            failures_per_client: 5,
             window_secs: 60,
         }
     }
@@ -251,34 +377,85 @@ mod tests {
         Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)))
     }
 
-    #[test]
-    fn a_username_is_blocked_after_its_failures_until_the_window_ends() {
-        let l = limiter();
-        for _ in 0..3 {
-            assert!(l.begin_login(name("bob").as_ref(), ip(1), 100).is_ok());
-        }
-        assert_eq!(
-            l.begin_login(name("bob").as_ref(), ip(2), 110).map(|_| ()),
-            Err(50)
-        );
-        assert!(l.begin_login(name("alice").as_ref(), ip(2), 110).is_ok());
-        assert!(l.begin_login(name("bob").as_ref(), ip(3), 160).is_ok());
+    fn fail(l: &RateLimiter, user: &str, client: u8, now: i64) -> Result<(), u64> {
+        l.begin_login(name(user).as_ref(), ip(client), now)
+            .map(|_| ())
     }
 
     #[test]
-    fn an_address_is_blocked_after_its_attempts_whatever_the_username() {
+    fn a_pair_backs_off_doubling_after_its_free_failures_up_to_the_cap() {
+        let l = limiter();
+        for _ in 0..3 {
+            assert_eq!(fail(&l, "bob", 1, 0), Ok(()));
+        }
+        assert_eq!(fail(&l, "bob", 1, 0), Err(30));
+        assert_eq!(fail(&l, "bob", 1, 29), Err(1));
+        assert_eq!(fail(&l, "bob", 1, 30), Ok(()), "the wait is over");
+        assert_eq!(fail(&l, "bob", 1, 31), Err(59), "then twice as long");
+        assert_eq!(fail(&l, "bob", 1, 90), Ok(()));
+        assert_eq!(fail(&l, "bob", 1, 90), Err(120), "capped at the maximum");
+    }
+
+    #[test]
+    fn failures_from_one_client_never_delay_the_same_account_from_another() {
+        let l = RateLimiter::new(
+            LoginLimits {
+                failures_per_client: 1_000,
+                ..limits()
+            },
+            register_limits(),
+        );
+        for _ in 0..50 {
+            let _ = fail(&l, "carol", 1, 0);
+        }
+        assert!(fail(&l, "carol", 1, 1).is_err(), "the attacker waits");
+        let carol = l
+            .begin_login(name("carol").as_ref(), ip(2), 1)
+            .expect("carol's own client is not throttled");
+        l.login_succeeded(carol);
+    }
+
+    #[test]
+    fn a_success_clears_its_pair() {
+        let l = limiter();
+        for _ in 0..2 {
+            assert_eq!(fail(&l, "bob", 1, 0), Ok(()));
+        }
+        let ok = l
+            .begin_login(name("bob").as_ref(), ip(1), 0)
+            .expect("third");
+        l.login_succeeded(ok);
+        for _ in 0..3 {
+            assert_eq!(fail(&l, "bob", 1, 1), Ok(()), "three free failures again");
+        }
+        assert!(fail(&l, "bob", 1, 1).is_err());
+    }
+
+    #[test]
+    fn a_client_has_a_failure_budget_across_every_name() {
         let l = limiter();
         for i in 0..5 {
-            assert!(
-                l.begin_login(name(&format!("u{i}x")).as_ref(), ip(1), 0)
-                    .is_ok()
-            );
+            assert_eq!(fail(&l, &format!("u{i}x"), 1, 0), Ok(()));
         }
+        assert_eq!(fail(&l, "other", 1, 1), Err(59));
         assert_eq!(
-            l.begin_login(name("other").as_ref(), ip(1), 1).map(|_| ()),
-            Err(59)
+            fail(&l, "other", 2, 1),
+            Ok(()),
+            "another client is not affected"
         );
-        assert!(l.begin_login(name("other").as_ref(), ip(2), 1).is_ok());
+        assert_eq!(fail(&l, "other", 1, 60), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn a_throttled_pair_does_not_spend_its_clients_budget() {
+        let l = limiter();
+        for _ in 0..3 {
+            assert_eq!(fail(&l, "bob", 1, 0), Ok(()));
+        }
+        for _ in 0..10 {
+            assert!(fail(&l, "bob", 1, 0).is_err());
+        }
+        assert_eq!(fail(&l, "alice", 1, 0), Ok(()), "4 of 5 spent, not 13");
     }
 
     #[test]
@@ -286,26 +463,26 @@ mod tests {
         let l = limiter();
         // Three attempts in flight, none finished: the fourth is refused already.
         let in_flight: Vec<_> = (0..3)
-            .map(|i| {
-                l.begin_login(name("bob").as_ref(), ip(i), 0)
+            .map(|_| {
+                l.begin_login(name("bob").as_ref(), ip(1), 0)
                     .expect("allowed")
             })
             .collect();
-        assert!(l.begin_login(name("bob").as_ref(), ip(9), 0).is_err());
+        assert!(fail(&l, "bob", 1, 0).is_err());
         drop(in_flight);
     }
 
     #[test]
-    fn a_successful_login_gives_its_attempt_back() {
+    fn successful_logins_spend_no_budget() {
         let l = limiter();
-        for i in 0..10 {
-            let attempt = l.begin_login(name("bob").as_ref(), ip(i), 0);
+        for _ in 0..20 {
+            let attempt = l.begin_login(name("bob").as_ref(), ip(1), 0);
             l.login_succeeded(attempt.expect("successful logins are not failures"));
         }
-        for i in 20..23 {
-            assert!(l.begin_login(name("bob").as_ref(), ip(i), 0).is_ok());
+        for i in 0..5 {
+            assert_eq!(fail(&l, &format!("u{i}x"), 1, 0), Ok(()));
         }
-        assert!(l.begin_login(name("bob").as_ref(), ip(30), 0).is_err());
+        assert!(fail(&l, "bob", 1, 0).is_err());
     }
 
     #[test]
@@ -314,30 +491,45 @@ mod tests {
         let old = l
             .begin_login(name("bob").as_ref(), ip(1), 0)
             .expect("allowed");
-        for _ in 0..3 {
-            assert!(l.begin_login(name("bob").as_ref(), ip(2), 100).is_ok());
+        for i in 0..5 {
+            assert_eq!(fail(&l, &format!("u{i}x"), 1, 100), Ok(()));
         }
         l.login_succeeded(old);
-        assert!(l.begin_login(name("bob").as_ref(), ip(3), 100).is_err());
+        assert!(fail(&l, "zed", 1, 100).is_err());
     }
 
     #[test]
-    fn usernames_share_a_bucket_whatever_their_case() {
+    fn usernames_share_a_pair_whatever_their_case() {
         let l = limiter();
         for n in ["Bob", "BOB", "bob"] {
-            assert!(l.begin_login(name(n).as_ref(), ip(1), 0).is_ok());
+            assert_eq!(fail(&l, n, 1, 0), Ok(()));
         }
-        assert!(l.begin_login(name("bOb").as_ref(), ip(1), 0).is_err());
+        assert!(fail(&l, "bOb", 1, 0).is_err());
     }
 
     #[test]
-    fn an_invalid_username_creates_no_entry_but_counts_against_the_address() {
+    fn an_invalid_username_creates_no_pair_but_counts_against_the_client() {
         let l = limiter();
         for _ in 0..5 {
             assert!(l.begin_login(None, ip(1), 0).is_ok());
         }
-        assert_eq!(l.tables().login_users.len(), 0);
+        assert_eq!(l.tables().login_pairs.map.len(), 0);
         assert!(l.begin_login(None, ip(1), 0).is_err());
+    }
+
+    #[test]
+    fn a_quiet_pair_is_forgotten_a_window_after_its_wait() {
+        let l = limiter();
+        for _ in 0..3 {
+            let _ = fail(&l, "bob", 1, 0);
+        }
+        assert!(fail(&l, "bob", 1, 20).is_err());
+        assert_eq!(
+            fail(&l, "bob", 1, 91),
+            Ok(()),
+            "quiet for a window after the wait"
+        );
+        assert_eq!(l.tables().login_pairs.map["bob\u{0}192.0.2.1"].failures, 1);
     }
 
     #[test]
@@ -347,7 +539,7 @@ mod tests {
             let n = format!("user{i}");
             let _ = l.begin_login(name(&n).as_ref(), Some(IpAddr::from(i.to_be_bytes())), 0);
             let t = l.tables();
-            assert!(t.login_users.len() <= 16 && t.login_addrs.len() <= 16);
+            assert!(t.login_pairs.map.len() <= 16 && t.login_clients.len() <= 16);
         }
     }
 
@@ -403,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_addresses_in_one_64_share_the_login_limit() {
+    fn ipv6_addresses_in_one_64_share_the_client_budget() {
         let l = limiter();
         for i in 0..5u16 {
             let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 7, i, i, i, i);

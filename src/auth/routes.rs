@@ -1,9 +1,9 @@
 //! `/v1/auth/*`, `/v1/me` and the JWKS.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use axum::{Form, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::client::ClientAddr;
 use super::domain::{Email, Password, Scope, Username};
 use super::principal::{Principal, effective_scopes};
 use super::tokens::{
@@ -20,6 +21,9 @@ use crate::authz::AttrValue;
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::store::{self, tokens::Rotation, users::UserRow};
+
+/// Longest access token `/v1/auth/revoke` looks at (Warden's are well under 1 KiB).
+const MAX_ACCESS_TOKEN_BYTES: usize = 4096;
 
 /// Scopes a self-registered user may request.
 pub const DEFAULT_USER_SCOPES: [&str; 2] = ["documents:read", "documents:write"];
@@ -257,25 +261,6 @@ where
     }
 }
 
-/// The client's address, if the server knows it (absent in `oneshot` tests).
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
 fn no_store(body: TokenResponse) -> Response {
     let mut res = axum::Json(body).into_response();
     res.headers_mut()
@@ -406,7 +391,7 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
         return Err(invalid());
     };
     Ok(TokenResponse {
-        access_token: access_token(state, &user, &scope, row.generation)?,
+        access_token: access_token(state, &user, &scope, row.generation, &row.family_id)?,
         token_type: "bearer",
         expires_in: state.config.access_ttl,
         refresh_token: next,
@@ -417,13 +402,15 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
 /// RFC 7009 revocation request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RevokeRequest {
-    /// The refresh token to revoke (with its whole family).
+    /// A refresh token or an access token: either way its whole session (refresh family)
+    /// is revoked, and the session's access tokens are rejected from then on.
     pub token: Option<String>,
     /// Ignored hint.
     pub token_type_hint: Option<String>,
 }
 
-/// Revoke a refresh token's whole family (RFC 7009: 200 even for unknown tokens).
+/// Revoke a token's whole session: a refresh token's family, or the session an access token
+/// belongs to (RFC 7009: 200 even for unknown or invalid tokens).
 #[utoipa::path(post, path = "/v1/auth/revoke", tag = "auth",
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked (or unknown)"), (status = 400, body = crate::error::ErrorBody)))]
@@ -434,9 +421,15 @@ pub async fn revoke(
     let Some(token) = req.token.filter(|t| !t.is_empty()) else {
         return Err(oauth("invalid_request", "token is required"));
     };
-    if token.len() <= 512 {
-        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&token), state.now())
-            .await?;
+    let now = state.now();
+    if token.len() <= 512 && !token.contains('.') {
+        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&token), now).await?;
+    } else if token.len() <= MAX_ACCESS_TOKEN_BYTES {
+        // An access token: only one this server issued and that is still valid names a
+        // session (an expired one needs no revoking; a forged one names nothing).
+        if let Ok(claims) = state.keys.verify(&token, now) {
+            store::tokens::revoke_family(&state.db, &claims.sid, now).await?;
+        }
     }
     Ok(StatusCode::OK)
 }
@@ -448,7 +441,9 @@ pub async fn logout_all(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<StatusCode, ApiError> {
-    store::users::bump_token_generation(&state.db, principal.user.id, state.now()).await?;
+    let now = state.now();
+    store::users::bump_token_generation(&state.db, principal.user.id, now).await?;
+    store::tokens::revoke_all_of_user(&state.db, principal.user.id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,12 +41,13 @@ pub fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Signs an access token for `user` with `scope`.
+/// Signs an access token for `user` with `scope`, belonging to session `sid`.
 pub fn access_token(
     state: &AppState,
     user: &UserRow,
     scope: &str,
     generation: i64,
+    sid: &str,
 ) -> Result<String, ApiError> {
     let now = state.now();
     let claims = Claims {
@@ -59,6 +60,7 @@ pub fn access_token(
         jti: random_token(16)?,
         scope: scope.to_owned(),
         r#gen: generation,
+        sid: sid.to_owned(),
     };
     state.keys.sign(&claims).map_err(ApiError::internal)
 }
@@ -86,7 +88,7 @@ pub async fn issue_new_family(
     )
     .await?;
     Ok(TokenResponse {
-        access_token: access_token(state, user, scope, user.token_generation)?,
+        access_token: access_token(state, user, scope, user.token_generation, &family)?,
         token_type: "bearer",
         expires_in: state.config.access_ttl,
         refresh_token: refresh,

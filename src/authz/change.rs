@@ -11,7 +11,8 @@ use super::adapter::Loaded;
 use super::rule::{Assignment, Rule, parse_subject};
 use super::{Engine, Snapshot};
 use crate::error::ApiError;
-use crate::matrix::Matrix;
+use crate::matrix::limits::Budget;
+use crate::matrix::{Matrix, MatrixError};
 use crate::store::policy::{ChangeMeta, Op, Outcome};
 use crate::store::rules::RuleRow;
 use crate::store::{self, Db};
@@ -329,14 +330,14 @@ async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, ApiError> {
+async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, MatrixError> {
     let file = super::seed::PolicyFile {
         rules: policy.rules.clone(),
         assignments: policy.assignments.clone(),
     };
     Snapshot::from_rows(m.policy_with_subjects(&file, policy.version))
         .await
-        .map_err(ApiError::internal)
+        .map_err(MatrixError)
 }
 
 /// Cells of `matrices` whose answer differs between `before` and `after`.
@@ -345,14 +346,26 @@ pub async fn flips(
     before: &Loaded,
     after: &Loaded,
 ) -> Result<Vec<Flip>, ApiError> {
+    flips_within(matrices, before, after, &Budget::unlimited())
+        .await
+        .map_err(|e| ApiError::validation("matrix", e))
+}
+
+/// [`flips`] within a budget (an error once it runs out).
+pub async fn flips_within(
+    matrices: &[Matrix],
+    before: &Loaded,
+    after: &Loaded,
+    budget: &Budget,
+) -> Result<Vec<Flip>, MatrixError> {
     let mut out = Vec::new();
     for m in matrices {
         let (b, a) = (
             matrix_snapshot(m, before).await?,
             matrix_snapshot(m, after).await?,
         );
-        let cells_before = m.run(&b).map_err(|e| ApiError::validation("matrix", e))?;
-        let cells_after = m.run(&a).map_err(|e| ApiError::validation("matrix", e))?;
+        let cells_before = m.run_within(&b, budget)?;
+        let cells_after = m.run_within(&a, budget)?;
         for (cb, ca) in cells_before.iter().zip(&cells_after) {
             if cb.actual != ca.actual {
                 out.push(Flip {
@@ -379,9 +392,14 @@ async fn broken_invariants(
 ) -> Result<Vec<Flip>, ApiError> {
     let mut suspects = Vec::new();
     for m in invariants {
-        let cells = m
-            .run(&matrix_snapshot(m, after).await?)
-            .map_err(|e| ApiError::validation("matrix", e))?;
+        let snap = matrix_snapshot(m, after)
+            .await
+            .map_err(ApiError::internal)?;
+        let cells = match cells_a_change_can_flip(m, before, after, &snap) {
+            Some(indices) => m.run_cells(&snap, &m.coordinates(), &indices, &Budget::unlimited()),
+            None => m.run(&snap),
+        }
+        .map_err(|e| ApiError::validation("matrix", e))?;
         if cells
             .iter()
             .any(|c| c.expected.is_some_and(|e| e != c.actual))
@@ -398,8 +416,70 @@ async fn broken_invariants(
     ))
 }
 
+/// The cells of `m` whose answer a change from `before` to `after` can alter, when that can
+/// be told without evaluating them (None: evaluate every cell).
+///
+/// When the role graph is unchanged, a decision depends only on the rules that apply to the
+/// request (subject reached, object pattern, action and scope match; conditions aside), so
+/// only cells to which an added, removed or edited rule applies can change. This keeps every
+/// edit's invariant check proportional to what it touches, not to the matrix.
+fn cells_a_change_can_flip(
+    m: &Matrix,
+    before: &Loaded,
+    after: &Loaded,
+    snap: &Snapshot,
+) -> Option<Vec<usize>> {
+    let edges = |l: &Loaded| -> HashSet<(String, String)> {
+        l.assignments
+            .iter()
+            .map(|a| (a.member.clone(), a.role.clone()))
+            .collect()
+    };
+    if !m.routes.is_empty() || edges(before) != edges(after) {
+        return None;
+    }
+    let unchanged =
+        |r: &Rule, other: &Loaded| other.rules.iter().any(|x| x.id == r.id && same_rule(x, r));
+    let touched: Vec<&Rule> = after
+        .rules
+        .iter()
+        .filter(|r| !unchanged(r, before))
+        .chain(before.rules.iter().filter(|r| !unchanged(r, after)))
+        .collect();
+    let mut reached: HashMap<&str, (String, Vec<String>)> = HashMap::new();
+    let coords = m.coordinates();
+    let mut out = Vec::new();
+    for (i, (s, _, o, a)) in coords.iter().enumerate() {
+        let (principal, roles) = reached.entry(s).or_insert_with(|| {
+            let principal = format!("user:{s}");
+            let roles = snap.roles_of(&principal);
+            (principal, roles)
+        });
+        let scopes = m
+            .subjects
+            .get(*s)
+            .map(|x| x.scopes.as_slice())
+            .unwrap_or(&[]);
+        let resource = m
+            .object(o, a, s)
+            .map_or_else(|| (*o).to_owned(), |x| x.resource);
+        let applies = |r: &&Rule| {
+            (r.action == "*" || r.action == *a)
+                && super::rule::object_matches(&resource, &r.object)
+                && (r.scope == "*" || scopes.contains(&r.scope))
+                && (r.subject == super::rule::EVERYONE
+                    || &r.subject == principal
+                    || roles.contains(&r.subject))
+        };
+        if touched.iter().any(applies) {
+            out.push(i);
+        }
+    }
+    Some(out)
+}
+
 /// Invariant cells the change would break: flips of invariant matrices that now fail.
-fn violations(flips: &[Flip], invariants: &[Matrix]) -> Vec<Flip> {
+pub fn violations(flips: &[Flip], invariants: &[Matrix]) -> Vec<Flip> {
     flips
         .iter()
         .filter(|f| {
@@ -430,7 +510,6 @@ impl Engine {
             .into_iter()
             .filter(|m| m.invariant)
             .collect();
-        ensure_users_exist(&self.db, &ops).await?;
         // Validate against the newest policy without holding the database's write lock, so
         // the lock is held only for the writes themselves...
         let validated = self.validate(&ops, &invariants).await?;
@@ -470,14 +549,54 @@ impl Engine {
         }
     }
 
-    /// Loads the newest policy and checks `ops` against it: validation, invariant matrices,
-    /// no lock-out. Returns the version it checked against.
+    /// Checks `ops` as [`Engine::change`] would, without committing: the dry run. The same
+    /// function does the checking for both, so a dry run reports exactly the refusal the
+    /// change would get. Server-side failures (503, 500) are errors of the dry run itself.
+    pub async fn review(&self, ops: &[Op]) -> Result<Review, ApiError> {
+        let invariants: Vec<Matrix> = shipped_matrices()?
+            .into_iter()
+            .filter(|m| m.invariant)
+            .collect();
+        let mut seen = Proposal::default();
+        let verdict = match self.check_change(ops, &invariants, &mut seen).await {
+            Err(e) if e.status().is_server_error() => return Err(e),
+            v => v.map(|_| ()),
+        };
+        Ok(Review {
+            version: match &seen.before {
+                Some(b) => b.version,
+                None => self.snapshot()?.version(),
+            },
+            before: seen.before,
+            after: seen.after,
+            verdict,
+        })
+    }
+
+    /// The checks of [`Engine::change`]: see [`Engine::check_change`].
     async fn validate(&self, ops: &[Op], invariants: &[Matrix]) -> Result<i64, ApiError> {
+        self.check_change(ops, invariants, &mut Proposal::default())
+            .await
+    }
+
+    /// Every check a change must pass before it is committed, in order: the accounts it names
+    /// exist (422), the newest policy loads (503), the operations are valid (422/404/409), no
+    /// invariant cell breaks (409 `invariant_violation`), no lock-out (409 `lockout`). Records
+    /// the policies it got as far as in `seen`. Returns the version it checked against.
+    async fn check_change(
+        &self,
+        ops: &[Op],
+        invariants: &[Matrix],
+        seen: &mut Proposal,
+    ) -> Result<i64, ApiError> {
+        ensure_users_exist(&self.db, ops).await?;
         self.reload()
             .await
             .map_err(|_| ApiError::unavailable("the policy could not be loaded"))?;
         let base = self.snapshot()?;
+        seen.before = Some(base.loaded());
         let next = candidate(&base, ops)?;
+        seen.after = Some(next.clone());
         let broken = broken_invariants(invariants, &base.loaded(), &next).await?;
         if !broken.is_empty() {
             return Err(ApiError::conflict(
@@ -495,22 +614,26 @@ impl Engine {
         self.ensure_administrable(&proposed, None).await?;
         Ok(base.version())
     }
+}
 
-    /// What a change would flip, without applying it: every shipped matrix plus `extra`.
-    pub async fn dry_run(
-        &self,
-        ops: &[Op],
-        extra: Vec<Matrix>,
-    ) -> Result<(Vec<Flip>, Vec<Flip>), ApiError> {
-        let base = self.snapshot()?;
-        let next = candidate(&base, ops)?;
-        let mut matrices = shipped_matrices()?;
-        let invariants: Vec<Matrix> = matrices.iter().filter(|m| m.invariant).cloned().collect();
-        matrices.extend(extra);
-        let all = flips(&matrices, &base.loaded(), &next).await?;
-        let broken = violations(&all, &invariants);
-        Ok((all, broken))
-    }
+/// The policies a change's checks got as far as building.
+#[derive(Debug, Default)]
+struct Proposal {
+    before: Option<Loaded>,
+    after: Option<Loaded>,
+}
+
+/// What the change protocol concludes about a proposed change (see [`Engine::review`]).
+#[derive(Debug)]
+pub struct Review {
+    /// The policy version the change was checked against.
+    pub version: i64,
+    /// The policy it was checked against (None if refused before the policy was read).
+    pub before: Option<Loaded>,
+    /// The policy it would produce (None if refused before it could be built).
+    pub after: Option<Loaded>,
+    /// Ok: the change would be committed; Err: exactly the refusal the change gets.
+    pub verdict: Result<(), ApiError>,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod differential;
 pub mod guard;
 pub mod lockout;
 mod rows;
+pub mod resource;
 pub mod seed;
 pub mod shadow;
 

@@ -51,9 +51,16 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         .await
         .map_err(|e| err("database")(e.to_string()))?;
     let now = clock.now();
-    let keys = KeyRing::load_or_create(&db, now, &config.issuer, &config.audience)
-        .await
-        .map_err(|e| err("signing keys")(e.to_string()))?;
+    let keys = KeyRing::load(
+        &db,
+        now,
+        &config.issuer,
+        &config.audience,
+        config.signing_key.as_ref(),
+        config.access_ttl,
+    )
+    .await
+    .map_err(|e| err("signing keys")(e.to_string()))?;
     let hasher = Hasher::new(hashing_permits(
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ))
@@ -63,6 +70,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     let state = AppState::new(Inner {
         limiter: RateLimiter::new(config.login_limits, config.register_limits),
         engine: Engine::new(db.clone()),
+        matrix_runs: crate::matrix::limits::RunGate::new(config.matrix_limits),
         config,
         db,
         keys,

@@ -103,6 +103,7 @@ impl DocumentInput {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Most documents to return (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Continue after this document id (from the previous page's `Link: rel="next"`).
     pub after: Option<i64>,
@@ -116,7 +117,7 @@ const MAX_SCAN: usize = 2_000;
 
 /// List the documents the caller may read (others are silently left out, no count), by id.
 /// When more may follow, a `Link: <...>; rel="next"` header gives the next page.
-#[utoipa::path(get, path = "/api/documents", tag = "documents", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/api/documents", operation_id = "list_documents", tag = "documents", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = [DocumentRow]), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn list(
@@ -169,7 +170,7 @@ pub async fn list(
 }
 
 /// Create a document owned by the caller.
-#[utoipa::path(post, path = "/api/documents", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
+#[utoipa::path(post, path = "/api/documents", operation_id = "create_document", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
     responses((status = 201, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -195,7 +196,7 @@ async fn load(state: &AppState, id: i64) -> Result<DocumentRow, ApiError> {
 }
 
 /// Read one document.
-#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/documents/{id}", operation_id = "read_document", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
     responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn read(
@@ -208,10 +209,15 @@ pub async fn read(
     Ok(Json(doc))
 }
 
-/// Replace a document. The caller must be allowed to update it as it is and as it will be.
-#[utoipa::path(put, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
+/// Replace a document. The caller must be allowed to update it as it is and as it will be;
+/// a change of department or classification is a relabel, which must also be allowed on the
+/// document as it will be (the seed policy gives it to editors within their department and
+/// clearance, never to an owner for being the owner: moving a document is like creating one
+/// in its new place).
+#[utoipa::path(put, path = "/api/documents/{id}", operation_id = "update_document", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
     params(("id" = i64, Path, description = "document id")),
-    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -221,20 +227,25 @@ pub async fn update(
     input.validate()?;
     let doc = load(&state, id).await?;
     authorize(&state, &principal, &object_of(&doc), "update")?;
-    authorize(
-        &state,
-        &principal,
-        &object(&input.department, &doc.owner, input.classification),
-        "update",
-    )?;
-    let updated = store::documents::update(&state.db, id, &input.fields(&doc.owner), state.now())
+    let after = object(&input.department, &doc.owner, input.classification);
+    authorize(&state, &principal, &after, "update")?;
+    if input.department != doc.department || input.classification != doc.classification {
+        authorize(&state, &principal, &after, "relabel")?;
+    }
+    match store::documents::update(&state.db, id, &doc, &input.fields(&doc.owner), state.now())
         .await?
-        .ok_or_else(|| ApiError::not_found("document"))?;
-    Ok(Json(updated))
+    {
+        Some(updated) => Ok(Json(updated)),
+        None if store::documents::find(&state.db, id).await?.is_some() => Err(ApiError::conflict(
+            "document_changed",
+            "the document was relabelled while this request was decided; read it and retry",
+        )),
+        None => Err(ApiError::not_found("document")),
+    }
 }
 
 /// Delete a document.
-#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/documents/{id}", operation_id = "delete_document", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove(

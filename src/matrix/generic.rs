@@ -11,6 +11,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
 use serde::Serialize;
 
+use super::explain::{Matched, describe_chain, reason, role_chain};
+use super::limits::Budget;
 use super::warden::{Coord, parallel};
 use super::{Cell, Matrix, MatrixError};
 use crate::authz::AttrValue;
@@ -48,6 +50,11 @@ pub struct GenericPolicy {
     dims: Vec<Dim>,
     /// The `p` lines of the policy text (for coverage), as written.
     pub rules: Vec<String>,
+    /// Position of `sub` and `eft` in a `p` row, for explaining decisions.
+    sub_at: Option<usize>,
+    eft_at: Option<usize>,
+    /// `g` rows: (member, role, domain).
+    edges: Vec<(String, String, Option<String>)>,
 }
 
 impl std::fmt::Debug for GenericPolicy {
@@ -101,6 +108,20 @@ impl GenericPolicy {
             .filter(|l| l.starts_with("p"))
             .map(str::to_owned)
             .collect();
+        let p_tokens = model_tokens(&model, "p");
+        let at = |t: &str| p_tokens.iter().position(|x| x == t);
+        let (sub_at, eft_at) = (at("p_sub"), at("p_eft"));
+        let edges = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').map(str::trim).collect();
+                match f.as_slice() {
+                    ["g", m, r] => Some((m.to_string(), r.to_string(), None)),
+                    ["g", m, r, d] => Some((m.to_string(), r.to_string(), Some(d.to_string()))),
+                    _ => None,
+                }
+            })
+            .collect();
         let enforcer = Enforcer::new(model, StringAdapter::new(text))
             .await
             .map_err(|e| err("policy", e))?;
@@ -108,11 +129,57 @@ impl GenericPolicy {
             enforcer,
             dims,
             rules,
+            sub_at,
+            eft_at,
+            edges,
         })
     }
 
+    /// Why `rows` (the matched `p` rows) gave `allowed` to `subject` (in `domain`).
+    fn why(
+        &self,
+        allowed: bool,
+        rows: &[Vec<String>],
+        subject: Option<&str>,
+        domain: Option<&str>,
+    ) -> String {
+        let edges = self
+            .edges
+            .iter()
+            .filter(|(_, _, d)| d.is_none() || d.as_deref() == domain)
+            .map(|(m, r, _)| (m.as_str(), r.as_str()));
+        let matched: Vec<Matched> = rows
+            .iter()
+            .map(|row| {
+                let rule_sub = self.sub_at.and_then(|i| row.get(i)).map(String::as_str);
+                let via = match (subject, rule_sub) {
+                    (Some(s), Some(r)) => role_chain(edges.clone(), s, r).map_or_else(
+                        || format!("{r} (matched by the model)"),
+                        |c| describe_chain(&c, s),
+                    ),
+                    _ => "the model's matcher".to_owned(),
+                };
+                Matched {
+                    label: format!("`p, {}`", row.join(", ")),
+                    deny: self
+                        .eft_at
+                        .and_then(|i| row.get(i))
+                        .is_some_and(|e| e == "deny"),
+                    via,
+                }
+            })
+            .collect();
+        reason(allowed, &matched)
+    }
+
     /// Decides one cell; a casbin error or panic is reported as a deny with its reason.
-    pub fn decide(&self, values: &[Value]) -> (bool, String, Vec<String>) {
+    /// `subject` (a plain name) and `domain` are used to explain the decision.
+    pub fn decide(
+        &self,
+        values: &[Value],
+        subject: Option<&str>,
+        domain: Option<&str>,
+    ) -> (bool, String, Vec<String>) {
         let result = catch_unwind(AssertUnwindSafe(|| match values {
             [a] => self.enforcer.enforce_ex((a,)),
             [a, b] => self.enforcer.enforce_ex((a, b)),
@@ -128,12 +195,7 @@ impl GenericPolicy {
                     .iter()
                     .map(|r| format!("p, {}", r.join(", ")))
                     .collect();
-                let reason = if matched.is_empty() {
-                    "no rule matched".to_owned()
-                } else {
-                    matched.join(" | ")
-                };
-                (allowed, reason, matched)
+                (allowed, self.why(allowed, &rows, subject, domain), matched)
             }
             Ok(Err(e)) => (false, format!("evaluation error: {e}"), Vec::new()),
             Err(_) => (
@@ -185,7 +247,7 @@ impl Matrix {
     pub fn run_generic(&self, policy: &GenericPolicy) -> Result<Vec<Cell>, MatrixError> {
         let coords = self.coordinates();
         let all: Vec<usize> = (0..coords.len()).collect();
-        self.run_generic_cells(policy, &coords, &all)
+        self.run_generic_cells(policy, &coords, &all, &Budget::unlimited())
     }
 
     /// Evaluates the cells at `indices` of `coords` against a generic policy, on all cores.
@@ -194,6 +256,7 @@ impl Matrix {
         policy: &GenericPolicy,
         coords: &[Coord<'_>],
         indices: &[usize],
+        budget: &Budget,
     ) -> Result<Vec<Cell>, MatrixError> {
         if policy.dims.contains(&Dim::Domain) && self.domains.is_empty() {
             return Err(MatrixError(
@@ -205,7 +268,7 @@ impl Matrix {
                 "the matrix lists `domains` but the model's request has no `dom`".into(),
             ));
         }
-        parallel(indices, |&i| {
+        parallel(indices, budget, |&i| {
             let (s, d, o, a) = coords[i];
             let values: Vec<Value> = policy
                 .dims
@@ -220,7 +283,11 @@ impl Matrix {
                     Dim::Action => Value::Name(a.to_owned()),
                 })
                 .collect();
-            let (actual, reason, matched) = policy.decide(&values);
+            // a subject passed as attributes has no name the role graph knows
+            let name = matches!(values.first(), Some(Value::Name(_)))
+                .then_some(s)
+                .filter(|_| policy.dims.first() == Some(&Dim::Subject));
+            let (actual, reason, matched) = policy.decide(&values, name, d);
             Cell {
                 subject: s.to_owned(),
                 domain: d.map(str::to_owned),

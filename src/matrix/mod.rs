@@ -19,7 +19,9 @@
 //! deny: [[alice, eng-1, update]]
 //! ```
 
+pub mod explain;
 pub mod generic;
+pub mod limits;
 pub mod report;
 pub mod run;
 pub mod warden;
@@ -253,6 +255,21 @@ impl Matrix {
                 "a matrix needs `expect`, `allow` or `deny`".into(),
             ));
         }
+        // An empty dimension means an empty grid: the matrix would check no cell and pass
+        // with nothing tested. (With every dimension non-empty, each `expect` row and each
+        // `allow`/`deny` entry, whose names were checked above, covers at least one cell.)
+        for (dimension, empty) in [
+            ("subjects", self.subjects.is_empty()),
+            ("objects", self.objects.is_empty()),
+            ("actions", self.actions.is_empty()),
+        ] {
+            if empty {
+                return Err(MatrixError(format!(
+                    "this matrix checks no cell: `{dimension}` is empty, so it would pass \
+                     with nothing tested"
+                )));
+            }
+        }
         for (action, route) in &self.routes {
             if !self.actions.contains(action) {
                 return Err(MatrixError(format!("routes: unknown action `{action}`")));
@@ -297,7 +314,9 @@ impl Matrix {
         } else {
             self.domains.iter().map(|d| Some(d.as_str())).collect()
         };
-        let mut out = Vec::with_capacity(self.cell_count());
+        // No `with_capacity`: the size comes from the file. Callers bound it first
+        // (`checked_cell_count`); this grows only as far as the cells really go.
+        let mut out = Vec::new();
         for s in self.subjects.keys() {
             for d in &domains {
                 for o in self.objects.keys() {
@@ -310,9 +329,19 @@ impl Matrix {
         out
     }
 
-    /// Number of cells.
+    /// Number of cells (saturating: see [`Matrix::checked_cell_count`] before allocating).
     pub fn cell_count(&self) -> usize {
-        self.subjects.len() * self.domains.len().max(1) * self.objects.len() * self.actions.len()
+        self.checked_cell_count().unwrap_or(usize::MAX)
+    }
+
+    /// Number of cells, or None when it does not fit in a `usize`. A few kilobytes of YAML can
+    /// name billions of cells: check this against a limit before evaluating anything.
+    pub fn checked_cell_count(&self) -> Option<usize> {
+        self.subjects
+            .len()
+            .checked_mul(self.domains.len().max(1))?
+            .checked_mul(self.objects.len())?
+            .checked_mul(self.actions.len())
     }
 }
 

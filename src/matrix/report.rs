@@ -69,6 +69,55 @@ fn word(b: bool) -> &'static str {
     if b { "allow" } else { "deny" }
 }
 
+/// Failing cells as a table whose columns are as wide as their longest value, so long
+/// subjects and objects never shift the columns after them. "decided by" comes last.
+fn failure_table(cells: &[Cell]) -> String {
+    let rows: Vec<[String; 7]> = cells
+        .iter()
+        .map(|c| {
+            [
+                c.subject.clone(),
+                c.domain.clone().unwrap_or_else(|| "-".to_owned()),
+                c.object.clone(),
+                c.action.clone(),
+                c.expected.map_or("-", word).to_owned(),
+                word(c.actual).to_owned(),
+                c.reason.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "subject",
+        "domain",
+        "object",
+        "action",
+        "expected",
+        "actual",
+        "decided by",
+    ]
+    .map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        out.push(' ');
+        for (i, (v, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                let _ = write!(out, " {v}");
+            } else {
+                let pad = w - v.chars().count();
+                let _ = write!(out, " {v}{}", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The human report: a table of failing cells per matrix, coverage, and a summary line.
 pub fn text(results: &[MatrixResult]) -> String {
     let mut out = String::new();
@@ -88,24 +137,7 @@ pub fn text(results: &[MatrixResult]) -> String {
             r.failures.len()
         );
         if !r.failures.is_empty() {
-            let _ = writeln!(
-                out,
-                "  {:<14} {:<10} {:<16} {:<10} {:<8} {:<8} decided by",
-                "subject", "domain", "object", "action", "expected", "actual"
-            );
-            for c in &r.failures {
-                let _ = writeln!(
-                    out,
-                    "  {:<14} {:<10} {:<16} {:<10} {:<8} {:<8} {}",
-                    c.subject,
-                    c.domain.as_deref().unwrap_or("-"),
-                    c.object,
-                    c.action,
-                    c.expected.map_or("-", word),
-                    word(c.actual),
-                    c.reason
-                );
-            }
+            out.push_str(&failure_table(&r.failures));
         }
         if !r.coverage.unexercised.is_empty() {
             let _ = writeln!(
@@ -223,15 +255,30 @@ fn mark(c: &Cell) -> String {
 pub fn table(r: &MatrixResult) -> String {
     let mut out = String::new();
     let actions = actions_of(r);
-    let _ = write!(out, "{:<20} {:<18}", "subject", "object");
-    for a in &actions {
-        let _ = write!(out, " {a:<8}");
+    let rows = grid_rows(r);
+    let width = |header: &str, values: &mut dyn Iterator<Item = usize>| {
+        values.fold(header.chars().count(), usize::max)
+    };
+    let ws = width(
+        "subject",
+        &mut rows.iter().map(|(l, _, _)| l.chars().count()),
+    );
+    let wo = width(
+        "object",
+        &mut rows.iter().map(|(_, o, _)| o.chars().count()),
+    );
+    // "allow!" is the widest mark
+    let wa: Vec<usize> = actions.iter().map(|a| a.chars().count().max(6)).collect();
+    let _ = write!(out, "{:<ws$} {:<wo$}", "subject", "object");
+    for (a, w) in actions.iter().zip(&wa) {
+        let _ = write!(out, " {a:<w$}");
     }
     out.push('\n');
-    for (label, object, cells) in grid_rows(r) {
-        let _ = write!(out, "{label:<20} {object:<18}");
-        for c in cells {
-            let _ = write!(out, " {:<8}", mark(c));
+    for (label, object, cells) in rows {
+        // (format widths count characters, as the widths above do)
+        let _ = write!(out, "{label:<ws$} {object:<wo$}");
+        for (c, w) in cells.into_iter().zip(&wa) {
+            let _ = write!(out, " {:<w$}", mark(c));
         }
         out.push('\n');
     }

@@ -1,6 +1,7 @@
 //! Choosing the policy under test and running a matrix against it, with coverage.
 
 use super::generic::GenericPolicy;
+use super::limits::Budget;
 use super::report::{Coverage, MatrixResult, unexercised};
 use super::{Cell, Matrix, MatrixError};
 use crate::authz::seed::{PolicyFile, parse_policy};
@@ -71,6 +72,7 @@ async fn cells_for(
     m: &Matrix,
     put: &PolicyUnderTest,
     indices: Option<&[usize]>,
+    budget: &Budget,
 ) -> Result<(Vec<Cell>, Vec<String>), MatrixError> {
     let coords = m.coordinates();
     let all: Vec<usize>;
@@ -87,11 +89,11 @@ async fn cells_for(
                 .await
                 .map_err(MatrixError)?;
             let rules = file.rules.iter().map(|r| r.id.to_string()).collect();
-            Ok((m.run_cells(&snap, &coords, indices)?, rules))
+            Ok((m.run_cells(&snap, &coords, indices, budget)?, rules))
         }
         PolicyUnderTest::Casbin { model, policy } => {
             let g = GenericPolicy::load(model, policy, &m.generic_roles()).await?;
-            let mut cells = m.run_generic_cells(&g, &coords, indices)?;
+            let mut cells = m.run_generic_cells(&g, &coords, indices, budget)?;
             for c in &mut cells {
                 c.matched = c.matched.iter().map(|l| normalise_line(l)).collect();
             }
@@ -135,7 +137,19 @@ pub async fn check(
     file: &str,
     put: &PolicyUnderTest,
 ) -> Result<MatrixResult, MatrixError> {
-    let (cells, rules) = cells_for(m, put, None).await?;
+    check_within(m, file, put, &Budget::unlimited()).await
+}
+
+/// [`check`] within a budget. The cells must all be evaluated in time (else an error); the
+/// optional "changes no decision" analysis does at most [`Budget::extra_work`]
+/// re-evaluations and is left out (empty) when the budget runs out during it.
+pub async fn check_within(
+    m: &Matrix,
+    file: &str,
+    put: &PolicyUnderTest,
+    budget: &Budget,
+) -> Result<MatrixResult, MatrixError> {
+    let (cells, rules) = cells_for(m, put, None, budget).await?;
     let mut coverage = Coverage {
         unexercised: unexercised(&rules, &cells),
         no_effect: Vec::new(),
@@ -149,14 +163,22 @@ pub async fn check(
             .collect()
     };
     let work: usize = rules.iter().map(|r| matched_cells(r).len()).sum();
-    if work <= NO_EFFECT_BUDGET {
+    if work <= budget.extra_work().unwrap_or(NO_EFFECT_BUDGET) {
         for rule in &rules {
             let affected = matched_cells(rule);
             if affected.is_empty() {
                 coverage.no_effect.push(rule.clone());
                 continue;
             }
-            let (other, _) = cells_for(m, &without_rule(put, rule), Some(&affected)).await?;
+            let other = match cells_for(m, &without_rule(put, rule), Some(&affected), budget).await
+            {
+                Ok((other, _)) => other,
+                Err(_) if budget.exhausted() => {
+                    coverage.no_effect.clear();
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             if other
                 .iter()
                 .zip(&affected)

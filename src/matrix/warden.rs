@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use super::explain::{Matched, describe_chain, reason, role_chain};
+use super::limits::{Budget, CHECK_EVERY};
 use super::{Cell, Matrix, MatrixError};
 use crate::authz::adapter::Loaded;
-use crate::authz::rule::Assignment;
+use crate::authz::rule::{Assignment, EVERYONE, Effect, Rule};
 use crate::authz::seed::PolicyFile;
-use crate::authz::{AttrValue, Object, Snapshot, Subject};
+use crate::authz::{AttrValue, Decision, Object, Snapshot, Subject};
 
 impl Matrix {
     /// The casbin subject of a matrix subject.
@@ -66,9 +68,14 @@ impl Matrix {
 
     /// Evaluates every cell against a snapshot (route check first when the action has one).
     pub fn run(&self, snap: &Snapshot) -> Result<Vec<Cell>, MatrixError> {
+        self.run_within(snap, &Budget::unlimited())
+    }
+
+    /// [`Matrix::run`] within a budget (stops with an error when it runs out).
+    pub fn run_within(&self, snap: &Snapshot, budget: &Budget) -> Result<Vec<Cell>, MatrixError> {
         let coords = self.coordinates();
         let all: Vec<usize> = (0..coords.len()).collect();
-        self.run_cells(snap, &coords, &all)
+        self.run_cells(snap, &coords, &all, budget)
     }
 
     /// Evaluates the cells at `indices` of `coords`, on all cores. Route checks depend only
@@ -78,6 +85,7 @@ impl Matrix {
         snap: &Snapshot,
         coords: &[Coord<'_>],
         indices: &[usize],
+        budget: &Budget,
     ) -> Result<Vec<Cell>, MatrixError> {
         if !self.domains.is_empty() {
             return Err(MatrixError(
@@ -85,6 +93,7 @@ impl Matrix {
                     .into(),
             ));
         }
+        let why = Why::new(snap);
         let mut routes: HashMap<(&str, &str), Decided> = HashMap::new();
         for &i in indices {
             let (s, _, _, a) = coords[i];
@@ -95,7 +104,8 @@ impl Matrix {
                     .ok_or_else(|| MatrixError("subject".into()))?;
                 let d = snap.decide(&subject, &Object::route(&route_path(path)), method);
                 let matched = d.matched_rules.iter().map(i64::to_string).collect();
-                slot.insert((d.allowed, format!("route {method} {path} denied"), matched));
+                let why = why.reason(s, &subject.principal, &d);
+                slot.insert((d.allowed, format!("route {method} {path}: {why}"), matched));
             }
         }
         let subjects: HashMap<&str, Subject> = self
@@ -103,7 +113,7 @@ impl Matrix {
             .keys()
             .filter_map(|n| self.subject(n).map(|s| (n.as_str(), s)))
             .collect();
-        parallel(indices, |&i| {
+        parallel(indices, budget, |&i| {
             let (s, _, o, a) = coords[i];
             let subject = &subjects[s];
             let object = self.object(o, a, s).unwrap_or_else(|| Object::route(o));
@@ -113,12 +123,7 @@ impl Matrix {
                 _ => {
                     let d = snap.decide(subject, &object, a);
                     let matched: Vec<String> = d.matched_rules.iter().map(i64::to_string).collect();
-                    let reason = match (&d.error, matched.is_empty()) {
-                        (Some(e), _) => format!("evaluation error: {e}"),
-                        (None, true) => "no rule matched".to_owned(),
-                        (None, false) => format!("rules {}", matched.join(",")),
-                    };
-                    (d.allowed, reason, matched)
+                    (d.allowed, why.reason(s, &subject.principal, &d), matched)
                 }
             };
             if let Some((true, _, route_matched)) = route {
@@ -138,34 +143,96 @@ impl Matrix {
     }
 }
 
+/// Explains decisions of one snapshot: the winning rule and the subject's role chain to it.
+struct Why<'a> {
+    rules: HashMap<i64, &'a Rule>,
+    edges: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Why<'a> {
+    fn new(snap: &'a Snapshot) -> Self {
+        Self {
+            rules: snap.rules().iter().map(|r| (r.id, r)).collect(),
+            edges: snap
+                .assignments()
+                .iter()
+                .map(|a| (a.member.as_str(), a.role.as_str()))
+                .collect(),
+        }
+    }
+
+    fn reason(&self, name: &str, principal: &str, d: &Decision) -> String {
+        if let Some(e) = &d.error {
+            return format!("evaluation error: {e}");
+        }
+        let matched: Vec<Matched> = d
+            .matched_rules
+            .iter()
+            .map(|id| match self.rules.get(id) {
+                Some(r) => Matched {
+                    label: format!("rule #{id} ({} {} {})", r.subject, r.object, r.action),
+                    deny: r.effect == Effect::Deny,
+                    via: if r.subject == EVERYONE {
+                        "everyone (*)".to_owned()
+                    } else {
+                        role_chain(self.edges.iter().copied(), principal, &r.subject).map_or_else(
+                            || format!("{} (no role chain found)", r.subject),
+                            |c| describe_chain(&c, name),
+                        )
+                    },
+                },
+                None => Matched {
+                    label: format!("rule #{id}"),
+                    deny: false,
+                    via: "?".to_owned(),
+                },
+            })
+            .collect();
+        reason(d.allowed, &matched)
+    }
+}
+
 /// One cell's coordinates: subject, domain, object, action.
 pub type Coord<'a> = (&'a str, Option<&'a str>, &'a str, &'a str);
 
 type Decided = (bool, String, Vec<String>);
 
-/// Maps `f` over `items` on every core, keeping order.
+/// Maps `f` over `items` on the budget's threads (every core by default), keeping order.
+/// Each thread looks at the budget every [`CHECK_EVERY`] items and stops when it is spent.
 pub fn parallel<T: Sync, R: Send>(
     items: &[T],
+    budget: &Budget,
     f: impl Fn(&T) -> R + Sync,
 ) -> Result<Vec<R>, MatrixError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let map = |part: &[T]| -> Result<Vec<R>, MatrixError> {
+        let mut out = Vec::new();
+        for block in part.chunks(CHECK_EVERY) {
+            if budget.exhausted() {
+                return Err(Budget::stopped());
+            }
+            out.extend(block.iter().map(&f));
+        }
+        Ok(out)
+    };
+    let threads = budget
+        .threads()
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(items.len().max(1));
     if threads <= 1 || items.len() < 256 {
-        return Ok(items.iter().map(f).collect());
+        return map(items);
     }
     let chunk = items.len().div_ceil(threads);
-    let f = &f;
+    let map = &map;
     std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .map(|part| scope.spawn(move || map(part)))
             .collect();
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::new();
         for h in handles {
             out.extend(
                 h.join()
-                    .map_err(|_| MatrixError("a matrix worker panicked".into()))?,
+                    .map_err(|_| MatrixError("a matrix worker panicked".into()))??,
             );
         }
         Ok(out)

@@ -107,16 +107,21 @@ pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<Do
     .and_then(|r| from_row(&r).map_err(db_err))
 }
 
-/// Overwrites a document; None if it does not exist.
+/// Overwrites a document whose department, owner and classification are still those of
+/// `was`; None if it does not exist or was relabelled meanwhile.
 pub async fn update(
     db: &Db,
     id: i64,
+    was: &DocumentRow,
     d: &DocumentFields<'_>,
     now: i64,
 ) -> StoreResult<Option<DocumentRow>> {
+    // Written only if the labels the caller was authorised on are still the document's: a
+    // concurrent relabel between the decision and the write makes this a no-op (None).
     sqlx::query(concat!(
         "UPDATE documents SET title = $2, body = $3, department = $4, owner = $5, \
-         classification = $6, updated_at = $7 WHERE id = $1 RETURNING ",
+         classification = $6, updated_at = $7 \
+         WHERE id = $1 AND department = $8 AND owner = $9 AND classification = $10 RETURNING ",
         document_columns!()
     ))
     .bind(id)
@@ -126,6 +131,9 @@ pub async fn update(
     .bind(d.owner)
     .bind(i64::from(d.classification))
     .bind(now)
+    .bind(&was.department)
+    .bind(&was.owner)
+    .bind(i64::from(was.classification))
     .fetch_optional(db.pool())
     .await
     .map_err(db_err)?

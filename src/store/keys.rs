@@ -11,12 +11,14 @@ pub struct KeyRow {
     pub kid: String,
     /// JWS algorithm name (`EdDSA`).
     pub algorithm: String,
-    /// base64 private seed.
+    /// base64 private seed; empty for a retired key or one supplied from outside.
     pub private_key: String,
     /// base64url public key.
     pub public_key: String,
     /// Creation time.
     pub created_at: i64,
+    /// When it stopped signing, if it did.
+    pub retired_at: Option<i64>,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -31,7 +33,7 @@ impl std::fmt::Debug for KeyRow {
 /// All keys, newest first.
 pub async fn list(db: &Db) -> StoreResult<Vec<KeyRow>> {
     let rows = sqlx::query(
-        "SELECT kid, algorithm, private_key, public_key, created_at FROM signing_keys \
+        "SELECT kid, algorithm, private_key, public_key, created_at, retired_at FROM signing_keys \
          ORDER BY created_at DESC, kid",
     )
     .fetch_all(db.pool())
@@ -45,16 +47,17 @@ pub async fn list(db: &Db) -> StoreResult<Vec<KeyRow>> {
                 private_key: r.try_get("private_key").map_err(db_err)?,
                 public_key: r.try_get("public_key").map_err(db_err)?,
                 created_at: r.try_get("created_at").map_err(db_err)?,
+                retired_at: r.try_get("retired_at").map_err(db_err)?,
             })
         })
         .collect()
 }
 
-/// Stores a new key.
+/// Stores a new key (a kid already stored is left as it is).
 pub async fn insert(db: &Db, key: &KeyRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",
     )
     .bind(&key.kid)
     .bind(&key.algorithm)
@@ -64,5 +67,30 @@ pub async fn insert(db: &Db, key: &KeyRow) -> StoreResult<()> {
     .execute(db.pool())
     .await
     .map_err(db_err)?;
+    Ok(())
+}
+
+/// Retires every signing key but `keep`: it stops signing and its private material is
+/// erased; its public key stays until [`delete_retired_before`] drops it.
+pub async fn retire_all_but(db: &Db, keep: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE signing_keys SET retired_at = $2, private_key = '' \
+         WHERE kid <> $1 AND retired_at IS NULL",
+    )
+    .bind(keep)
+    .bind(now)
+    .execute(db.pool())
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Drops keys retired before `cutoff` (every token they signed has expired).
+pub async fn delete_retired_before(db: &Db, cutoff: i64) -> StoreResult<()> {
+    sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+        .bind(cutoff)
+        .execute(db.pool())
+        .await
+        .map_err(db_err)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The only place with SQL. A [`Db`] wraps an sqlx `Any` pool so the same repositories run
 //! on SQLite today and Postgres later; queries use `$n` placeholders and portable types.
 
+pub mod accounts;
 pub mod documents;
 pub mod keys;
 pub mod policy;
@@ -59,6 +60,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: sqlx::AnyPool,
+    accounts: std::sync::Arc<accounts::Accounts>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -70,7 +72,9 @@ impl Db {
         // The Any driver only takes URL options, so the file is first created and switched
         // to WAL (a persistent setting) through the native SQLite options.
         let native = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad database URL: {e}")))?
+            .map_err(|e| StoreError::Unavailable(format!("bad database URL: {e}")))?;
+        private_file(native.get_filename())?;
+        let native = native
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
         let conn = sqlx::ConnectOptions::connect(&native)
@@ -84,12 +88,20 @@ impl Db {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         SQLITE_MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            accounts: Default::default(),
+        })
     }
 
     /// The pool, for the repositories in this module.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
+    }
+
+    /// The account-row cache (see [`accounts`]).
+    pub(crate) fn accounts(&self) -> &std::sync::Arc<accounts::Accounts> {
+        &self.accounts
     }
 
     /// True when a trivial query succeeds.
@@ -101,6 +113,53 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates the database file readable by its owner only (it holds password hashes, refresh
+/// token hashes and, unless `--signing-key-file` is used, the signing key), or narrows an
+/// existing one that others could read. SQLite gives its `-wal` and `-shm` files the mode of
+/// the database file, so they follow. In-memory databases have no file.
+fn private_file(path: &std::path::Path) -> StoreResult<()> {
+    let unavailable = |e: std::io::Error| {
+        StoreError::Unavailable(format!("database file {}: {e}", path.display()))
+    };
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path)
+                    .map_err(unavailable)?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the database file was readable by others; narrowing it to 0600"
+                    );
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = path.as_os_str().to_owned();
+                        p.push(suffix);
+                        if std::path::Path::new(&p).exists() {
+                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                                .map_err(unavailable)?;
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Runs raw SQL (tests use it to simulate failures, e.g. a trigger that aborts a write).

@@ -81,14 +81,26 @@ pub struct AuditEntry {
     pub action: String,
     /// Human summary.
     pub summary: String,
-    /// Changed rows before (JSON).
-    #[schema(value_type = Object)]
+    /// What the change replaced: for a policy version, one object per operation (`{"rule":
+    /// ...}`, `{"assignment": [member, role]}`, a rolled-back snapshot); for an account change,
+    /// the account's fields.
+    #[schema(schema_with = audit_state)]
     pub before: serde_json::Value,
-    /// Changed rows after (JSON).
-    #[schema(value_type = Object)]
+    /// What the change left, in the same shape as `before`.
+    #[schema(schema_with = audit_state)]
     pub after: serde_json::Value,
     /// Unix time.
     pub created_at: i64,
+}
+
+/// The schema of [`AuditEntry::before`]/`after`: an array of objects (policy versions) or an
+/// object (account changes and the seed's counts).
+fn audit_state() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)))
+        .item(ObjectBuilder::new().schema_type(Type::Object))
+        .into()
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {

@@ -151,6 +151,7 @@ pub async fn rotate(
         }
         // Used before, or by a concurrent presentation that won the race just now: either
         // way two parties hold this token, so the family dies.
+        let _written = db.accounts().write();
         revoke_family_with(&mut *tx, &row.family_id, now).await?;
         tx.commit().await.map_err(db_err)?;
         return Ok(Rotation::Reused);
@@ -187,8 +188,54 @@ where
     Ok(())
 }
 
+/// Revokes one family (a session) by id; unknown ids change nothing.
+pub async fn revoke_family(db: &Db, family_id: &str, now: i64) -> StoreResult<()> {
+    let _written = db.accounts().write();
+    revoke_family_with(db.pool(), family_id, now).await
+}
+
+/// Revokes every family of a user (logout-all).
+pub async fn revoke_all_of_user(db: &Db, user_id: i64, now: i64) -> StoreResult<()> {
+    let _written = db.accounts().write();
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(db.pool())
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Whether `family_id` is a session of `user_id` that was never revoked: one lookup on the
+/// family index. A family is revoked as a whole, so any one unrevoked row says it is live.
+pub async fn session_is_live(db: &Db, user_id: i64, family_id: &str) -> StoreResult<bool> {
+    // Served from the account cache while no session or account was written since it was
+    // found live (store/accounts.rs); a dead session is read every time.
+    if db.accounts().session_live(user_id, family_id) {
+        return Ok(true);
+    }
+    let epoch = db.accounts().epoch();
+    let live = sqlx::query(
+        "SELECT 1 AS live FROM refresh_tokens WHERE family_id = $1 AND user_id = $2 \
+         AND revoked_at IS NULL LIMIT 1",
+    )
+    .bind(family_id)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(db_err)?
+    .is_some();
+    if live {
+        db.accounts().put_live_session(user_id, family_id, epoch);
+    }
+    Ok(live)
+}
+
 /// Revokes the family of the token with this hash. Returns false for an unknown token.
 pub async fn revoke_family_of(db: &Db, token_hash: &str, now: i64) -> StoreResult<bool> {
+    let _written = db.accounts().write();
     let family: Option<String> =
         sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)

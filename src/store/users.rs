@@ -1,6 +1,7 @@
 //! Accounts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sqlx::Row;
 
@@ -85,6 +86,7 @@ pub fn username_key(username: &str) -> String {
 /// Creates a user and their initial role assignment in one transaction, bumping the policy
 /// version (a role assignment is a policy change). Returns the new row.
 pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow> {
+    let _written = db.accounts().write();
     let attributes = serde_json::to_string(user.attributes)
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
     let key = username_key(user.username);
@@ -161,6 +163,22 @@ pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// Finds a user by id through the account cache (authentication's read): served from memory
+/// unless an account was written in this process since, or the entry is older than
+/// [`super::accounts::MAX_AGE`].
+pub async fn find_by_id_cached(db: &Db, id: i64) -> StoreResult<Option<Arc<UserRow>>> {
+    if let Some(row) = db.accounts().get(id) {
+        return Ok(Some(row));
+    }
+    let epoch = db.accounts().epoch();
+    let Some(row) = find_by_id(db, id).await? else {
+        return Ok(None);
+    };
+    let row = Arc::new(row);
+    db.accounts().put(row.clone(), epoch);
+    Ok(Some(row))
+}
+
 /// Number of accounts.
 pub async fn count(db: &Db) -> StoreResult<i64> {
     sqlx::query("SELECT COUNT(*) AS n FROM users")
@@ -174,6 +192,7 @@ pub async fn count(db: &Db) -> StoreResult<i64> {
 /// Increments the token generation, invalidating every token issued before. Returns the
 /// new generation.
 pub async fn bump_token_generation(db: &Db, id: i64, now: i64) -> StoreResult<i64> {
+    let _written = db.accounts().write();
     sqlx::query(
         "UPDATE users SET token_generation = token_generation + 1, updated_at = $2 \
          WHERE id = $1 RETURNING token_generation",
@@ -190,6 +209,7 @@ pub async fn bump_token_generation(db: &Db, id: i64, now: i64) -> StoreResult<i6
 /// Enables or disables an account. Disabling also bumps the token generation in the same
 /// statement, so re-enabling the account later does not bring its old tokens back.
 pub async fn set_disabled(db: &Db, id: i64, disabled: bool, now: i64) -> StoreResult<()> {
+    let _written = db.accounts().write();
     sqlx::query(
         "UPDATE users SET disabled = $2, updated_at = $3, \
          token_generation = token_generation + $4 WHERE id = $1",
@@ -211,6 +231,7 @@ pub async fn set_attributes(
     attributes: &BTreeMap<String, AttrValue>,
     now: i64,
 ) -> StoreResult<()> {
+    let _written = db.accounts().write();
     let text = serde_json::to_string(attributes)
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
     sqlx::query("UPDATE users SET attributes = $2, updated_at = $3 WHERE id = $1")
@@ -236,6 +257,7 @@ pub async fn replace_account(
     audit: (&serde_json::Value, &serde_json::Value),
     now: i64,
 ) -> StoreResult<bool> {
+    let _written = db.accounts().write();
     let json = |a: &BTreeMap<String, AttrValue>| {
         serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
     };
@@ -280,4 +302,38 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     .map(from_row)
     .collect::<StoreResult<Vec<_>>>()?;
     Ok((rows, count(db).await?))
+}
+
+/// Sets a new password hash, bumps the token generation (every earlier access and refresh
+/// token stops working) and audits it, in one transaction. Returns false for an unknown user.
+pub async fn reset_password(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    meta: &super::policy::ChangeMeta<'_>,
+    now: i64,
+) -> StoreResult<bool> {
+    let _written = db.accounts().write();
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let generation: Option<i64> = sqlx::query(
+        "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, \
+         updated_at = $3 WHERE username_key = $1 RETURNING token_generation",
+    )
+    .bind(username_key(username))
+    .bind(password_hash)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .map(|r| r.try_get("token_generation"))
+    .transpose()
+    .map_err(db_err)?;
+    let Some(generation) = generation else {
+        return Ok(false);
+    };
+    let after =
+        serde_json::json!({ "user": username_key(username), "token_generation": generation });
+    super::policy::insert_audit(&mut tx, None, meta, &serde_json::json!({}), &after, now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
 }

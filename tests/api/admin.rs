@@ -787,7 +787,7 @@ async fn two_instances_on_one_database_lose_no_update_and_if_match_lets_one_win(
         .collect();
     assert_eq!(
         db_rules.len(),
-        18 + 80,
+        20 + 80,
         "every edit from both instances is stored"
     );
     for app in [&a, &b] {

@@ -553,8 +553,8 @@ async fn jwks_publishes_the_signing_key_by_kid() {
 }
 
 #[tokio::test]
-async fn logins_are_rate_limited_per_username_with_retry_after() {
-    let app = TestApp::with_config(|c| c.login_limits.failures_per_user = 3).await;
+async fn logins_back_off_per_account_and_client_with_retry_after() {
+    let app = TestApp::with_config(|c| c.login_limits.free_failures = 3).await;
     app.register("alice", PASSWORD).await;
     for _ in 0..3 {
         assert_error(
@@ -578,9 +578,8 @@ async fn logins_are_rate_limited_per_username_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_wrong_passwords_cannot_overtake_the_per_username_limit() {
-    let app =
-        std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.failures_per_user = 3).await);
+async fn parallel_wrong_passwords_cannot_overtake_the_per_account_and_client_limit() {
+    let app = std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.free_failures = 3).await);
     app.register("alice", PASSWORD).await;
     let burst: Vec<_> = (0..30)
         .map(|_| {
@@ -619,7 +618,7 @@ async fn an_invalid_username_gets_the_wrong_password_answer() {
 
 #[tokio::test]
 async fn logins_are_rate_limited_per_client_address() {
-    let app = TestApp::with_config(|c| c.login_limits.attempts_per_ip = 2).await;
+    let app = TestApp::with_config(|c| c.login_limits.failures_per_client = 2).await;
     for user in ["u1", "u2"] {
         assert_eq!(
             app.login(user, "wrong-password").await.status,
@@ -670,8 +669,9 @@ async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_logins_does_not_stall_other_requests() {
-    let app =
-        std::sync::Arc::new(TestApp::with_config(|c| c.login_limits.attempts_per_ip = 1000).await);
+    let app = std::sync::Arc::new(
+        TestApp::with_config(|c| c.login_limits.failures_per_client = 1000).await,
+    );
     let started = std::time::Instant::now();
     let burst: Vec<_> = (0..24)
         .map(|i| {

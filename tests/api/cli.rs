@@ -115,3 +115,199 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
             + 1
     );
 }
+
+fn warden_bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
+    // Only what the test passes: no WARDEN_* from the developer's shell.
+    cmd.env_clear();
+    cmd
+}
+
+#[test]
+fn a_first_start_on_a_port_in_use_exits_before_storing_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("w.db");
+    let out = warden_bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &format!("sqlite://{}", db.display())])
+        .output()
+        .expect("run warden");
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(
+        !db.exists(),
+        "nothing may be stored (an admin whose generated password was never printed)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_replaces_the_password_revokes_earlier_tokens_and_is_audited() {
+    use axum::http::StatusCode;
+    use std::io::Write;
+
+    use crate::helpers::{ADMIN_PASSWORD, TestApp, assert_error};
+
+    let app = TestApp::new().await;
+    let old_token = app.admin_token().await;
+    let url = format!("sqlite://{}", app._dir.path().join("warden.db").display());
+    // from stdin, the default account `admin`
+    let mut child = warden_bin()
+        .args(["admin", "reset-password", "--database-url", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warden");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"brand-new-password-1\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{out:?}");
+
+    assert_error(
+        &app.get("/v1/me", &old_token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_eq!(
+        app.login("admin", ADMIN_PASSWORD).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let fresh = app.login("admin", "brand-new-password-1").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{fresh:?}");
+    let token = fresh.body["access_token"].as_str().expect("token");
+    let audit = app.get("/v1/admin/audit", token).await;
+    assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
+    let entry = &audit.body["items"][0];
+    assert_eq!(entry["action"], "users.reset_password", "{audit:?}");
+    assert_eq!(entry["actor"], "cli");
+    assert!(
+        !audit.body.to_string().contains("brand-new"),
+        "no secret in the audit"
+    );
+
+    // from WARDEN_ADMIN_PASSWORD, for a named account
+    app.register("bob", crate::helpers::PASSWORD).await;
+    let out = warden_bin()
+        .args(["admin", "reset-password", "BOB", "--database-url", &url])
+        .env("WARDEN_ADMIN_PASSWORD", "bobs-new-password")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        app.login("bob", "bobs-new-password").await.status,
+        StatusCode::OK
+    );
+    // refused: unknown account, too short a password
+    for (user, password) in [("nobody", "long-enough-pw"), ("bob", "short")] {
+        let out = warden_bin()
+            .args(["admin", "reset-password", user, "--database-url", &url])
+            .env("WARDEN_ADMIN_PASSWORD", password)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{user}: {out:?}");
+    }
+}
+// --- `warden matrix check` on hostile and empty files (issue 10, items 3 and 9) -------
+
+fn warden_matrix_check(file: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["matrix", "check"])
+        .arg(file)
+        .output()
+        .expect("run warden")
+}
+
+#[test]
+fn matrix_check_refuses_a_file_naming_billions_of_cells_with_exit_2_instead_of_aborting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let names = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("{prefix}{i}: {{}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let actions = (0..1000)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let big = dir.path().join("big.yaml");
+    std::fs::write(
+        &big,
+        format!(
+            "name: big\nsubjects: {{{}}}\nobjects: {{{}}}\nactions: [{actions}]\ndeny: [[\"*\", \"*\", \"*\"]]\n",
+            names("s", 1500),
+            names("o", 1500)
+        ),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let out = warden_matrix_check(&big);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2250000000 cells"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn matrix_check_fails_a_matrix_that_checks_no_cell_and_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (name, text) in [
+        (
+            "no-subjects.yaml",
+            "name: e\nsubjects: {}\nobjects: {o: {}}\nactions: [read]\nallow: [[\"*\", o, read]]\n",
+        ),
+        (
+            "no-actions.yaml",
+            "name: e\nsubjects: {s: {}}\nobjects: {o: {}}\nactions: []\ndeny: [[s, \"*\", \"*\"]]\n",
+        ),
+        (
+            "outside.yaml",
+            "name: e\nsubjects: {s: {}}\nobjects: {o: {}}\nactions: [read]\nallow: [[s, ghost, read]]\n",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("write");
+        let out = warden_matrix_check(&file);
+        assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("checks no cell") || stderr.contains("unknown"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(name), "names the file: {stderr}");
+    }
+}
+
+#[test]
+fn a_failing_cell_of_a_casbin_model_shows_the_role_chain_that_granted_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples/rbac");
+    let dir = tempfile::tempdir().expect("dir");
+    for f in ["model.conf", "policy.csv"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).expect("copy");
+    }
+    // a wrong expectation: alice may not read articles (she may, through chief -> editor -> viewer);
+    let text = std::fs::read_to_string(root.join("matrix.yaml"))
+        .expect("read")
+        .replace(
+            "alice: {articles: [read, write, delete], comments: [read, write]}",
+            "alice: {articles: [write, delete], comments: [read, write]}",
+        );
+    let file = dir.path().join("matrix.yaml");
+    std::fs::write(&file, text).expect("write");
+    let out = warden_matrix_check(&file);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "allow by `p, viewer, articles, read` via alice -> chief -> editor -> viewer"
+        ),
+        "{stdout}"
+    );
+}

@@ -158,3 +158,152 @@ async fn a_request_past_the_deadline_is_a_json_503() {
     let r = app.login("admin", ADMIN_PASSWORD).await;
     assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "timeout");
 }
+
+/// Every `(code, status)` the source constructs: `ApiError::new(StatusCode::X, "code"`,
+/// `conflict("code"`, `bad_request("code"` and the token endpoint's `oauth("code"`. A status
+/// that is not a `StatusCode::` constant (the extractor rejections) is `None`.
+fn codes_in_source() -> Vec<(String, Option<u16>)> {
+    const CALLS: [(&str, Option<u16>); 6] = [
+        ("ApiError::new(", None),
+        ("Self::new(", None),
+        ("ApiError::conflict(", Some(409)),
+        ("ApiError::bad_request(", Some(400)),
+        ("Self::bad_request(", Some(400)),
+        ("oauth(", Some(400)),
+    ];
+    let status_of = |name: &str| match name {
+        "BAD_REQUEST" => Some(400),
+        "UNAUTHORIZED" => Some(401),
+        "FORBIDDEN" => Some(403),
+        "NOT_FOUND" => Some(404),
+        "METHOD_NOT_ALLOWED" => Some(405),
+        "CONFLICT" => Some(409),
+        "PRECONDITION_FAILED" => Some(412),
+        "PAYLOAD_TOO_LARGE" => Some(413),
+        "UNSUPPORTED_MEDIA_TYPE" => Some(415),
+        "UNPROCESSABLE_ENTITY" => Some(422),
+        "TOO_MANY_REQUESTS" => Some(429),
+        "INTERNAL_SERVER_ERROR" => Some(500),
+        "SERVICE_UNAVAILABLE" => Some(503),
+        _ => Some(0), // not an error status, or missing here: fails below if it has a code
+    };
+    let mut found = Vec::new();
+    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source");
+            for (call, fixed) in CALLS {
+                for (at, _) in text.match_indices(call) {
+                    let mut rest = text[at + call.len()..].trim_start();
+                    let mut status = fixed;
+                    if let Some(after) = rest.strip_prefix("StatusCode::") {
+                        let name: String = after
+                            .chars()
+                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                            .collect();
+                        status = status_of(&name);
+                        rest = after[name.len()..].trim_start_matches([',', ' ', '\n']);
+                    } else if fixed.is_none() {
+                        // `new(status, "code"`: a status decided at run time.
+                        rest = rest.split_once(',').map_or("", |(_, r)| r).trim_start();
+                    }
+                    let Some(quoted) = rest.strip_prefix('"') else {
+                        continue; // a code passed through a variable, found at its source
+                    };
+                    let code: String = quoted
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if quoted[code.len()..].starts_with('"') && !code.is_empty() {
+                        assert_ne!(status, Some(0), "add the status of `{code}` to this test");
+                        found.push((code, status));
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// `(status, codes)` rows of the README's error table.
+fn codes_in_readme() -> Vec<(u16, Vec<String>)> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README");
+    let section = readme
+        .split("\n## Errors\n")
+        .nth(1)
+        .expect("README has an Errors section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    section
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|');
+            let status: u16 = cells.next()?.trim().parse().ok()?;
+            let codes = cells
+                .next()?
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect();
+            Some((status, codes))
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_error_code_the_server_emits_with_its_status() {
+    let source = codes_in_source();
+    let names: Vec<&str> = source.iter().map(|(c, _)| c.as_str()).collect();
+    // The scan must see the codes we know are there, or it proves nothing.
+    for known in [
+        "unauthenticated",
+        "invalid_token",
+        "forbidden",
+        "lockout",
+        "version_mismatch",
+        "payload_too_large",
+        "invalid_grant",
+        "timeout",
+    ] {
+        assert!(names.contains(&known), "the scan finds {known}: {source:?}");
+    }
+    let readme = codes_in_readme();
+    assert!(
+        readme.len() >= 10,
+        "the README has an error table: {readme:?}"
+    );
+    for (code, status) in &source {
+        let listed: Vec<u16> = readme
+            .iter()
+            .filter(|(_, codes)| codes.contains(code))
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(!listed.is_empty(), "README's error table lacks `{code}`");
+        if let Some(status) = status {
+            assert!(
+                listed.contains(status),
+                "README lists `{code}` under {listed:?}, the server sends {status}"
+            );
+        }
+    }
+    for (status, codes) in &readme {
+        for code in codes {
+            assert!(
+                names.contains(&code.as_str()),
+                "README lists `{code}` ({status}), which the server never sends"
+            );
+        }
+    }
+}

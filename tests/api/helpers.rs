@@ -188,3 +188,31 @@ pub fn assert_error(r: &TestResponse, status: StatusCode, code: &str) {
     assert_eq!(r.error_code(), code, "{r:?}");
     assert!(r.body["message"].is_string(), "{r:?}");
 }
+
+impl TestApp {
+    /// A password login as if from TCP peer `peer`, with extra headers (e.g. X-Forwarded-For).
+    pub async fn login_from(
+        &self,
+        peer: &str,
+        headers: &[(&str, &str)],
+        username: &str,
+        password: &str,
+    ) -> TestResponse {
+        let mut req = Request::post("/v1/auth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req
+            .body(Body::from(format!(
+                "grant_type=password&username={username}&password={password}"
+            )))
+            .expect("request");
+        let peer: std::net::IpAddr = peer.parse().expect("peer address");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                peer, 40_000,
+            )));
+        self.send(req).await
+    }
+}

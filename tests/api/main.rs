@@ -3,9 +3,16 @@
 mod admin;
 mod auth;
 mod authz;
+mod canonical;
 mod cli;
 mod errors;
+mod etag;
 mod helpers;
+mod keys;
+mod lockout;
 mod matrices;
+mod openapi;
 mod server;
+mod sessions;
+mod storage;
 mod tokens;

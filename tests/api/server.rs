@@ -76,3 +76,175 @@ async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_
     );
     server.abort();
 }
+
+/// A served instance with `edit`ed config; dropping the sender shuts it down.
+async fn served(
+    edit: impl FnOnce(&mut warden::config::Config),
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let mut config = warden::config::Config::for_database(&url);
+    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    edit(&mut config);
+    let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
+        .await
+        .expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(warden::serve_until(listener, started.state, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, dir)
+}
+
+/// Reads one response (head and Content-Length body) from a keep-alive connection.
+async fn read_response(s: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().expect("length"));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_header_connections_are_closed_in_time_and_healthz_keeps_answering() {
+    use std::time::{Duration, Instant};
+    let (addr, _stop, _dir) = served(|c| {
+        c.transport.header_read_timeout = Duration::from_secs(1);
+        c.transport.max_connections = 64;
+    })
+    .await;
+    let started = Instant::now();
+    // 40 clients each send a request head one byte at a time, 5 bytes a second
+    let trickles: Vec<_> = (0..40)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+                for b in head {
+                    if s.write_all(&[*b]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                // closed by the server: EOF or a reset, never a response to the head
+                let mut rest = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+                started.elapsed()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let health = http_get(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "healthz took {:?}",
+            t.elapsed()
+        );
+    }
+    for t in trickles {
+        let closed_after = t.await.expect("join");
+        assert!(
+            closed_after < Duration::from_secs(3),
+            "a trickling connection stayed open {closed_after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    use std::time::{Duration, Instant};
+    let (addr, _stop, _dir) = served(|c| {
+        c.transport.header_read_timeout = Duration::from_secs(1);
+        c.transport.max_connections = 4;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    let health = http_get(addr, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // served only once the idle connections timed out and freed their places
+    assert!(
+        t.elapsed() > Duration::from_millis(500) && t.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_before_the_body_was_read_never_leaves_a_silently_dead_keep_alive_connection()
+ {
+    let (addr, _stop, _dir) = served(|_| {}).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = "x".repeat(10_000);
+    // the head first: the 401 comes back before any of the body is sent
+    let head = format!(
+        "POST /v1/auth/logout-all HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let first = read_response(&mut s).await.expect("first response");
+    assert!(first.starts_with("http/1.1 401"), "{first}");
+    if first.contains("\r\nconnection: close\r\n") {
+        return; // the client knows not to reuse the connection
+    }
+    // otherwise the connection must still carry the body and a second request
+    let _ = s.write_all(body.as_bytes()).await;
+    let _ = s
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    let second = read_response(&mut s).await;
+    assert!(
+        second
+            .as_deref()
+            .is_some_and(|r| r.starts_with("http/1.1 200")),
+        "the connection was closed without Connection: close ({second:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_connection_whose_body_was_read_stays_open() {
+    let (addr, _stop, _dir) = served(|_| {}).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = r#"{"username":"nobody!","password":"x"}"#;
+    let req = format!(
+        "POST /v1/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let first = read_response(&mut s).await.expect("first");
+    assert!(first.starts_with("http/1.1 422"), "{first}");
+    assert!(!first.contains("connection: close"), "{first}");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let second = read_response(&mut s).await.expect("second");
+    assert!(second.starts_with("http/1.1 200"), "{second}");
+}

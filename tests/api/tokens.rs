@@ -30,7 +30,7 @@ async fn real_signing_key(app: &TestApp) -> jsonwebtoken::EncodingKey {
     jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())
 }
 
-fn valid_claims(app: &TestApp, sub: &str) -> Claims {
+fn valid_claims(app: &TestApp, sub: &str, sid: &str) -> Claims {
     let now = app.state.now();
     Claims {
         sub: sub.into(),
@@ -42,6 +42,7 @@ fn valid_claims(app: &TestApp, sub: &str) -> Claims {
         jti: "test".into(),
         scope: "documents:read".into(),
         r#gen: 0,
+        sid: sid.into(),
     }
 }
 
@@ -54,11 +55,20 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
         StatusCode::OK,
         "the control token works"
     );
-    let sub = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&good)
-        .map(|d| d.claims["sub"].as_str().unwrap_or_default().to_owned())
-        .expect("decode");
+    let good_claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&good)
+        .expect("decode")
+        .claims;
+    let sub = good_claims["sub"].as_str().expect("sub").to_owned();
+    let sid = good_claims["sid"].as_str().expect("sid").to_owned();
+    let (bobs, _) = app.user_tokens("bob").await;
+    let bobs_sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&bobs)
+        .expect("decode")
+        .claims["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
     let sign = |edit: &dyn Fn(&mut Claims)| {
-        let mut c = valid_claims(&app, &sub);
+        let mut c = valid_claims(&app, &sub, &sid);
         edit(&mut c);
         app.state.keys.sign(&c).expect("sign")
     };
@@ -75,7 +85,7 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
         h.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&h, payload, &key).expect("sign")
     };
-    let claims = serde_json::to_value(valid_claims(&app, &sub)).expect("claims");
+    let claims = serde_json::to_value(valid_claims(&app, &sub, &sid)).expect("claims");
     assert_eq!(
         app.get("/v1/me", &forge(&kid, &claims)).await.status,
         StatusCode::OK,
@@ -117,6 +127,22 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
         ("unknown user", sign(&|c| c.sub = "999999".into())),
         ("non-numeric subject", sign(&|c| c.sub = "alice".into())),
         ("old generation", sign(&|c| c.r#gen = -1)),
+        (
+            "unknown session",
+            sign(&|c| c.sid = "no-such-session".into()),
+        ),
+        (
+            "another user's session",
+            sign(&|c| c.sid = bobs_sid.clone()),
+        ),
+        (
+            "missing sid",
+            forge(&kid, &{
+                let mut p = claims.clone();
+                p.as_object_mut().map(|o| o.remove("sid"));
+                p
+            }),
+        ),
         ("unknown kid", forge("not-a-key", &claims)),
         ("alg none", format!("{}.{}.", b64(&none_header), parts[1])),
         ("HS256 signed with the public key", confused),

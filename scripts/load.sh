@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Load test: Warden with N generated rules (default 10,000) against a bare axum hello-world on
+# the same machine, with wrk. Run on demand (never from cargo test):
+#   scripts/load.sh [RULES] [USERS]
+# Builds release, starts Warden on a free loopback port with a temporary SQLite database and
+# the demo users, imports the seed policy plus RULES generated rules, registers USERS more
+# users (default 100), then runs wrk -t2 -c32 for $DURATION (default 10s) per scenario and
+# prints req/s, p50 and p99 for each. Installs wrk (Debian package) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RULES=${1:-10000}
+USERS=${2:-100}
+DURATION=${DURATION:-10s}
+PASSWORD=load-test-password
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null; }
+command -v curl >/dev/null || apt-get install -y curl >/dev/null
+cargo build --release --quiet --bin warden --example hello
+BIN=target/release/warden
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+
+DB="sqlite://$TMP/warden.db"
+python3 scripts/load/rules.py "$RULES" > "$TMP/policy.csv"
+t0=$(date +%s.%N)
+WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --database-url "$DB" >/dev/null
+t1=$(date +%s.%N)
+echo "imported seed + $RULES rules in $(python3 -c "print(f'{$t1-$t0:.2f}')") s (warden policy import, incl. validation and invariants)"
+
+PORT=$(free_port)
+WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true RUST_LOG=warn \
+  WARDEN_LOGIN_FAILURES_PER_CLIENT=100000000 \
+  WARDEN_REGISTER_ATTEMPTS_PER_IP=100000000 \
+  "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB" > "$TMP/warden.log" 2>&1 &
+PIDS+=($!)
+BASE="http://127.0.0.1:$PORT"
+wait_up "$BASE/healthz"
+t0=$(date +%s.%N)
+for i in $(seq 1 "$USERS"); do
+  curl -fs -o /dev/null -X POST "$BASE/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"username\":\"load$i\",\"password\":\"$PASSWORD\"}"
+done
+t1=$(date +%s.%N)
+echo "registered $USERS users in $(python3 -c "print(f'{($t1-$t0)*1000/max($USERS,1):.1f}')") ms each (argon2id included)"
+RSS=$(ps -o rss= -p "${PIDS[0]}" | tr -d ' ')
+echo "warden resident memory: $((RSS / 1024)) MB"
+
+DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
+TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -H 'content-type: application/x-www-form-urlencoded' \
+  -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+export TOKEN PASSWORD=$DEMO_PASSWORD
+test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/documents/1")" = 200
+
+HPORT=$(free_port)
+target/release/examples/hello "127.0.0.1:$HPORT" >/dev/null &
+PIDS+=($!)
+wait_up "http://127.0.0.1:$HPORT/"
+
+run() { # name, url, [lua script]
+  local name=$1 url=$2 script=${3:-}
+  local out
+  out=$(wrk -t2 -c32 -d"$DURATION" --latency ${script:+-s "$script"} "$url")
+  python3 - "$name" <<PY
+import re, sys
+out = """$out"""
+rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+def pct(p):
+    m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+print(f"{sys.argv[1]:<44} {float(rps):>10.0f} req/s   p50 {pct(50):7.2f} ms   p99 {pct(99):7.2f} ms"
+      + (f"   NON-2xx: {non2xx.group(1)}" if non2xx else ""))
+PY
+}
+echo "wrk -t2 -c32 -d$DURATION, loopback, $(nproc) cores, seed + $RULES rules:"
+run "bare axum hello-world (ceiling)" "http://127.0.0.1:$HPORT/"
+run "GET /api/documents/1" "$BASE/api/documents/1" scripts/load/get.lua
+run "POST /v1/check (10 checks)" "$BASE/v1/check" scripts/load/check.lua
+run "POST /v1/auth/token (password grant)" "$BASE/v1/auth/token" scripts/load/token.lua

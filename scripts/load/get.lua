@@ -1,0 +1,2 @@
+-- wrk: an authenticated GET (TOKEN from the environment).
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")

@@ -1,0 +1,171 @@
+//! The transport: HTTP/1.1 connections with a header-read timeout, a connection cap and
+//! graceful shutdown (axum::serve can set none of these).
+//!
+//! - **Header-read timeout** ([`Transport::header_read_timeout`]): hyper closes a connection
+//!   that has not delivered a complete request head within it. Hyper starts this clock
+//!   whenever a connection waits for a request — on connect and again after each response — so
+//!   it is also the idle keep-alive timeout: there is one limit, not two.
+//! - **Connection cap** ([`Transport::max_connections`]): at the cap the server stops
+//!   accepting; new connections wait in the kernel's backlog until one closes, which the
+//!   timeout above guarantees within its length for idle or trickling ones.
+//! - **Unread bodies**: a response sent before the request body was read (a 401, 403, 413 or
+//!   415 from a guard or extractor) says `Connection: close`. Hyper cannot reuse such a
+//!   connection safely and would otherwise close it silently after the response, and the
+//!   client's next request on it would fail with "connection closed".
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::Semaphore;
+
+/// Transport limits (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Longest a connection may take to deliver a request head, counted from when it starts
+    /// waiting for one (also the idle keep-alive limit).
+    pub header_read_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+/// How long graceful shutdown waits for requests in flight before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (at most [`SHUTDOWN_GRACE`]). Each request carries `ConnectInfo<SocketAddr>` of its peer,
+/// as `into_make_service_with_connect_info` would give it.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: Transport,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = app.layer(axum::middleware::from_fn(close_if_body_unread));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break, // never closed; stop serving if it were
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Timeouts and clients that hang up end up here; nothing to report.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: requests still in flight were abandoned");
+    }
+    Ok(())
+}
+
+/// Adds `Connection: close` to a response sent before its request body was read to the end.
+async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    let (parts, body) = req.into_parts();
+    let read = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = axum::body::Body::new(Tracked {
+        inner: body,
+        read: read.clone(),
+    });
+    let mut res = next.run(Request::from_parts(parts, body)).await;
+    if !read.load(Ordering::Acquire) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// A request body that records when it has been read to its end.
+struct Tracked {
+    inner: axum::body::Body,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,181 @@
+//! A read-through cache of account rows and live sessions for authentication, so a protected
+//! request does not read its caller's row or session from the database.
+//!
+//! Freshness: every write to the `users` table and every session revocation in this process
+//! goes through [`super::users`] or [`super::tokens`], whose writers hold an [`AccountsWrite`] guard; dropping it (after the
+//! write committed) moves the epoch, and an entry read under an older epoch is a miss. A row
+//! is read under the epoch taken *before* the read, so a write that commits during the read
+//! leaves a stale entry that is never served. Changes made by another process (another
+//! instance, `warden admin reset-password`) are seen within [`MAX_AGE`], the same bound as the
+//! policy version poll.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::users::UserRow;
+
+/// Longest an entry is served without reading the database again.
+pub const MAX_AGE: Duration = Duration::from_secs(2);
+/// Most rows kept; a full cache is emptied (a flood of distinct valid tokens costs reads, not
+/// memory).
+pub const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: V,
+    epoch: u64,
+    read_at: Instant,
+}
+
+/// One table of entries, each valid while the epoch it was read under is current and for at
+/// most [`MAX_AGE`].
+#[derive(Debug)]
+struct Table<K, V>(RwLock<HashMap<K, Entry<V>>>);
+
+impl<K, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Table<K, V> {
+    fn get<Q>(&self, key: &Q, epoch: u64) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(key)?;
+        (e.epoch == epoch && e.read_at.elapsed() < MAX_AGE).then(|| e.value.clone())
+    }
+
+    fn put(&self, key: K, value: V, epoch: u64) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        let read_at = Instant::now();
+        map.insert(
+            key,
+            Entry {
+                value,
+                epoch,
+                read_at,
+            },
+        );
+    }
+}
+
+/// The cache; one per database handle. Account rows by user id, and the sessions (refresh
+/// families) found live, by `(user id, family id)`. Revoking a session is an accounts write.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    epoch: AtomicU64,
+    rows: Table<i64, Arc<UserRow>>,
+    live_sessions: Table<(i64, String), ()>,
+}
+
+impl Accounts {
+    /// The current epoch: take it before reading what you then `put`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A fresh row for `id`, if one is cached.
+    pub fn get(&self, id: i64) -> Option<Arc<UserRow>> {
+        self.rows.get(&id, self.epoch())
+    }
+
+    /// Caches `row`, read under `epoch`.
+    pub fn put(&self, row: Arc<UserRow>, epoch: u64) {
+        self.rows.put(row.id, row, epoch);
+    }
+
+    /// Whether the session was found live since the last accounts write (and recently).
+    pub fn session_live(&self, user_id: i64, family_id: &str) -> bool {
+        // A tuple key cannot be borrowed as (i64, &str): the probe copies the family id.
+        self.live_sessions
+            .get(&(user_id, family_id.to_owned()), self.epoch())
+            .is_some()
+    }
+
+    /// Records a session found live under `epoch`. Dead sessions are never cached: a token
+    /// of a revoked session is rejected by a read every time.
+    pub fn put_live_session(&self, user_id: i64, family_id: &str, epoch: u64) {
+        self.live_sessions
+            .put((user_id, family_id.to_owned()), (), epoch);
+    }
+
+    /// Marks the start of a write to accounts or sessions; the epoch moves when the guard is
+    /// dropped.
+    pub fn write(self: &Arc<Self>) -> AccountsWrite {
+        AccountsWrite(self.clone())
+    }
+}
+
+/// Held by a writer of the `users` table or of a session's revocation; moves the epoch on drop (after the commit, and on
+/// every error path too).
+#[derive(Debug)]
+pub struct AccountsWrite(Arc<Accounts>);
+
+impl Drop for AccountsWrite {
+    fn drop(&mut self) {
+        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> Arc<UserRow> {
+        Arc::new(UserRow {
+            id,
+            username: "u".into(),
+            username_key: "u".into(),
+            email: None,
+            display_name: None,
+            password_hash: String::new(),
+            disabled: false,
+            token_generation: 0,
+            attributes: Default::default(),
+            scopes: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_row_read_before_a_write_is_never_served_after_it() {
+        let cache = Arc::new(Accounts::default());
+        let epoch = cache.epoch();
+        drop(cache.write()); // a write commits while the row is being read
+        cache.put(row(1), epoch);
+        assert!(cache.get(1).is_none());
+    }
+
+    #[test]
+    fn a_row_read_after_the_last_write_is_served() {
+        let cache = Arc::new(Accounts::default());
+        drop(cache.write());
+        cache.put(row(1), cache.epoch());
+        assert_eq!(cache.get(1).map(|r| r.id), Some(1));
+        assert!(cache.get(2).is_none());
+        drop(cache.write());
+        assert!(
+            cache.get(1).is_none(),
+            "any account write empties the cache"
+        );
+    }
+
+    #[test]
+    fn a_live_session_stays_live_only_until_the_next_write() {
+        let cache = Arc::new(Accounts::default());
+        cache.put_live_session(1, "fam", cache.epoch());
+        assert!(cache.session_live(1, "fam"));
+        assert!(!cache.session_live(2, "fam"));
+        assert!(!cache.session_live(1, "other"));
+        drop(cache.write()); // a revocation
+        assert!(!cache.session_live(1, "fam"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Signing keys: rotation keeps earlier tokens verifying until they expire; a key from
+//! outside the database is never stored there.
+
+use axum::http::StatusCode;
+
+use crate::helpers::*;
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token)
+        .expect("header")
+        .kid
+        .expect("kid")
+}
+
+fn published(app: &TestApp) -> Vec<String> {
+    let mut kids: Vec<String> = app.state.keys.jwks()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+#[tokio::test]
+async fn after_rotation_old_tokens_verify_until_they_expire_and_new_ones_carry_the_new_kid() {
+    let app = TestApp::new().await;
+    let (before, _) = app.user_tokens("alice").await;
+    let old_kid = kid_of(&before);
+    let new_kid = warden::auth::keys::rotate(&app.state.db, app.state.now())
+        .await
+        .expect("rotate");
+    assert_ne!(new_kid, old_kid);
+    let restarted = app.another_instance().await;
+    let mut both = vec![old_kid.clone(), new_kid.clone()];
+    both.sort();
+    assert_eq!(published(&restarted), both, "the JWKS lists both keys");
+    assert_eq!(
+        restarted.get("/v1/me", &before).await.status,
+        StatusCode::OK,
+        "a token signed before the rotation still verifies"
+    );
+    let after = restarted.login("alice", PASSWORD).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(kid_of(&after), new_kid);
+    // once every token the old key signed has expired, it is dropped
+    app.clock.advance(900 + 31);
+    let later = app.another_instance().await;
+    assert_eq!(published(&later), vec![new_kid]);
+    let rows = warden::store::keys::list(&later.state.db)
+        .await
+        .expect("rows");
+    assert!(rows.iter().all(|r| r.kid != old_kid));
+}
+
+#[tokio::test]
+async fn a_signing_key_from_outside_signs_and_is_never_stored() {
+    use base64::Engine as _;
+    let seed = [42u8; 32];
+    let secret = base64::engine::general_purpose::STANDARD.encode(seed);
+    let configured = secret.clone();
+    let app = TestApp::with_config(move |c| c.signing_key = Some(configured.into())).await;
+    let (token, _) = app.user_tokens("alice").await;
+    assert_eq!(app.get("/v1/me", &token).await.status, StatusCode::OK);
+    assert_eq!(kid_of(&token), app.state.keys.signing_kid());
+    let rows = warden::store::keys::list(&app.state.db)
+        .await
+        .expect("rows");
+    assert!(
+        rows.iter().all(|r| r.private_key.is_empty()),
+        "no private key material in the database"
+    );
+    // the seed appears nowhere in the database file
+    let file = std::fs::read(app._dir.path().join("warden.db")).expect("db file");
+    assert!(!String::from_utf8_lossy(&file).contains(&secret));
+    // rotation from the CLI is refused: the key lives outside
+    assert!(
+        warden::auth::keys::rotate(&app.state.db, app.state.now())
+            .await
+            .is_err()
+    );
+}
