@@ -12,6 +12,7 @@ RULES=${1:-10000}
 USERS=${2:-100}
 DURATION=${DURATION:-10s}
 PASSWORD=load-test-password
+[ "$USERS" -ge 1 ] || { echo "USERS must be at least 1 (the token scenario logs them in)" >&2; exit 2; }
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null; }
 command -v curl >/dev/null || apt-get install -y curl >/dev/null
 cargo build --release --quiet --bin warden --example hello
@@ -52,7 +53,7 @@ echo "warden resident memory: $((RSS / 1024)) MB"
 DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
 TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -H 'content-type: application/x-www-form-urlencoded' \
   -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-export TOKEN PASSWORD=$DEMO_PASSWORD
+export TOKEN PASSWORD USERS
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/documents/1")" = 200
 
 HPORT=$(free_port)

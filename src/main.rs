@@ -38,18 +38,25 @@ enum Command {
     Keys(KeysCommand),
 }
 
+/// `--database-url`, shared by every subcommand that opens the database.
+#[derive(Debug, clap::Args)]
+struct DatabaseArg {
+    /// Database URL.
+    #[arg(
+        long = "database-url",
+        env = "WARDEN_DATABASE_URL",
+        default_value = "sqlite://warden.db"
+    )]
+    url: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// A new signing key (new kid) signs from the next start on; the old public key stays in
     /// the JWKS until every token it signed has expired. Exit 0 done, 2 refused.
     Rotate {
-        /// Database URL.
-        #[arg(
-            long,
-            env = "WARDEN_DATABASE_URL",
-            default_value = "sqlite://warden.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
 }
 
@@ -61,13 +68,8 @@ enum AdminCommand {
         /// The account.
         #[arg(default_value = "admin")]
         username: String,
-        /// Database URL.
-        #[arg(
-            long,
-            env = "WARDEN_DATABASE_URL",
-            default_value = "sqlite://warden.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
 }
 
@@ -116,26 +118,16 @@ enum PolicyCommand {
     },
     /// Print the live rules and role inheritance as a policy file.
     Export {
-        /// Database URL.
-        #[arg(
-            long,
-            env = "WARDEN_DATABASE_URL",
-            default_value = "sqlite://warden.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
     /// Replace the live rules and role inheritance with a file's, as one versioned change
     /// (same validation and invariants as the admin API).
     Import {
         /// The policy.csv.
         file: PathBuf,
-        /// Database URL.
-        #[arg(
-            long,
-            env = "WARDEN_DATABASE_URL",
-            default_value = "sqlite://warden.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
 }
 
@@ -166,24 +158,21 @@ async fn main() -> ExitCode {
             ExitCode::from(cli::matrix_record(&path, &source, out.as_deref()).await)
         }
         Command::Policy(PolicyCommand::Lint { file }) => ExitCode::from(cli::policy_lint(&file)),
-        Command::Policy(PolicyCommand::Export { database_url }) => {
-            ExitCode::from(cli::policy_export(&database_url).await)
+        Command::Policy(PolicyCommand::Export { db }) => {
+            ExitCode::from(cli::policy_export(&db.url).await)
         }
-        Command::Policy(PolicyCommand::Import { file, database_url }) => {
-            ExitCode::from(cli::policy_import(&file, &database_url).await)
+        Command::Policy(PolicyCommand::Import { file, db }) => {
+            ExitCode::from(cli::policy_import(&file, &db.url).await)
         }
-        Command::Keys(KeysCommand::Rotate { database_url }) => {
-            ExitCode::from(cli::keys_rotate(&database_url).await)
+        Command::Keys(KeysCommand::Rotate { db }) => {
+            ExitCode::from(cli::keys_rotate(&db.url).await)
         }
-        Command::Admin(AdminCommand::ResetPassword {
-            username,
-            database_url,
-        }) => {
+        Command::Admin(AdminCommand::ResetPassword { username, db }) => {
             let source = match std::env::var("WARDEN_ADMIN_PASSWORD") {
                 Ok(p) => cli::PasswordSource::Given(p.into()),
                 Err(_) => cli::PasswordSource::Stdin,
             };
-            ExitCode::from(cli::admin_reset_password(&database_url, &username, source).await)
+            ExitCode::from(cli::admin_reset_password(&db.url, &username, source).await)
         }
     }
 }

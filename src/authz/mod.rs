@@ -14,8 +14,8 @@ pub mod change;
 mod differential;
 pub mod guard;
 pub mod lockout;
-mod rows;
 pub mod resource;
+mod rows;
 pub mod seed;
 pub mod shadow;
 

@@ -11,13 +11,6 @@ async fn demo() -> (TestApp, String) {
     (app, admin)
 }
 
-async fn demo_token(app: &TestApp, user: &str) -> String {
-    let t = app
-        .login(user, warden::bootstrap::demo::DEMO_PASSWORD)
-        .await;
-    t.body["access_token"].as_str().expect("token").to_owned()
-}
-
 async fn version(app: &TestApp, admin: &str) -> i64 {
     app.get("/v1/admin/policy", admin).await.body["policy_version"]
         .as_i64()
@@ -32,7 +25,7 @@ fn sales_rule() -> Value {
 #[tokio::test]
 async fn an_admin_edit_changes_the_next_answer_and_a_rollback_changes_it_back() {
     let (app, admin) = demo().await;
-    let alice = demo_token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     assert_eq!(
         app.get("/api/documents/2", &alice).await.status,
         StatusCode::FORBIDDEN
@@ -168,7 +161,7 @@ async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
     assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
     assert_eq!(version(&app, &admin).await, v0);
     assert_eq!(
-        app.get("/api/documents/3", &demo_token(&app, "dave").await)
+        app.get("/api/documents/3", &app.demo_token("dave").await)
             .await
             .status,
         StatusCode::FORBIDDEN
@@ -521,7 +514,7 @@ async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
         "the database did not change either"
     );
     assert_eq!(
-        app.get("/api/documents/2", &demo_token(&app, "alice").await)
+        app.get("/api/documents/2", &app.demo_token("alice").await)
             .await
             .status,
         StatusCode::FORBIDDEN
@@ -531,7 +524,7 @@ async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
 #[tokio::test]
 async fn disabling_a_user_kills_their_live_token_on_the_next_request() {
     let (app, admin) = demo().await;
-    let alice = demo_token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     assert_eq!(app.get("/v1/me", &alice).await.status, StatusCode::OK);
     let r = app
         .call(
@@ -559,7 +552,7 @@ async fn disabling_a_user_kills_their_live_token_on_the_next_request() {
 #[tokio::test]
 async fn patching_attributes_and_roles_applies_to_the_next_request() {
     let (app, admin) = demo().await;
-    let erin = demo_token(&app, "erin").await;
+    let erin = app.demo_token("erin").await;
     assert_eq!(
         app.get("/api/documents/1", &erin).await.status,
         StatusCode::FORBIDDEN
@@ -677,7 +670,7 @@ async fn non_admins_get_403_on_every_admin_route() {
         (Method::POST, "/v1/admin/matrices/run"),
     ];
     for user in ["alice", "bob", "carol", "dave", "erin"] {
-        let token = demo_token(&app, user).await;
+        let token = app.demo_token(user).await;
         for (method, path) in &routes {
             let r = app
                 .call(method.clone(), path, Some(&token), Some(json!({})))
@@ -710,7 +703,7 @@ async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
     let reader = {
         let app = app.clone();
         tokio::spawn(async move {
-            let alice = demo_token(&app, "alice").await;
+            let alice = app.demo_token("alice").await;
             for _ in 0..100 {
                 assert_eq!(
                     app.get("/api/documents/1", &alice).await.status,

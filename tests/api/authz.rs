@@ -9,18 +9,10 @@ async fn demo_app() -> TestApp {
     TestApp::with_config(|c| c.demo = true).await
 }
 
-async fn token(app: &TestApp, user: &str) -> String {
-    let t = app
-        .login(user, warden::bootstrap::demo::DEMO_PASSWORD)
-        .await;
-    assert_eq!(t.status, StatusCode::OK, "{t:?}");
-    t.body["access_token"].as_str().expect("token").to_owned()
-}
-
 #[tokio::test]
 async fn the_readme_walkthrough_viewer_reads_own_department_but_not_others_or_secret() {
     let app = demo_app().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     // document 1: eng, classification 1; 2: sales; 3: eng classification 3
     let own = app.get("/api/documents/1", &alice).await;
     assert_eq!(own.status, StatusCode::OK, "{own:?}");
@@ -38,7 +30,7 @@ async fn the_readme_walkthrough_viewer_reads_own_department_but_not_others_or_se
     );
     // bob (editor, clearance 3) reads the secret one
     assert_eq!(
-        app.get("/api/documents/3", &token(&app, "bob").await)
+        app.get("/api/documents/3", &app.demo_token("bob").await)
             .await
             .status,
         StatusCode::OK
@@ -48,7 +40,9 @@ async fn the_readme_walkthrough_viewer_reads_own_department_but_not_others_or_se
 #[tokio::test]
 async fn listing_returns_only_readable_documents() {
     let app = demo_app().await;
-    let list = app.get("/api/documents", &token(&app, "alice").await).await;
+    let list = app
+        .get("/api/documents", &app.demo_token("alice").await)
+        .await;
     assert_eq!(list.status, StatusCode::OK);
     let titles: Vec<&str> = list
         .body
@@ -58,7 +52,9 @@ async fn listing_returns_only_readable_documents() {
         .filter_map(|d| d["title"].as_str())
         .collect();
     assert_eq!(titles, vec!["Eng roadmap", "Erin's notes", "Eng salaries"]);
-    let erin = app.get("/api/documents", &token(&app, "erin").await).await;
+    let erin = app
+        .get("/api/documents", &app.demo_token("erin").await)
+        .await;
     assert_eq!(
         erin.body.as_array().expect("list").len(),
         1,
@@ -69,7 +65,7 @@ async fn listing_returns_only_readable_documents() {
 #[tokio::test]
 async fn listing_pages_follow_the_next_link_and_see_the_same_documents() {
     let app = demo_app().await;
-    let bob = token(&app, "bob").await;
+    let bob = app.demo_token("bob").await;
     let all = app.get("/api/documents", &bob).await;
     assert!(all.headers.get("link").is_none(), "{all:?}");
     let all = all.body.as_array().expect("list").clone();
@@ -98,7 +94,7 @@ async fn listing_pages_follow_the_next_link_and_see_the_same_documents() {
 #[tokio::test]
 async fn creating_outside_ones_department_is_forbidden() {
     let app = demo_app().await;
-    let bob = token(&app, "bob").await;
+    let bob = app.demo_token("bob").await;
     let doc = json!({"title": "t", "body": "b", "department": "eng", "classification": 1});
     let created = app
         .call(Method::POST, "/api/documents", Some(&bob), Some(doc))
@@ -151,7 +147,7 @@ async fn a_missing_attribute_can_never_switch_off_a_deny_rule() {
     warden::store::users::set_attributes(&app.state.db, dave.id, &attrs, 0)
         .await
         .expect("attrs");
-    let t = token(&app, "dave").await;
+    let t = app.demo_token("dave").await;
     assert_error(
         &app.get("/api/documents/3", &t).await,
         StatusCode::FORBIDDEN,
@@ -162,7 +158,7 @@ async fn a_missing_attribute_can_never_switch_off_a_deny_rule() {
 #[tokio::test]
 async fn attribute_changes_apply_on_the_next_request_without_a_new_token() {
     let app = demo_app().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     assert_eq!(
         app.get("/api/documents/1", &alice).await.status,
         StatusCode::OK
@@ -192,7 +188,7 @@ async fn attribute_changes_apply_on_the_next_request_without_a_new_token() {
 #[tokio::test]
 async fn check_answers_for_the_caller_and_needs_permission_for_others_and_explain() {
     let app = demo_app().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     let own = json!({"checks": [
         {"object": {"type": "document", "attributes": {"department": "eng", "owner": "bob", "classification": 1}}, "action": "read"},
         {"object": {"type": "document", "attributes": {"department": "eng", "owner": "bob", "classification": 3}}, "action": "read"},
@@ -264,7 +260,7 @@ async fn check_answers_for_the_caller_and_needs_permission_for_others_and_explai
 async fn check_fails_closed_on_wrong_types_and_hides_evaluation_details() {
     let app = demo_app().await;
     let admin = app.admin_token().await;
-    let dave = token(&app, "dave").await;
+    let dave = app.demo_token("dave").await;
     // dave audits (reads every department) at clearance 2; the admin at clearance 3 is
     // asked about a clearance-1 colleague. A classification that is text, or above the
     // scale, must never slip past the clearance-3 deny.
@@ -328,7 +324,7 @@ async fn check_about_another_user_counts_only_scopes_they_can_hold() {
 #[tokio::test]
 async fn check_rejects_bad_batches_with_422() {
     let app = demo_app().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     let item = json!({"object": {"type": "document"}, "action": "read"});
     let most = json!({"checks": vec![item.clone(); 100]});
     let r = app

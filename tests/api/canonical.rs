@@ -8,14 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn token(app: &TestApp, user: &str) -> String {
-    let t = app
-        .login(user, warden::bootstrap::demo::DEMO_PASSWORD)
-        .await;
-    assert_eq!(t.status, StatusCode::OK, "{t:?}");
-    t.body["access_token"].as_str().expect("token").to_owned()
-}
-
 async fn add_rule(app: &TestApp, admin: &str, rule: Value) {
     let r = app
         .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))
@@ -101,7 +93,7 @@ fn id_variants() -> Vec<&'static str> {
 async fn no_respelling_of_a_document_path_escapes_a_literal_deny() {
     let app = TestApp::with_config(|c| c.demo = true).await;
     let admin = app.admin_token().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     // document 1 (eng, classification 1): alice reads it until the literal deny exists
     assert_eq!(
         app.get("/api/documents/1", &alice).await.status,
@@ -167,7 +159,7 @@ async fn no_respelling_of_a_username_escapes_a_literal_deny_on_the_admin_api() {
         )
         .await;
     assert!(assigned.status.is_success(), "{assigned:?}");
-    let erin = token(&app, "erin").await;
+    let erin = app.demo_token("erin").await;
     let patch = json!({"attributes": {"department": "pwned"}});
     // the allow works on another account, so a bypass would really edit the admin
     let carol = app
@@ -209,7 +201,7 @@ async fn no_respelling_of_a_username_escapes_a_literal_deny_on_the_admin_api() {
 async fn check_decides_on_the_canonical_path_or_refuses_the_spelling() {
     let app = TestApp::with_config(|c| c.demo = true).await;
     let admin = app.admin_token().await;
-    let alice = token(&app, "alice").await;
+    let alice = app.demo_token("alice").await;
     let ask = |path: String| {
         let body = json!({"checks": [{"object": {"path": path}, "action": "GET"}]});
         app.call(Method::POST, "/v1/check", Some(&alice), Some(body))

@@ -168,6 +168,15 @@ impl TestApp {
         )
     }
 
+    /// An access token of a demo user (apps made with `c.demo = true`).
+    pub async fn demo_token(&self, user: &str) -> String {
+        let t = self
+            .login(user, warden::bootstrap::demo::DEMO_PASSWORD)
+            .await;
+        assert_eq!(t.status, StatusCode::OK, "login {user}: {t:?}");
+        t.body["access_token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn admin_token(&self) -> String {
         let t = self.login("admin", ADMIN_PASSWORD).await;
         assert_eq!(t.status, StatusCode::OK, "{t:?}");
