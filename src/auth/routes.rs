@@ -162,8 +162,8 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
 }
 
-/// Hashes the password and stores a user with one role, then reloads the policy so the new
-/// role assignment is in force for the user's first request.
+/// Hashes the password and stores a user with one role, then adds the assignment to the
+/// engine so it is in force for the user's first request (without re-reading the policy).
 pub async fn create_user(
     state: &AppState,
     username: &Username,
@@ -182,7 +182,7 @@ pub async fn create_user(
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-    let user = store::users::insert(
+    let created = store::users::insert(
         &state.db,
         store::users::NewUser {
             username: username.as_str(),
@@ -196,10 +196,19 @@ pub async fn create_user(
         state.now(),
     )
     .await?;
-    if let Err(e) = state.engine.reload().await {
-        tracing::error!(error = %e, "policy reload after registration failed");
+    let assignment = crate::authz::rule::Assignment {
+        id: created.assignment_id,
+        member: created.member,
+        role: role.to_owned(),
+    };
+    if let Err(e) = state
+        .engine
+        .add_assignment(created.policy_version, assignment)
+        .await
+    {
+        tracing::error!(error = %e, "policy update after registration failed");
     }
-    Ok(user)
+    Ok(created.user)
 }
 
 /// The token endpoint's parameters (RFC 6749 §4.3 and §6). Unknown parameters are ignored,

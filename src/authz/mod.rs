@@ -390,6 +390,32 @@ impl Engine {
         Ok(Some(compiled))
     }
 
+    /// Brings the engine to `version`, which the database reached by adding `assignment` (a
+    /// registration): when the engine serves `version - 1`, the next snapshot is this one plus
+    /// the assignment, compiled without reading the policy again (a registration with 10k
+    /// rules then costs a compile, not a full load); otherwise (another change came between)
+    /// it reloads from the database.
+    pub async fn add_assignment(
+        &self,
+        version: i64,
+        assignment: Assignment,
+    ) -> Result<i64, String> {
+        let _writer = self.reload.lock().await;
+        let current = self.current.load_full();
+        let Some(current) = current.filter(|s| s.version + 1 == version) else {
+            drop(_writer);
+            return self.reload().await;
+        };
+        let mut loaded = current.loaded();
+        loaded.version = version;
+        loaded.assignments.push(assignment);
+        let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
+            .await
+            .map_err(|e| format!("policy compilation failed: {e}"))??;
+        self.current.store(Some(Arc::new(compiled)));
+        Ok(version)
+    }
+
     /// Holds off other policy and account changes in this instance while held.
     pub async fn serialize_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.change.lock().await

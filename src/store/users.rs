@@ -83,9 +83,22 @@ pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
 }
 
+/// A created account and the policy version its role assignment made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The new row.
+    pub user: UserRow,
+    /// The version the assignment created.
+    pub policy_version: i64,
+    /// The assignment's id.
+    pub assignment_id: i64,
+    /// `user:<key>`.
+    pub member: String,
+}
+
 /// Creates a user and their initial role assignment in one transaction, bumping the policy
-/// version (a role assignment is a policy change). Returns the new row.
-pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow> {
+/// version (a role assignment is a policy change).
+pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created> {
     let _written = db.accounts().write();
     let attributes = serde_json::to_string(user.attributes)
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
@@ -110,7 +123,8 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow
     .try_get("id")
     .map_err(db_err)?;
     let member = format!("user:{key}");
-    super::rules::insert_assignment_tx(&mut tx, &member, user.role, now).await?;
+    let assignment_id =
+        super::rules::insert_assignment_tx(&mut tx, &member, user.role, now).await?;
     let version = super::rules::bump_version_tx(&mut tx).await?;
     let summary = format!("account {key} created with {}", user.role);
     let meta = super::policy::ChangeMeta {
@@ -130,9 +144,15 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<UserRow
     )
     .await?;
     tx.commit().await.map_err(db_err)?;
-    find_by_id(db, id)
+    let user = find_by_id(db, id)
         .await?
-        .ok_or(StoreError::Corrupt("user vanished after insert".into()))
+        .ok_or(StoreError::Corrupt("user vanished after insert".into()))?;
+    Ok(Created {
+        user,
+        policy_version: version,
+        assignment_id,
+        member,
+    })
 }
 
 /// Finds a user by name, case-insensitively.

@@ -716,3 +716,24 @@ async fn a_burst_of_logins_does_not_stall_other_requests() {
             <= std::thread::available_parallelism().map_or(2, |n| n.get())
     );
 }
+
+#[tokio::test]
+async fn a_registration_is_in_force_at_once_without_reading_the_policy_again() {
+    let app = TestApp::new().await;
+    let v0 = app.state.engine.snapshot().expect("snapshot").version();
+    // Any load of the next version from the database fails: the new account's role can only
+    // reach the engine by the incremental path (the policy plus the one assignment).
+    app.state.engine.refuse_loads_from_for_tests(v0 + 1);
+    let r = app.register("zoe", "zoe-password-1").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(
+        app.state.engine.snapshot().expect("snapshot").version(),
+        v0 + 1
+    );
+    let token = app.login("zoe", "zoe-password-1").await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let me = app.get("/v1/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "role:user is in force: {me:?}");
+}
