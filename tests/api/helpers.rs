@@ -225,3 +225,40 @@ impl TestApp {
         self.send(req).await
     }
 }
+
+/// A real server on 127.0.0.1 (random port) over a fresh database, with `edit`ed config.
+/// Dropping it shuts the server down and removes the database.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    pub state: warden::AppState,
+    pub url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let mut config = Config::for_database(&url);
+    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    edit(&mut config);
+    let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
+        .await
+        .expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = started.state.clone();
+    tokio::spawn(warden::serve_until(listener, started.state, async move {
+        let _ = stopped.await;
+    }));
+    Served {
+        addr,
+        state,
+        url,
+        _stop: stop,
+        _dir: dir,
+    }
+}

@@ -632,21 +632,9 @@ async fn raw_http(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_p99_stays_under_50ms_while_the_largest_allowed_run_and_50_failed_logins_are_in_flight()
  {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let mut config = warden::config::Config::for_database(&url);
-    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
     // the documented default size; a shorter deadline keeps the test short in debug builds
-    config.matrix_limits.deadline = std::time::Duration::from_secs(4);
-    let max = config.matrix_limits.max_cells;
-    let started = warden::bootstrap::start(config, std::sync::Arc::new(warden::clock::SystemClock))
-        .await
-        .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(warden::serve(listener, started.state));
+    let server = served(|c| c.matrix_limits.deadline = std::time::Duration::from_secs(4)).await;
+    let (addr, max) = (server.addr, server.state.config.matrix_limits.max_cells);
     let form = "application/x-www-form-urlencoded";
     let (status, body) = raw_http(
         addr,
@@ -723,5 +711,5 @@ async fn healthz_p99_stays_under_50ms_while_the_largest_allowed_run_and_50_faile
         latencies.len(),
         latencies.last()
     );
-    server.abort();
+    drop(server);
 }

@@ -1,10 +1,8 @@
 //! The real thing: `warden::serve` on 127.0.0.1 with a random port.
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::ADMIN_PASSWORD;
+use crate::helpers::served;
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -17,24 +15,13 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_elsewhere() {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let mut config = warden::config::Config::for_database(&url);
-    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
-    let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
-        .await
-        .expect("start");
-    let state = started.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(warden::serve(listener, started.state));
+    let server = served(|_| {}).await;
+    let (addr, state, url) = (server.addr, &server.state, &server.url);
     let health = http_get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 
     // another process (a CLI import, another instance) changes the policy in the database
-    let other = warden::store::Db::connect(&url).await.expect("db");
+    let other = warden::store::Db::connect(url).await.expect("db");
     let rule = warden::store::rules::RuleRow {
         id: 0,
         subject: "role:auditor".into(),
@@ -74,34 +61,7 @@ async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_
         ready.contains(&format!("\"policy_version\":{version}")),
         "{ready}"
     );
-    server.abort();
-}
-
-/// A served instance with `edit`ed config; dropping the sender shuts it down.
-async fn served(
-    edit: impl FnOnce(&mut warden::config::Config),
-) -> (
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tempfile::TempDir,
-) {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let mut config = warden::config::Config::for_database(&url);
-    config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
-    edit(&mut config);
-    let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
-        .await
-        .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(warden::serve_until(listener, started.state, async move {
-        let _ = stopped.await;
-    }));
-    (addr, stop, dir)
+    drop(server);
 }
 
 /// Reads one response (head and Content-Length body) from a keep-alive connection.
@@ -127,11 +87,12 @@ async fn read_response(s: &mut tokio::net::TcpStream) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_header_connections_are_closed_in_time_and_healthz_keeps_answering() {
     use std::time::{Duration, Instant};
-    let (addr, _stop, _dir) = served(|c| {
+    let server = served(|c| {
         c.transport.header_read_timeout = Duration::from_secs(1);
         c.transport.max_connections = 64;
     })
     .await;
+    let addr = server.addr;
     let started = Instant::now();
     // 40 clients each send a request head one byte at a time, 5 bytes a second
     let trickles: Vec<_> = (0..40)
@@ -175,11 +136,12 @@ async fn trickling_header_connections_are_closed_in_time_and_healthz_keeps_answe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     use std::time::{Duration, Instant};
-    let (addr, _stop, _dir) = served(|c| {
+    let server = served(|c| {
         c.transport.header_read_timeout = Duration::from_secs(1);
         c.transport.max_connections = 4;
     })
     .await;
+    let addr = server.addr;
     let mut idle = Vec::new();
     for _ in 0..4 {
         idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
@@ -199,7 +161,8 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_sent_before_the_body_was_read_never_leaves_a_silently_dead_keep_alive_connection()
  {
-    let (addr, _stop, _dir) = served(|_| {}).await;
+    let server = served(|_| {}).await;
+    let addr = server.addr;
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let body = "x".repeat(10_000);
     // the head first: the 401 comes back before any of the body is sent
@@ -230,7 +193,8 @@ async fn an_answer_sent_before_the_body_was_read_never_leaves_a_silently_dead_ke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keep_alive_connection_whose_body_was_read_stays_open() {
-    let (addr, _stop, _dir) = served(|_| {}).await;
+    let server = served(|_| {}).await;
+    let addr = server.addr;
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let body = r#"{"username":"nobody!","password":"x"}"#;
     let req = format!(
