@@ -50,16 +50,15 @@ pub async fn require_policy(
 /// The canonical resource of a routed request. A request that reached a guarded route always
 /// has a matched path; without one (a router built differently) nothing is allowed.
 async fn routed_resource(parts: &mut axum::http::request::Parts) -> Result<String, ApiError> {
-    let template = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .ok_or_else(ApiError::forbidden)?;
     let malformed = || ApiError::bad_request("bad_request", "a path parameter is malformed");
     let params = RawPathParams::from_request_parts(parts, &())
         .await
         .map_err(|_| malformed())?;
-    super::resource::canonical_route(&template, &params).map_err(|_| malformed())
+    let template = parts
+        .extensions
+        .get::<MatchedPath>()
+        .ok_or_else(ApiError::forbidden)?;
+    super::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
 }
 
 /// Object-level check: may the principal do `action` on `object`? 403 if not.

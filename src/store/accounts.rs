@@ -69,12 +69,13 @@ impl<K: std::hash::Hash + Eq, V: Clone> Table<K, V> {
 }
 
 /// The cache; one per database handle. Account rows by user id, and the sessions (refresh
-/// families) found live, by `(user id, family id)`. Revoking a session is an accounts write.
+/// families) found live, by family id with their user. Revoking a session is an accounts write.
 #[derive(Debug, Default)]
 pub struct Accounts {
     epoch: AtomicU64,
     rows: Table<i64, Arc<UserRow>>,
-    live_sessions: Table<(i64, String), ()>,
+    /// Family id -> its user: keyed by the id alone so a probe borrows the token's `sid`.
+    live_sessions: Table<String, i64>,
 }
 
 impl Accounts {
@@ -95,17 +96,13 @@ impl Accounts {
 
     /// Whether the session was found live since the last accounts write (and recently).
     pub fn session_live(&self, user_id: i64, family_id: &str) -> bool {
-        // A tuple key cannot be borrowed as (i64, &str): the probe copies the family id.
-        self.live_sessions
-            .get(&(user_id, family_id.to_owned()), self.epoch())
-            .is_some()
+        self.live_sessions.get(family_id, self.epoch()) == Some(user_id)
     }
 
     /// Records a session found live under `epoch`. Dead sessions are never cached: a token
     /// of a revoked session is rejected by a read every time.
     pub fn put_live_session(&self, user_id: i64, family_id: &str, epoch: u64) {
-        self.live_sessions
-            .put((user_id, family_id.to_owned()), (), epoch);
+        self.live_sessions.put(family_id.to_owned(), user_id, epoch);
     }
 
     /// Marks the start of a write to accounts or sessions; the epoch moves when the guard is
