@@ -2,10 +2,10 @@
 //! request does not read its caller's row or session from the database.
 //!
 //! Freshness: every write to the `users` table and every session revocation in this process
-//! goes through [`super::users`] or [`super::tokens`], whose writers hold an [`AccountsWrite`] guard; dropping it (after the
-//! write committed) moves the epoch, and an entry read under an older epoch is a miss. A row
-//! is read under the epoch taken *before* the read, so a write that commits during the read
-//! leaves a stale entry that is never served. Changes made by another process (another
+//! goes through [`super::users`] or [`super::tokens`], whose writers hold an [`AccountsWrite`]
+//! guard; dropping it (after the write committed) moves the epoch, and an entry read under an
+//! older epoch is a miss. An entry is read under the epoch taken *before* the read, so a write
+//! that commits during the read leaves a stale entry that is never served. Changes made by another process (another
 //! instance, `warden admin reset-password`) are seen within [`MAX_AGE`], the same bound as the
 //! policy version poll.
 
@@ -112,8 +112,8 @@ impl Accounts {
     }
 }
 
-/// Held by a writer of the `users` table or of a session's revocation; moves the epoch on drop (after the commit, and on
-/// every error path too).
+/// Held by a writer of the `users` table or of a session's revocation; moves the epoch on
+/// drop (after the commit, and on every error path too).
 #[derive(Debug)]
 pub struct AccountsWrite(Arc<Accounts>);
 
