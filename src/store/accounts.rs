@@ -5,9 +5,9 @@
 //! goes through [`super::users`] or [`super::tokens`], whose writers hold an [`AccountsWrite`]
 //! guard; dropping it (after the write committed) moves the epoch, and an entry read under an
 //! older epoch is a miss. An entry is read under the epoch taken *before* the read, so a write
-//! that commits during the read leaves a stale entry that is never served. Changes made by another process (another
-//! instance, `warden admin reset-password`) are seen within [`MAX_AGE`], the same bound as the
-//! policy version poll.
+//! that commits during the read leaves a stale entry that is never served. Changes made by
+//! another process (another instance, `warden admin reset-password`) are seen within
+//! [`MAX_AGE`], the same bound as the policy version poll.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
