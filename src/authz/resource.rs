@@ -71,8 +71,7 @@ fn is_plain_segment(s: &str) -> bool {
         && s.len() <= 128
         && s != "."
         && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes().all(crate::policy::rule::is_name_char)
 }
 
 /// The canonical resource of a routed request: `template` (`/api/documents/{id}`) with each

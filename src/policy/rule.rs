@@ -72,7 +72,8 @@ pub struct Rule {
     pub effect: Effect,
 }
 
-fn is_name_char(b: u8) -> bool {
+/// A character of a role, user or matrix name: `[A-Za-z0-9._-]`.
+pub(crate) fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
