@@ -203,9 +203,10 @@ impl Config {
                 args.listen
             ))
         })?;
-        if !args.database_url.starts_with("sqlite:") {
+        if crate::store::Backend::of_url(&args.database_url).is_none() {
             return Err(ConfigError(
-                "--database-url / WARDEN_DATABASE_URL must start with sqlite: (Postgres support is not built yet)".into(),
+                "--database-url / WARDEN_DATABASE_URL must start with sqlite: or postgres://"
+                    .into(),
             ));
         }
         if !(30..=86_400).contains(&args.access_ttl_secs) {

@@ -1,5 +1,8 @@
 //! The only place with SQL. A [`Db`] wraps an sqlx `Any` pool so the same repositories run
-//! on SQLite today and Postgres later; queries use `$n` placeholders and portable types.
+//! on SQLite (the embedded default) and Postgres (the scale-out store); queries use `$n`
+//! placeholders and portable types (every integer is read as `i64`, booleans are 0/1, JSON is
+//! text), and each backend has its own embedded migrations (`migrations/sqlite`,
+//! `migrations/postgres`) applied on connect.
 
 pub mod accounts;
 pub mod documents;
@@ -56,19 +59,97 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::classify(e, "row")
 }
 
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one process (or several on one machine) at a time.
+    Sqlite,
+    /// A Postgres server shared by any number of instances.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `--database-url` names, or None for any other scheme.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Handle to the database (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: sqlx::AnyPool,
+    backend: Backend,
+    url: std::sync::Arc<str>,
     accounts: std::sync::Arc<accounts::Accounts>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Db {
-    /// Connects (creating a SQLite file if missing) and applies the embedded migrations.
+    /// Connects and applies the embedded migrations of the URL's backend: `sqlite:` (the file
+    /// is created if missing) or `postgres://` (the database must exist).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
+        match Backend::of_url(url) {
+            Some(Backend::Sqlite) => Self::connect_sqlite(url).await,
+            Some(Backend::Postgres) => Self::connect_postgres(url).await,
+            None => Err(StoreError::Unavailable(format!(
+                "{}: the database URL must start with sqlite: or postgres://",
+                redacted(url)
+            ))),
+        }
+    }
+
+    async fn connect_postgres(url: &str) -> StoreResult<Self> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redacted(url))))?;
+        POSTGRES_MIGRATOR.run(&pool).await?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            url: url.into(),
+            accounts: Default::default(),
+        })
+    }
+
+    async fn connect_sqlite(url: &str) -> StoreResult<Self> {
         // The Any driver only takes URL options, so the file is first created and switched
         // to WAL (a persistent setting) through the native SQLite options.
         let native = SqliteConnectOptions::from_str(url)
@@ -90,8 +171,20 @@ impl Db {
         SQLITE_MIGRATOR.run(&pool).await?;
         Ok(Self {
             pool,
+            backend: Backend::Sqlite,
+            url: url.into(),
             accounts: Default::default(),
         })
+    }
+
+    /// The backend this handle talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL this handle was opened with (may hold a password: log [`redacted`] only).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// The pool, for the repositories in this module.

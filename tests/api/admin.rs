@@ -488,9 +488,18 @@ async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
     let (app, admin) = demo().await;
     let v0 = version(&app, &admin).await;
     let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
-    warden::store::execute_for_tests(&app.state.db,
-        "CREATE TRIGGER boom BEFORE INSERT ON policy_rules WHEN NEW.subject = 'role:boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
-        .await.expect("trigger");
+    let boom: &[&'static str] = match app.state.db.backend() {
+        warden::store::Backend::Sqlite => &["CREATE TRIGGER boom BEFORE INSERT ON policy_rules WHEN NEW.subject = 'role:boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"],
+        warden::store::Backend::Postgres => &[
+            "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.subject = 'role:boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER boom BEFORE INSERT ON policy_rules FOR EACH ROW EXECUTE FUNCTION boom()",
+        ],
+    };
+    for sql in boom {
+        warden::store::execute_for_tests(&app.state.db, sql)
+            .await
+            .expect("trigger");
+    }
     let change = json!({"add": [sales_rule(), {"subject": "role:boom", "object": "document", "action": "read", "effect": "allow"}]});
     let r = app
         .call(

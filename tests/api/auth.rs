@@ -635,7 +635,7 @@ async fn logins_are_rate_limited_per_client_address() {
 #[tokio::test]
 async fn the_bootstrap_admin_survives_a_restart_with_its_keys() {
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let url = crate::helpers::fresh_database_url(dir.path()).await;
     let start = |pw: &'static str| {
         let url = url.clone();
         async move {

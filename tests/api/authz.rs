@@ -389,7 +389,7 @@ async fn without_a_policy_every_protected_route_is_503_never_allowed() {
 #[tokio::test]
 async fn a_corrupted_rule_row_is_refused_at_load_and_decisions_fail_closed() {
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let url = crate::helpers::fresh_database_url(dir.path()).await;
     let config = || {
         let mut c = warden::config::Config::for_database(&url);
         c.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
@@ -419,6 +419,7 @@ async fn a_corrupted_rule_row_is_refused_at_load_and_decisions_fail_closed() {
         state: second.state,
         router: app,
         clock: warden::clock::ManualClock::new(0),
+        url: url.clone(),
         _dir: dir.into(),
     };
     let t = tapp.login("admin", ADMIN_PASSWORD).await;

@@ -68,7 +68,7 @@ async fn matrix_check_exits_0_on_pass_1_on_a_failed_cell_and_2_on_an_invalid_fil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_is_one_versioned_change_that_passes_the_invariants() {
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let url = crate::helpers::fresh_database_url(dir.path()).await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // a policy without the admin rule would lock admins out: refused, nothing changes
     let seed = std::fs::read_to_string(root.join("policies/policy.csv")).expect("seed");
@@ -152,7 +152,7 @@ async fn reset_password_replaces_the_password_revokes_earlier_tokens_and_is_audi
 
     let app = TestApp::new().await;
     let old_token = app.admin_token().await;
-    let url = format!("sqlite://{}", app._dir.path().join("warden.db").display());
+    let url = app.url.clone();
     // from stdin, the default account `admin`
     let mut child = warden_bin()
         .args(["admin", "reset-password", "--database-url", &url])

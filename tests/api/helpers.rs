@@ -17,7 +17,65 @@ pub struct TestApp {
     pub state: warden::AppState,
     pub router: axum::Router,
     pub clock: ManualClock,
+    /// The database every instance of this app shares.
+    pub url: String,
     pub _dir: Arc<tempfile::TempDir>,
+}
+
+/// The variable naming a Postgres server the suite runs against instead of SQLite
+/// (`scripts/pg-test.sh` sets it): a URL whose user may `CREATE DATABASE`.
+pub const PG_VAR: &str = "WARDEN_TEST_DATABASE_URL";
+
+/// A fresh, empty database for one test: a new Postgres database on the server named by
+/// [`PG_VAR`] when it is set, else a SQLite file in `dir`. Postgres databases are left behind
+/// (the test cluster is thrown away as a whole).
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var(PG_VAR) {
+        Ok(server) => fresh_postgres_database(&server).await,
+        Err(_) => format!("sqlite://{}", dir.join("warden.db").display()),
+    }
+}
+
+/// The Postgres server of [`PG_VAR`] for a test that cannot run without one: None (after
+/// printing why) on a developer machine without it; a panic in CI (`CI` set), so a missing
+/// server never passes silently.
+pub fn postgres_server_or_skip(test: &str) -> Option<String> {
+    match std::env::var(PG_VAR) {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("{test} needs Postgres: {PG_VAR} is not set in CI")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED {test}: needs Postgres; run scripts/pg-test.sh to include it");
+            None
+        }
+    }
+}
+
+/// Creates an empty database on `server` and returns its URL.
+pub async fn fresh_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("warden_t_{}", hex_id());
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .expect("connect to the test Postgres server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let _ = conn.close().await;
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    format!("{base}/{name}{query}")
+}
+
+fn hex_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("random");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug)]
@@ -40,7 +98,7 @@ impl TestApp {
 
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("warden.db").display());
+        let url = fresh_database_url(dir.path()).await;
         let mut config = Config::for_database(&url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
         edit(&mut config);
@@ -57,14 +115,14 @@ impl TestApp {
             state: started.state,
             router,
             clock,
+            url,
             _dir: Arc::new(dir),
         }
     }
 
     /// A second Warden instance on the same database (what a scale-out deployment runs).
     pub async fn another_instance(&self) -> TestApp {
-        let url = format!("sqlite://{}", self._dir.path().join("warden.db").display());
-        let mut config = Config::for_database(&url);
+        let mut config = Config::for_database(&self.url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
         let started = warden::bootstrap::start(config, Arc::new(self.clock.clone()))
             .await
@@ -74,6 +132,7 @@ impl TestApp {
             state: started.state,
             router,
             clock: self.clock.clone(),
+            url: self.url.clone(),
             _dir: self._dir.clone(),
         }
     }
@@ -238,7 +297,7 @@ pub struct Served {
 
 pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let url = fresh_database_url(dir.path()).await;
     let mut config = Config::for_database(&url);
     config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
     edit(&mut config);

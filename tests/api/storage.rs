@@ -5,11 +5,16 @@
 async fn the_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
 
-    let app = crate::helpers::TestApp::new().await;
+    // SQLite's files, whichever backend the rest of the suite runs on
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("warden.db").display());
+    let db = warden::store::Db::connect(&url).await.expect("connect");
     // a write, so the -wal and -shm files exist
-    app.register("alice", crate::helpers::PASSWORD).await;
+    warden::store::execute_for_tests(&db, "UPDATE policy_state SET seeded = seeded")
+        .await
+        .expect("write");
     for name in ["warden.db", "warden.db-wal", "warden.db-shm"] {
-        let path = app._dir.path().join(name);
+        let path = dir.path().join(name);
         let mode = std::fs::metadata(&path)
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .permissions()

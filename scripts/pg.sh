@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster on 127.0.0.1 for tests and benchmarks (Debian's postgresql
+# package; .ci/run installs it).
+#
+#   scripts/pg.sh test [cargo test args...]   start a cluster, run `cargo test` against it
+#                                             (WARDEN_TEST_DATABASE_URL), stop and delete it
+#   scripts/pg.sh start DIR                   start a cluster in DIR (created), print its URL
+#   scripts/pg.sh stop DIR                    stop the cluster in DIR and delete DIR
+#
+# The cluster trusts loopback connections (it listens on 127.0.0.1 only and is deleted after
+# use) and trades durability for speed (fsync off): never point it at data you keep.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return; }
+  echo "PostgreSQL server binaries not found: apt-get install -y postgresql" >&2
+  exit 1
+}
+
+# initdb and postgres refuse to run as root; run them as the package's postgres user then.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start() {
+  local dir=$1 bin port
+  bin=$(bindir)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  as_owner "$bin/initdb" -D "$dir/data" -U warden --auth=trust -E UTF8 --no-locale >"$dir/initdb.log"
+  port=$(free_port)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
+    "-h 127.0.0.1 -p $port -k $dir -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    >/dev/null
+  echo "$port" >"$dir/port"
+  echo "postgres://warden@127.0.0.1:$port/postgres"
+}
+
+stop() {
+  local dir=$1
+  [ -d "$dir/data" ] && as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+
+case "${1:-}" in
+  start) start "$2" ;;
+  stop) stop "$2" ;;
+  test)
+    shift
+    dir=$(mktemp -d /tmp/warden-pg.XXXXXX)
+    trap 'stop "$dir"' EXIT
+    url=$(start "$dir")
+    echo "Postgres test cluster: $url"
+    WARDEN_TEST_DATABASE_URL=$url cargo test "$@"
+    ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
