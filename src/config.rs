@@ -121,6 +121,28 @@ pub struct ServeArgs {
     /// disagreement with the compiled engine is logged as an error. 0 = off.
     #[arg(long, env = "WARDEN_SHADOW_CASBIN", default_value_t = 0.0)]
     pub shadow_casbin: f64,
+
+    /// What decisions do while the database cannot be read: `serve` answers from the last
+    /// policy loaded (a revoke made meanwhile on another instance is not seen until the
+    /// database is back); `deny` answers 503 to every decision until it is back. Logins,
+    /// refreshes and admin writes answer 503 either way.
+    #[arg(long, env = "WARDEN_ON_STORE_LOSS", value_enum, default_value_t = OnStoreLoss::Serve)]
+    pub on_store_loss: OnStoreLoss,
+
+    /// Longest a request naming a minimum policy version (`Warden-Min-Version` header or
+    /// `min_version` query parameter) waits for this instance to reach it before 503
+    /// `policy_stale`, in milliseconds.
+    #[arg(long, env = "WARDEN_MIN_VERSION_WAIT_MS", default_value_t = 2000)]
+    pub min_version_wait_ms: u64,
+}
+
+/// `--on-store-loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnStoreLoss {
+    /// Keep deciding with the last consistent snapshot.
+    Serve,
+    /// Refuse every decision (503).
+    Deny,
 }
 
 /// Validated configuration.
@@ -156,6 +178,10 @@ pub struct Config {
     pub demo: bool,
     /// Fraction of decisions re-decided by casbin-rs (`--shadow-casbin`), 0 = off.
     pub shadow_casbin: f64,
+    /// `--on-store-loss`.
+    pub on_store_loss: OnStoreLoss,
+    /// `--min-version-wait-ms`.
+    pub min_version_wait: Duration,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
     /// Connection limits.
@@ -264,6 +290,11 @@ impl Config {
                 "--register-window-secs must be between 1 and 86400".into(),
             ));
         }
+        if args.min_version_wait_ms > 30_000 {
+            return Err(ConfigError(
+                "--min-version-wait-ms must be at most 30000".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&args.shadow_casbin) {
             return Err(ConfigError(
                 "--shadow-casbin must be a fraction between 0 and 1".into(),
@@ -325,6 +356,8 @@ impl Config {
             signing_key,
             demo: args.demo,
             shadow_casbin: args.shadow_casbin,
+            on_store_loss: args.on_store_loss,
+            min_version_wait: Duration::from_millis(args.min_version_wait_ms),
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
@@ -360,6 +393,8 @@ impl Config {
             signing_key: None,
             demo: false,
             shadow_casbin: 0.0,
+            on_store_loss: OnStoreLoss::Serve,
+            min_version_wait: Duration::from_secs(2),
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(10),

@@ -29,7 +29,8 @@ pub use http::router;
 pub use state::AppState;
 
 /// How often a running server checks the database's policy version, so changes made by
-/// another process (`warden policy import`, another instance) are picked up.
+/// another process (`warden policy import`, another instance) are picked up even when their
+/// announcement was missed (or, on SQLite, never sent), and a lost database is noticed.
 pub const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves the router on an already bound listener until Ctrl-C / SIGTERM, with the
@@ -56,8 +57,14 @@ pub async fn serve_until(
             }
         })
     };
+    // Postgres: apply what other instances announce, in milliseconds (SQLite: returns).
+    let follower = {
+        let state = state.clone();
+        tokio::spawn(async move { state.engine.follow_changes().await })
+    };
     let limits = state.config.transport;
     let served = serve::run(listener, router(state), limits, shutdown).await;
     poller.abort();
+    follower.abort();
     served
 }

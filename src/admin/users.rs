@@ -3,15 +3,18 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::Page;
 use crate::auth::domain::Scope;
 use crate::auth::principal::Principal;
+use crate::authz::guard::POLICY_VERSION_HEADER;
 use crate::authz::{AttrValue, RESERVED_ATTRIBUTES};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
-use crate::store::{self, policy::ChangeMeta, users::UserRow};
+use crate::store::{self, policy::ChangeMeta, users::Replaced, users::UserRow};
 
 /// Most attributes one user may carry.
 const MAX_ATTRIBUTES: usize = 32;
@@ -173,7 +176,7 @@ pub async fn patch(
     principal: Principal,
     Path(name): Path<String>,
     Json(p): Json<UserPatch>,
-) -> Result<Json<AdminUser>, ApiError> {
+) -> Result<Response, ApiError> {
     let actor = principal.user.username_key.clone();
     // Detached: a dropped request cannot stop the change between its check and its commit.
     super::detached(async move {
@@ -183,9 +186,10 @@ pub async fn patch(
         for _ in 0..5 {
             let before = find(&state, &name).await?;
             let after = patched(&before, &p)?;
+            let snapshot = state.engine.snapshot()?;
             state
                 .engine
-                .ensure_administrable(&*state.engine.snapshot()?, Some(&after))
+                .ensure_administrable(&snapshot, Some(&after))
                 .await?;
             let view = |u: &UserRow| serde_json::json!({ "attributes": u.attributes, "scopes": u.scopes, "disabled": u.disabled });
             let summary = format!("changed account {}", before.username_key);
@@ -195,10 +199,30 @@ pub async fn patch(
                 summary: &summary,
             };
             let audit = (&view(&before), &view(&after));
-            if store::users::replace_account(&state.db, &before, &after, &meta, audit, state.now())
-                .await?
+            match store::users::replace_account(
+                &state.db,
+                &before,
+                &after,
+                snapshot.version(),
+                &meta,
+                audit,
+                state.now(),
+            )
+            .await?
             {
-                return Ok(Json(find(&state, &name).await?.into()));
+                Replaced::Stored(version) => {
+                    // Decisions here see the edit at once; other instances when announced.
+                    let _ = state.engine.reload().await;
+                    let mut res = Json(AdminUser::from(find(&state, &name).await?)).into_response();
+                    res.headers_mut()
+                        .insert(POLICY_VERSION_HEADER, HeaderValue::from(version));
+                    return Ok(res);
+                }
+                Replaced::AccountChanged => {}
+                // checked against an older policy: check again against the current one
+                Replaced::PolicyMoved => {
+                    let _ = state.engine.reload().await;
+                }
             }
         }
         Err(ApiError::conflict(

@@ -13,6 +13,62 @@ use crate::state::AppState;
 
 /// Response header naming the policy version a request was decided under.
 pub const POLICY_VERSION_HEADER: &str = "warden-policy-version";
+/// Request header naming the oldest policy version a request may be decided under (the
+/// `Warden-Policy-Version` an earlier write answered): read-your-writes across instances.
+pub const MIN_VERSION_HEADER: &str = "warden-min-version";
+/// The same as a query parameter (removed before the handler sees the query).
+pub const MIN_VERSION_PARAM: &str = "min_version";
+
+/// The minimum version a request names in the header or the query (the larger if both), with
+/// the query parameter removed. 400 when a value is not a decimal version.
+fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "bad_request",
+            "Warden-Min-Version / min_version must be a policy version (a decimal number)",
+        )
+    };
+    let parse = |v: &[u8]| -> Result<i64, ApiError> {
+        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(bad)
+    };
+    let mut min = None;
+    for value in parts.headers.get_all(MIN_VERSION_HEADER) {
+        min = min.max(Some(parse(value.as_bytes())?));
+    }
+    let Some(query) = parts.uri.query() else {
+        return Ok(min);
+    };
+    let mut kept = Vec::new();
+    let mut found = false;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some((MIN_VERSION_PARAM, v)) => {
+                min = min.max(Some(parse(v.as_bytes())?));
+                found = true;
+            }
+            None if pair == MIN_VERSION_PARAM => return Err(bad()),
+            _ => kept.push(pair),
+        }
+    }
+    if found {
+        let path = parts.uri.path();
+        let rebuilt = if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        };
+        let mut uri = axum::http::uri::Parts::from(parts.uri.clone());
+        uri.path_and_query = Some(rebuilt.parse().map_err(|_| bad())?);
+        parts.uri = axum::http::Uri::from_parts(uri).map_err(|_| bad())?;
+    }
+    Ok(min)
+}
 
 /// Middleware: authenticate, then ask the policy about (subject, canonical resource, HTTP
 /// method). 401 without a valid token, 400 when a path parameter is one the handler could
@@ -26,8 +82,26 @@ pub async fn require_policy(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, req.headers()).await?;
     let (mut parts, body) = req.into_parts();
+    // Before authenticating: the account the token names may be what the version changed.
+    if let Some(min) = take_min_version(&mut parts)? {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+            && !state
+                .engine
+                .catch_up(min, state.config.min_version_wait)
+                .await
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "policy_stale",
+                "this instance has not reached the requested policy version; retry",
+            )
+            .with_retry_after(1));
+        }
+    }
+    let principal = authenticate(&state, &parts.headers).await?;
     let resource = routed_resource(&mut parts).await?;
     let decision = state.engine.decide(
         &principal.subject(),

@@ -18,6 +18,7 @@ pub mod resource;
 mod rows;
 pub mod seed;
 pub mod shadow;
+mod sync;
 
 // The rule and condition types live in the pure policy core; these re-exports keep the
 // `authz::rule::*` / `authz::condition::*` paths working for the rest of the crate.
@@ -313,6 +314,10 @@ pub struct Engine {
     refuse_from: std::sync::atomic::AtomicI64,
     /// `--shadow-casbin`: which decisions casbin-rs re-decides off the request path.
     shadow: shadow::Shadow,
+    /// `--on-store-loss deny` (see [`Engine::deny_on_store_loss`]).
+    deny_on_store_loss: std::sync::atomic::AtomicBool,
+    /// Whether the last version check reached the database.
+    store_reachable: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -325,6 +330,8 @@ impl Engine {
             change: tokio::sync::Mutex::new(()),
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
             shadow: shadow::Shadow::default(),
+            deny_on_store_loss: std::sync::atomic::AtomicBool::new(false),
+            store_reachable: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -360,6 +367,8 @@ impl Engine {
             Ok(Some(snap)) => {
                 let v = snap.version;
                 self.current.store(Some(Arc::new(snap)));
+                // The version also moves with account edits made elsewhere.
+                self.db.accounts().invalidate();
                 Ok(v)
             }
             Ok(None) => served.ok_or_else(|| "no policy".to_owned()),
@@ -371,9 +380,9 @@ impl Engine {
     }
 
     async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Snapshot>, String> {
-        let version = store::rules::version(&self.db)
-            .await
-            .map_err(|e| e.to_string())?;
+        let version = store::rules::version(&self.db).await;
+        self.store_reachable(version.is_ok());
+        let version = version.map_err(|e| e.to_string())?;
         if served == Some(version) {
             return Ok(None);
         }

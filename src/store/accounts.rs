@@ -6,8 +6,9 @@
 //! guard; dropping it (after the write committed) moves the epoch, and an entry read under an
 //! older epoch is a miss. An entry is read under the epoch taken *before* the read, so a write
 //! that commits during the read leaves a stale entry that is never served. Changes made by
-//! another process (another instance, `warden admin reset-password`) are seen within
-//! [`MAX_AGE`], the same bound as the policy version poll.
+//! another process are applied when announced ([`super::notify`], Postgres: milliseconds),
+//! and in any case within [`MAX_AGE`] (the bound on SQLite, where `warden admin
+//! reset-password` is the other process).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +104,12 @@ impl Accounts {
     /// of a revoked session is rejected by a read every time.
     pub fn put_live_session(&self, user_id: i64, family_id: &str, epoch: u64) {
         self.live_sessions.put(family_id.to_owned(), user_id, epoch);
+    }
+
+    /// Forgets every entry: another instance changed accounts or sessions, or may have while
+    /// its announcements could not be received.
+    pub fn invalidate(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Marks the start of a write to accounts or sessions; the epoch moves when the guard is

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod documents;
 pub mod keys;
+pub mod notify;
 pub mod policy;
 pub mod rules;
 pub mod tokens;
@@ -182,11 +183,6 @@ impl Db {
         self.backend
     }
 
-    /// The URL this handle was opened with (may hold a password: log [`redacted`] only).
-    pub(crate) fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The pool, for the repositories in this module.
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
@@ -195,6 +191,12 @@ impl Db {
     /// The account-row cache (see [`accounts`]).
     pub(crate) fn accounts(&self) -> &std::sync::Arc<accounts::Accounts> {
         &self.accounts
+    }
+
+    /// Forgets every cached account and session (after accounts were changed in a way that is
+    /// announced nowhere, such as SQL run by hand on SQLite).
+    pub fn forget_cached_accounts(&self) {
+        self.accounts.invalidate();
     }
 
     /// True when a trivial query succeeds.

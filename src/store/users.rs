@@ -264,26 +264,50 @@ pub async fn set_attributes(
     Ok(())
 }
 
+/// What [`replace_account`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// Stored as this policy version.
+    Stored(i64),
+    /// The account no longer equals `before`; nothing changed.
+    AccountChanged,
+    /// The policy version is no longer the one the caller checked against (another change,
+    /// from this or another instance, committed meanwhile); nothing changed.
+    PolicyMoved,
+}
+
 /// Replaces an account's attributes, requestable scopes and disabled flag, if they still
 /// equal `before`'s (compare-and-swap: a concurrent edit of the same account, from this or
 /// another instance, is never overwritten), and audits the change in the same transaction.
 /// Disabling also bumps the token generation, so re-enabling never revives old tokens.
-/// Returns `false`, changing nothing, when the account changed meanwhile.
+///
+/// Attributes and the disabled flag decide access, so the edit is a new policy version: it
+/// takes the policy write lock every policy change takes (serialising it with them and with
+/// account edits on every instance), is refused unless the policy is still at `checked` (the
+/// version the caller's lock-out check saw), and is announced to other instances like any
+/// other version.
 pub async fn replace_account(
     db: &Db,
     before: &UserRow,
     after: &UserRow,
+    checked: i64,
     meta: &super::policy::ChangeMeta<'_>,
     audit: (&serde_json::Value, &serde_json::Value),
     now: i64,
-) -> StoreResult<bool> {
+) -> StoreResult<Replaced> {
     let _written = db.accounts().write();
     let json = |a: &BTreeMap<String, AttrValue>| {
         serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
     };
     let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let version = super::policy::begin_version(&mut tx).await?;
+    if version - 1 != checked {
+        return Ok(Replaced::PolicyMoved);
+    }
     let done = sqlx::query(
-        "UPDATE users SET attributes = $2, scopes = $3, disabled = $4,          token_generation = token_generation + $5, updated_at = $6          WHERE id = $1 AND attributes = $7 AND scopes = $8 AND disabled = $9",
+        "UPDATE users SET attributes = $2, scopes = $3, disabled = $4, \
+         token_generation = token_generation + $5, updated_at = $6 \
+         WHERE id = $1 AND attributes = $7 AND scopes = $8 AND disabled = $9",
     )
     .bind(before.id)
     .bind(json(&after.attributes)?)
@@ -299,11 +323,11 @@ pub async fn replace_account(
     .map_err(db_err)?
     .rows_affected();
     if done != 1 {
-        return Ok(false);
+        return Ok(Replaced::AccountChanged);
     }
-    super::policy::insert_audit(&mut tx, None, meta, audit.0, audit.1, now).await?;
+    super::policy::insert_audit(&mut tx, Some(version), meta, audit.0, audit.1, now).await?;
     tx.commit().await.map_err(db_err)?;
-    Ok(true)
+    Ok(Replaced::Stored(version))
 }
 
 /// A page of users by id, and the total count.

@@ -489,7 +489,9 @@ async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
     let v0 = version(&app, &admin).await;
     let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
     let boom: &[&'static str] = match app.state.db.backend() {
-        warden::store::Backend::Sqlite => &["CREATE TRIGGER boom BEFORE INSERT ON policy_rules WHEN NEW.subject = 'role:boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"],
+        warden::store::Backend::Sqlite => &[
+            "CREATE TRIGGER boom BEFORE INSERT ON policy_rules WHEN NEW.subject = 'role:boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        ],
         warden::store::Backend::Postgres => &[
             "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.subject = 'role:boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
             "CREATE TRIGGER boom BEFORE INSERT ON policy_rules FOR EACH ROW EXECUTE FUNCTION boom()",

@@ -22,31 +22,37 @@ pub struct TestApp {
     pub _dir: Arc<tempfile::TempDir>,
 }
 
-/// The variable naming a Postgres server the suite runs against instead of SQLite
-/// (`scripts/pg-test.sh` sets it): a URL whose user may `CREATE DATABASE`.
-pub const PG_VAR: &str = "WARDEN_TEST_DATABASE_URL";
+/// The variable naming a Postgres server for the tests (`scripts/pg.sh test` and `.ci/run`
+/// set it): a URL whose user may `CREATE DATABASE`. Tests of what only Postgres does (change
+/// notifications) need it; with [`BACKEND_VAR`]`=postgres` every test runs on it.
+pub const PG_VAR: &str = "WARDEN_TEST_POSTGRES";
+/// `postgres` runs the whole suite on [`PG_VAR`]'s server instead of SQLite files.
+pub const BACKEND_VAR: &str = "WARDEN_TEST_BACKEND";
 
-/// A fresh, empty database for one test: a new Postgres database on the server named by
-/// [`PG_VAR`] when it is set, else a SQLite file in `dir`. Postgres databases are left behind
-/// (the test cluster is thrown away as a whole).
+/// A fresh, empty database for one test: a new Postgres database when [`BACKEND_VAR`] says
+/// so, else a SQLite file in `dir`. Postgres databases are left behind (the test cluster is
+/// thrown away as a whole).
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
-    match std::env::var(PG_VAR) {
-        Ok(server) => fresh_postgres_database(&server).await,
-        Err(_) => format!("sqlite://{}", dir.join("warden.db").display()),
+    if std::env::var(BACKEND_VAR).as_deref() == Ok("postgres") {
+        let server = std::env::var(PG_VAR)
+            .unwrap_or_else(|_| panic!("{BACKEND_VAR}=postgres needs {PG_VAR}"));
+        fresh_postgres_database(&server).await
+    } else {
+        format!("sqlite://{}", dir.join("warden.db").display())
     }
 }
 
-/// The Postgres server of [`PG_VAR`] for a test that cannot run without one: None (after
-/// printing why) on a developer machine without it; a panic in CI (`CI` set), so a missing
-/// server never passes silently.
-pub fn postgres_server_or_skip(test: &str) -> Option<String> {
+/// A fresh Postgres database for a test that cannot run without one: None (after printing
+/// why) on a developer machine without a server; a panic in CI (`CI` set), so a missing server
+/// never passes silently.
+pub async fn postgres_or_skip(test: &str) -> Option<String> {
     match std::env::var(PG_VAR) {
-        Ok(url) => Some(url),
+        Ok(server) => Some(fresh_postgres_database(&server).await),
         Err(_) if std::env::var_os("CI").is_some() => {
             panic!("{test} needs Postgres: {PG_VAR} is not set in CI")
         }
         Err(_) => {
-            eprintln!("SKIPPED {test}: needs Postgres; run scripts/pg-test.sh to include it");
+            eprintln!("SKIPPED {test}: needs Postgres; `scripts/pg.sh test` runs it");
             None
         }
     }
@@ -99,6 +105,15 @@ impl TestApp {
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = fresh_database_url(dir.path()).await;
+        Self::on_database(dir, url, edit).await
+    }
+
+    /// An instance on the database `url` (files such as keys go to `dir`).
+    pub async fn on_database(
+        dir: tempfile::TempDir,
+        url: String,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::for_database(&url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
         edit(&mut config);
