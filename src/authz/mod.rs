@@ -310,6 +310,7 @@ pub struct Engine {
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
     /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
+    #[cfg(any(test, feature = "test-util"))]
     refuse_from: std::sync::atomic::AtomicI64,
     /// `--shadow-casbin`: which decisions casbin-rs re-decides off the request path.
     shadow: shadow::Shadow,
@@ -323,6 +324,7 @@ impl Engine {
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(()),
             change: tokio::sync::Mutex::new(()),
+            #[cfg(any(test, feature = "test-util"))]
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
             shadow: shadow::Shadow::default(),
         }
@@ -377,6 +379,7 @@ impl Engine {
         if served == Some(version) {
             return Ok(None);
         }
+        #[cfg(any(test, feature = "test-util"))]
         if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(format!("loading version {version} is refused (test fault)"));
         }
@@ -423,14 +426,14 @@ impl Engine {
 
     /// Tests: every load of policy version `version` or newer fails until this is called
     /// again with `i64::MAX`.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn refuse_loads_from_for_tests(&self, version: i64) {
         self.refuse_from
             .store(version, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops the snapshot (tests: simulate a policy that could not be loaded at start).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn unload_for_tests(&self) {
         self.current.store(None);
     }

@@ -174,7 +174,7 @@ pub(crate) async fn bump_version_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
 
 /// Overwrites the condition column of a rule without validation (tests simulate a corrupted
 /// row with it; nothing in the service calls it).
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")
