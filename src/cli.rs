@@ -330,10 +330,8 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             );
             0
         }
-        Err(e) => {
-            let details = e.to_string();
-            fail(details)
-        }
+        // Worded as the API would answer it (status, code, message).
+        Err(e) => fail(crate::error::ApiError::from(e)),
     }
 }
 

@@ -69,9 +69,9 @@ pub enum AuthzError {
     Unavailable,
 }
 
-impl From<AuthzError> for crate::error::ApiError {
+impl From<AuthzError> for crate::policy::ChangeError {
     fn from(_: AuthzError) -> Self {
-        crate::error::ApiError::unavailable("the policy is not available; all access is denied")
+        crate::policy::ChangeError::Unavailable("the policy is not available; all access is denied")
     }
 }
 
