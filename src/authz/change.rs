@@ -6,15 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::adapter::Loaded;
-use super::rule::{Assignment, Rule};
+use super::rule::{Assignment, Rule, RuleSet, RuleText};
 use super::{Engine, Snapshot};
 use crate::matrix::limits::Budget;
 use crate::matrix::{Matrix, MatrixError};
 pub use crate::policy::change::{Flip, MAX_ROLE_DEPTH, find_cycle, too_deep, validate_assignment};
 use crate::policy::{ChangeError, Conflict};
 use crate::store::policy::{ChangeMeta, Op, Outcome};
-use crate::store::rules::RuleRow;
 use crate::store::{self, Db};
 
 /// A committed change.
@@ -27,7 +25,7 @@ pub struct Applied {
 }
 
 /// Parses a rule body into a validated rule (422 naming the column otherwise).
-pub fn validate_rule(t: &RuleRow) -> Result<Rule, ChangeError> {
+pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
     Rule::parse(
         t.id,
         &t.subject,
@@ -41,7 +39,7 @@ pub fn validate_rule(t: &RuleRow) -> Result<Rule, ChangeError> {
 }
 
 /// The policy after `ops`, computed in memory from `base`. Rules added get negative ids.
-pub fn candidate(base: &Snapshot, ops: &[Op]) -> Result<Loaded, ChangeError> {
+pub fn candidate(base: &Snapshot, ops: &[Op]) -> Result<RuleSet, ChangeError> {
     let mut next = base.loaded();
     let mut new_id = -1;
     for op in ops {
@@ -213,12 +211,8 @@ async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ChangeError> {
     Ok(())
 }
 
-async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, MatrixError> {
-    let file = super::seed::PolicyFile {
-        rules: policy.rules.clone(),
-        assignments: policy.assignments.clone(),
-    };
-    Snapshot::from_rows(m.policy_with_subjects(&file, policy.version))
+async fn matrix_snapshot(m: &Matrix, policy: &RuleSet) -> Result<Snapshot, MatrixError> {
+    Snapshot::from_rows(m.policy_with_subjects(policy, policy.version))
         .await
         .map_err(MatrixError)
 }
@@ -226,8 +220,8 @@ async fn matrix_snapshot(m: &Matrix, policy: &Loaded) -> Result<Snapshot, Matrix
 /// Cells of `matrices` whose answer differs between `before` and `after`.
 pub async fn flips(
     matrices: &[Matrix],
-    before: &Loaded,
-    after: &Loaded,
+    before: &RuleSet,
+    after: &RuleSet,
 ) -> Result<Vec<Flip>, ChangeError> {
     flips_within(matrices, before, after, &Budget::unlimited())
         .await
@@ -237,8 +231,8 @@ pub async fn flips(
 /// [`flips`] within a budget (an error once it runs out).
 pub async fn flips_within(
     matrices: &[Matrix],
-    before: &Loaded,
-    after: &Loaded,
+    before: &RuleSet,
+    after: &RuleSet,
     budget: &Budget,
 ) -> Result<Vec<Flip>, MatrixError> {
     let mut out = Vec::new();
@@ -270,8 +264,8 @@ pub async fn flips_within(
 /// under `before`. The common case (nothing fails after) never evaluates `before`.
 async fn broken_invariants(
     invariants: &[Matrix],
-    before: &Loaded,
-    after: &Loaded,
+    before: &RuleSet,
+    after: &RuleSet,
 ) -> Result<Vec<Flip>, ChangeError> {
     let mut suspects = Vec::new();
     for m in invariants {
@@ -308,11 +302,11 @@ async fn broken_invariants(
 /// edit's invariant check proportional to what it touches, not to the matrix.
 fn cells_a_change_can_flip(
     m: &Matrix,
-    before: &Loaded,
-    after: &Loaded,
+    before: &RuleSet,
+    after: &RuleSet,
     snap: &Snapshot,
 ) -> Option<Vec<usize>> {
-    let edges = |l: &Loaded| -> HashSet<(String, String)> {
+    let edges = |l: &RuleSet| -> HashSet<(String, String)> {
         l.assignments
             .iter()
             .map(|a| (a.member.clone(), a.role.clone()))
@@ -322,7 +316,7 @@ fn cells_a_change_can_flip(
         return None;
     }
     let unchanged =
-        |r: &Rule, other: &Loaded| other.rules.iter().any(|x| x.id == r.id && same_rule(x, r));
+        |r: &Rule, other: &RuleSet| other.rules.iter().any(|x| x.id == r.id && same_rule(x, r));
     let touched: Vec<&Rule> = after
         .rules
         .iter()
@@ -494,8 +488,8 @@ impl Engine {
 /// The policies a change's checks got as far as building.
 #[derive(Debug, Default)]
 struct Proposal {
-    before: Option<Loaded>,
-    after: Option<Loaded>,
+    before: Option<RuleSet>,
+    after: Option<RuleSet>,
 }
 
 /// What the change protocol concludes about a proposed change (see [`Engine::review`]).
@@ -504,9 +498,9 @@ pub struct Review {
     /// The policy version the change was checked against.
     pub version: i64,
     /// The policy it was checked against (None if refused before the policy was read).
-    pub before: Option<Loaded>,
+    pub before: Option<RuleSet>,
     /// The policy it would produce (None if refused before it could be built).
-    pub after: Option<Loaded>,
+    pub after: Option<RuleSet>,
     /// Ok: the change would be committed; Err: exactly the refusal the change gets.
     pub verdict: Result<(), ChangeError>,
 }

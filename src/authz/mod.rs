@@ -15,7 +15,6 @@ mod differential;
 pub mod guard;
 pub mod lockout;
 pub mod resource;
-mod rows;
 pub mod seed;
 pub mod shadow;
 
@@ -32,7 +31,7 @@ use serde::Serialize;
 use crate::policy::decide::Policy;
 use crate::policy::model::Model;
 pub use crate::policy::{AttrValue, Object, Subject};
-use rule::{Assignment, Rule};
+use rule::{Assignment, Rule, RuleSet};
 
 use crate::store::{self, Db};
 
@@ -149,7 +148,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile(loaded: adapter::Loaded) -> Result<Self, String> {
+    pub fn compile(loaded: RuleSet) -> Result<Self, String> {
         Self::compile_with_model(MODEL, loaded)
     }
 
@@ -157,7 +156,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile_with_model(model: &str, loaded: adapter::Loaded) -> Result<Self, String> {
+    pub fn compile_with_model(model: &str, loaded: RuleSet) -> Result<Self, String> {
         let compiled = Model::compile(model).map_err(|e| e.to_string())?;
         if u32::try_from(loaded.rules.len()).is_err() {
             return Err("too many rules".to_owned());
@@ -173,7 +172,7 @@ impl Snapshot {
     }
 
     /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
-    pub async fn from_rows(loaded: adapter::Loaded) -> Result<Self, String> {
+    pub async fn from_rows(loaded: RuleSet) -> Result<Self, String> {
         Self::compile(loaded)
     }
 
@@ -193,8 +192,8 @@ impl Snapshot {
     }
 
     /// The rows this snapshot was built from.
-    pub fn loaded(&self) -> adapter::Loaded {
-        adapter::Loaded {
+    pub fn loaded(&self) -> RuleSet {
+        RuleSet {
             version: self.version,
             rules: self.policy.rules().to_vec(),
             assignments: self.assignments.clone(),
@@ -480,7 +479,7 @@ mod tests {
     #[test]
     fn a_model_the_compiler_cannot_evaluate_is_refused_and_no_snapshot_is_built() {
         let seed = seed::parse_policy(seed::SEED_POLICY).unwrap();
-        let loaded = adapter::Loaded {
+        let loaded = RuleSet {
             version: 1,
             rules: seed.rules,
             assignments: seed.assignments,
