@@ -9,16 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use warden::authz::adapter::Loaded;
 use warden::authz::rule::{Assignment, Rule};
 use warden::authz::seed::{SEED_POLICY, parse_policy};
 use warden::authz::{AttrValue, Object, Snapshot, Subject};
+use warden::policy::rule::RuleSet;
 
 /// The seed policy plus `n - seed` generated rules in the same shape: route rules for other
 /// paths and roles, attribute rules for other resource types, and route rules for the
 /// request's own role on other paths (same subject bucket, different objects). None of the
 /// generated rules applies to the benchmark request.
-fn policy(n: usize) -> Loaded {
+fn policy(n: usize) -> RuleSet {
     let seed = parse_policy(SEED_POLICY).expect("seed");
     let mut rules = seed.rules.clone();
     let mut i = 0;
@@ -71,7 +71,7 @@ fn policy(n: usize) -> Loaded {
         member: "user:alice".into(),
         role: "role:viewer".into(),
     });
-    Loaded {
+    RuleSet {
         version: 1,
         rules,
         assignments,

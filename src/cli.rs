@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::authz::adapter::SqlAdapter;
-use crate::authz::seed::{PolicyFile, SEED_POLICY, parse_policy};
+use crate::authz::seed::{SEED_POLICY, parse_policy};
 use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};
 use crate::matrix::{Matrix, MatrixError, collect_files, report};
+use crate::policy::rule::RuleSet;
 use crate::store::Db;
 
 /// Output of `matrix check`.
@@ -54,17 +55,13 @@ fn fail(e: impl std::fmt::Display) -> u8 {
     2
 }
 
-async fn live_policy(url: &str) -> Result<PolicyFile, MatrixError> {
+async fn live_policy(url: &str) -> Result<RuleSet, MatrixError> {
     let db = Db::connect(url)
         .await
         .map_err(|e| MatrixError(format!("database: {e}")))?;
-    let loaded = SqlAdapter::read(&db)
+    SqlAdapter::read(&db)
         .await
-        .map_err(|e| MatrixError(format!("database: {e}")))?;
-    Ok(PolicyFile {
-        rules: loaded.rules,
-        assignments: loaded.assignments,
-    })
+        .map_err(|e| MatrixError(format!("database: {e}")))
 }
 
 async fn policy_for(m: &Matrix, src: &PolicySource) -> Result<PolicyUnderTest, MatrixError> {
@@ -297,7 +294,7 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             .rules
             .iter()
             // id 0: imported rules get new ids (file rules carry their line number)
-            .map(|r| crate::store::rules::RuleRow { id: 0, ..r.row() })
+            .map(|r| crate::policy::rule::RuleText { id: 0, ..r.text() })
             .collect(),
         inheritance: file
             .assignments
@@ -330,10 +327,8 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             );
             0
         }
-        Err(e) => {
-            let details = e.to_string();
-            fail(details)
-        }
+        // Worded as the API would answer it (status, code, message).
+        Err(e) => fail(crate::error::ApiError::from(e)),
     }
 }
 

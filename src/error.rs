@@ -2,7 +2,7 @@
 //!
 //! Every failure a client can see is an [`ApiError`]: a precise status, a stable snake_case
 //! `error` code and a human `message`, rendered as `{"error": ..., "message": ...}`. Domain
-//! errors (`StoreError`, `AuthzError`, ...) convert into it with `From`, and 5xx variants log
+//! errors (`StoreError`, `AuthzError`, `ChangeError`, ...) convert into it with `From`, and 5xx variants log
 //! their cause and return a fixed message so no SQL, path or panic text reaches a client.
 
 use std::borrow::Cow;
@@ -11,6 +11,8 @@ use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, Quer
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::policy::{ChangeError, Conflict};
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -237,6 +239,42 @@ impl From<QueryRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         from_rejection(r.status(), r.body_text())
+    }
+}
+
+/// Decisions cannot be made: every decision fails closed.
+impl From<crate::authz::AuthzError> for ApiError {
+    fn from(_: crate::authz::AuthzError) -> Self {
+        ApiError::unavailable("the policy is not available; all access is denied")
+    }
+}
+
+/// The one place a refused or failed change becomes a status, a stable code and a body. The
+/// human text is the change error's own (`Display`), except for internal errors, whose cause
+/// is logged and never returned.
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        let message = e.to_string();
+        match e {
+            ChangeError::Invalid { field, message } => ApiError::validation(field, message),
+            ChangeError::NotFound(what) => ApiError::not_found(&what),
+            ChangeError::Conflict { code, message } => match code {
+                Conflict::RuleExists => ApiError::conflict("rule_exists", message),
+                Conflict::AssignmentExists => ApiError::conflict("assignment_exists", message),
+                Conflict::Duplicate => ApiError::conflict("conflict", message),
+            },
+            ChangeError::VersionMismatch { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", message)
+            }
+            ChangeError::InvariantViolation { cells } => {
+                ApiError::conflict("invariant_violation", message)
+                    .with_details(serde_json::json!({ "cells": cells }))
+            }
+            ChangeError::Lockout { routes } => ApiError::conflict("lockout", message)
+                .with_details(serde_json::json!({ "routes": routes })),
+            ChangeError::Unavailable(message) => ApiError::unavailable(message),
+            ChangeError::Internal(cause) => ApiError::internal(cause),
+        }
     }
 }
 

@@ -7,14 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
-use crate::authz::adapter::Loaded;
 use crate::authz::change::{candidate, shipped_matrices};
-use crate::authz::seed::PolicyFile;
 use crate::error::{ApiError, Json, Path};
 use crate::matrix::Matrix;
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
 use crate::matrix::run::{PolicyUnderTest, check_within};
+use crate::policy::rule::RuleSet;
 use crate::state::AppState;
 
 /// A matrix result as JSON.
@@ -90,16 +89,13 @@ pub fn total_cells<'a>(matrices: impl IntoIterator<Item = &'a Matrix>) -> Option
 async fn run_on(
     state: &AppState,
     matrices: Vec<Matrix>,
-    policy: &Loaded,
+    policy: &RuleSet,
 ) -> Result<Vec<(Matrix, MatrixResult)>, ApiError> {
     let slot = state
         .matrix_runs
         .admit(total_cells(&matrices))
         .map_err(run_error)?;
-    let put = PolicyUnderTest::Warden(PolicyFile {
-        rules: policy.rules.clone(),
-        assignments: policy.assignments.clone(),
-    });
+    let put = PolicyUnderTest::Warden(policy.clone());
     state
         .matrix_runs
         .run(slot, move |budget| {

@@ -99,7 +99,11 @@ async fn apply(
             action: &action,
             summary: &summary,
         };
-        state.engine.change(ops, if_match, &meta, state.now()).await
+        state
+            .engine
+            .change(ops, if_match, &meta, state.now())
+            .await
+            .map_err(ApiError::from)
     })
     .await
 }

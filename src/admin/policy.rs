@@ -11,6 +11,7 @@ use crate::auth::principal::Principal;
 use crate::authz::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
+use crate::policy::ChangeError;
 use crate::state::AppState;
 use crate::store::{
     self,
@@ -78,7 +79,7 @@ pub struct ChangeBody {
 
 impl ChangeBody {
     /// The store operations, in order: add, update, delete, assign, unassign.
-    pub fn ops(self) -> Result<Vec<Op>, ApiError> {
+    pub fn ops(self) -> Result<Vec<Op>, ChangeError> {
         let mut ops: Vec<Op> = self.add.iter().map(|r| Op::AddRule(r.text())).collect();
         ops.extend(
             self.update
@@ -97,7 +98,7 @@ impl ChangeBody {
                 .map(|a| Op::RemoveAssignment(a.member, a.role)),
         );
         if ops.is_empty() || ops.len() > MAX_OPS {
-            return Err(ApiError::validation(
+            return Err(ChangeError::invalid(
                 "change",
                 format!("must hold 1-{MAX_OPS} operations"),
             ));
@@ -300,7 +301,7 @@ pub async fn dry_run(
         }
         _ => (Vec::new(), Vec::new()),
     };
-    let refusal = review.verdict.err().map(|e| Refusal {
+    let refusal = review.verdict.err().map(ApiError::from).map(|e| Refusal {
         status: e.status().as_u16(),
         error: e.code().to_owned(),
         message: e.message().to_owned(),

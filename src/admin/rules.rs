@@ -9,14 +9,16 @@ use serde::{Deserialize, Serialize};
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
-use crate::authz::rule::{Effect, Rule};
+use crate::authz::rule::{Effect, Rule, RuleText};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 use crate::store::policy::Op;
-use crate::store::rules::RuleRow;
 
-/// A rule as sent by an admin. Unknown fields are a 422 (a misspelled `efect` never
-/// silently defaults).
+/// A rule as sent by an admin: the input counterpart of [`RuleText`], which the API shows.
+/// It is a type of its own only because it deserialises differently: unknown fields are a
+/// 422 (a misspelled `efect` never silently defaults), `scope` and `condition` have
+/// defaults, the effect must be `allow` or `deny` when parsed, and there is no `id` (the
+/// store assigns it, and `PUT` takes it from the path).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
@@ -41,9 +43,9 @@ fn star() -> String {
 }
 
 impl RuleBody {
-    /// The store's form.
-    pub fn text(&self) -> RuleRow {
-        RuleRow {
+    /// The rule as text (id 0: not stored yet), to be validated by the change.
+    pub fn text(&self) -> RuleText {
+        RuleText {
             id: 0,
             subject: self.subject.clone(),
             object: self.object.clone(),
@@ -91,39 +93,6 @@ impl<'de> Deserialize<'de> for CreateRules {
     }
 }
 
-/// A rule as shown to admins.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RuleView {
-    /// Stable id.
-    pub id: i64,
-    /// Subject.
-    pub subject: String,
-    /// Object.
-    pub object: String,
-    /// Action.
-    pub action: String,
-    /// Scope.
-    pub scope: String,
-    /// Condition.
-    pub condition: String,
-    /// Effect.
-    pub effect: Effect,
-}
-
-impl From<&Rule> for RuleView {
-    fn from(r: &Rule) -> Self {
-        Self {
-            id: r.id,
-            subject: r.subject.clone(),
-            object: r.object.clone(),
-            action: r.action.clone(),
-            scope: r.scope.clone(),
-            condition: r.condition.as_str().to_owned(),
-            effect: r.effect,
-        }
-    }
-}
-
 /// Filters for the rule list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +121,7 @@ pub struct RulePage {
     /// Matching rules in total.
     pub total: usize,
     /// This page.
-    pub items: Vec<RuleView>,
+    pub items: Vec<RuleText>,
 }
 
 /// List rules (filtered, paginated, by id).
@@ -180,7 +149,7 @@ pub async fn list(
         .iter()
         .skip(offset as usize)
         .take(limit as usize)
-        .map(|r| RuleView::from(*r))
+        .map(|r| r.text())
         .collect();
     Ok(Versioned::ok(
         snap.version(),

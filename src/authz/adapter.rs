@@ -1,6 +1,6 @@
 //! Warden's own `casbin::Adapter` over the store's schema.
 //!
-//! Loading validates every row ([`Rule::from_row`], [`Assignment::from_row`]); one row that
+//! Loading validates every row ([`Rule::from_text`], [`Assignment::parse`]); one row that
 //! cannot be evaluated fails the whole load, so the engine keeps its previous snapshot (or,
 //! at start, serves nothing but 503) instead of silently dropping a rule — a dropped deny
 //! rule would fail open. Writes go through the engine's versioned store transactions, not
@@ -10,24 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use casbin::{Adapter, Filter, Model};
 
-use super::rule::{Assignment, Rule, RuleError};
+use super::rule::{Assignment, Rule, RuleError, RuleSet};
 use crate::store::{self, Db, StoreError};
-
-/// What the last successful load read: the version and the validated rows.
-#[derive(Debug, Clone, Default)]
-pub struct Loaded {
-    /// Policy version of the rows.
-    pub version: i64,
-    /// Validated `p` rules.
-    pub rules: Vec<Rule>,
-    /// Validated `g` rules.
-    pub assignments: Vec<Assignment>,
-}
 
 /// Reads `policy_rules` and `role_assignments` through the store.
 pub struct SqlAdapter {
     db: Db,
-    loaded: Arc<Mutex<Option<Result<Loaded, String>>>>,
+    loaded: Arc<Mutex<Option<Result<RuleSet, String>>>>,
 }
 
 /// A load failed; the message names the row.
@@ -64,24 +53,27 @@ struct ReadOnly;
 
 impl SqlAdapter {
     /// An adapter over `db`; after a load, `loaded` holds what was read, or why it was refused.
-    pub fn new(db: Db, loaded: Arc<Mutex<Option<Result<Loaded, String>>>>) -> Self {
+    pub fn new(db: Db, loaded: Arc<Mutex<Option<Result<RuleSet, String>>>>) -> Self {
         Self { db, loaded }
     }
 
     /// Reads and validates the whole policy.
-    pub async fn read(db: &Db) -> Result<Loaded, LoadError> {
+    pub async fn read(db: &Db) -> Result<RuleSet, LoadError> {
         let rows = store::rules::load_all(db).await?;
         let rules = rows
             .rules
             .iter()
-            .map(|r| Rule::from_row(r).map_err(|err| LoadError::Rule { id: r.id, err }))
+            .map(|r| Rule::from_text(r).map_err(|err| LoadError::Rule { id: r.id, err }))
             .collect::<Result<Vec<_>, _>>()?;
         let assignments = rows
             .assignments
             .iter()
-            .map(|a| Assignment::from_row(a).map_err(|err| LoadError::Assignment { id: a.id, err }))
+            .map(|a| {
+                Assignment::parse(a.id, &a.member, &a.role)
+                    .map_err(|err| LoadError::Assignment { id: a.id, err })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Loaded {
+        Ok(RuleSet {
             version: rows.version,
             rules,
             assignments,
@@ -90,7 +82,7 @@ impl SqlAdapter {
 }
 
 /// Adds validated rows to a casbin model: `p` rules, then `g` rows.
-fn add_to_model(loaded: &Loaded, m: &mut dyn Model) {
+fn add_to_model(loaded: &RuleSet, m: &mut dyn Model) {
     for rule in &loaded.rules {
         m.add_policy("p", "p", rule.casbin_row());
     }
@@ -195,7 +187,7 @@ read_only_adapter!(SqlAdapter, |this, m| {
 
 /// An adapter over rows already in memory (a policy file, a matrix's policy under test).
 /// Same validation guarantees as [`SqlAdapter`]: it only accepts parsed [`Rule`]s.
-pub struct RowsAdapter(pub Loaded);
+pub struct RowsAdapter(pub RuleSet);
 
 read_only_adapter!(RowsAdapter, |this, m| {
     add_to_model(&this.0, m);

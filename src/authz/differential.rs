@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use super::adapter::Loaded;
+use super::RuleSet;
 use super::rule::{Assignment, Rule};
 use super::{AttrValue, Object, Snapshot, Subject};
 
@@ -242,7 +242,7 @@ fn run(cases: u32) {
     };
     let mut runner = TestRunner::new(config);
     let result = runner.run(&case_strategy(), |case| {
-        let loaded = Loaded {
+        let loaded = RuleSet {
             version: 1,
             rules: case.rules.clone(),
             assignments: case.assignments.clone(),

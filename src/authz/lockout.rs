@@ -7,11 +7,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
-
 use super::{Engine, Object, Snapshot};
 use crate::auth::principal::subject_for;
-use crate::error::ApiError;
+use crate::policy::ChangeError;
 use crate::store::{self, users::UserRow};
 
 /// The administration surface that must stay reachable: enough to read and edit rules, fix
@@ -40,7 +38,7 @@ impl Engine {
         &self,
         policy: &Snapshot,
         changed: Option<&UserRow>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ChangeError> {
         let lost = self.unreachable(policy, changed).await?;
         if lost.is_empty() {
             return Ok(());
@@ -51,14 +49,7 @@ impl Engine {
             return Ok(());
         }
         let routes: Vec<String> = lost.iter().map(|(m, p)| format!("{m} {p}")).collect();
-        Err(ApiError::conflict(
-            "lockout",
-            format!(
-                "after this change no enabled account could reach {}; nothing was changed",
-                routes.join(", ")
-            ),
-        )
-        .with_details(json!({ "routes": routes })))
+        Err(ChangeError::Lockout { routes })
     }
 
     /// Routes of [`ADMIN_SURFACE`] no enabled account may reach under `policy`. Likely
@@ -68,7 +59,7 @@ impl Engine {
         &self,
         policy: &Snapshot,
         changed: Option<&UserRow>,
-    ) -> Result<Vec<(&'static str, &'static str)>, ApiError> {
+    ) -> Result<Vec<(&'static str, &'static str)>, ChangeError> {
         let mut open: Vec<(&str, &str)> = ADMIN_SURFACE.to_vec();
         let mut seen = HashSet::new();
         let mut covers = |user: UserRow, open: &mut Vec<(&str, &str)>| {

@@ -15,7 +15,6 @@ mod differential;
 pub mod guard;
 pub mod lockout;
 pub mod resource;
-mod rows;
 pub mod seed;
 pub mod shadow;
 mod sync;
@@ -33,7 +32,7 @@ use serde::Serialize;
 use crate::policy::decide::Policy;
 use crate::policy::model::Model;
 pub use crate::policy::{AttrValue, Object, Subject};
-use rule::{Assignment, Rule};
+use rule::{Assignment, Rule, RuleSet};
 
 use crate::store::{self, Db};
 
@@ -70,9 +69,9 @@ pub enum AuthzError {
     Unavailable,
 }
 
-impl From<AuthzError> for crate::error::ApiError {
+impl From<AuthzError> for crate::policy::ChangeError {
     fn from(_: AuthzError) -> Self {
-        crate::error::ApiError::unavailable("the policy is not available; all access is denied")
+        crate::policy::ChangeError::Unavailable("the policy is not available; all access is denied")
     }
 }
 
@@ -150,7 +149,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile(loaded: adapter::Loaded) -> Result<Self, String> {
+    pub fn compile(loaded: RuleSet) -> Result<Self, String> {
         Self::compile_with_model(MODEL, loaded)
     }
 
@@ -158,7 +157,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile_with_model(model: &str, loaded: adapter::Loaded) -> Result<Self, String> {
+    pub fn compile_with_model(model: &str, loaded: RuleSet) -> Result<Self, String> {
         let compiled = Model::compile(model).map_err(|e| e.to_string())?;
         if u32::try_from(loaded.rules.len()).is_err() {
             return Err("too many rules".to_owned());
@@ -174,7 +173,7 @@ impl Snapshot {
     }
 
     /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
-    pub async fn from_rows(loaded: adapter::Loaded) -> Result<Self, String> {
+    pub async fn from_rows(loaded: RuleSet) -> Result<Self, String> {
         Self::compile(loaded)
     }
 
@@ -194,8 +193,8 @@ impl Snapshot {
     }
 
     /// The rows this snapshot was built from.
-    pub fn loaded(&self) -> adapter::Loaded {
-        adapter::Loaded {
+    pub fn loaded(&self) -> RuleSet {
+        RuleSet {
             version: self.version,
             rules: self.policy.rules().to_vec(),
             assignments: self.assignments.clone(),
@@ -311,6 +310,7 @@ pub struct Engine {
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
     /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
+    #[cfg(any(test, feature = "test-util"))]
     refuse_from: std::sync::atomic::AtomicI64,
     /// `--shadow-casbin`: which decisions casbin-rs re-decides off the request path.
     shadow: shadow::Shadow,
@@ -328,6 +328,7 @@ impl Engine {
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(()),
             change: tokio::sync::Mutex::new(()),
+            #[cfg(any(test, feature = "test-util"))]
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
             shadow: shadow::Shadow::default(),
             deny_on_store_loss: std::sync::atomic::AtomicBool::new(false),
@@ -386,6 +387,7 @@ impl Engine {
         if served == Some(version) {
             return Ok(None);
         }
+        #[cfg(any(test, feature = "test-util"))]
         if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(format!("loading version {version} is refused (test fault)"));
         }
@@ -432,14 +434,14 @@ impl Engine {
 
     /// Tests: every load of policy version `version` or newer fails until this is called
     /// again with `i64::MAX`.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn refuse_loads_from_for_tests(&self, version: i64) {
         self.refuse_from
             .store(version, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops the snapshot (tests: simulate a policy that could not be loaded at start).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn unload_for_tests(&self) {
         self.current.store(None);
     }
@@ -486,7 +488,7 @@ mod tests {
     #[test]
     fn a_model_the_compiler_cannot_evaluate_is_refused_and_no_snapshot_is_built() {
         let seed = seed::parse_policy(seed::SEED_POLICY).unwrap();
-        let loaded = adapter::Loaded {
+        let loaded = RuleSet {
             version: 1,
             rules: seed.rules,
             assignments: seed.assignments,

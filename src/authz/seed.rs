@@ -1,18 +1,9 @@
 //! The seed policy (`policies/policy.csv`, embedded in the binary) and its CSV format.
 
-use super::rule::{Assignment, Rule, RuleError, parse_subject};
+use super::rule::{Assignment, Rule, RuleError, RuleSet, parse_subject};
 
 /// The seed policy loaded into an empty database on first start.
 pub const SEED_POLICY: &str = include_str!("../../policies/policy.csv");
-
-/// A parsed policy file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PolicyFile {
-    /// `p` lines (ids are 0 until stored, or the line number for file-based evaluation).
-    pub rules: Vec<Rule>,
-    /// `g` lines.
-    pub assignments: Vec<Assignment>,
-}
 
 /// A line of a policy file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,9 +63,10 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, &'static str> {
 }
 
 /// Parses a Warden policy file. Every line is validated; the first bad line is reported.
-/// `p` rules get their line number as id (useful when evaluating a file directly).
-pub fn parse_policy(text: &str) -> Result<PolicyFile, CsvError> {
-    let mut out = PolicyFile::default();
+/// `p` rules get their line number as id (useful when evaluating a file directly); the
+/// version is 0.
+pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
+    let mut out = RuleSet::default();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();

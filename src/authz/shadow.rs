@@ -103,8 +103,8 @@ pub async fn disagreement(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::authz::adapter::Loaded;
     use crate::authz::seed::{SEED_POLICY, parse_policy};
+    use crate::policy::rule::RuleSet;
 
     #[test]
     fn a_rate_samples_every_nth_decision_and_zero_samples_none() {
@@ -120,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn a_decision_casbin_would_not_make_is_reported_and_an_equal_one_is_not() {
         let seed = parse_policy(SEED_POLICY).unwrap();
-        let loaded = Loaded {
+        let loaded = RuleSet {
             version: 1,
             rules: seed.rules,
             assignments: seed.assignments,

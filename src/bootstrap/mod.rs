@@ -16,8 +16,9 @@ use crate::authz::seed::{SEED_POLICY, parse_policy};
 use crate::authz::{AttrValue, Engine};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::policy::rule::RuleText;
 use crate::state::{AppState, Inner};
-use crate::store::{self, Db, rules::RuleRow};
+use crate::store::{self, Db};
 
 /// Name of the bootstrap admin.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -105,10 +106,10 @@ pub fn hashing_permits(cores: usize) -> usize {
 
 async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
     let file = parse_policy(SEED_POLICY).map_err(|e| err("policies/policy.csv")(e.to_string()))?;
-    let rules: Vec<RuleRow> = file
+    let rules: Vec<RuleText> = file
         .rules
         .iter()
-        .map(|r| RuleRow { id: 0, ..r.row() })
+        .map(|r| RuleText { id: 0, ..r.text() })
         .collect();
     let pairs: Vec<(&str, &str)> = file
         .assignments

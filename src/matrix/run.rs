@@ -4,8 +4,9 @@ use super::generic::GenericPolicy;
 use super::limits::Budget;
 use super::report::{Coverage, MatrixResult, unexercised};
 use super::{Cell, Matrix, MatrixError};
-use crate::authz::seed::{PolicyFile, parse_policy};
+use crate::authz::seed::parse_policy;
 use crate::authz::{MODEL, Snapshot};
+use crate::policy::rule::RuleSet;
 
 /// Above this many cell re-evaluations, the "changes no decision" analysis is skipped.
 const NO_EFFECT_BUDGET: usize = 1_000_000;
@@ -14,7 +15,7 @@ const NO_EFFECT_BUDGET: usize = 1_000_000;
 #[derive(Debug, Clone)]
 pub enum PolicyUnderTest {
     /// Warden's model with these rules.
-    Warden(PolicyFile),
+    Warden(RuleSet),
     /// Any casbin model and policy (text).
     Casbin {
         /// model.conf text.

@@ -6,10 +6,9 @@ use std::collections::hash_map::Entry;
 use super::explain::{Matched, describe_chain, reason, role_chain};
 use super::limits::{Budget, CHECK_EVERY};
 use super::{Cell, Matrix, MatrixError};
-use crate::authz::adapter::Loaded;
 use crate::authz::rule::{Assignment, EVERYONE, Effect, Rule};
-use crate::authz::seed::PolicyFile;
 use crate::authz::{AttrValue, Decision, Object, Snapshot, Subject};
+use crate::policy::rule::RuleSet;
 
 impl Matrix {
     /// The casbin subject of a matrix subject.
@@ -39,7 +38,7 @@ impl Matrix {
 
     /// The policy under test: `policy` plus one `user:<s> -> role:<r>` row per subject role.
     /// A live user who shares a subject's name does not lend it their roles.
-    pub fn policy_with_subjects(&self, policy: &PolicyFile, version: i64) -> Loaded {
+    pub fn policy_with_subjects(&self, policy: &RuleSet, version: i64) -> RuleSet {
         let mut assignments: Vec<Assignment> = policy
             .assignments
             .iter()
@@ -59,7 +58,7 @@ impl Matrix {
                 });
             }
         }
-        Loaded {
+        RuleSet {
             version,
             rules: policy.rules.clone(),
             assignments,

@@ -2,8 +2,10 @@
 //! decision function. Nothing here knows HTTP, SQL or an async runtime; the engine
 //! (`authz`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
 
+pub mod change;
 pub mod condition;
 pub mod decide;
+pub mod error;
 pub mod index;
 pub mod model;
 pub mod rule;
@@ -13,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use condition::AttrValue;
+pub use error::{ChangeError, Conflict};
 
 /// Who is asking. Serialised into the casbin request as `r.sub` (the oracle).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -72,6 +72,32 @@ pub struct Rule {
     pub effect: Effect,
 }
 
+/// A rule as text: its columns as stored (the `policy_rules` row), as written into version
+/// snapshots and audit entries, and as shown by the admin API. Not validated: [`Rule::from_text`]
+/// is the only way to a [`Rule`]. An id of 0 means "not stored yet". The JSON field names and
+/// order are a stored format (snapshots and audit rows of existing databases): do not change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RuleText {
+    /// Stable id.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub id: i64,
+    /// `role:<name>`, `user:<name>` or `*`.
+    pub subject: String,
+    /// Route pattern, resource type or `*`.
+    pub object: String,
+    /// Action or `*`.
+    pub action: String,
+    /// Required scope or `*`.
+    pub scope: String,
+    /// Condition text ("" = always).
+    pub condition: String,
+    /// `allow` or `deny` (text, so that a stored row is read before it is validated; every
+    /// rule the API shows comes from a validated [`Rule`]).
+    #[schema(value_type = Effect)]
+    pub effect: String,
+}
+
 /// A character of a role, user or matrix name: `[A-Za-z0-9._-]`.
 pub(crate) fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
@@ -229,6 +255,32 @@ impl Rule {
         })
     }
 
+    /// Validates a rule's text.
+    pub fn from_text(t: &RuleText) -> Result<Self, RuleError> {
+        Self::parse(
+            t.id,
+            &t.subject,
+            &t.object,
+            &t.action,
+            &t.scope,
+            &t.condition,
+            &t.effect,
+        )
+    }
+
+    /// The text of this rule (what the store writes and the admin API shows).
+    pub fn text(&self) -> RuleText {
+        RuleText {
+            id: self.id,
+            subject: self.subject.clone(),
+            object: self.object.clone(),
+            action: self.action.clone(),
+            scope: self.scope.clone(),
+            condition: self.condition.as_str().to_owned(),
+            effect: self.effect.as_str().to_owned(),
+        }
+    }
+
     /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
     pub fn casbin_row(&self) -> Vec<String> {
         vec![
@@ -284,6 +336,19 @@ impl Assignment {
             role: role.to_owned(),
         })
     }
+}
+
+/// A validated policy: rules and role assignments as of a version. What the engine loads
+/// from the store, compiles into a snapshot and proposes in a change; also a parsed policy
+/// file (version 0), and the policy a matrix is run against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    /// The policy version the rows belong to (0: never stored, such as a file).
+    pub version: i64,
+    /// Validated `p` rules (ids are 0 until stored, or a file's line numbers).
+    pub rules: Vec<Rule>,
+    /// Validated `g` rows.
+    pub assignments: Vec<Assignment>,
 }
 
 #[cfg(test)]

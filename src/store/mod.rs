@@ -258,7 +258,7 @@ fn private_file(path: &std::path::Path) -> StoreResult<()> {
 }
 
 /// Runs raw SQL (tests use it to simulate failures, e.g. a trigger that aborts a write).
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
     sqlx::query(sql).execute(db.pool()).await.map_err(db_err)?;
     Ok(())

@@ -7,16 +7,18 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::rules::RuleRow;
 use super::{Db, StoreError, StoreResult, db_err};
+use crate::policy::rule::RuleText;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-/// The part of the policy a rollback restores: rules and role -> role inheritance.
+/// The part of the policy a rollback restores: rules and role -> role inheritance. Stored as
+/// JSON per version (`policy_snapshots`) and in audit rows, so its shape is a stored format;
+/// it holds text, not validated rules, because a restore validates it like any other edit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesSnapshot {
     /// Rules with their ids.
-    pub rules: Vec<RuleRow>,
+    pub rules: Vec<RuleText>,
     /// `(role:a, role:b)` pairs: a inherits b.
     pub inheritance: Vec<(String, String)>,
 }
@@ -25,9 +27,9 @@ pub struct RulesSnapshot {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Insert a rule.
-    AddRule(RuleRow),
+    AddRule(RuleText),
     /// Replace a rule's columns, keeping its id.
-    UpdateRule(i64, RuleRow),
+    UpdateRule(i64, RuleText),
     /// Delete a rule.
     DeleteRule(i64),
     /// Insert a `g` row.
@@ -108,7 +110,7 @@ fn json_err(e: serde_json::Error) -> StoreError {
 }
 
 /// Deletes a rule and returns what it was (None if there was no such rule).
-async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
+async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
     let old = rule_by_id(tx, id).await?;
     if old.is_some() {
         sqlx::query("DELETE FROM policy_rules WHERE id = $1")
@@ -120,7 +122,7 @@ async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
     Ok(old)
 }
 
-async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
+async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
     let row = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -129,8 +131,8 @@ async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleRow>> {
     row.map(|r| rule_from_row(&r)).transpose()
 }
 
-pub(crate) fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleRow> {
-    Ok(RuleRow {
+pub(crate) fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleText> {
+    Ok(RuleText {
         id: r.try_get("id").map_err(db_err)?,
         subject: r.try_get("subject").map_err(db_err)?,
         object: r.try_get("object").map_err(db_err)?,
@@ -143,7 +145,7 @@ pub(crate) fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleRow> {
 
 pub(crate) async fn insert_rule(
     tx: &mut Tx<'_>,
-    r: &RuleRow,
+    r: &RuleText,
     keep_id: bool,
     now: i64,
 ) -> StoreResult<i64> {
@@ -301,13 +303,13 @@ impl Pending {
                 Op::AddRule(r) => {
                     let id = insert_rule(&mut tx, r, false, now).await?;
                     ids.push(id);
-                    after.push(serde_json::json!({ "rule": RuleRow { id, ..r.clone() } }));
+                    after.push(serde_json::json!({ "rule": RuleText { id, ..r.clone() } }));
                 }
                 Op::UpdateRule(id, r) => {
                     let Some(old) = take_rule(&mut tx, *id).await? else {
                         return Ok(Outcome::NotFound(format!("rule {id}")));
                     };
-                    let new = RuleRow {
+                    let new = RuleText {
                         id: *id,
                         ..r.clone()
                     };

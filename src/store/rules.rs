@@ -3,27 +3,7 @@
 use sqlx::Row;
 
 use super::{Db, StoreError, StoreResult, db_err};
-
-/// A `p` rule's columns as stored (validated by `authz::Rule::from_row`); also the JSON
-/// shape of rules in snapshots and audit rows. An id of 0 means "not stored yet".
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RuleRow {
-    /// Stable id.
-    #[serde(default)]
-    pub id: i64,
-    /// `role:<name>` or `user:<name>`.
-    pub subject: String,
-    /// Route pattern or resource type.
-    pub object: String,
-    /// Action or `*`.
-    pub action: String,
-    /// Required scope or `*`.
-    pub scope: String,
-    /// Condition text ("" = always).
-    pub condition: String,
-    /// `allow` or `deny`.
-    pub effect: String,
-}
+use crate::policy::rule::RuleText;
 
 /// A stored `g` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +16,14 @@ pub struct AssignmentRow {
     pub role: String,
 }
 
-/// The whole policy as one consistent read.
+/// The whole policy as one consistent read, as stored: not yet validated (the engine turns
+/// it into a [`crate::policy::rule::RuleSet`], refusing the load if any row is invalid).
 #[derive(Debug, Clone, Default)]
 pub struct PolicyRows {
     /// Version the rows belong to.
     pub version: i64,
     /// `p` rules, by id.
-    pub rules: Vec<RuleRow>,
+    pub rules: Vec<RuleText>,
     /// `g` rules, by id.
     pub assignments: Vec<AssignmentRow>,
 }
@@ -101,7 +82,7 @@ pub async fn version(db: &Db) -> StoreResult<i64> {
 /// (and changes nothing) if the policy was seeded before, even if it is empty now.
 pub async fn seed_if_never_seeded(
     db: &Db,
-    rules: &[RuleRow],
+    rules: &[RuleText],
     assignments: &[(&str, &str)],
     now: i64,
 ) -> StoreResult<bool> {
@@ -174,7 +155,7 @@ pub(crate) async fn bump_version_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
 
 /// Overwrites the condition column of a rule without validation (tests simulate a corrupted
 /// row with it; nothing in the service calls it).
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")

@@ -244,3 +244,37 @@ async fn policy_responses_document_their_etag_and_version_headers() {
         }
     }
 }
+
+#[tokio::test]
+async fn listed_rules_are_described_with_an_id_and_an_allow_or_deny_effect() {
+    let app = TestApp::new().await;
+    let spec = spec(&app).await;
+    let schemas = &spec["components"]["schemas"];
+    let item = &schemas["RulePage"]["properties"]["items"]["items"]["$ref"];
+    let name = item
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_else(|| panic!("rule list items name a schema: {item}"));
+    let rule = &schemas[name];
+    let required = rule["required"].as_array().expect("required fields");
+    for field in [
+        "id",
+        "subject",
+        "object",
+        "action",
+        "scope",
+        "condition",
+        "effect",
+    ] {
+        assert!(
+            required.contains(&json!(field)),
+            "{field} is required: {rule}"
+        );
+    }
+    let effect = &rule["properties"]["effect"];
+    let effect = match effect["$ref"].as_str() {
+        Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+        None => effect,
+    };
+    assert_eq!(effect["enum"], json!(["allow", "deny"]), "{effect}");
+}

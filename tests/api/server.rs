@@ -22,7 +22,7 @@ async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_
 
     // another process (a CLI import, another instance) changes the policy in the database
     let other = warden::store::Db::connect(url).await.expect("db");
-    let rule = warden::store::rules::RuleRow {
+    let rule = warden::policy::rule::RuleText {
         id: 0,
         subject: "role:auditor".into(),
         object: "report".into(),
