@@ -2,8 +2,11 @@
 # A throwaway PostgreSQL cluster on 127.0.0.1 for tests and benchmarks (Debian's postgresql
 # package; .ci/run installs it).
 #
-#   scripts/pg.sh test [cargo test args...]   start a cluster, run `cargo test` against it
-#                                             (WARDEN_TEST_DATABASE_URL), stop and delete it
+#   scripts/pg.sh test [test name filter]     start a cluster; run `cargo test` with the
+#                                             Postgres-only tests included
+#                                             (WARDEN_TEST_POSTGRES), then the whole API
+#                                             suite on Postgres (WARDEN_TEST_BACKEND=postgres);
+#                                             stop and delete the cluster
 #   scripts/pg.sh start DIR                   start a cluster in DIR (created), print its URL
 #   scripts/pg.sh stop DIR                    stop the cluster in DIR and delete DIR
 #
@@ -60,7 +63,9 @@ case "${1:-}" in
     trap 'stop "$dir"' EXIT
     url=$(start "$dir")
     echo "Postgres test cluster: $url"
-    WARDEN_TEST_DATABASE_URL=$url cargo test "$@"
+    export WARDEN_TEST_POSTGRES=$url
+    cargo test "$@"
+    WARDEN_TEST_BACKEND=postgres cargo test --test api "$@"
     ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
