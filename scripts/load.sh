@@ -6,6 +6,7 @@
 # the demo users, imports the seed policy plus RULES generated rules, registers USERS more
 # users (default 100), then runs wrk -t2 -c32 for $DURATION (default 10s) per scenario and
 # prints req/s, p50 and p99 for each. Installs wrk (Debian package) when it is missing.
+# BACKEND=postgres runs Warden on a throwaway Postgres cluster (scripts/pg.sh) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RULES=${1:-10000}
@@ -25,7 +26,15 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
-DB="sqlite://$TMP/warden.db"
+if [ "${BACKEND:-sqlite}" = postgres ]; then
+  SERVER=$(scripts/pg.sh start "$TMP/pg")
+  trap 'scripts/pg.sh stop "$TMP/pg"; cleanup' EXIT
+  psql -q "$SERVER" -c "CREATE DATABASE warden_load"
+  DB=${SERVER%/postgres}/warden_load
+else
+  DB="sqlite://$TMP/warden.db"
+fi
+echo "database: ${DB%%://*}"
 python3 scripts/load/rules.py "$RULES" > "$TMP/policy.csv"
 t0=$(date +%s.%N)
 WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --database-url "$DB" >/dev/null

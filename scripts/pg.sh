@@ -9,6 +9,8 @@
 #                                             stop and delete the cluster
 #   scripts/pg.sh start DIR                   start a cluster in DIR (created), print its URL
 #   scripts/pg.sh stop DIR                    stop the cluster in DIR and delete DIR
+#   scripts/pg.sh down DIR | up DIR           stop the server (keeping its data) / start it
+#                                             again on the same port (outage drills)
 #
 # The cluster trusts loopback connections (it listens on 127.0.0.1 only and is deleted after
 # use) and trades durability for speed (fsync off): never point it at data you keep.
@@ -54,8 +56,22 @@ stop() {
   rm -rf "$dir"
 }
 
+down() {
+  as_owner "$(bindir)/pg_ctl" -D "$1/data" -m fast stop >/dev/null
+}
+
+up() {
+  local dir=$1 port
+  port=$(cat "$dir/port")
+  as_owner "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
+    "-h 127.0.0.1 -p $port -k $dir -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    >/dev/null
+}
+
 case "${1:-}" in
   start) start "$2" ;;
+  down) down "$2" ;;
+  up) up "$2" ;;
   stop) stop "$2" ;;
   test)
     shift
@@ -67,5 +83,5 @@ case "${1:-}" in
     cargo test "$@"
     WARDEN_TEST_BACKEND=postgres cargo test --test api "$@"
     ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

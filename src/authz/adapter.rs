@@ -59,7 +59,7 @@ impl SqlAdapter {
 
     /// Reads and validates the whole policy.
     pub async fn read(db: &Db) -> Result<RuleSet, LoadError> {
-        let rows = store::rules::load_all(db).await?;
+        let rows = store::policy::load_all(db).await?;
         let rules = rows
             .rules
             .iter()

@@ -2,7 +2,7 @@
 //! [`authorize`], and the router wraps every protected route in [`require_policy`].
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -84,22 +84,19 @@ pub async fn require_policy(
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     // Before authenticating: the account the token names may be what the version changed.
-    if let Some(min) = take_min_version(&mut parts)? {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-            && !state
-                .engine
-                .catch_up(min, state.config.min_version_wait)
-                .await
-        {
-            return Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "policy_stale",
-                "this instance has not reached the requested policy version; retry",
-            )
-            .with_retry_after(1));
-        }
+    let min = take_min_version(&mut parts)?;
+    if let Some(min) = min.filter(|_| parts.headers.contains_key(header::AUTHORIZATION))
+        && !state
+            .engine
+            .catch_up(min, state.config.min_version_wait)
+            .await
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy_stale",
+            "this instance has not reached the requested policy version; retry",
+        )
+        .with_retry_after(1));
     }
     let principal = authenticate(&state, &parts.headers).await?;
     let resource = routed_resource(&mut parts).await?;

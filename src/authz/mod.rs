@@ -381,7 +381,7 @@ impl Engine {
     }
 
     async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Snapshot>, String> {
-        let version = store::rules::version(&self.db).await;
+        let version = store::policy::version(&self.db).await;
         self.store_reachable(version.is_ok());
         let version = version.map_err(|e| e.to_string())?;
         if served == Some(version) {

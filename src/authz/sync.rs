@@ -74,9 +74,10 @@ impl Engine {
             .store(deny, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Records whether the last read of the policy version reached the database; in
-    /// `--on-store-loss deny` mode a lost store unloads the snapshot (every decision is then a
-    /// 503 until a reload succeeds).
+    /// Records whether the last read of the policy version reached the database. A lost store
+    /// in `--on-store-loss deny` mode unloads the snapshot (every decision is then a 503 until
+    /// a reload succeeds); in `serve` mode it keeps the snapshot and lets cached accounts and
+    /// sessions be served past their age, so callers seen before the loss keep being decided.
     pub(super) fn store_reachable(&self, reachable: bool) {
         let was = self
             .store_reachable
@@ -88,12 +89,11 @@ impl Engine {
                 tracing::error!("the database is unreachable");
             }
         }
-        if !reachable
-            && self
-                .deny_on_store_loss
-                .load(std::sync::atomic::Ordering::Relaxed)
-            && self.current.load().is_some()
-        {
+        let deny = self
+            .deny_on_store_loss
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.db.accounts().serve_stale(!reachable && !deny);
+        if !reachable && deny && self.current.load().is_some() {
             tracing::error!("--on-store-loss deny: every decision is refused until it is back");
             self.current.store(None);
         }

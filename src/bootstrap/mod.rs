@@ -116,7 +116,7 @@ async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
         .iter()
         .map(|a| (a.member.as_str(), a.role.as_str()))
         .collect();
-    store::rules::seed_if_never_seeded(db, &rules, &pairs, now)
+    store::policy::seed_if_never_seeded(db, &rules, &pairs, now)
         .await
         .map_err(|e| err("seeding the policy")(e.to_string()))
 }

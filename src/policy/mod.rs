@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod model;
 pub mod rule;
+pub mod scope;
 
 use std::collections::BTreeMap;
 

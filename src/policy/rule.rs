@@ -218,7 +218,7 @@ fn parse_action(s: &str) -> Result<&str, RuleError> {
 }
 
 fn parse_scope(s: &str) -> Result<&str, RuleError> {
-    if s == "*" || crate::auth::domain::Scope::parse(s).is_ok() {
+    if s == "*" || super::scope::Scope::parse(s).is_ok() {
         Ok(s)
     } else {
         Err(RuleError::Scope(s.into()))

@@ -11,7 +11,7 @@
 //! reset-password` is the other process).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -42,14 +42,15 @@ impl<K, V> Default for Table<K, V> {
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> Table<K, V> {
-    fn get<Q>(&self, key: &Q, epoch: u64) -> Option<V>
+    /// The entry read under `epoch`, if it is younger than [`MAX_AGE`] or `any_age`.
+    fn get<Q>(&self, key: &Q, epoch: u64, any_age: bool) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
     {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
         let e = map.get(key)?;
-        (e.epoch == epoch && e.read_at.elapsed() < MAX_AGE).then(|| e.value.clone())
+        (e.epoch == epoch && (any_age || e.read_at.elapsed() < MAX_AGE)).then(|| e.value.clone())
     }
 
     fn put(&self, key: K, value: V, epoch: u64) {
@@ -74,6 +75,9 @@ impl<K: std::hash::Hash + Eq, V: Clone> Table<K, V> {
 #[derive(Debug, Default)]
 pub struct Accounts {
     epoch: AtomicU64,
+    /// The database is unreachable and `--on-store-loss serve` is on: entries are served
+    /// whatever their age (still never across a write or announcement seen by this process).
+    store_lost: AtomicBool,
     rows: Table<i64, Arc<UserRow>>,
     /// Family id -> its user: keyed by the id alone so a probe borrows the token's `sid`.
     live_sessions: Table<String, i64>,
@@ -87,7 +91,7 @@ impl Accounts {
 
     /// A fresh row for `id`, if one is cached.
     pub fn get(&self, id: i64) -> Option<Arc<UserRow>> {
-        self.rows.get(&id, self.epoch())
+        self.rows.get(&id, self.epoch(), self.store_lost())
     }
 
     /// Caches `row`, read under `epoch`.
@@ -97,13 +101,26 @@ impl Accounts {
 
     /// Whether the session was found live since the last accounts write (and recently).
     pub fn session_live(&self, user_id: i64, family_id: &str) -> bool {
-        self.live_sessions.get(family_id, self.epoch()) == Some(user_id)
+        self.live_sessions
+            .get(family_id, self.epoch(), self.store_lost())
+            == Some(user_id)
     }
 
     /// Records a session found live under `epoch`. Dead sessions are never cached: a token
     /// of a revoked session is rejected by a read every time.
     pub fn put_live_session(&self, user_id: i64, family_id: &str, epoch: u64) {
         self.live_sessions.put(family_id.to_owned(), user_id, epoch);
+    }
+
+    /// While set, entries older than [`MAX_AGE`] are served too: the database cannot be read
+    /// and `--on-store-loss serve` keeps answering the accounts seen before the loss as they
+    /// were then (accounts not cached get 503).
+    pub fn serve_stale(&self, store_lost: bool) {
+        self.store_lost.store(store_lost, Ordering::Release);
+    }
+
+    fn store_lost(&self) -> bool {
+        self.store_lost.load(Ordering::Acquire)
     }
 
     /// Forgets every entry: another instance changed accounts or sessions, or may have while
@@ -170,6 +187,26 @@ mod tests {
             cache.get(1).is_none(),
             "any account write empties the cache"
         );
+    }
+
+    #[test]
+    fn entries_outlive_their_age_only_while_the_store_is_lost_and_never_a_write() {
+        let cache = Arc::new(Accounts::default());
+        cache.rows.put(1, row(1), cache.epoch());
+        // age the entry past MAX_AGE
+        if let Some(e) = cache.rows.0.write().expect("lock").get_mut(&1) {
+            e.read_at -= MAX_AGE;
+        }
+        assert!(cache.get(1).is_none(), "too old");
+        cache.serve_stale(true);
+        assert_eq!(
+            cache.get(1).map(|r| r.id),
+            Some(1),
+            "old, but the store is lost"
+        );
+        drop(cache.write());
+        assert!(cache.get(1).is_none(), "never across a write");
+        cache.serve_stale(false);
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! The demo protected resource.
 
-use sqlx::Row;
-
 use super::{Db, StoreResult, db_err};
 
 /// A stored document.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct DocumentRow {
     /// Id.
     pub id: i64,
@@ -18,6 +16,7 @@ pub struct DocumentRow {
     /// Owner's username.
     pub owner: String,
     /// 0 (public) to 3 (secret).
+    #[sqlx(try_from = "i64")]
     pub classification: i32,
 }
 
@@ -36,17 +35,6 @@ pub struct DocumentFields<'a> {
     pub classification: i32,
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<DocumentRow, sqlx::Error> {
-    Ok(DocumentRow {
-        id: r.try_get("id")?,
-        title: r.try_get("title")?,
-        body: r.try_get("body")?,
-        department: r.try_get("department")?,
-        owner: r.try_get("owner")?,
-        classification: i32::try_from(r.try_get::<i64, _>("classification")?).unwrap_or(i32::MAX),
-    })
-}
-
 macro_rules! document_columns {
     () => {
         "id, title, body, department, owner, classification"
@@ -55,7 +43,7 @@ macro_rules! document_columns {
 
 /// Up to `limit` documents with ids above `after`, by id (keyset pagination).
 pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<DocumentRow>> {
-    sqlx::query(concat!(
+    sqlx::query_as::<_, DocumentRow>(concat!(
         "SELECT ",
         document_columns!(),
         " FROM documents WHERE id > $1 ORDER BY id LIMIT $2"
@@ -64,16 +52,12 @@ pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<Docu
     .bind(limit)
     .fetch_all(db.pool())
     .await
-    .map_err(db_err)?
-    .iter()
-    .map(from_row)
-    .collect::<Result<_, _>>()
     .map_err(db_err)
 }
 
 /// One document.
 pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
-    sqlx::query(concat!(
+    sqlx::query_as::<_, DocumentRow>(concat!(
         "SELECT ",
         document_columns!(),
         " FROM documents WHERE id = $1"
@@ -81,16 +65,12 @@ pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
     .bind(id)
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)?
-    .as_ref()
-    .map(from_row)
-    .transpose()
     .map_err(db_err)
 }
 
 /// Stores a new document.
 pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<DocumentRow> {
-    sqlx::query(concat!(
+    sqlx::query_as::<_, DocumentRow>(concat!(
         "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
         document_columns!()
@@ -104,7 +84,6 @@ pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<Do
     .fetch_one(db.pool())
     .await
     .map_err(db_err)
-    .and_then(|r| from_row(&r).map_err(db_err))
 }
 
 /// Overwrites a document whose department, owner and classification are still those of
@@ -118,7 +97,7 @@ pub async fn update(
 ) -> StoreResult<Option<DocumentRow>> {
     // Written only if the labels the caller was authorised on are still the document's: a
     // concurrent relabel between the decision and the write makes this a no-op (None).
-    sqlx::query(concat!(
+    sqlx::query_as::<_, DocumentRow>(concat!(
         "UPDATE documents SET title = $2, body = $3, department = $4, owner = $5, \
          classification = $6, updated_at = $7 \
          WHERE id = $1 AND department = $8 AND owner = $9 AND classification = $10 RETURNING ",
@@ -136,10 +115,6 @@ pub async fn update(
     .bind(i64::from(was.classification))
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)?
-    .as_ref()
-    .map(from_row)
-    .transpose()
     .map_err(db_err)
 }
 

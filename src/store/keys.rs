@@ -1,11 +1,9 @@
 //! Token signing keys.
 
-use sqlx::Row;
-
 use super::{Db, StoreResult, db_err};
 
 /// A stored signing key (base64 key material).
-#[derive(Clone)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct KeyRow {
     /// Key id, published in JWKS and in the JWT header.
     pub kid: String,
@@ -32,25 +30,13 @@ impl std::fmt::Debug for KeyRow {
 
 /// All keys, newest first.
 pub async fn list(db: &Db) -> StoreResult<Vec<KeyRow>> {
-    let rows = sqlx::query(
+    sqlx::query_as::<_, KeyRow>(
         "SELECT kid, algorithm, private_key, public_key, created_at, retired_at FROM signing_keys \
          ORDER BY created_at DESC, kid",
     )
     .fetch_all(db.pool())
     .await
-    .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok(KeyRow {
-                kid: r.try_get("kid").map_err(db_err)?,
-                algorithm: r.try_get("algorithm").map_err(db_err)?,
-                private_key: r.try_get("private_key").map_err(db_err)?,
-                public_key: r.try_get("public_key").map_err(db_err)?,
-                created_at: r.try_get("created_at").map_err(db_err)?,
-                retired_at: r.try_get("retired_at").map_err(db_err)?,
-            })
-        })
-        .collect()
+    .map_err(db_err)
 }
 
 /// Stores a new key (a kid already stored is left as it is).

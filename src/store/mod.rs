@@ -9,7 +9,6 @@ pub mod documents;
 pub mod keys;
 pub mod notify;
 pub mod policy;
-pub mod rules;
 pub mod tokens;
 pub mod users;
 
@@ -97,14 +96,29 @@ pub fn redacted(url: &str) -> String {
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{tail}")
+            format!("{user}{hidden}@{host}")
         }
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    // a password may also come as a query parameter (`?password=...`)
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Handle to the database (cheap to clone).
@@ -262,4 +276,29 @@ fn private_file(path: &std::path::Path) -> StoreResult<()> {
 pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
     sqlx::query(sql).execute(db.pool()).await.map_err(db_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_and_nothing_else() {
+        for (url, shown) in [
+            ("postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "postgresql://u:p@ss@h/db?sslmode=require",
+                "postgresql://u:***@h/db?sslmode=require",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("sqlite://warden.db", "sqlite://warden.db"),
+            (
+                "postgres://u@h/db?sslmode=disable&password=x",
+                "postgres://u@h/db?sslmode=disable&password=***",
+            ),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
 }

@@ -1,8 +1,14 @@
-//! Versioned, audited policy changes. Every change is one transaction ([`Pending`]): it
-//! takes the write lock first (by bumping `policy_version`, so concurrent writers, in this
-//! process or another, queue instead of failing to upgrade a read lock), checks the caller's
-//! expected version, applies its operations, stores the resulting rules as that version's
-//! snapshot, writes one audit row, commits.
+//! The policy as stored: `p` rules, `g` role assignments, the policy version, its snapshots
+//! and the audit log. This module is their only writer; in particular [`begin_version`] is
+//! the one statement that moves `policy_state.version`, and every other store module that
+//! makes a policy version (registration, account edits) does it through a function here.
+//!
+//! Every change is one transaction ([`Pending`]): it takes the write lock first (by bumping
+//! the version, so concurrent writers, in this process or another, queue instead of failing
+//! to upgrade a read lock), checks the caller's expected version, applies its operations,
+//! stores the resulting rules as that version's snapshot, writes one audit row, commits. On
+//! Postgres the version's move is announced to every instance by a trigger
+//! ([`super::notify`]).
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -11,6 +17,83 @@ use super::{Db, StoreError, StoreResult, db_err};
 use crate::policy::rule::RuleText;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// `SELECT <every rule column> FROM policy_rules <rest>`: the one place the column list of
+/// a rule is written, in [`RuleRecord`]'s order.
+macro_rules! select_rules {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ",
+            $rest
+        )
+    };
+}
+
+/// `SELECT <every audit column> FROM audit_log <rest>`, in [`AuditRecord`]'s order.
+macro_rules! select_audit {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log ",
+            $rest
+        )
+    };
+}
+
+/// A `policy_rules` row (the pure policy core knows no sqlx, so its [`RuleText`] cannot
+/// derive the mapping itself).
+#[derive(sqlx::FromRow)]
+struct RuleRecord {
+    id: i64,
+    subject: String,
+    object: String,
+    action: String,
+    scope: String,
+    condition: String,
+    effect: String,
+}
+
+impl From<RuleRecord> for RuleText {
+    fn from(r: RuleRecord) -> Self {
+        RuleText {
+            id: r.id,
+            subject: r.subject,
+            object: r.object,
+            action: r.action,
+            scope: r.scope,
+            condition: r.condition,
+            effect: r.effect,
+        }
+    }
+}
+
+/// An `audit_log` row; `before`/`after` are JSON text.
+#[derive(sqlx::FromRow)]
+struct AuditRecord {
+    id: i64,
+    version: Option<i64>,
+    actor: String,
+    action: String,
+    summary: String,
+    before: String,
+    after: String,
+    created_at: i64,
+}
+
+impl TryFrom<AuditRecord> for AuditEntry {
+    type Error = StoreError;
+    fn try_from(r: AuditRecord) -> StoreResult<Self> {
+        Ok(AuditEntry {
+            id: r.id,
+            version: r.version,
+            actor: r.actor,
+            action: r.action,
+            summary: r.summary,
+            before: serde_json::from_str(&r.before).map_err(json_err)?,
+            after: serde_json::from_str(&r.after).map_err(json_err)?,
+            created_at: r.created_at,
+        })
+    }
+}
 
 /// The part of the policy a rollback restores: rules and role -> role inheritance. Stored as
 /// JSON per version (`policy_snapshots`) and in audit rows, so its shape is a stored format;
@@ -123,32 +206,17 @@ async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
 }
 
 async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
-    let row = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    row.map(|r| rule_from_row(&r)).transpose()
+    Ok(
+        sqlx::query_as::<_, RuleRecord>(select_rules!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .map(RuleText::from),
+    )
 }
 
-pub(crate) fn rule_from_row(r: &sqlx::any::AnyRow) -> StoreResult<RuleText> {
-    Ok(RuleText {
-        id: r.try_get("id").map_err(db_err)?,
-        subject: r.try_get("subject").map_err(db_err)?,
-        object: r.try_get("object").map_err(db_err)?,
-        action: r.try_get("action").map_err(db_err)?,
-        scope: r.try_get("scope").map_err(db_err)?,
-        condition: r.try_get("condition").map_err(db_err)?,
-        effect: r.try_get("effect").map_err(db_err)?,
-    })
-}
-
-pub(crate) async fn insert_rule(
-    tx: &mut Tx<'_>,
-    r: &RuleText,
-    keep_id: bool,
-    now: i64,
-) -> StoreResult<i64> {
+async fn insert_rule(tx: &mut Tx<'_>, r: &RuleText, keep_id: bool, now: i64) -> StoreResult<i64> {
     let q = if keep_id {
         sqlx::query(
             "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at) \
@@ -178,13 +246,13 @@ pub(crate) async fn insert_rule(
 
 /// Reads the rules and role inheritance inside a transaction.
 async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
-    let rules = sqlx::query("SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ORDER BY id")
+    let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
         .fetch_all(&mut **tx)
         .await
         .map_err(db_err)?
-        .iter()
-        .map(rule_from_row)
-        .collect::<StoreResult<Vec<_>>>()?;
+        .into_iter()
+        .map(RuleText::from)
+        .collect();
     let inheritance = sqlx::query(
         "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' ORDER BY id",
     )
@@ -202,15 +270,65 @@ async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
     Ok(RulesSnapshot { rules, inheritance })
 }
 
-/// Bumps the version (taking the write lock) and returns the new one.
-pub(crate) async fn begin_version(tx: &mut Tx<'_>) -> StoreResult<i64> {
-    super::rules::bump_version_tx(tx).await
+/// Bumps the version (taking the write lock: concurrent writers, here or in another
+/// instance, wait for this transaction) and returns the new one. The only writer of the
+/// version.
+async fn begin_version(tx: &mut Tx<'_>) -> StoreResult<i64> {
+    sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1 RETURNING version")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)
+}
+
+/// Makes the version of a registration inside its transaction: the new account's role
+/// assignment, the version, its audit row. Returns `(version, assignment id)`.
+pub(super) async fn record_registration(
+    tx: &mut Tx<'_>,
+    member: &str,
+    role: &str,
+    meta: &ChangeMeta<'_>,
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    let assignment_id = insert_assignment_tx(tx, member, role, now).await?;
+    let version = begin_version(tx).await?;
+    let after = serde_json::json!([{ "assignment": [member, role] }]);
+    finish_version(
+        tx,
+        version,
+        meta,
+        false,
+        &serde_json::json!([]),
+        &after,
+        now,
+    )
+    .await?;
+    Ok((version, assignment_id))
+}
+
+/// Makes the version of an account edit inside its transaction (call it before the edit's
+/// own writes, so it takes the write lock first): None, writing nothing, when the policy is
+/// no longer at `checked`, the version the edit's checks were made against.
+pub(super) async fn record_account_edit(
+    tx: &mut Tx<'_>,
+    checked: i64,
+    meta: &ChangeMeta<'_>,
+    audit: (&serde_json::Value, &serde_json::Value),
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    let version = begin_version(tx).await?;
+    if version - 1 != checked {
+        return Ok(None);
+    }
+    insert_audit(tx, Some(version), meta, audit.0, audit.1, now).await?;
+    Ok(Some(version))
 }
 
 /// Writes the version's audit row and, when the rules or role inheritance changed, its
 /// snapshot (a change of user -> role rows only, such as a registration, stores none: the
 /// previous snapshot still describes that version's rules). Call after the version's writes.
-pub(crate) async fn finish_version(
+async fn finish_version(
     tx: &mut Tx<'_>,
     version: i64,
     meta: &ChangeMeta<'_>,
@@ -324,7 +442,7 @@ impl Pending {
                     before.push(serde_json::json!({ "rule": old }));
                 }
                 Op::AddAssignment(member, role) => {
-                    super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                    insert_assignment_tx(&mut tx, member, role, now).await?;
                     after.push(serde_json::json!({ "assignment": [member, role] }));
                 }
                 Op::RemoveAssignment(member, role) => {
@@ -359,7 +477,7 @@ impl Pending {
                         }
                     }
                     for (member, role) in &snap.inheritance {
-                        super::rules::insert_assignment_tx(&mut tx, member, role, now).await?;
+                        insert_assignment_tx(&mut tx, member, role, now).await?;
                     }
                     before.push(serde_json::to_value(old).map_err(json_err)?);
                     after.push(serde_json::to_value(snap).map_err(json_err)?);
@@ -390,21 +508,6 @@ impl Pending {
     }
 }
 
-fn audit_from_row(r: &sqlx::any::AnyRow) -> StoreResult<AuditEntry> {
-    let before: String = r.try_get("before").map_err(db_err)?;
-    let after: String = r.try_get("after").map_err(db_err)?;
-    Ok(AuditEntry {
-        id: r.try_get("id").map_err(db_err)?,
-        version: r.try_get("version").map_err(db_err)?,
-        actor: r.try_get("actor").map_err(db_err)?,
-        action: r.try_get("action").map_err(db_err)?,
-        summary: r.try_get("summary").map_err(db_err)?,
-        before: serde_json::from_str(&before).map_err(json_err)?,
-        after: serde_json::from_str(&after).map_err(json_err)?,
-        created_at: r.try_get("created_at").map_err(db_err)?,
-    })
-}
-
 /// Audit entries, newest first.
 pub async fn list_audit(
     db: &Db,
@@ -414,18 +517,14 @@ pub async fn list_audit(
 ) -> StoreResult<(Vec<AuditEntry>, i64)> {
     let (rows, total) = if only_versions {
         (
-            sqlx::query(
-                "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log \
-                 WHERE version IS NOT NULL ORDER BY id DESC LIMIT $1 OFFSET $2",
-            ),
+            sqlx::query_as::<_, AuditRecord>(select_audit!(
+                "WHERE version IS NOT NULL ORDER BY id DESC LIMIT $1 OFFSET $2"
+            )),
             sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE version IS NOT NULL"),
         )
     } else {
         (
-            sqlx::query(
-                "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log \
-                 ORDER BY id DESC LIMIT $1 OFFSET $2",
-            ),
+            sqlx::query_as::<_, AuditRecord>(select_audit!("ORDER BY id DESC LIMIT $1 OFFSET $2")),
             sqlx::query("SELECT COUNT(*) AS n FROM audit_log"),
         )
     };
@@ -435,8 +534,8 @@ pub async fn list_audit(
         .fetch_all(db.pool())
         .await
         .map_err(db_err)?
-        .iter()
-        .map(audit_from_row)
+        .into_iter()
+        .map(AuditEntry::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
     let total = total
         .fetch_one(db.pool())
@@ -449,13 +548,12 @@ pub async fn list_audit(
 
 /// The audit entry that created a version.
 pub async fn version_entry(db: &Db, version: i64) -> StoreResult<Option<AuditEntry>> {
-    sqlx::query("SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log WHERE version = $1")
+    sqlx::query_as::<_, AuditRecord>(select_audit!("WHERE version = $1"))
         .bind(version)
         .fetch_optional(db.pool())
         .await
         .map_err(db_err)?
-        .as_ref()
-        .map(audit_from_row)
+        .map(AuditEntry::try_from)
         .transpose()
 }
 
@@ -476,4 +574,148 @@ pub async fn snapshot_at(db: &Db, version: i64) -> StoreResult<Option<RulesSnaps
         serde_json::from_str(&text).map_err(json_err)
     })
     .transpose()
+}
+
+/// A stored `g` rule.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AssignmentRow {
+    /// Stable id.
+    pub id: i64,
+    /// `user:<name>` or `role:<name>`.
+    pub member: String,
+    /// `role:<name>`.
+    pub role: String,
+}
+
+/// The whole policy as one consistent read, as stored: not yet validated (the engine turns
+/// it into a [`crate::policy::rule::RuleSet`], refusing the load if any row is invalid).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRows {
+    /// Version the rows belong to.
+    pub version: i64,
+    /// `p` rules, by id.
+    pub rules: Vec<RuleText>,
+    /// `g` rules, by id.
+    pub assignments: Vec<AssignmentRow>,
+}
+
+/// Reads the version and every rule and assignment in one transaction, so the three agree.
+pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)?;
+    let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(RuleText::from)
+        .collect();
+    let assignments = sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, member, role FROM role_assignments ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(PolicyRows {
+        version,
+        rules,
+        assignments,
+    })
+}
+
+/// The current policy version (cheap; used to detect that a reload is due).
+pub async fn version(db: &Db) -> StoreResult<i64> {
+    sqlx::query("SELECT version FROM policy_state WHERE id = 1")
+        .fetch_one(db.pool())
+        .await
+        .map_err(db_err)?
+        .try_get("version")
+        .map_err(db_err)
+}
+
+/// Loads the seed into an empty, never-seeded policy, in one transaction. Returns false
+/// (and changes nothing) if the policy was seeded before, even if it is empty now.
+pub async fn seed_if_never_seeded(
+    db: &Db,
+    rules: &[RuleText],
+    assignments: &[(&str, &str)],
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let claimed = sqlx::query("UPDATE policy_state SET seeded = 1 WHERE id = 1 AND seeded = 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(false);
+    }
+    for r in rules {
+        insert_rule(&mut tx, r, false, now).await?;
+    }
+    for (member, role) in assignments {
+        insert_assignment_tx(&mut tx, member, role, now).await?;
+    }
+    let version = begin_version(&mut tx).await?;
+    let meta = ChangeMeta {
+        actor: "seed",
+        action: "seed",
+        summary: "seed policy loaded on first start",
+    };
+    let after = serde_json::json!({ "rules": rules.len(), "assignments": assignments.len() });
+    finish_version(
+        &mut tx,
+        version,
+        &meta,
+        true,
+        &serde_json::json!([]),
+        &after,
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
+}
+
+/// Inserts a `g` rule inside a transaction.
+async fn insert_assignment_tx(
+    tx: &mut Tx<'_>,
+    member: &str,
+    role: &str,
+    now: i64,
+) -> StoreResult<i64> {
+    sqlx::query(
+        "INSERT INTO role_assignments (member, role, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(member)
+    .bind(role)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| StoreError::classify(e, "role assignment"))?
+    .try_get("id")
+    .map_err(db_err)
+}
+
+/// Overwrites the condition column of a rule without validation (tests simulate a corrupted
+/// row with it; nothing in the service calls it).
+#[cfg(any(test, feature = "test-util"))]
+pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")
+        .bind(id)
+        .bind(text)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    begin_version(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(())
 }

@@ -21,6 +21,42 @@ pub struct NewRefresh<'a> {
     pub expires_at: i64,
 }
 
+/// A refresh token joined with its owner's scopes (space-separated) and its family's start.
+#[derive(sqlx::FromRow)]
+struct RefreshRecord {
+    id: i64,
+    user_id: i64,
+    family_id: String,
+    generation: i64,
+    scope: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    owner_scopes: String,
+    family_created_at: i64,
+}
+
+impl From<RefreshRecord> for RefreshRow {
+    fn from(r: RefreshRecord) -> Self {
+        RefreshRow {
+            id: r.id,
+            user_id: r.user_id,
+            family_id: r.family_id,
+            generation: r.generation,
+            scope: r.scope,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            revoked_at: r.revoked_at,
+            owner_scopes: r
+                .owner_scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            family_created_at: r.family_created_at,
+        }
+    }
+}
+
 /// A stored refresh token.
 #[derive(Debug, Clone)]
 pub struct RefreshRow {
@@ -114,7 +150,7 @@ pub async fn rotate(
     .map_err(db_err)?
     .rows_affected()
         == 1;
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, RefreshRecord>(
         "SELECT t.id, t.user_id, t.family_id, t.generation, t.scope, t.expires_at, \
          t.used_at, t.revoked_at, u.scopes AS owner_scopes, \
          (SELECT MIN(f.created_at) FROM refresh_tokens f WHERE f.family_id = t.family_id) \
@@ -128,23 +164,7 @@ pub async fn rotate(
     let Some(row) = row else {
         return Ok(Rotation::Unknown);
     };
-    let row = RefreshRow {
-        id: row.try_get("id").map_err(db_err)?,
-        user_id: row.try_get("user_id").map_err(db_err)?,
-        family_id: row.try_get("family_id").map_err(db_err)?,
-        generation: row.try_get("generation").map_err(db_err)?,
-        scope: row.try_get("scope").map_err(db_err)?,
-        expires_at: row.try_get("expires_at").map_err(db_err)?,
-        used_at: row.try_get("used_at").map_err(db_err)?,
-        revoked_at: row.try_get("revoked_at").map_err(db_err)?,
-        owner_scopes: row
-            .try_get::<String, _>("owner_scopes")
-            .map_err(db_err)?
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-        family_created_at: row.try_get("family_created_at").map_err(db_err)?,
-    };
+    let row = RefreshRow::from(row);
     if !won {
         if row.revoked_at.is_some() || row.expires_at <= now {
             return Ok(Rotation::Dead);

@@ -59,23 +59,39 @@ macro_rules! user_columns {
     };
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRow> {
-    let attributes: String = row.try_get("attributes").map_err(db_err)?;
-    let attributes = serde_json::from_str(&attributes)
-        .map_err(|e| StoreError::Corrupt(format!("users.attributes: {e}")))?;
-    let scopes: String = row.try_get("scopes").map_err(db_err)?;
-    Ok(UserRow {
-        id: row.try_get("id").map_err(db_err)?,
-        username: row.try_get("username").map_err(db_err)?,
-        username_key: row.try_get("username_key").map_err(db_err)?,
-        email: row.try_get("email").map_err(db_err)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        password_hash: row.try_get("password_hash").map_err(db_err)?,
-        disabled: row.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
-        token_generation: row.try_get("token_generation").map_err(db_err)?,
-        attributes,
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-    })
+/// A `users` row as stored: the disabled flag as 0/1, attributes as JSON text, scopes
+/// space-separated.
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    id: i64,
+    username: String,
+    username_key: String,
+    email: Option<String>,
+    display_name: Option<String>,
+    password_hash: String,
+    disabled: i64,
+    token_generation: i64,
+    attributes: String,
+    scopes: String,
+}
+
+impl TryFrom<UserRecord> for UserRow {
+    type Error = StoreError;
+    fn try_from(r: UserRecord) -> StoreResult<Self> {
+        Ok(UserRow {
+            id: r.id,
+            username: r.username,
+            username_key: r.username_key,
+            email: r.email,
+            display_name: r.display_name,
+            password_hash: r.password_hash,
+            disabled: r.disabled != 0,
+            token_generation: r.token_generation,
+            attributes: serde_json::from_str(&r.attributes)
+                .map_err(|e| StoreError::Corrupt(format!("users.attributes: {e}")))?,
+            scopes: r.scopes.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
 }
 
 /// Lower-cases a username into the key used for uniqueness and policy.
@@ -123,26 +139,14 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     .try_get("id")
     .map_err(db_err)?;
     let member = format!("user:{key}");
-    let assignment_id =
-        super::rules::insert_assignment_tx(&mut tx, &member, user.role, now).await?;
-    let version = super::rules::bump_version_tx(&mut tx).await?;
     let summary = format!("account {key} created with {}", user.role);
     let meta = super::policy::ChangeMeta {
         actor: &key,
         action: "users.create",
         summary: &summary,
     };
-    let after = serde_json::json!([{ "assignment": [member, user.role] }]);
-    super::policy::finish_version(
-        &mut tx,
-        version,
-        &meta,
-        false,
-        &serde_json::json!([]),
-        &after,
-        now,
-    )
-    .await?;
+    let (version, assignment_id) =
+        super::policy::record_registration(&mut tx, &member, user.role, &meta, now).await?;
     tx.commit().await.map_err(db_err)?;
     let user = find_by_id(db, id)
         .await?
@@ -157,7 +161,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
 
 /// Finds a user by name, case-insensitively.
 pub async fn find_by_username(db: &Db, username: &str) -> StoreResult<Option<UserRow>> {
-    let row = sqlx::query(concat!(
+    let row = sqlx::query_as::<_, UserRecord>(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users WHERE username_key = $1"
@@ -166,12 +170,12 @@ pub async fn find_by_username(db: &Db, username: &str) -> StoreResult<Option<Use
     .fetch_optional(db.pool())
     .await
     .map_err(db_err)?;
-    row.as_ref().map(from_row).transpose()
+    row.map(UserRow::try_from).transpose()
 }
 
 /// Finds a user by id.
 pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
-    let row = sqlx::query(concat!(
+    let row = sqlx::query_as::<_, UserRecord>(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users WHERE id = $1"
@@ -180,7 +184,7 @@ pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
     .fetch_optional(db.pool())
     .await
     .map_err(db_err)?;
-    row.as_ref().map(from_row).transpose()
+    row.map(UserRow::try_from).transpose()
 }
 
 /// Finds a user by id through the account cache (authentication's read): served from memory
@@ -300,10 +304,11 @@ pub async fn replace_account(
         serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
     };
     let mut tx = db.pool().begin().await.map_err(db_err)?;
-    let version = super::policy::begin_version(&mut tx).await?;
-    if version - 1 != checked {
+    let Some(version) =
+        super::policy::record_account_edit(&mut tx, checked, meta, audit, now).await?
+    else {
         return Ok(Replaced::PolicyMoved);
-    }
+    };
     let done = sqlx::query(
         "UPDATE users SET attributes = $2, scopes = $3, disabled = $4, \
          token_generation = token_generation + $5, updated_at = $6 \
@@ -325,14 +330,13 @@ pub async fn replace_account(
     if done != 1 {
         return Ok(Replaced::AccountChanged);
     }
-    super::policy::insert_audit(&mut tx, Some(version), meta, audit.0, audit.1, now).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(Replaced::Stored(version))
 }
 
 /// A page of users by id, and the total count.
 pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>, i64)> {
-    let rows = sqlx::query(concat!(
+    let rows = sqlx::query_as::<_, UserRecord>(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users ORDER BY id LIMIT $1 OFFSET $2"
@@ -342,8 +346,8 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     .fetch_all(db.pool())
     .await
     .map_err(db_err)?
-    .iter()
-    .map(from_row)
+    .into_iter()
+    .map(UserRow::try_from)
     .collect::<StoreResult<Vec<_>>>()?;
     Ok((rows, count(db).await?))
 }

@@ -325,7 +325,7 @@ async fn a_change_whose_request_is_dropped_still_commits_and_swaps_together() {
     // The change runs to its end anyway: committed, and the snapshot swapped with it.
     let settled = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
-            let stored = warden::store::rules::version(&app.state.db)
+            let stored = warden::store::policy::version(&app.state.db)
                 .await
                 .expect("version");
             let served = app.state.engine.snapshot().expect("snapshot").version();
@@ -728,7 +728,7 @@ async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
     }
     reader.await.expect("reader");
     assert_eq!(version(&app, &admin).await, v0 + 400);
-    let db_rules = warden::store::rules::load_all(&app.state.db)
+    let db_rules = warden::store::policy::load_all(&app.state.db)
         .await
         .expect("db");
     let mem: Vec<i64> = app
@@ -782,7 +782,7 @@ async fn two_instances_on_one_database_lose_no_update_and_if_match_lets_one_win(
     for t in tasks {
         t.await.expect("writer");
     }
-    let db_rules: Vec<i64> = warden::store::rules::load_all(&a.state.db)
+    let db_rules: Vec<i64> = warden::store::policy::load_all(&a.state.db)
         .await
         .expect("db")
         .rules
@@ -828,7 +828,7 @@ async fn two_instances_on_one_database_lose_no_update_and_if_match_lets_one_win(
         [StatusCode::CREATED, StatusCode::PRECONDITION_FAILED]
     );
     // (instance a serves its snapshot until it reloads; the database has the truth)
-    let stored = warden::store::rules::version(&a.state.db)
+    let stored = warden::store::policy::version(&a.state.db)
         .await
         .expect("version");
     assert_eq!(stored, v + 1);

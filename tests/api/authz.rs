@@ -401,7 +401,7 @@ async fn a_corrupted_rule_row_is_refused_at_load_and_decisions_fail_closed() {
         .expect("start");
     let rule = first.state.engine.snapshot().expect("snapshot").rules()[0].id;
     // a condition that would hang Rhai (operation limits are off in casbin's build)
-    warden::store::rules::corrupt_condition_for_tests(&first.state.db, rule, "loop {}")
+    warden::store::policy::corrupt_condition_for_tests(&first.state.db, rule, "loop {}")
         .await
         .expect("corrupt");
     // a running engine refuses the reload and keeps serving the last good snapshot

@@ -80,13 +80,13 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
     .expect("write");
     assert_eq!(cli::policy_import(&locked_out, &url).await, 2);
     let db = warden::store::Db::connect(&url).await.expect("db");
-    let before = warden::store::rules::version(&db).await.expect("version");
+    let before = warden::store::policy::version(&db).await.expect("version");
     // a grant to a name nobody holds would go to whoever registers it: refused
     let ghost = dir.path().join("ghost.csv");
     std::fs::write(&ghost, format!("{seed}\np, user:ghost, *, *, *, , allow\n")).expect("write");
     assert_eq!(cli::policy_import(&ghost, &url).await, 2);
     assert_eq!(
-        warden::store::rules::version(&db).await.expect("version"),
+        warden::store::policy::version(&db).await.expect("version"),
         before
     );
     // the seed plus one rule imports as exactly one new version
@@ -98,10 +98,10 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
     .expect("write");
     assert_eq!(cli::policy_import(&more, &url).await, 0);
     assert_eq!(
-        warden::store::rules::version(&db).await.expect("version"),
+        warden::store::policy::version(&db).await.expect("version"),
         before + 1
     );
-    let rules = warden::store::rules::load_all(&db)
+    let rules = warden::store::policy::load_all(&db)
         .await
         .expect("rules")
         .rules;
@@ -310,4 +310,25 @@ fn a_failing_cell_of_a_casbin_model_shows_the_role_chain_that_granted_it() {
         ),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_start_without_a_reachable_database_exits_naming_the_url_without_its_password() {
+    let out = warden_bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--database-url",
+            "postgres://warden:s3cret-pw@127.0.0.1:1/warden",
+        ])
+        .output()
+        .expect("run warden");
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("postgres://warden:***@127.0.0.1:1/warden"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
 }
