@@ -27,8 +27,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_up() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
 if [ "${BACKEND:-sqlite}" = postgres ]; then
-  SERVER=$(scripts/pg.sh start "$TMP/pg")
-  trap 'scripts/pg.sh stop "$TMP/pg"; cleanup' EXIT
+  PGDIR=$(mktemp -d /tmp/warden-pg.XXXXXX)
+  SERVER=$(scripts/pg.sh start "$PGDIR")
+  trap 'scripts/pg.sh stop "$PGDIR"; cleanup' EXIT
   psql -q "$SERVER" -c "CREATE DATABASE warden_load"
   DB=${SERVER%/postgres}/warden_load
 else

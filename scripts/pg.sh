@@ -40,7 +40,13 @@ start() {
   local dir=$1 bin port
   bin=$(bindir)
   mkdir -p "$dir"
-  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    runuser -u postgres -- test -w "$dir" || {
+      echo "the postgres user cannot reach $dir: use a directory whose parents it may enter (e.g. mktemp -d /tmp/warden-pg.XXXXXX)" >&2
+      exit 1
+    }
+  fi
   as_owner "$bin/initdb" -D "$dir/data" -U warden --auth=trust -E UTF8 --no-locale >"$dir/initdb.log"
   port=$(free_port)
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \

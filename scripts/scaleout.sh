@@ -16,17 +16,19 @@ command -v curl >/dev/null || apt-get install -y curl >/dev/null
 cargo build --release --quiet --bin warden
 BIN=target/release/warden
 TMP=$(mktemp -d)
+# the cluster runs as the postgres user when we are root: a directory it may enter
+PGDIR=$(mktemp -d /tmp/warden-pg.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  scripts/pg.sh stop "$TMP/pg"
+  scripts/pg.sh stop "$PGDIR"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 1 300); do curl -fs "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not start" >&2; exit 1; }
 
-SERVER=$(scripts/pg.sh start "$TMP/pg")
+SERVER=$(scripts/pg.sh start "$PGDIR")
 psql -q "$SERVER" -c "CREATE DATABASE warden_scaleout"
 DB=${SERVER%/postgres}/warden_scaleout
 
@@ -72,12 +74,12 @@ probe() { # label
   printf '  %-26s A check %s readyz %s login %s | D check %s readyz %s\n' "$1" "$a" "$ra" "$la" "$d" "$rd"
 }
 probe "before"
-scripts/pg.sh down "$TMP/pg"
+scripts/pg.sh down "$PGDIR"
 t_down=$(date +%s.%N)
 sleep 3
 probe "Postgres down 3 s"
 sleep 2
-scripts/pg.sh up "$TMP/pg"
+scripts/pg.sh up "$PGDIR"
 t_up=$(date +%s.%N)
 for _ in $(seq 1 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/readyz")" = 200 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$D/readyz")" = 200 ] && break

@@ -8,6 +8,7 @@
 //! decision a deny carrying the error.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::condition::{AttrRef, Attributes, EvalError};
 use super::index::{ANY, Index};
@@ -29,15 +30,17 @@ pub struct Outcome {
 /// A compiled, indexed policy: immutable, shared by every reader.
 #[derive(Debug)]
 pub struct Policy {
-    model: Model,
-    rules: Vec<Rule>,
+    // The parts a registration does not change are shared between a policy and the one
+    // [`Policy::with_member`] derives from it.
+    model: Arc<Model>,
+    rules: Arc<[Rule]>,
     /// Interned id of each rule's subject ([`ANY`] for `*`).
-    rule_subjects: Vec<u32>,
+    rule_subjects: Arc<[u32]>,
+    index: Arc<Index>,
     ids: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
     /// For each interned member: the roles it holds, direct and inherited, sorted by id.
     closure: Vec<Box<[u32]>>,
-    index: Index,
 }
 
 /// The subject and object as a condition sees them (`r.sub.*`, `r.obj.*`), borrowed.
@@ -99,14 +102,46 @@ impl Policy {
         let closure = closures(&parents);
         let index = Index::build(&rules, &rule_subjects, names.len(), model.dimensions);
         Policy {
-            model,
-            rules,
-            rule_subjects,
+            model: Arc::new(model),
+            rules: rules.into(),
+            rule_subjects: rule_subjects.into(),
+            index: Arc::new(index),
             ids,
             names,
             closure,
-            index,
         }
+    }
+
+    /// This policy plus the assignment `member -> role` for a member it does not know yet (a
+    /// registration), without compiling or indexing the rules again: the member gets an id
+    /// past the index (it has no rules of its own: a rule may only name an existing account)
+    /// and the role's closure. None when the member is already known or the role is not (the
+    /// caller then compiles the whole policy).
+    pub fn with_member(&self, member: &str, role: &str) -> Option<Policy> {
+        if self.ids.contains_key(member) {
+            return None;
+        }
+        let role_id = *self.ids.get(role)?;
+        let id = u32::try_from(self.names.len()).ok().filter(|&id| id < ANY)?;
+        let mut roles: Vec<u32> = self.closure[role_id as usize].to_vec();
+        roles.push(role_id);
+        roles.sort_unstable();
+        roles.dedup();
+        let mut ids = self.ids.clone();
+        ids.insert(member.into(), id);
+        let mut names = self.names.clone();
+        names.push(member.into());
+        let mut closure = self.closure.clone();
+        closure.push(roles.into_boxed_slice());
+        Some(Policy {
+            model: self.model.clone(),
+            rules: self.rules.clone(),
+            rule_subjects: self.rule_subjects.clone(),
+            index: self.index.clone(),
+            ids,
+            names,
+            closure,
+        })
     }
 
     /// The rules, in load order.
@@ -359,6 +394,47 @@ mod tests {
             assign("role:staff", "role:viewer"),
         ];
         Policy::new(Model::compile(model).unwrap(), rules, &assignments)
+    }
+
+    #[test]
+    fn a_new_member_added_without_recompiling_decides_like_a_full_compile() {
+        let base = policy(SEED);
+        let bob = |scopes: &[&str]| Subject {
+            principal: "user:bob".into(),
+            name: "bob".into(),
+            ..alice(scopes)
+        };
+        let added = base
+            .with_member("user:bob", "role:staff")
+            .expect("a new member of a known role takes the shortcut");
+        let assignments = [
+            assign("user:alice", "role:staff"),
+            assign("role:staff", "role:viewer"),
+            assign("user:bob", "role:staff"),
+        ];
+        let full = Policy::new(Model::compile(SEED).unwrap(), base.rules().to_vec(), &assignments);
+        assert_eq!(added.roles_of("user:bob"), full.roles_of("user:bob"));
+        assert_eq!(added.roles_of("user:bob"), ["role:staff", "role:viewer"]);
+        for (obj, act) in [
+            (doc(Some(AttrValue::Int(1))), "read"),
+            (doc(Some(AttrValue::Int(3))), "read"),
+            (doc(None), "read"),
+            (Object::route("/api/docs/7"), "GET"),
+            (Object::route("/api/other"), "GET"),
+        ] {
+            for scopes in [&["docs:read"][..], &[]] {
+                assert_eq!(
+                    added.decide(&bob(scopes), &obj, act),
+                    full.decide(&bob(scopes), &obj, act),
+                    "{obj:?} {act}"
+                );
+            }
+        }
+        // alice's user rule does not leak to the newcomer through the index
+        assert!(!added.decide(&bob(&[]), &Object::route("/api/other"), "GET").allowed);
+        // the shortcut refuses what it cannot do: a known member, an unknown role
+        assert!(base.with_member("user:alice", "role:viewer").is_none());
+        assert!(base.with_member("user:carol", "role:nobody").is_none());
     }
 
     #[test]

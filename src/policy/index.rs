@@ -154,7 +154,12 @@ impl Index {
         out: &mut Vec<u32>,
     ) {
         let any = self.subjects.len().saturating_sub(1);
-        let slots = subjects.map(|s| s as usize).chain(std::iter::once(any));
+        // Ids interned after the index was built ([`super::decide::Policy::with_member`])
+        // hold no rules; past the last subject slot there is only the `ANY` slot.
+        let slots = subjects
+            .map(|s| s as usize)
+            .filter(|&s| s < any)
+            .chain(std::iter::once(any));
         for slot in slots {
             let Some(by_action) = self.subjects.get(slot) else {
                 continue;
