@@ -846,7 +846,7 @@ async fn shipped_matrices_run_against_the_live_policy_through_the_api() {
         .iter()
         .filter_map(|m| m["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["invariants", "seed"]);
+    assert_eq!(names, vec!["forward", "invariants", "seed"]);
     assert!(
         list.body
             .as_array()
