@@ -15,6 +15,7 @@ use crate::authz::guard::require_policy;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod forward;
 mod openapi;
 pub use openapi::ApiDoc;
 
@@ -92,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .merge(crate::auth::public_router())
+        // Authenticates and decides itself: its decision is about the forwarded request.
+        .merge(forward::router())
         .merge(protected)
         .merge(openapi::docs())
         .fallback(not_found)

@@ -83,7 +83,8 @@ pub struct Proxies {
 }
 
 impl Proxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` (a TCP peer) is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted.iter().any(|c| c.contains(ip))
     }
 

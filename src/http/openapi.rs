@@ -23,7 +23,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         super::health, super::ready,
         crate::auth::routes::register, crate::auth::routes::token, crate::auth::routes::revoke,
         crate::auth::routes::logout_all, crate::auth::routes::jwks, crate::auth::routes::me,
-        crate::check::check,
+        crate::check::check, super::forward::forward,
         crate::documents::list, crate::documents::create, crate::documents::read,
         crate::documents::update, crate::documents::remove,
         crate::admin::rules::list, crate::admin::rules::create, crate::admin::rules::replace,
@@ -35,7 +35,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         crate::admin::matrices::list, crate::admin::matrices::show, crate::admin::matrices::run,
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&BearerScheme, &CommonResponses),
+    modifiers(&BearerScheme, &CommonResponses, &DistinctOperationIds),
     tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "admin"), (name = "health"))
 )]
 pub struct ApiDoc;
@@ -55,6 +55,39 @@ impl utoipa::Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+/// One handler documented under several methods (forward-auth answers any method) gets one
+/// operation id per method: `forward_get`, `forward_post`, ... Operation ids must be unique.
+struct DistinctOperationIds;
+
+impl utoipa::Modify for DistinctOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            let mut ops: Vec<(&str, &mut Operation)> = ops
+                .into_iter()
+                .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
+                .collect();
+            let ids: Vec<Option<String>> =
+                ops.iter().map(|(_, op)| op.operation_id.clone()).collect();
+            for (i, (method, op)) in ops.iter_mut().enumerate() {
+                let shared = ids
+                    .iter()
+                    .enumerate()
+                    .any(|(j, id)| j != i && id.is_some() && *id == ids[i]);
+                if let (true, Some(id)) = (shared, &op.operation_id) {
+                    op.operation_id = Some(format!("{id}_{method}"));
+                }
+            }
+        }
     }
 }
 

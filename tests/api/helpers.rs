@@ -336,3 +336,59 @@ pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
         _dir: dir,
     }
 }
+
+impl TestApp {
+    /// Creates every subject of matrix `m` as a real account (roles and attributes as the
+    /// matrix gives them), logs each in with the matrix's scopes and returns their access
+    /// tokens by subject name. The policy is reloaded, so the roles apply at once.
+    pub async fn matrix_subject_tokens(
+        &self,
+        m: &warden::matrix::Matrix,
+    ) -> std::collections::BTreeMap<String, String> {
+        use warden::store::policy::{ChangeMeta, Op, apply};
+        let mut tokens = std::collections::BTreeMap::new();
+        for (name, s) in &m.subjects {
+            let first = s
+                .roles
+                .first()
+                .map_or("role:user".to_owned(), |r| format!("role:{r}"));
+            let username = warden::auth::domain::Username::parse(name).expect("name");
+            let password = warden::auth::domain::Password::parse(PASSWORD).expect("pw");
+            warden::auth::routes::create_user(
+                &self.state,
+                &username,
+                password,
+                None,
+                None,
+                &s.attributes,
+                &first,
+            )
+            .await
+            .expect("create");
+            let extra: Vec<Op> = s
+                .roles
+                .iter()
+                .skip(1)
+                .map(|r| Op::AddAssignment(format!("user:{name}"), format!("role:{r}")))
+                .collect();
+            if !extra.is_empty() {
+                let meta = ChangeMeta {
+                    actor: "test",
+                    action: "roles.assign",
+                    summary: "matrix subject",
+                };
+                apply(&self.state.db, None, &extra, &meta, 0)
+                    .await
+                    .expect("roles");
+            }
+            let t = self.login_scoped(name, PASSWORD, &s.scopes.join(" ")).await;
+            assert_eq!(t.status, StatusCode::OK, "login {name}: {t:?}");
+            tokens.insert(
+                name.clone(),
+                t.body["access_token"].as_str().expect("token").to_owned(),
+            );
+        }
+        self.state.engine.reload().await.expect("reload");
+        tokens
+    }
+}

@@ -7,6 +7,7 @@ mod canonical;
 mod cli;
 mod errors;
 mod etag;
+mod forward;
 mod helpers;
 mod keys;
 mod lockout;

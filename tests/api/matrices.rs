@@ -46,49 +46,7 @@ fn attr_int(attrs: &BTreeMap<String, AttrValue>, k: &str) -> i32 {
 
 async fn http_cells(m: &Matrix) -> Vec<Cell> {
     let app = TestApp::new().await;
-    let mut tokens = BTreeMap::new();
-    for (name, s) in &m.subjects {
-        let first = s
-            .roles
-            .first()
-            .map_or("role:user".to_owned(), |r| format!("role:{r}"));
-        let username = warden::auth::domain::Username::parse(name).expect("name");
-        let password = warden::auth::domain::Password::parse(PASSWORD).expect("pw");
-        warden::auth::routes::create_user(
-            &app.state,
-            &username,
-            password,
-            None,
-            None,
-            &s.attributes,
-            &first,
-        )
-        .await
-        .expect("create");
-        let extra: Vec<store::policy::Op> = s
-            .roles
-            .iter()
-            .skip(1)
-            .map(|r| store::policy::Op::AddAssignment(format!("user:{name}"), format!("role:{r}")))
-            .collect();
-        if !extra.is_empty() {
-            let meta = store::policy::ChangeMeta {
-                actor: "test",
-                action: "roles.assign",
-                summary: "matrix subject",
-            };
-            store::policy::apply(&app.state.db, None, &extra, &meta, 0)
-                .await
-                .expect("roles");
-        }
-        let t = app.login_scoped(name, PASSWORD, &s.scopes.join(" ")).await;
-        assert_eq!(t.status, StatusCode::OK, "login {name}: {t:?}");
-        tokens.insert(
-            name.clone(),
-            t.body["access_token"].as_str().expect("token").to_owned(),
-        );
-    }
-    app.state.engine.reload().await.expect("reload");
+    let tokens = app.matrix_subject_tokens(m).await;
     let mut cells = Vec::new();
     for subject in m.subjects.keys() {
         for (object, o) in &m.objects {
