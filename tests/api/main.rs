@@ -12,6 +12,7 @@ mod keys;
 mod lockout;
 mod matrices;
 mod openapi;
+mod operations;
 mod scaleout;
 mod server;
 mod sessions;
