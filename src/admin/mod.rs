@@ -133,7 +133,11 @@ async fn apply(
 async fn detached<T: Send + 'static>(
     change: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(change).await.map_err(ApiError::internal)?
+    // The request's span goes along, so the change's log lines keep its request id.
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(change, span))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// What an `If-Match` header asks of the current policy version.
