@@ -184,7 +184,14 @@ pub async fn check(
                 conditions: None,
             },
             Ok(subject) => {
-                let d = snap.decide(&subject, &object, &item.action);
+                let d = crate::authz::guard::observed(
+                    &state,
+                    "check",
+                    &subject,
+                    &object,
+                    &item.action,
+                    || Ok(snap.decide(&subject, &object, &item.action)),
+                )?;
                 // Evaluation errors name rules and attributes: only for callers who may explain.
                 let error = match d.error {
                     Some(e) if req.explain => Some(e),

@@ -134,6 +134,26 @@ pub struct ServeArgs {
     /// `policy_stale`, in milliseconds.
     #[arg(long, env = "WARDEN_MIN_VERSION_WAIT_MS", default_value_t = 2000)]
     pub min_version_wait_ms: u64,
+
+    /// Serve `GET /metrics` on this address (e.g. an internal interface) instead of the main
+    /// listener. Without it, the main listener answers /metrics only to loopback clients that
+    /// did not come through a proxy; everyone else gets 404.
+    #[arg(long, env = "WARDEN_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Write every decision as one JSON line to this file (appended, created 0600), or to
+    /// standard output with `-`. Off by default.
+    #[arg(long, env = "WARDEN_DECISION_LOG")]
+    pub decision_log: Option<String>,
+
+    /// Fraction of decisions (0 to 1) written to --decision-log: every 1/RATE-th one.
+    #[arg(long, env = "WARDEN_DECISION_LOG_SAMPLE", default_value_t = 1.0)]
+    pub decision_log_sample: f64,
+
+    /// Attributes whose values may appear in decision records (comma-separated). Only
+    /// attribute names are logged otherwise.
+    #[arg(long, env = "WARDEN_DECISION_LOG_ATTRIBUTES", value_delimiter = ',')]
+    pub decision_log_attributes: Vec<String>,
 }
 
 /// `--on-store-loss`.
@@ -188,6 +208,10 @@ pub struct Config {
     pub transport: crate::serve::Transport,
     /// Size, concurrency and deadline of matrix runs through the admin API.
     pub matrix_limits: crate::matrix::limits::RunLimits,
+    /// `--metrics-listen`: a separate listener for /metrics (then not on the main one).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--decision-log*`.
+    pub decision_log: crate::decisions::Settings,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -310,6 +334,33 @@ impl Config {
                 "--max-connections must be between 1 and 1000000".into(),
             ));
         }
+        let metrics_listen = match &args.metrics_listen {
+            Some(a) if !a.trim().is_empty() => Some(a.parse().map_err(|_| {
+                ConfigError(format!(
+                    "--metrics-listen / WARDEN_METRICS_LISTEN `{a}` is not an address like 127.0.0.1:9090"
+                ))
+            })?),
+            _ => None,
+        };
+        if !(0.0..=1.0).contains(&args.decision_log_sample) {
+            return Err(ConfigError(
+                "--decision-log-sample must be a fraction between 0 and 1".into(),
+            ));
+        }
+        let decision_log = crate::decisions::Settings {
+            sink: match args.decision_log.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some("-") => Some(crate::decisions::Sink::Stdout),
+                Some(path) => Some(crate::decisions::Sink::File(path.into())),
+            },
+            sample: args.decision_log_sample,
+            attributes: args
+                .decision_log_attributes
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        };
         let signing_key = match (&args.signing_key_file, args.signing_key) {
             (Some(path), _) => Some(SecretString::from(std::fs::read_to_string(path).map_err(
                 |e| ConfigError(format!("--signing-key-file {}: {e}", path.display())),
@@ -364,6 +415,8 @@ impl Config {
                 max_connections: args.max_connections,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
+            metrics_listen,
+            decision_log,
         })
     }
 
@@ -401,6 +454,12 @@ impl Config {
                 max_connections: 1024,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
+            metrics_listen: None,
+            decision_log: crate::decisions::Settings {
+                sink: None,
+                sample: 1.0,
+                attributes: Vec::new(),
+            },
         }
     }
 }

@@ -36,7 +36,14 @@ pub struct ApiError {
     retry_after: Option<u64>,
     www_authenticate: Option<&'static str>,
     details: Option<serde_json::Value>,
+    /// Caused by a failing database: counted in `warden_store_errors_total`.
+    store_failed: bool,
 }
+
+/// Response extension marking an answer caused by a failing database (see
+/// [`crate::http::observe`], which counts them).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreFailed;
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,6 +73,7 @@ impl ApiError {
             retry_after: None,
             www_authenticate: None,
             details: None,
+            store_failed: false,
         }
     }
 
@@ -198,6 +206,9 @@ impl IntoResponse for ApiError {
         if let Some(value) = self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
         }
+        if self.store_failed {
+            res.extensions_mut().insert(StoreFailed);
+        }
         res
     }
 }
@@ -280,14 +291,18 @@ impl From<ChangeError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Conflict(what) => ApiError::conflict("conflict", what),
+        let mut e = match e {
+            crate::store::StoreError::Conflict(what) => {
+                return ApiError::conflict("conflict", what);
+            }
             crate::store::StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 ApiError::unavailable("the database is unavailable")
             }
             other => ApiError::internal(other),
-        }
+        };
+        e.store_failed = true;
+        e
     }
 }
 

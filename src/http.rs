@@ -9,13 +9,15 @@ use axum::{Json, Router, middleware};
 use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::authz::guard::require_policy;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod forward;
+pub mod metrics;
+pub mod observe;
 mod openapi;
 pub use openapi::ApiDoc;
 
@@ -89,14 +91,23 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_policy,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::metrics))
         .merge(crate::auth::public_router())
         // Authenticates and decides itself: its decision is about the forwarded request.
         .merge(forward::router())
         .merge(protected)
-        .merge(openapi::docs())
+        .merge(openapi::docs());
+    with_middleware(routes, state)
+}
+
+/// The middleware every route gets, in order (the fallbacks included: 404 and 405 answers
+/// are logged, counted and carry a request id like any other). An embedding application may
+/// wrap its own routes with it.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -107,7 +118,19 @@ pub fn router(state: AppState) -> Router {
                 .layer(HandleErrorLayer::new(timeout_response))
                 .layer(TimeoutLayer::new(state.config.request_timeout)),
         )
-        .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the panic and timeout layers, so those answers are logged and counted too;
+        // inside the request-id layers, so it sees the id they settled on.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        // Outermost: every answer, whatever produced it, carries the request id.
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            observe::REQUEST_ID,
+            observe::make_request_id(),
+        ))
+        .layer(middleware::from_fn(observe::sanitize_request_id))
         .with_state(state)
 }

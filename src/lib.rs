@@ -12,10 +12,13 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod decisions;
 pub mod documents;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod matrix;
+pub mod metrics;
 pub mod policy;
 pub mod serve;
 /// Matrices embedded at build time.
@@ -34,17 +37,48 @@ pub use state::AppState;
 pub const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves the router on an already bound listener until Ctrl-C / SIGTERM, with the
-/// transport limits of the configuration (see [`serve`](mod@serve)).
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    serve_until(listener, state, serve::shutdown_signal()).await
+/// transport limits of the configuration (see [`serve`](mod@serve)); `/metrics` on
+/// `metrics` when given (`--metrics-listen`, bound by the caller).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+    state: AppState,
+) -> std::io::Result<()> {
+    serve_with(listener, metrics, state, serve::shutdown_signal()).await
 }
 
-/// [`serve()`] until `shutdown` completes.
+/// [`serve()`] until `shutdown` completes, binding `--metrics-listen` itself.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let metrics = match state.config.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_with(listener, metrics, state, shutdown).await
+}
+
+/// [`serve()`] until `shutdown` completes.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limits = state.config.transport;
+    // The metrics listener counts no connections of its own: the gauge is the clients'.
+    let metrics = metrics.map(|l| {
+        let app = http::metrics::dedicated_router(state.clone());
+        tokio::spawn(serve::run(
+            l,
+            app,
+            limits,
+            prometheus_client::metrics::gauge::Gauge::default(),
+            std::future::pending(),
+        ))
+    });
     let poller = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -62,9 +96,12 @@ pub async fn serve_until(
         let state = state.clone();
         tokio::spawn(async move { state.engine.follow_changes().await })
     };
-    let limits = state.config.transport;
-    let served = serve::run(listener, router(state), limits, shutdown).await;
+    let connections = state.metrics.connections.clone();
+    let served = serve::run(listener, router(state), limits, connections, shutdown).await;
     poller.abort();
     follower.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     served
 }

@@ -8,22 +8,39 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use warden::cli::{self, CheckFormat, PolicySource, RenderFormat};
 use warden::config::{Config, ServeArgs};
+use warden::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "warden",
     version,
-    about = "Authentication and Casbin-based authorization service"
+    about = "Authentication and Casbin-based authorization service",
+    after_help = "Logs go to stderr. WARDEN_LOG (or --log-level) picks which lines, as a tracing \
+filter: `info`, `warden=debug`, `warn,warden::access=off`; WARDEN_LOG_FORMAT (or --log-format) \
+picks text or json."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format: `text` (coloured only on a terminal) or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    /// Which log lines to print, as a tracing filter (`info`, `warden=debug`,
+    /// `warn,warden::access=off`).
+    #[arg(long, global = true, env = "WARDEN_LOG", default_value = warden::logging::DEFAULT_FILTER)]
+    log_level: String,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Allow/deny matrices: check, render, record.
     #[command(subcommand)]
     Matrix(MatrixCommand),
@@ -133,17 +150,13 @@ enum PolicyCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warden=info,tower_http=warn")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if let Err(e) = warden::logging::init(cli.log_format, &cli.log_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Matrix(MatrixCommand::Check {
             paths,
             source,
@@ -186,6 +199,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
+    let database_url = config.database_url.clone();
     let demo = config.demo;
     // Bind before anything is stored: a port clash must not leave behind a bootstrap admin
     // whose generated password was never printed.
@@ -195,6 +210,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let metrics = match metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr} (--metrics-listen): {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
     };
     let started = match warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock)).await
     {
@@ -207,6 +232,20 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let addr = listener
         .local_addr()
         .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    let policy = started.state.engine.snapshot().ok();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %addr,
+        metrics_listen = %metrics
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or_else(|| "main listener (loopback clients only)".to_owned(), |a| a.to_string()),
+        database = ?warden::store::Backend::of_url(&database_url),
+        database_url = %warden::store::redacted(&database_url),
+        policy_version = policy.as_ref().map(|p| p.version()),
+        rules = policy.as_ref().map(|p| p.rules().len()),
+        "warden started"
+    );
     println!("warden listening on http://{addr}");
     match &started.generated_admin_password {
         Some(p) => println!(
@@ -227,7 +266,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
     }
     println!("API docs: http://{addr}/docs");
-    match warden::serve(listener, started.state).await {
+    match warden::serve(listener, metrics, started.state).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

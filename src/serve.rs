@@ -48,6 +48,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limits: Transport,
+    connections: prometheus_client::metrics::gauge::Gauge,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::from_fn(close_if_body_unread));
@@ -88,9 +89,11 @@ pub async fn run(
         );
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn);
+        let open = Open::new(&connections);
         tokio::spawn(async move {
             // Timeouts and clients that hang up end up here; nothing to report.
             let _ = conn.await;
+            drop(open);
             drop(permit);
         });
     }
@@ -102,6 +105,23 @@ pub async fn run(
         tracing::warn!("shutdown: requests still in flight were abandoned");
     }
     Ok(())
+}
+
+/// One open connection in the `connections` gauge, for as long as it lives (dropped with the
+/// connection's task, however that ends).
+struct Open(prometheus_client::metrics::gauge::Gauge);
+
+impl Open {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Adds `Connection: close` to a response sent before its request body was read to the end.

@@ -35,6 +35,10 @@ pub struct Inner {
     pub clock: SharedClock,
     /// Admission (size, concurrency, deadline) of matrix runs through the API.
     pub matrix_runs: RunGate,
+    /// Prometheus series (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// The decision log and its in-memory ring.
+    pub decisions: crate::decisions::DecisionLog,
 }
 
 impl AppState {

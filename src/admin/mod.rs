@@ -1,6 +1,7 @@
 //! `/v1/admin/*`: runtime policy administration. Every route is guarded by the policy like
 //! any other (the seed grants `role:admin`; nothing here checks a role name).
 
+pub mod decisions;
 pub mod matrices;
 pub mod policy;
 pub mod rules;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/policy/rollback", post(policy::rollback))
         .route("/v1/admin/policy/dry-run", post(policy::dry_run))
         .route("/v1/admin/audit", get(policy::audit))
+        .route("/v1/admin/decisions", get(decisions::recent))
         .route("/v1/admin/matrices", get(matrices::list))
         .route("/v1/admin/matrices/run", post(matrices::run))
         .route("/v1/admin/matrices/{matrix}", get(matrices::show))
@@ -99,11 +101,29 @@ async fn apply(
             action: &action,
             summary: &summary,
         };
-        state
+        let applied = state
             .engine
             .change(ops, if_match, &meta, state.now())
             .await
-            .map_err(ApiError::from)
+            .map_err(ApiError::from);
+        match &applied {
+            Ok(a) => tracing::info!(
+                event = "policy_changed",
+                actor = %actor,
+                action = %action,
+                policy_version = a.policy_version,
+                "policy changed"
+            ),
+            Err(e) if matches!(e.code(), "lockout" | "invariant_violation") => tracing::warn!(
+                event = "policy_change_refused",
+                actor = %actor,
+                action = %action,
+                reason = e.code(),
+                "policy change refused"
+            ),
+            Err(_) => {}
+        }
+        applied
     })
     .await
 }
@@ -113,7 +133,11 @@ async fn apply(
 async fn detached<T: Send + 'static>(
     change: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(change).await.map_err(ApiError::internal)?
+    // The request's span goes along, so the change's log lines keep its request id.
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(change, span))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// What an `If-Match` header asks of the current policy version.

@@ -119,10 +119,10 @@ pub async fn register(
             "self-registration is disabled on this server",
         ));
     }
-    state
-        .limiter
-        .begin_registration(addr, state.now())
-        .map_err(ApiError::rate_limited)?;
+    if let Err(retry_after) = state.limiter.begin_registration(addr, state.now()) {
+        tracing::warn!(event = "registration_throttled", client = ?addr, retry_after, "registration throttled");
+        return Err(ApiError::rate_limited(retry_after));
+    }
     let username =
         Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
     let password = Password::parse(req.password.expose_secret())
@@ -332,10 +332,20 @@ async fn password_grant(
     // gets no rate-limit bucket of its own, but still costs a (dummy) hash and gets the
     // wrong-password answer.
     let name = Username::parse(&username).ok();
-    let attempt = state
-        .limiter
-        .begin_login(name.as_ref(), addr, state.now())
-        .map_err(ApiError::rate_limited)?;
+    let attempt = match state.limiter.begin_login(name.as_ref(), addr, state.now()) {
+        Ok(a) => a,
+        Err(retry_after) => {
+            state.metrics.login("throttled");
+            tracing::warn!(
+                event = "login_throttled",
+                username = name.as_ref().map(|n| n.as_str()),
+                client = ?addr,
+                retry_after,
+                "login throttled"
+            );
+            return Err(ApiError::rate_limited(retry_after));
+        }
+    };
     let user = match &name {
         Some(name) => store::users::find_by_username(&state.db, name.as_str()).await?,
         None => None,
@@ -350,11 +360,14 @@ async fn password_grant(
     // confirm the password to whoever guessed it. On every failure the attempt stays
     // counted against the username.
     let Some(user) = user.filter(|u| verified && !u.disabled) else {
+        state.metrics.login("failure");
         return Err(oauth("invalid_grant", "invalid username or password"));
     };
     state.limiter.login_succeeded(attempt);
     let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
-    issue_new_family(state, &user, &scope).await
+    let issued = issue_new_family(state, &user, &scope).await?;
+    state.metrics.login("success");
+    Ok(issued)
 }
 
 async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenResponse, ApiError> {
@@ -387,8 +400,13 @@ async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenRespo
     let row = match rotation {
         Rotation::Rotated(row) => row,
         Rotation::Refused => return Err(scope_result.err().unwrap_or_else(invalid)),
-        Rotation::Reused => {
-            tracing::warn!("refresh token reuse detected; family revoked");
+        Rotation::Reused { user_id, family_id } => {
+            tracing::warn!(
+                event = "refresh_token_reuse",
+                user_id,
+                session_id = %family_id,
+                "refresh token reuse detected; session revoked"
+            );
             return Err(invalid());
         }
         Rotation::Unknown | Rotation::Dead => return Err(invalid()),

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{Decision, Object};
+use super::{AuthzError, Decision, Object, Subject};
 use crate::auth::principal::{Principal, authenticate};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -100,11 +100,11 @@ pub async fn require_policy(
     }
     let principal = authenticate(&state, &parts.headers).await?;
     let resource = routed_resource(&mut parts).await?;
-    let decision = state.engine.decide(
-        &principal.subject(),
-        &Object::route(&resource),
-        parts.method.as_str(),
-    )?;
+    let (subject, object) = (principal.subject(), Object::route(&resource));
+    let action = parts.method.as_str();
+    let decision = observed(&state, "route", &subject, &object, action, || {
+        state.engine.decide(&subject, &object, action)
+    })?;
     let mut req = Request::from_parts(parts, body);
     if !decision.allowed {
         return Err(ApiError::forbidden());
@@ -139,10 +139,55 @@ pub fn authorize(
     object: &Object,
     action: &str,
 ) -> Result<Decision, ApiError> {
-    let decision = state.engine.decide(&principal.subject(), object, action)?;
+    let subject = principal.subject();
+    let decision = observed(state, "object", &subject, object, action, || {
+        state.engine.decide(&subject, object, action)
+    })?;
     if decision.allowed {
         Ok(decision)
     } else {
         Err(ApiError::forbidden())
     }
+}
+
+/// Makes a decision with `decide` and reports it: counted in the metrics (by decision point,
+/// the request's route template and result) and recorded in the decision log.
+pub fn observed(
+    state: &AppState,
+    point: &'static str,
+    subject: &Subject,
+    object: &Object,
+    action: &str,
+    decide: impl FnOnce() -> Result<Decision, AuthzError>,
+) -> Result<Decision, AuthzError> {
+    let started = std::time::Instant::now();
+    let decision = decide();
+    let elapsed = started.elapsed();
+    let request = crate::http::observe::current();
+    let route = request
+        .as_ref()
+        .map_or(crate::metrics::UNMATCHED_ROUTE, |r| &r.route);
+    let result = match &decision {
+        Ok(d) if d.error.is_some() => "error",
+        Ok(d) if d.allowed => "allow",
+        Ok(_) => "deny",
+        Err(_) => "error",
+    };
+    state
+        .metrics
+        .decision(point, route, result, elapsed.as_secs_f64());
+    let asked = crate::decisions::Asked {
+        point,
+        request_id: request.as_ref().map(|r| &*r.id),
+        subject,
+        object,
+        action,
+    };
+    if !state
+        .decisions
+        .record(&asked, decision.as_ref().ok(), elapsed)
+    {
+        state.metrics.decision_log_dropped();
+    }
+    decision
 }

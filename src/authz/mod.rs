@@ -335,7 +335,15 @@ pub struct Engine {
     deny_on_store_loss: std::sync::atomic::AtomicBool,
     /// Whether the last version check reached the database.
     store_reachable: std::sync::atomic::AtomicBool,
+    /// Reloads by outcome (`ok`, `failed`), exported as `warden_policy_reloads_total`.
+    reloads: Reloads,
 }
+
+/// Reload counts by outcome; a clone counts into the same series.
+pub type Reloads = prometheus_client::metrics::family::Family<
+    crate::metrics::OutcomeLabels,
+    prometheus_client::metrics::counter::Counter,
+>;
 
 impl Engine {
     /// An engine with no policy loaded yet (every decision is 503 until [`Engine::reload`]).
@@ -350,7 +358,19 @@ impl Engine {
             shadow: shadow::Shadow::default(),
             deny_on_store_loss: std::sync::atomic::AtomicBool::new(false),
             store_reachable: std::sync::atomic::AtomicBool::new(true),
+            reloads: Reloads::default(),
         }
+    }
+
+    /// The reload counter, for the metrics registry.
+    pub fn reloads(&self) -> Reloads {
+        self.reloads.clone()
+    }
+
+    fn count_reload(&self, outcome: &'static str) {
+        self.reloads
+            .get_or_create(&crate::metrics::OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Re-decides a fraction `rate` (0 to 1) of decisions with casbin-rs off the request path
@@ -387,10 +407,13 @@ impl Engine {
                 self.current.store(Some(Arc::new(snap)));
                 // The version also moves with account edits made elsewhere.
                 self.db.accounts().invalidate();
+                self.count_reload("ok");
+                tracing::info!(policy_version = v, "policy reloaded");
                 Ok(v)
             }
             Ok(None) => served.ok_or_else(|| "no policy".to_owned()),
             Err(e) => {
+                self.count_reload("failed");
                 tracing::error!(error = %e, "policy load refused; keeping the previous snapshot");
                 Err(e)
             }

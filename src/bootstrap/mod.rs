@@ -68,9 +68,14 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     .await
     .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;
+    let decisions = crate::decisions::DecisionLog::start(&config.decision_log)
+        .map_err(|e| err("--decision-log")(e.to_string()))?;
+    let engine = Engine::new(db.clone());
     let state = AppState::new(Inner {
         limiter: RateLimiter::new(config.login_limits, config.register_limits),
-        engine: Engine::new(db.clone()),
+        metrics: crate::metrics::Metrics::new(engine.reloads()),
+        decisions,
+        engine,
         matrix_runs: crate::matrix::limits::RunGate::new(config.matrix_limits),
         config,
         db,

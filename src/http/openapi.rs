@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 #[openapi(
     info(title = "Warden", description = "Authentication and Casbin-based authorization service"),
     paths(
-        super::health, super::ready,
+        super::health, super::ready, super::metrics::metrics,
         crate::auth::routes::register, crate::auth::routes::token, crate::auth::routes::revoke,
         crate::auth::routes::logout_all, crate::auth::routes::jwks, crate::auth::routes::me,
         crate::check::check, super::forward::forward,
@@ -32,6 +32,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         crate::admin::users::roles, crate::admin::users::patch, crate::admin::policy::show,
         crate::admin::policy::change, crate::admin::policy::versions, crate::admin::policy::audit,
         crate::admin::policy::diff, crate::admin::policy::rollback, crate::admin::policy::dry_run,
+        crate::admin::decisions::recent,
         crate::admin::matrices::list, crate::admin::matrices::show, crate::admin::matrices::run,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -136,7 +137,10 @@ impl utoipa::Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             // These two answer without awaiting anything, so the deadline cannot fire.
-            let can_time_out = !matches!(path.as_str(), "/healthz" | "/.well-known/jwks.json");
+            let can_time_out = !matches!(
+                path.as_str(),
+                "/healthz" | "/.well-known/jwks.json" | "/metrics"
+            );
             let ops = [
                 &mut item.get,
                 &mut item.put,

@@ -90,7 +90,12 @@ pub enum Rotation {
     /// Known but revoked or expired.
     Dead,
     /// Already used: the family is now revoked (reuse detection).
-    Reused,
+    Reused {
+        /// The family's owner.
+        user_id: i64,
+        /// The revoked family (the session id, `sid`).
+        family_id: String,
+    },
     /// Valid and now marked used; its successor is stored.
     Rotated(RefreshRow),
     /// Valid, but the caller refused it (e.g. a wider scope was asked); nothing changed.
@@ -174,7 +179,10 @@ pub async fn rotate(
         let _written = db.accounts().write();
         revoke_family_with(&mut *tx, &row.family_id, now).await?;
         tx.commit().await.map_err(db_err)?;
-        return Ok(Rotation::Reused);
+        return Ok(Rotation::Reused {
+            user_id: row.user_id,
+            family_id: row.family_id,
+        });
     }
     // Dropping the transaction without commit rolls the claim back: nothing is consumed.
     let Some((hash, expires_at)) = successor(&row) else {

@@ -656,7 +656,7 @@ async fn dry_run_reports_flips_without_applying() {
 #[tokio::test]
 async fn non_admins_get_403_on_every_admin_route() {
     let (app, _) = demo().await;
-    let routes: [(Method, &str); 22] = [
+    let routes: [(Method, &str); 23] = [
         (Method::GET, "/v1/admin/rules"),
         (Method::POST, "/v1/admin/rules"),
         (Method::PUT, "/v1/admin/rules/1"),
@@ -675,6 +675,7 @@ async fn non_admins_get_403_on_every_admin_route() {
         (Method::POST, "/v1/admin/policy/rollback"),
         (Method::POST, "/v1/admin/policy/dry-run"),
         (Method::GET, "/v1/admin/audit"),
+        (Method::GET, "/v1/admin/decisions?subject=alice"),
         (Method::GET, "/v1/admin/matrices"),
         (Method::GET, "/v1/admin/matrices/seed"),
         (Method::GET, "/v1/admin/matrices/seed.html"),

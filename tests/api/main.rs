@@ -13,6 +13,7 @@ mod keys;
 mod lockout;
 mod matrices;
 mod openapi;
+mod operations;
 mod scaleout;
 mod server;
 mod sessions;
