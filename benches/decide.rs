@@ -151,7 +151,8 @@ fn bench(c: &mut Criterion) {
     let rows = policy(10_000);
     let mut assignments = rows.assignments.clone();
     for i in 0..10_000 {
-        assignments.push(Assignment::parse(0, &format!("user:u{i}"), "role:viewer").expect("valid"));
+        assignments
+            .push(Assignment::parse(0, &format!("user:u{i}"), "role:viewer").expect("valid"));
     }
     let model = || Model::compile(warden::authz::MODEL).expect("model");
     let start = Instant::now();

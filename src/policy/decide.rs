@@ -122,7 +122,9 @@ impl Policy {
             return None;
         }
         let role_id = *self.ids.get(role)?;
-        let id = u32::try_from(self.names.len()).ok().filter(|&id| id < ANY)?;
+        let id = u32::try_from(self.names.len())
+            .ok()
+            .filter(|&id| id < ANY)?;
         let mut roles: Vec<u32> = self.closure[role_id as usize].to_vec();
         roles.push(role_id);
         roles.sort_unstable();
@@ -412,7 +414,11 @@ mod tests {
             assign("role:staff", "role:viewer"),
             assign("user:bob", "role:staff"),
         ];
-        let full = Policy::new(Model::compile(SEED).unwrap(), base.rules().to_vec(), &assignments);
+        let full = Policy::new(
+            Model::compile(SEED).unwrap(),
+            base.rules().to_vec(),
+            &assignments,
+        );
         assert_eq!(added.roles_of("user:bob"), full.roles_of("user:bob"));
         assert_eq!(added.roles_of("user:bob"), ["role:staff", "role:viewer"]);
         for (obj, act) in [
@@ -431,7 +437,11 @@ mod tests {
             }
         }
         // alice's user rule does not leak to the newcomer through the index
-        assert!(!added.decide(&bob(&[]), &Object::route("/api/other"), "GET").allowed);
+        assert!(
+            !added
+                .decide(&bob(&[]), &Object::route("/api/other"), "GET")
+                .allowed
+        );
         // the shortcut refuses what it cannot do: a known member, an unknown role
         assert!(base.with_member("user:alice", "role:viewer").is_none());
         assert!(base.with_member("user:carol", "role:nobody").is_none());

@@ -1,0 +1,314 @@
+//! The decision log: every decision of the route guard, of a handler's object check and of
+//! `/v1/check`, as one JSON object per line (`serve --decision-log PATH|-`), and the last
+//! [`RING_CAPACITY`] of them in memory for `GET /v1/admin/decisions`.
+//!
+//! - **Never blocks a request.** A decision is handed to a writer task through a bounded
+//!   channel with `try_send`; when the writer falls behind, the record is dropped and counted
+//!   (`warden_decision_log_dropped_total`) instead of making the request wait.
+//! - **No secrets.** A record names the subject (user name), resource, action, outcome,
+//!   matched rule ids, policy version, latency and the request id; of attributes only their
+//!   *names*, and the values of those the operator lists in `--decision-log-attributes`.
+//!   Tokens and passwords never reach a decision, so they cannot reach the log.
+//! - **Sampling** (`--decision-log-sample`) thins the lines written to the sink, every
+//!   `1/rate`-th decision (deterministic, so a rate of 1 is every decision). The in-memory ring
+//!   keeps every decision either way: an admin looking into "why was alice denied" must not
+//!   depend on the sample.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::authz::{AttrValue, Decision, Object, Subject};
+
+/// Decisions kept in memory for the admin API (the newest ones, all subjects together).
+pub const RING_CAPACITY: usize = 10_000;
+/// Records waiting for the writer, at most; more are dropped and counted.
+pub const CHANNEL_CAPACITY: usize = 8_192;
+/// Longest a written line waits in the writer's buffer before it is flushed to the sink.
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
+/// Where decision lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard output (`--decision-log -`).
+    Stdout,
+    /// Appended to this file, created 0600 (`--decision-log PATH`).
+    File(PathBuf),
+}
+
+/// `--decision-log*` settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Where to write lines; None = no lines (the in-memory ring still fills).
+    pub sink: Option<Sink>,
+    /// Fraction of decisions written (0 to 1).
+    pub sample: f64,
+    /// Attributes whose values may be logged (names are always logged).
+    pub attributes: Vec<String>,
+}
+
+/// One decision, as logged and as `GET /v1/admin/decisions` returns it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Record {
+    /// When it was decided (RFC 3339, UTC; formatted when written or read, not on the
+    /// request path).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub time: SystemTime,
+    /// The request's `X-Request-Id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `route` (the guard in front of every protected route), `object` (a handler's check on
+    /// the object it loaded) or `check` (`POST /v1/check`).
+    pub point: &'static str,
+    /// The subject's user name.
+    pub subject: String,
+    /// The resource decided on (canonical path or resource type).
+    pub resource: String,
+    /// The action.
+    pub action: String,
+    /// Allowed?
+    pub allowed: bool,
+    /// Whether the decision is a deny because something could not be evaluated (or no policy
+    /// was loaded).
+    pub error: bool,
+    /// Ids of the rules that matched: the allows, and the deny that overrode them.
+    pub matched_rules: Vec<i64>,
+    /// The policy version it was decided under (absent when none was loaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<i64>,
+    /// How long the decision took, in microseconds.
+    pub latency_us: u64,
+    /// Names of the subject's attributes.
+    pub subject_attributes: Vec<String>,
+    /// Names of the object's attributes.
+    pub object_attributes: Vec<String>,
+    /// Values of the attributes listed in `--decision-log-attributes`, as `subject.NAME` and
+    /// `object.NAME`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// What a decision point reports.
+#[derive(Debug)]
+pub struct Asked<'a> {
+    /// `route`, `object` or `check`.
+    pub point: &'static str,
+    /// The request id, if the request has one.
+    pub request_id: Option<&'a str>,
+    /// Who.
+    pub subject: &'a Subject,
+    /// On what.
+    pub object: &'a Object,
+    /// Doing what.
+    pub action: &'a str,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let t: chrono::DateTime<chrono::Utc> = (*t).into();
+    s.collect_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+enum Msg {
+    Record(Arc<Record>, bool),
+    Settle(mpsc::Sender<()>),
+}
+
+/// The log's request-side handle (see the module docs).
+#[derive(Debug)]
+pub struct DecisionLog {
+    tx: SyncSender<Msg>,
+    ring: Arc<Mutex<VecDeque<Arc<Record>>>>,
+    /// Write every `period`-th decision to the sink (0 = none).
+    period: u64,
+    counter: AtomicU64,
+    loggable: Vec<String>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+impl DecisionLog {
+    /// Opens the sink and starts the writer thread (a plain thread, so that formatting and
+    /// writing never take a runtime worker, and the sink is written with buffered blocking
+    /// writes rather than a blocking-pool hop per write).
+    pub fn start(settings: &Settings) -> std::io::Result<Self> {
+        let out: Option<Box<dyn Write + Send>> = match &settings.sink {
+            None => None,
+            Some(Sink::Stdout) => Some(Box::new(std::io::stdout())),
+            Some(Sink::File(path)) => Some(Box::new(open(path)?)),
+        };
+        let period = match (&out, settings.sample) {
+            (Some(_), rate) if rate > 0.0 && rate.is_finite() => {
+                (1.0 / rate.min(1.0)).round().max(1.0) as u64
+            }
+            _ => 0,
+        };
+        let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let ring = Arc::new(Mutex::new(VecDeque::with_capacity(RING_CAPACITY)));
+        let writer_ring = ring.clone();
+        std::thread::Builder::new()
+            .name("decision-log".into())
+            .spawn(move || {
+                write_records(
+                    rx,
+                    writer_ring,
+                    out.map(|o| BufWriter::with_capacity(64 * 1024, o)),
+                )
+            })?;
+        Ok(Self {
+            tx,
+            ring,
+            period,
+            counter: AtomicU64::new(0),
+            loggable: settings.attributes.clone(),
+        })
+    }
+
+    /// Records one decision (`outcome` None: no policy was loaded). Returns false when the
+    /// record was dropped because the writer is behind.
+    pub fn record(&self, asked: &Asked<'_>, outcome: Option<&Decision>, latency: Duration) -> bool {
+        let write = self.period != 0
+            && self
+                .counter
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(self.period);
+        let record = Record {
+            time: SystemTime::now(),
+            request_id: asked.request_id.map(str::to_owned),
+            point: asked.point,
+            subject: asked.subject.name.clone(),
+            resource: asked.object.resource.clone(),
+            action: asked.action.to_owned(),
+            allowed: outcome.is_some_and(|d| d.allowed),
+            error: outcome.is_none_or(|d| d.error.is_some()),
+            matched_rules: outcome.map(|d| d.matched_rules.clone()).unwrap_or_default(),
+            policy_version: outcome.map(|d| d.policy_version),
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            subject_attributes: asked.subject.attributes.keys().cloned().collect(),
+            object_attributes: asked.object.attributes.keys().cloned().collect(),
+            attributes: self.loggable_values(asked),
+        };
+        self.tx
+            .try_send(Msg::Record(Arc::new(record), write))
+            .is_ok()
+    }
+
+    fn loggable_values(&self, asked: &Asked<'_>) -> BTreeMap<String, AttrValue> {
+        let mut out = BTreeMap::new();
+        for name in &self.loggable {
+            if let Some(v) = asked.subject.attributes.get(name) {
+                out.insert(format!("subject.{name}"), v.clone());
+            }
+            if let Some(v) = asked.object.attributes.get(name) {
+                out.insert(format!("object.{name}"), v.clone());
+            }
+        }
+        out
+    }
+
+    /// Waits (at most `wait`) until every decision recorded before this call is in the ring
+    /// and written to the sink.
+    pub async fn settle(&self, wait: Duration) {
+        let (done, settled) = mpsc::channel();
+        let tx = self.tx.clone();
+        let _ = tokio::time::timeout(
+            wait,
+            tokio::task::spawn_blocking(move || {
+                if tx.send(Msg::Settle(done)).is_ok() {
+                    let _ = settled.recv();
+                }
+            }),
+        )
+        .await;
+    }
+
+    /// The newest decisions about `subject` (a user name), newest first, at most `limit`.
+    pub fn recent(&self, subject: &str, limit: usize) -> Vec<Arc<Record>> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter()
+            .rev()
+            .filter(|r| r.subject == subject)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+fn open(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+type Out = BufWriter<Box<dyn Write + Send>>;
+
+/// The writer thread: into the ring, then (sampled) to the sink's buffer, which is flushed
+/// when it fills, when a line has waited [`FLUSH_AFTER`], and on settle; ends when the log's
+/// handle is dropped.
+fn write_records(
+    rx: mpsc::Receiver<Msg>,
+    ring: Arc<Mutex<VecDeque<Arc<Record>>>>,
+    mut out: Option<Out>,
+) {
+    let mut line = Vec::with_capacity(512);
+    let mut unflushed_since: Option<Instant> = None;
+    loop {
+        let msg = match rx.recv_timeout(FLUSH_AFTER) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => {
+                flush(&mut out, &mut unflushed_since);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match msg {
+            Msg::Record(record, write) => {
+                if write && let Some(out) = out.as_mut() {
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &*record).is_ok() {
+                        line.push(b'\n');
+                        if let Err(e) = out.write_all(&line) {
+                            tracing::error!(error = %e, "decision log write failed");
+                        }
+                        unflushed_since.get_or_insert_with(Instant::now);
+                    }
+                }
+                let mut ring = ring.lock().unwrap_or_else(|p| p.into_inner());
+                if ring.len() == RING_CAPACITY {
+                    ring.pop_front();
+                }
+                ring.push_back(record);
+            }
+            Msg::Settle(done) => {
+                flush(&mut out, &mut unflushed_since);
+                let _ = done.send(());
+            }
+        }
+        if unflushed_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER) {
+            flush(&mut out, &mut unflushed_since);
+        }
+    }
+    flush(&mut out, &mut unflushed_since);
+}
+
+fn flush(out: &mut Option<Out>, unflushed_since: &mut Option<Instant>) {
+    if unflushed_since.take().is_some()
+        && let Some(out) = out.as_mut()
+        && let Err(e) = out.flush()
+    {
+        tracing::error!(error = %e, "decision log flush failed");
+    }
+}
