@@ -2,10 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::{Principal, subject_for};
 use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
@@ -17,8 +16,8 @@ use crate::store;
 pub const MAX_CHECKS: usize = 100;
 
 /// Route (guarded by the policy in `http.rs`).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/check", post(check))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(check))
 }
 
 /// A batch of questions.

@@ -4,12 +4,13 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router, middleware};
 use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::authz::guard::require_policy;
 use crate::error::ApiError;
@@ -19,7 +20,7 @@ pub mod forward;
 pub mod metrics;
 pub mod observe;
 mod openapi;
-pub use openapi::ApiDoc;
+use openapi::ApiDoc;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -80,27 +81,44 @@ async fn timeout_response(e: tower::BoxError) -> ApiError {
     }
 }
 
-/// The whole HTTP surface. Pure: binds nothing.
-pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
+/// Every route, each declared once (`routes!` over the handler's `#[utoipa::path]`): the axum
+/// routes and the OpenAPI description come from the same declarations, so a route cannot be
+/// served undocumented or documented unserved, and the metric labels (route templates) are the
+/// documented paths. The second router is what the policy guard protects.
+fn declared() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let public = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics::metrics))
+        .merge(crate::auth::public_router())
+        // Authenticates and decides itself: its decision is about the forwarded request.
+        .merge(forward::router());
+    let protected = OpenApiRouter::new()
         .merge(crate::auth::protected_router())
         .merge(crate::check::router())
         .merge(crate::documents::router())
-        .merge(crate::admin::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_policy,
-        ));
-    let routes = Router::new()
-        .route("/healthz", get(health))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics::metrics))
-        .merge(crate::auth::public_router())
-        // Authenticates and decides itself: its decision is about the forwarded request.
-        .merge(forward::router())
-        .merge(protected)
-        .merge(openapi::docs());
-    with_middleware(routes, state)
+        .merge(crate::admin::router());
+    (public, protected)
+}
+
+/// The OpenAPI description of every route, as `/openapi.json` serves it.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let (public, protected) = declared();
+    let mut doc = public.merge(protected).into_openapi();
+    openapi::finish(&mut doc);
+    doc
+}
+
+/// The whole HTTP surface. Pure: binds nothing.
+pub fn router(state: AppState) -> Router {
+    let (public, protected) = declared();
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_policy,
+    ));
+    let (routes, mut doc) = public.merge(protected).split_for_parts();
+    openapi::finish(&mut doc);
+    with_middleware(routes.merge(openapi::docs(doc)), state)
 }
 
 /// The middleware every route gets, in order (the fallbacks included: 404 and 405 answers

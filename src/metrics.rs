@@ -26,7 +26,7 @@ pub struct HttpLabels {
     /// Standard method name, or `other`.
     pub method: &'static str,
     /// Route template or [`UNMATCHED_ROUTE`].
-    pub route: String,
+    pub route: &'static str,
     /// Status code.
     pub status: u16,
 }
@@ -37,7 +37,40 @@ pub struct RouteLabels {
     /// Standard method name, or `other`.
     pub method: &'static str,
     /// Route template or [`UNMATCHED_ROUTE`].
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// Most distinct route labels; past it (a router with more templates than this) every new
+/// one is counted as [`UNMATCHED_ROUTE`]. Route labels are templates, so the router bounds them.
+const MAX_ROUTE_LABELS: usize = 1024;
+
+/// The route label for `route` as a `&'static str`: templates are interned once, so counting
+/// a request allocates nothing.
+fn route_label(route: &str) -> &'static str {
+    static LABELS: std::sync::RwLock<Option<std::collections::HashSet<&'static str>>> =
+        std::sync::RwLock::new(None);
+    if route == UNMATCHED_ROUTE {
+        return UNMATCHED_ROUTE;
+    }
+    if let Some(found) = LABELS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|set| set.get(route).copied())
+    {
+        return found;
+    }
+    let mut labels = LABELS.write().unwrap_or_else(|p| p.into_inner());
+    let set = labels.get_or_insert_with(Default::default);
+    if let Some(found) = set.get(route) {
+        return found;
+    }
+    if set.len() >= MAX_ROUTE_LABELS {
+        return UNMATCHED_ROUTE;
+    }
+    let interned: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    set.insert(interned);
+    interned
 }
 
 /// `warden_decisions_total` labels.
@@ -46,7 +79,7 @@ pub struct DecisionLabels {
     /// Where the decision was made: `route` (the guard), `object` (a handler), `check`.
     pub point: &'static str,
     /// Route template of the request that asked.
-    pub route: String,
+    pub route: &'static str,
     /// `allow`, `deny` or `error` (a deny because something could not be evaluated).
     pub result: &'static str,
 }
@@ -185,17 +218,15 @@ impl Metrics {
     /// Counts one answered request and its latency.
     pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let method = method_label(method);
+        let route = route_label(route);
         self.http_requests
             .get_or_create(&HttpLabels {
                 method,
-                route: route.to_owned(),
+                route,
                 status,
             })
             .inc();
-        let route = RouteLabels {
-            method,
-            route: route.to_owned(),
-        };
+        let route = RouteLabels { method, route };
         self.http_duration.get_or_create(&route).observe(seconds);
         if status == 429 {
             self.rate_limited.get_or_create(&route).inc();
@@ -207,7 +238,7 @@ impl Metrics {
         self.decisions
             .get_or_create(&DecisionLabels {
                 point,
-                route: route.to_owned(),
+                route: route_label(route),
                 result,
             })
             .inc();

@@ -7,11 +7,10 @@ pub mod policy;
 pub mod rules;
 pub mod users;
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
@@ -23,38 +22,26 @@ use crate::store::policy::{ChangeMeta, Op};
 pub use policy::ChangeBody;
 
 /// Admin routes (guarded by the policy in `http.rs`).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/rules", get(rules::list).post(rules::create))
-        .route(
-            "/v1/admin/rules/{id}",
-            put(rules::replace).delete(rules::remove),
-        )
-        .route("/v1/admin/roles", get(rules::roles))
-        .route(
-            "/v1/admin/roles/assignments",
-            post(rules::assign).delete(rules::unassign),
-        )
-        .route("/v1/admin/users", get(users::list))
-        .route(
-            "/v1/admin/users/{name}",
-            get(users::show).patch(users::patch),
-        )
-        .route("/v1/admin/users/{name}/roles", get(users::roles))
-        .route("/v1/admin/policy", get(policy::show))
-        .route("/v1/admin/policy/changes", post(policy::change))
-        .route("/v1/admin/policy/versions", get(policy::versions))
-        .route(
-            "/v1/admin/policy/versions/{version}/diff",
-            get(policy::diff),
-        )
-        .route("/v1/admin/policy/rollback", post(policy::rollback))
-        .route("/v1/admin/policy/dry-run", post(policy::dry_run))
-        .route("/v1/admin/audit", get(policy::audit))
-        .route("/v1/admin/decisions", get(decisions::recent))
-        .route("/v1/admin/matrices", get(matrices::list))
-        .route("/v1/admin/matrices/run", post(matrices::run))
-        .route("/v1/admin/matrices/{matrix}", get(matrices::show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::replace, rules::remove))
+        .routes(routes!(rules::roles))
+        .routes(routes!(rules::assign, rules::unassign))
+        .routes(routes!(users::list))
+        .routes(routes!(users::show, users::patch))
+        .routes(routes!(users::roles))
+        .routes(routes!(policy::show))
+        .routes(routes!(policy::change))
+        .routes(routes!(policy::versions))
+        .routes(routes!(policy::diff))
+        .routes(routes!(policy::rollback))
+        .routes(routes!(policy::dry_run))
+        .routes(routes!(policy::audit))
+        .routes(routes!(decisions::recent))
+        .routes(routes!(matrices::list))
+        .routes(routes!(matrices::run))
+        .routes(routes!(matrices::show))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use axum::Form;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client::ClientAddr;
 use super::domain::{Email, Password, Scope, Username};
@@ -29,18 +29,18 @@ const MAX_ACCESS_TOKEN_BYTES: usize = 4096;
 pub const DEFAULT_USER_SCOPES: [&str; 2] = ["documents:read", "documents:write"];
 
 /// Routes that need no token (or check it themselves).
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/register", post(register))
-        .route("/v1/auth/token", post(token))
-        .route("/v1/auth/revoke", post(revoke))
-        .route("/v1/auth/logout-all", post(logout_all))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(token))
+        .routes(routes!(revoke))
+        .routes(routes!(logout_all))
+        .routes(routes!(jwks))
 }
 
 /// Routes guarded by the policy.
-pub fn protected_router() -> Router<AppState> {
-    Router::new().route("/v1/me", get(me))
+pub fn protected_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
 /// `POST /v1/auth/register` body. Unknown fields (roles, attributes, scopes, disabled, ...)

@@ -27,7 +27,12 @@ impl Engine {
         loop {
             match changes.next().await {
                 Change::Policy(v) => {
-                    if self.served_version().is_none_or(|served| served < v) {
+                    // A version written here is applied by its writer (a registration adds
+                    // one assignment without compiling again); a reload here would only race
+                    // it. If the writer fails, the periodic version check catches up.
+                    if self.served_version().is_none_or(|served| served < v)
+                        && !self.db.wrote_version(v)
+                    {
                         let _ = self.reload().await;
                     }
                 }

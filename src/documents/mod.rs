@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
 use crate::authz::guard::authorize;
@@ -21,10 +20,10 @@ use crate::store::{
 };
 
 /// Routes (guarded by the policy in `http.rs`).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/documents", get(list).post(create))
-        .route("/api/documents/{id}", get(read).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
 /// The casbin object for a document.

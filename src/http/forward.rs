@@ -26,11 +26,11 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::authenticate;
 use crate::authz::Object;
@@ -59,8 +59,10 @@ const PAIRS: [(&str, &str); 2] = [
 
 /// Route (not behind the policy guard: the decision is about the forwarded request, and the
 /// handler makes the guard's own check on this route itself).
-pub fn router() -> Router<AppState> {
-    Router::new().route(PATH, any(forward))
+pub fn router() -> OpenApiRouter<AppState> {
+    // Documented under the methods gateways use; answers every method (HEAD, OPTIONS, ...).
+    let (schemas, paths, _) = routes!(forward);
+    OpenApiRouter::new().routes((schemas, paths, any(forward)))
 }
 
 /// The original request, as the gateway reports it.

@@ -128,6 +128,8 @@ pub struct Db {
     backend: Backend,
     url: std::sync::Arc<str>,
     accounts: std::sync::Arc<accounts::Accounts>,
+    /// The newest policy version this process wrote (see [`Db::wrote_version`]).
+    local_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -161,6 +163,7 @@ impl Db {
             backend: Backend::Postgres,
             url: url.into(),
             accounts: Default::default(),
+            local_version: Default::default(),
         })
     }
 
@@ -189,6 +192,7 @@ impl Db {
             backend: Backend::Sqlite,
             url: url.into(),
             accounts: Default::default(),
+            local_version: Default::default(),
         })
     }
 
@@ -205,6 +209,20 @@ impl Db {
     /// The account-row cache (see [`accounts`]).
     pub(crate) fn accounts(&self) -> &std::sync::Arc<accounts::Accounts> {
         &self.accounts
+    }
+
+    /// Records that this process is writing policy version `version`.
+    pub(crate) fn note_local_version(&self, version: i64) {
+        self.local_version
+            .fetch_max(version, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Whether policy version `version` (or a newer one) was written by this process: its
+    /// writer brings this instance's engine to it, so an announcement of it needs no reload.
+    pub fn wrote_version(&self, version: i64) -> bool {
+        self.local_version
+            .load(std::sync::atomic::Ordering::Acquire)
+            >= version
     }
 
     /// Forgets every cached account and session (after accounts were changed in a way that is

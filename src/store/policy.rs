@@ -273,18 +273,24 @@ async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
 /// Bumps the version (taking the write lock: concurrent writers, here or in another
 /// instance, wait for this transaction) and returns the new one. The only writer of the
 /// version.
-async fn begin_version(tx: &mut Tx<'_>) -> StoreResult<i64> {
-    sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1 RETURNING version")
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?
-        .try_get("version")
-        .map_err(db_err)
+async fn begin_version(db: &Db, tx: &mut Tx<'_>) -> StoreResult<i64> {
+    let version: i64 =
+        sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1 RETURNING version")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .try_get("version")
+            .map_err(db_err)?;
+    // Before the commit, so that this process's listener, hearing the version announced,
+    // knows it was written here (and is applied by the writer) before it hears it.
+    db.note_local_version(version);
+    Ok(version)
 }
 
 /// Makes the version of a registration inside its transaction: the new account's role
 /// assignment, the version, its audit row. Returns `(version, assignment id)`.
 pub(super) async fn record_registration(
+    db: &Db,
     tx: &mut Tx<'_>,
     member: &str,
     role: &str,
@@ -292,7 +298,7 @@ pub(super) async fn record_registration(
     now: i64,
 ) -> StoreResult<(i64, i64)> {
     let assignment_id = insert_assignment_tx(tx, member, role, now).await?;
-    let version = begin_version(tx).await?;
+    let version = begin_version(db, tx).await?;
     let after = serde_json::json!([{ "assignment": [member, role] }]);
     finish_version(
         tx,
@@ -311,13 +317,14 @@ pub(super) async fn record_registration(
 /// own writes, so it takes the write lock first): None, writing nothing, when the policy is
 /// no longer at `checked`, the version the edit's checks were made against.
 pub(super) async fn record_account_edit(
+    db: &Db,
     tx: &mut Tx<'_>,
     checked: i64,
     meta: &ChangeMeta<'_>,
     audit: (&serde_json::Value, &serde_json::Value),
     now: i64,
 ) -> StoreResult<Option<i64>> {
-    let version = begin_version(tx).await?;
+    let version = begin_version(db, tx).await?;
     if version - 1 != checked {
         return Ok(None);
     }
@@ -403,7 +410,7 @@ impl Pending {
     /// Takes the policy write lock, waiting for writers ahead of us.
     pub async fn begin(db: &Db) -> StoreResult<Self> {
         let mut tx = db.pool().begin().await.map_err(db_err)?;
-        let version = begin_version(&mut tx).await?;
+        let version = begin_version(db, &mut tx).await?;
         Ok(Self { tx, version })
     }
 
@@ -663,7 +670,7 @@ pub async fn seed_if_never_seeded(
     for (member, role) in assignments {
         insert_assignment_tx(&mut tx, member, role, now).await?;
     }
-    let version = begin_version(&mut tx).await?;
+    let version = begin_version(db, &mut tx).await?;
     let meta = ChangeMeta {
         actor: "seed",
         action: "seed",
@@ -715,7 +722,7 @@ pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreR
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    begin_version(&mut tx).await?;
+    begin_version(db, &mut tx).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(())
 }

@@ -146,7 +146,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
         summary: &summary,
     };
     let (version, assignment_id) =
-        super::policy::record_registration(&mut tx, &member, user.role, &meta, now).await?;
+        super::policy::record_registration(db, &mut tx, &member, user.role, &meta, now).await?;
     tx.commit().await.map_err(db_err)?;
     let user = find_by_id(db, id)
         .await?
@@ -305,7 +305,7 @@ pub async fn replace_account(
     };
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     let Some(version) =
-        super::policy::record_account_edit(&mut tx, checked, meta, audit, now).await?
+        super::policy::record_account_edit(db, &mut tx, checked, meta, audit, now).await?
     else {
         return Ok(Replaced::PolicyMoved);
     };

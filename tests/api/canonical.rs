@@ -233,8 +233,7 @@ async fn check_decides_on_the_canonical_path_or_refuses_the_spelling() {
 
 #[test]
 fn the_canonical_route_table_names_every_parameterised_route() {
-    use utoipa::OpenApi;
-    let doc = warden::http::ApiDoc::openapi();
+    let doc = warden::http::api_doc();
     let documented: std::collections::BTreeSet<String> = doc
         .paths
         .paths

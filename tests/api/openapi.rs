@@ -278,3 +278,30 @@ async fn listed_rules_are_described_with_an_id_and_an_allow_or_deny_effect() {
     };
     assert_eq!(effect["enum"], json!(["allow", "deny"]), "{effect}");
 }
+
+/// The lock-out guard keeps a list of the admin routes that must stay reachable; each one is
+/// checked here against the routes actually declared, so a renamed or removed route cannot
+/// leave the guard protecting nothing.
+#[test]
+fn every_route_the_lockout_guard_keeps_reachable_is_a_declared_route() {
+    let doc = warden::http::api_doc();
+    let matches = |template: &str, path: &str| {
+        let (t, p): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || t.starts_with('{'))
+    };
+    for (method, path) in warden::authz::lockout::ADMIN_SURFACE {
+        let declared = doc.paths.paths.iter().any(|(template, item)| {
+            matches(template, path)
+                && match method {
+                    "GET" => item.get.is_some(),
+                    "POST" => item.post.is_some(),
+                    "PUT" => item.put.is_some(),
+                    "PATCH" => item.patch.is_some(),
+                    "DELETE" => item.delete.is_some(),
+                    _ => false,
+                }
+        });
+        assert!(declared, "{method} {path} is not a declared route");
+    }
+}
