@@ -6,8 +6,8 @@
 //!   channel with `try_send`; when the writer falls behind, the record is dropped and counted
 //!   (`warden_decision_log_dropped_total`) instead of making the request wait.
 //! - **No secrets.** A record names the subject (user name), resource, action, outcome,
-//!   matched rule ids, policy version, latency and the request id; of attributes only their
-//!   *names*, and the values of those the operator lists in `--decision-log-attributes`.
+//!   matched rule ids, policy version, latency and the request id; of attributes only the
+//!   values of those the operator lists in `--decision-log-attributes`.
 //!   Tokens and passwords never reach a decision, so they cannot reach the log.
 //! - **Sampling** (`--decision-log-sample`) keeps every `1/rate`-th decision (deterministic,
 //!   so a rate of 1 is every decision), in the sink and in the in-memory ring alike.
@@ -52,7 +52,7 @@ pub struct Settings {
     pub sink: Option<Sink>,
     /// Fraction of decisions written (0 to 1).
     pub sample: f64,
-    /// Attributes whose values may be logged (names are always logged).
+    /// Attributes whose values may be logged.
     pub attributes: Vec<String>,
 }
 
@@ -66,7 +66,8 @@ pub struct Record {
     pub time: SystemTime,
     /// The request's `X-Request-Id`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub request_id: Option<Arc<str>>,
     /// `route` (the guard in front of every protected route), `object` (a handler's check on
     /// the object it loaded) or `check` (`POST /v1/check`).
     pub point: &'static str,
@@ -88,10 +89,6 @@ pub struct Record {
     pub policy_version: Option<i64>,
     /// How long the decision took, in microseconds.
     pub latency_us: u64,
-    /// Names of the subject's attributes.
-    pub subject_attributes: Vec<String>,
-    /// Names of the object's attributes.
-    pub object_attributes: Vec<String>,
     /// Values of the attributes listed in `--decision-log-attributes`, as `subject.NAME` and
     /// `object.NAME`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -105,7 +102,7 @@ pub struct Asked<'a> {
     /// `route`, `object` or `check`.
     pub point: &'static str,
     /// The request id, if the request has one.
-    pub request_id: Option<&'a str>,
+    pub request_id: Option<Arc<str>>,
     /// Who.
     pub subject: &'a Subject,
     /// On what.
@@ -192,7 +189,7 @@ impl DecisionLog {
         }
         let record = Record {
             time: SystemTime::now(),
-            request_id: asked.request_id.map(str::to_owned),
+            request_id: asked.request_id.clone(),
             point: asked.point,
             subject: asked.subject.name.clone(),
             resource: asked.object.resource.clone(),
@@ -202,8 +199,6 @@ impl DecisionLog {
             matched_rules: outcome.map(|d| d.matched_rules.clone()).unwrap_or_default(),
             policy_version: outcome.map(|d| d.policy_version),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            subject_attributes: asked.subject.attributes.keys().cloned().collect(),
-            object_attributes: asked.object.attributes.keys().cloned().collect(),
             attributes: self.loggable_values(asked),
         };
         self.tx.try_send(Msg::Record(Arc::new(record))).is_ok()

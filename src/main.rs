@@ -240,7 +240,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
             .map_or_else(|| "main listener (loopback clients only)".to_owned(), |a| a.to_string()),
-        database = warden::store::Backend::of_url(&database_url).map_or("unknown", |b| b.as_str()),
+        database = %warden::store::Backend::of_url(&database_url).map_or("unknown", |b| b.as_str()),
         database_url = %warden::store::redacted(&database_url),
         policy_version = policy.as_ref().map(|p| p.version()),
         rules = policy.as_ref().map(|p| p.rules().len()),

@@ -178,7 +178,7 @@ pub fn observed(
         .decision(point, route, result, elapsed.as_secs_f64());
     let asked = crate::decisions::Asked {
         point,
-        request_id: request.as_ref().map(|r| &*r.id),
+        request_id: request.as_ref().map(|r| r.id.clone()),
         subject,
         object,
         action,

@@ -10,12 +10,37 @@
 //! and in any case within [`MAX_AGE`] (the bound on SQLite, where `warden admin
 //! reset-password` is the other process).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::users::UserRow;
+use crate::policy::AttrValue;
+
+/// A stored account (the password hash never leaves the auth module).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    /// Primary key.
+    pub id: i64,
+    /// The name as registered.
+    pub username: String,
+    /// Lower-cased name; what the policy sees.
+    pub username_key: String,
+    /// Optional e-mail.
+    pub email: Option<String>,
+    /// Optional display name.
+    pub display_name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled accounts can neither log in nor use their tokens.
+    pub disabled: bool,
+    /// Token generation; tokens carrying an older one are rejected.
+    pub token_generation: i64,
+    /// Attributes the policy reads.
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Scopes this user may request.
+    pub scopes: Vec<String>,
+}
 
 /// Longest an entry is served without reading the database again.
 pub const MAX_AGE: Duration = Duration::from_secs(2);

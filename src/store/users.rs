@@ -6,32 +6,9 @@ use std::sync::Arc;
 use sqlx::Row;
 
 use super::{Db, StoreError, StoreResult, db_err};
-use crate::authz::AttrValue;
+use crate::policy::AttrValue;
 
-/// A stored account (the password hash never leaves the auth module).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRow {
-    /// Primary key.
-    pub id: i64,
-    /// The name as registered.
-    pub username: String,
-    /// Lower-cased name; what the policy sees.
-    pub username_key: String,
-    /// Optional e-mail.
-    pub email: Option<String>,
-    /// Optional display name.
-    pub display_name: Option<String>,
-    /// argon2id PHC string.
-    pub password_hash: String,
-    /// Disabled accounts can neither log in nor use their tokens.
-    pub disabled: bool,
-    /// Token generation; tokens carrying an older one are rejected.
-    pub token_generation: i64,
-    /// Attributes the policy reads.
-    pub attributes: BTreeMap<String, AttrValue>,
-    /// Scopes this user may request.
-    pub scopes: Vec<String>,
-}
+pub use super::accounts::UserRow;
 
 /// What registration stores.
 #[derive(Debug, Clone)]
