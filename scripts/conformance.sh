@@ -10,6 +10,6 @@ cargo build --quiet --bin warden
 status=0
 while read -r matrix model policy; do
   case "$matrix" in ''|'#'*) continue ;; esac
-  ./target/debug/warden matrix check --model "$dir/$model" --policy "$dir/$policy" "policies/conformance/$matrix" || status=1
+  "${CARGO_TARGET_DIR:-target}/debug/warden" matrix check --model "$dir/$model" --policy "$dir/$policy" "policies/conformance/$matrix" || status=1
 done < policies/conformance/pairs.txt
 exit $status

@@ -19,7 +19,7 @@ PASSWORD=load-test-password
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null; }
 command -v curl >/dev/null || apt-get install -y curl >/dev/null
 cargo build --release --quiet --bin warden --example hello
-BIN=target/release/warden
+BIN=${CARGO_TARGET_DIR:-target}/release/warden
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
@@ -69,7 +69,7 @@ export TOKEN PASSWORD USERS
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/documents/1")" = 200
 
 HPORT=$(free_port)
-target/release/examples/hello "127.0.0.1:$HPORT" >/dev/null &
+"${CARGO_TARGET_DIR:-target}/release/examples/hello" "127.0.0.1:$HPORT" >/dev/null &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$HPORT/"
 

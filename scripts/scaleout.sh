@@ -14,7 +14,7 @@ EDITS=${1:-200}
 ADMIN_PASSWORD=scaleout-admin-password
 command -v curl >/dev/null || apt-get install -y curl >/dev/null
 cargo build --release --quiet --bin warden
-BIN=target/release/warden
+BIN=${CARGO_TARGET_DIR:-target}/release/warden
 TMP=$(mktemp -d)
 # the cluster runs as the postgres user when we are root: a directory it may enter
 PGDIR=$(mktemp -d /tmp/warden-pg.XXXXXX)

@@ -26,7 +26,8 @@ profile=${SCHEMATHESIS_CARGO_PROFILE:-release}
 cargo build --profile "$profile" --quiet
 venv=$(cd "$venv" && pwd)
 reports=$(mkdir -p "${SCHEMATHESIS_REPORT_DIR:-target}" && cd "${SCHEMATHESIS_REPORT_DIR:-target}" && pwd)
-bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")/warden
+target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
+bin=$target/$([ "$profile" = dev ] && echo debug || echo "$profile")/warden
 
 work=$(mktemp -d)
 server=""
@@ -44,7 +45,7 @@ WARDEN_ADMIN_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 export WARDEN_ADMIN_PASSWORD
 : >"$work/server.log" # exists before the loop below reads it
 WARDEN_LISTEN=127.0.0.1:0 WARDEN_DATABASE_URL="sqlite://$work/warden.db" \
-  "$PWD/$bin" serve >"$work/server.log" 2>&1 &
+  "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 
 addr=""
