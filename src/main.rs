@@ -148,8 +148,27 @@ enum PolicyCommand {
     },
 }
 
+/// Keeps large allocations out of glibc's heaps. glibc raises its mmap threshold when a large
+/// mmap'd block is freed, and every later argon2id working area (19 MiB per hash) then comes
+/// from a heap that keeps it: a server with 10k rules went from 34 MB to 192 MB of resident
+/// memory after a few dozen registrations. With the threshold pinned at glibc's default, those
+/// blocks are mapped per hash and returned when it ends (measured: 19 MB after 15
+/// registrations, the same as the `MALLOC_MMAP_THRESHOLD_=131072` environment variable).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn pin_mmap_threshold() {
+    // SAFETY: mallopt only changes allocator tuning parameters and is thread-safe; the value
+    // is glibc's own default threshold.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn pin_mmap_threshold() {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    pin_mmap_threshold();
     let cli = Cli::parse();
     if let Err(e) = warden::logging::init(cli.log_format, &cli.log_level) {
         eprintln!("error: {e}");

@@ -897,3 +897,45 @@ async fn without_a_decision_log_nothing_is_recorded() {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     assert_eq!(r.body["decisions"], json!([]));
 }
+
+/// Registrations must not pile up argon2id working areas (19 MiB each) in the allocator's
+/// heaps: before the binary pinned glibc's mmap threshold, 15 registrations added ~120 MB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn registrations_do_not_pile_up_hashing_memory_in_the_server() {
+    let mut server = Process::start(&[]);
+    let line = server.line_with("warden started");
+    let addr = line
+        .split("listen=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("listen address")
+        .to_owned();
+    let rss_kib = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .expect("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    };
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+    for i in 0..15 {
+        let body = format!(r#"{{"username":"mem{i}","password":"pw-long-enough-{i}"}}"#);
+        let request = format!(
+            "POST /v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        std::io::Write::write_all(&mut s, request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut s, &mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 60 * 1024,
+        "resident memory grew from {before} KiB to {after} KiB over 15 registrations"
+    );
+}
