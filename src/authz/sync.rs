@@ -77,6 +77,7 @@ impl Engine {
     pub fn deny_on_store_loss(&self, deny: bool) {
         self.deny_on_store_loss
             .store(deny, std::sync::atomic::Ordering::Relaxed);
+        self.db.accounts().serve_on_store_loss(!deny);
     }
 
     /// Records whether the last read of the policy version reached the database. A lost store

@@ -103,6 +103,9 @@ pub struct Accounts {
     /// The database is unreachable and `--on-store-loss serve` is on: entries are served
     /// whatever their age (still never across a write or announcement seen by this process).
     store_lost: AtomicBool,
+    /// `--on-store-loss serve`: a read that fails because the database is unreachable may be
+    /// answered from the cache whatever the entry's age (and marks the store lost).
+    serve_on_loss: AtomicBool,
     rows: Table<i64, Arc<UserRow>>,
     /// Family id -> its user: keyed by the id alone so a probe borrows the token's `sid`.
     live_sessions: Table<String, i64>,
@@ -142,6 +145,22 @@ impl Accounts {
     /// were then (accounts not cached get 503).
     pub fn serve_stale(&self, store_lost: bool) {
         self.store_lost.store(store_lost, Ordering::Release);
+    }
+
+    /// Sets the `--on-store-loss` mode: `serve` (true) lets [`Accounts::stale_on_error`]
+    /// answer; `deny` (false, the default for a bare handle) never does.
+    pub fn serve_on_store_loss(&self, serve: bool) {
+        self.serve_on_loss.store(serve, Ordering::Release);
+    }
+
+    /// After a read failed because the database is unreachable: in `serve` mode, marks the
+    /// store lost and answers whether `fallback` (a cache probe, any age) may stand in.
+    pub fn stale_on_error<T>(&self, fallback: impl FnOnce(&Self) -> Option<T>) -> Option<T> {
+        if !self.serve_on_loss.load(Ordering::Acquire) {
+            return None;
+        }
+        self.serve_stale(true);
+        fallback(self)
     }
 
     fn store_lost(&self) -> bool {

@@ -151,9 +151,11 @@ impl Db {
     }
 
     async fn connect_postgres(url: &str) -> StoreResult<Self> {
+        // A request waits at most this long for a connection: longer only delays the 503 (or,
+        // with --on-store-loss serve, the cached answer) when the server is gone.
         let pool = AnyPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(2))
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redacted(url))))?;

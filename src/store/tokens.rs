@@ -245,7 +245,7 @@ pub async fn session_is_live(db: &Db, user_id: i64, family_id: &str) -> StoreRes
         return Ok(true);
     }
     let epoch = db.accounts().epoch();
-    let live = sqlx::query(
+    let live = match sqlx::query(
         "SELECT 1 AS live FROM refresh_tokens WHERE family_id = $1 AND user_id = $2 \
          AND revoked_at IS NULL LIMIT 1",
     )
@@ -253,8 +253,18 @@ pub async fn session_is_live(db: &Db, user_id: i64, family_id: &str) -> StoreRes
     .bind(user_id)
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)?
-    .is_some();
+    .map_err(db_err)
+    {
+        Ok(row) => row.is_some(),
+        // --on-store-loss serve: a session found live before the loss stays live
+        Err(e @ super::StoreError::Unavailable(_)) => {
+            return db
+                .accounts()
+                .stale_on_error(|a| a.session_live(user_id, family_id).then_some(true))
+                .ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
     if live {
         db.accounts().put_live_session(user_id, family_id, epoch);
     }

@@ -172,7 +172,19 @@ pub async fn find_by_id_cached(db: &Db, id: i64) -> StoreResult<Option<Arc<UserR
         return Ok(Some(row));
     }
     let epoch = db.accounts().epoch();
-    let Some(row) = find_by_id(db, id).await? else {
+    let row = match find_by_id(db, id).await {
+        Ok(row) => row,
+        // --on-store-loss serve: the account as it was before the loss, if it was seen
+        Err(e @ StoreError::Unavailable(_)) => {
+            return db
+                .accounts()
+                .stale_on_error(|a| a.get(id))
+                .map(Some)
+                .ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(row) = row else {
         return Ok(None);
     };
     let row = Arc::new(row);

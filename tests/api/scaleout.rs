@@ -433,3 +433,21 @@ async fn a_lost_database_fails_writes_and_readiness_and_decisions_follow_the_con
         }
     }
 }
+
+#[tokio::test]
+async fn in_serve_mode_a_caller_seen_before_the_loss_is_decided_even_before_the_loss_is_noticed() {
+    let a = TestApp::with_config(|c| c.demo = true).await;
+    let alice = a.demo_token("alice").await;
+    let bob = a.demo_token("bob").await;
+    assert_eq!(a.get("/v1/me", &alice).await.status, StatusCode::OK);
+    a.state.db.close().await;
+    // no version check has run: the first failing read itself must fall back to the cache
+    tokio::time::sleep(warden::store::accounts::MAX_AGE + Duration::from_millis(100)).await;
+    assert_eq!(a.get("/v1/me", &alice).await.status, StatusCode::OK);
+    // bob's token is valid, but his account was never read before the loss: no guess
+    assert_error(
+        &a.get("/v1/me", &bob).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+}
