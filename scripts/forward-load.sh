@@ -83,20 +83,8 @@ LUA
 
 run() { # name, url, [lua script]
   local name=$1 url=$2 script=${3:-}
-  local out
-  out=$(wrk -t2 -c32 -d"$DURATION" --latency ${script:+-s "$script"} "$url")
-  python3 - "$name" <<PY
-import re, sys
-out = """$out"""
-rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
-def pct(p):
-    m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-print(f"{sys.argv[1]:<48} {float(rps):>10.0f} req/s   p50 {pct(50):7.2f} ms   p99 {pct(99):7.2f} ms"
-      + (f"   non-2xx: {non2xx.group(1)}" if non2xx else ""))
-PY
+  wrk -t2 -c32 -d"$DURATION" --latency ${script:+-s "$script"} "$url" \
+    | python3 scripts/load/wrk_summary.py "$name"
 }
 
 run "nginx -> upstream, no auth (ceiling)" "$N/plain/hello"
