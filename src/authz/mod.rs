@@ -400,7 +400,7 @@ impl Engine {
     /// Returns the version now served.
     pub async fn reload(&self) -> Result<i64, String> {
         let _writer = self.reload.lock().await;
-        let served = self.current.load().as_ref().map(|s| s.version);
+        let served = self.served_version();
         match self.load_if_changed(served).await {
             Ok(Some(snap)) => {
                 let v = snap.version;

@@ -150,6 +150,16 @@ impl Db {
         }
     }
 
+    fn new(pool: sqlx::AnyPool, backend: Backend, url: &str) -> Self {
+        Self {
+            pool,
+            backend,
+            url: url.into(),
+            accounts: Default::default(),
+            local_version: Default::default(),
+        }
+    }
+
     async fn connect_postgres(url: &str) -> StoreResult<Self> {
         // A request waits at most this long for a connection: longer only delays the 503 (or,
         // with --on-store-loss serve, the cached answer) when the server is gone.
@@ -160,13 +170,7 @@ impl Db {
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redacted(url))))?;
         POSTGRES_MIGRATOR.run(&pool).await?;
-        Ok(Self {
-            pool,
-            backend: Backend::Postgres,
-            url: url.into(),
-            accounts: Default::default(),
-            local_version: Default::default(),
-        })
+        Ok(Self::new(pool, Backend::Postgres, url))
     }
 
     async fn connect_sqlite(url: &str) -> StoreResult<Self> {
@@ -189,13 +193,7 @@ impl Db {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         SQLITE_MIGRATOR.run(&pool).await?;
-        Ok(Self {
-            pool,
-            backend: Backend::Sqlite,
-            url: url.into(),
-            accounts: Default::default(),
-            local_version: Default::default(),
-        })
+        Ok(Self::new(pool, Backend::Sqlite, url))
     }
 
     /// The backend this handle talks to.

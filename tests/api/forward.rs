@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
 use warden::auth::client::Cidr;
-use warden::matrix::{Cell, Matrix, report_failures};
+use warden::matrix::{Matrix, report_failures};
 
 use crate::helpers::*;
 
@@ -377,16 +377,7 @@ async fn the_forward_matrix_holds_through_the_endpoint() {
                     StatusCode::FORBIDDEN => false,
                     _ => panic!("{subject} {action} {object}: unexpected {r:?}"),
                 };
-                cells.push(Cell {
-                    subject: subject.clone(),
-                    domain: None,
-                    matched: Vec::new(),
-                    object: object.clone(),
-                    action: action.clone(),
-                    expected: m.expected(subject, None, object, action),
-                    actual,
-                    reason: format!("HTTP {}", r.status.as_u16()),
-                });
+                cells.push(http_cell(&m, (subject, object, action), r.status, actual));
             }
         }
     }

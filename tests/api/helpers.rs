@@ -392,3 +392,22 @@ impl TestApp {
         tokens
     }
 }
+
+/// A matrix cell decided over HTTP: `actual` is what the status meant (allowed or not).
+pub fn http_cell(
+    m: &warden::matrix::Matrix,
+    (subject, object, action): (&String, &String, &String),
+    status: StatusCode,
+    actual: bool,
+) -> warden::matrix::Cell {
+    warden::matrix::Cell {
+        subject: subject.clone(),
+        domain: None,
+        matched: Vec::new(),
+        object: object.clone(),
+        action: action.clone(),
+        expected: m.expected(subject, None, object, action),
+        actual,
+        reason: format!("HTTP {}", status.as_u16()),
+    }
+}

@@ -101,16 +101,7 @@ async fn http_cells(m: &Matrix) -> Vec<Cell> {
                     StatusCode::FORBIDDEN => false,
                     _ => panic!("{subject} {action} {object}: unexpected {r:?}"),
                 };
-                cells.push(Cell {
-                    subject: subject.clone(),
-                    domain: None,
-                    matched: Vec::new(),
-                    object: object.clone(),
-                    action: action.clone(),
-                    expected: m.expected(subject, None, object, action),
-                    actual,
-                    reason: format!("HTTP {}", r.status.as_u16()),
-                });
+                cells.push(http_cell(m, (subject, object, action), r.status, actual));
             }
         }
     }
