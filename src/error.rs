@@ -88,13 +88,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 422: the request was well-formed but a field is invalid. The message names the field.
+    /// 422: the request was well-formed but a field is invalid. The message names the field,
+    /// and so do the details (`{"field": "condition"}`), for a form to show it in place.
     pub fn validation(field: &str, problem: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
             format!("{field}: {problem}"),
         )
+        .with_details(serde_json::json!({ "field": field }))
     }
 
     /// 401 for a missing, malformed, expired or revoked bearer token (RFC 6750).
@@ -267,7 +269,15 @@ impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> Self {
         let message = e.to_string();
         match e {
-            ChangeError::Invalid { field, message } => ApiError::validation(field, message),
+            ChangeError::Invalid {
+                field,
+                message,
+                column,
+            } => match column {
+                Some(column) => ApiError::validation(field, message)
+                    .with_details(serde_json::json!({ "field": field, "column": column })),
+                None => ApiError::validation(field, message),
+            },
             ChangeError::NotFound(what) => ApiError::not_found(&what),
             ChangeError::Conflict { code, message } => match code {
                 Conflict::RuleExists => ApiError::conflict("rule_exists", message),

@@ -118,7 +118,11 @@ pub fn router(state: AppState) -> Router {
     ));
     let (routes, mut doc) = public.merge(protected).split_for_parts();
     openapi::finish(&mut doc);
-    with_middleware(routes.merge(openapi::docs(doc)), state)
+    // The console's pages are not API: served beside it, outside the OpenAPI description.
+    let routes = routes
+        .merge(openapi::docs(doc))
+        .merge(crate::console::router());
+    with_middleware(routes, state)
 }
 
 /// The middleware every route gets, in order (the fallbacks included: 404 and 405 answers

@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
+use crate::authz::Snapshot;
 use crate::authz::change::{candidate, shipped_matrices};
-use crate::error::{ApiError, Json, Path};
-use crate::matrix::Matrix;
+use crate::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
 use crate::matrix::run::{PolicyUnderTest, check_within};
+use crate::matrix::{Matrix, MatrixError};
 use crate::policy::rule::RuleSet;
 use crate::state::AppState;
 
@@ -137,10 +138,7 @@ pub async fn show(
         Some(n) => (n.to_owned(), true),
         None => (name, false),
     };
-    let m = shipped_matrices()?
-        .into_iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| ApiError::not_found("matrix"))?;
+    let m = shipped(&name)?;
     let snap = state.engine.snapshot()?;
     let results = run_on(&state, vec![m], &snap.loaded()).await?;
     let Some((m, r)) = results.first() else {
@@ -159,6 +157,183 @@ pub async fn show(
         return Ok(res);
     }
     Ok(Json(summary(m, r, snap.version())).into_response())
+}
+
+fn shipped(name: &str) -> Result<Matrix, ApiError> {
+    shipped_matrices()?
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| ApiError::not_found("matrix"))
+}
+
+/// One cell of a grid.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GridCell {
+    /// Subject (a row).
+    pub subject: String,
+    /// Object.
+    pub object: String,
+    /// Action.
+    pub action: String,
+    /// What the matrix expects (absent: the cell is not checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<bool>,
+    /// The live policy's answer.
+    pub allowed: bool,
+    /// What decided it: the winning rule and the role chain to it, or the route check.
+    pub reason: String,
+}
+
+/// Every cell of a matrix against the live policy, in row order (subject, object, action).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MatrixGrid {
+    /// Name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// Invariant?
+    pub invariant: bool,
+    /// The policy version the grid was computed on.
+    pub policy_version: i64,
+    /// Row labels, in order.
+    pub subjects: Vec<String>,
+    /// Column groups, in order.
+    pub objects: Vec<String>,
+    /// Columns within a group, in order.
+    pub actions: Vec<String>,
+    /// Every cell.
+    pub cells: Vec<GridCell>,
+}
+
+/// Every cell of a shipped matrix against the live policy: the coloured grid's data.
+#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/grid", operation_id = "matrix_grid", tag = "admin", security(("bearer" = [])),
+    params(("matrix" = String, Path, description = "matrix name")),
+    responses((status = 200, body = MatrixGrid), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn grid(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<MatrixGrid>, ApiError> {
+    let m = shipped(&name)?;
+    let snap = state.engine.snapshot()?;
+    let results = run_on(&state, vec![m], &snap.loaded()).await?;
+    let Some((m, r)) = results.into_iter().next() else {
+        return Err(ApiError::internal("a matrix run returned no result"));
+    };
+    Ok(Json(MatrixGrid {
+        name: m.name,
+        description: m.description.trim().to_owned(),
+        invariant: m.invariant,
+        policy_version: snap.version(),
+        subjects: m.subjects.into_keys().collect(),
+        objects: m.objects.into_keys().collect(),
+        actions: m.actions,
+        cells: r
+            .all
+            .into_iter()
+            .map(|c| GridCell {
+                subject: c.subject,
+                object: c.object,
+                action: c.action,
+                expected: c.expected,
+                allowed: c.actual,
+                reason: c.reason,
+            })
+            .collect(),
+    }))
+}
+
+/// The cell to explain.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CellQuery {
+    /// A subject of the matrix.
+    pub subject: String,
+    /// An object of the matrix.
+    pub object: String,
+    /// An action of the matrix.
+    pub action: String,
+}
+
+/// Why a cell has its answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CellWhy {
+    /// The cell, with its answer and what decided it.
+    pub cell: GridCell,
+    /// The subject's attributes, roles and token scopes as the matrix gives them.
+    #[schema(value_type = Object)]
+    pub subject: serde_json::Value,
+    /// The object as decided: its resource and attributes.
+    #[schema(value_type = Object)]
+    pub object: serde_json::Value,
+    /// Every rule whose subject, object, action and scope apply, and how its condition
+    /// evaluated (a `false` or an error is why an allow rule did not allow).
+    pub conditions: Vec<crate::authz::ConditionResult>,
+}
+
+/// Why one cell of a shipped matrix is allowed or denied under the live policy: the rule
+/// that decided it and every applicable rule's condition with its result.
+#[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/why", operation_id = "matrix_cell_why", tag = "admin", security(("bearer" = [])),
+    params(("matrix" = String, Path, description = "matrix name"), CellQuery),
+    responses((status = 200, body = CellWhy), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn why(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<CellQuery>,
+) -> Result<Json<CellWhy>, ApiError> {
+    let m = shipped(&name)?;
+    let coords = m.coordinates();
+    let Some(index) = coords
+        .iter()
+        .position(|&(s, _, o, a)| s == q.subject && o == q.object && a == q.action)
+    else {
+        return Err(ApiError::not_found("matrix cell"));
+    };
+    let snap = state.engine.snapshot()?;
+    let rules = m.policy_with_subjects(&snap.loaded(), snap.version());
+    let slot = state.matrix_runs.admit(Some(1)).map_err(run_error)?;
+    let why = state
+        .matrix_runs
+        .run(slot, move |budget| {
+            let test = Snapshot::compile(rules).map_err(MatrixError)?;
+            let coords = m.coordinates();
+            let cell = m
+                .run_cells(&test, &coords, &[index], budget)?
+                .pop()
+                .ok_or_else(|| MatrixError("no cell".into()))?;
+            let subject = m
+                .subject(&q.subject)
+                .ok_or_else(|| MatrixError("subject".into()))?;
+            let object = m
+                .object(&q.object, &q.action, &q.subject)
+                .ok_or_else(|| MatrixError("object".into()))?;
+            let conditions = test.explain(&subject, &object, &q.action);
+            let declared = m.subjects.get(&q.subject).cloned().unwrap_or_default();
+            Ok(CellWhy {
+                cell: GridCell {
+                    subject: cell.subject,
+                    object: cell.object,
+                    action: cell.action,
+                    expected: cell.expected,
+                    allowed: cell.actual,
+                    reason: cell.reason,
+                },
+                subject: serde_json::json!({
+                    "name": q.subject,
+                    "roles": declared.roles,
+                    "scopes": declared.scopes,
+                    "attributes": declared.attributes,
+                }),
+                object: serde_json::json!({
+                    "name": q.object,
+                    "resource": object.resource,
+                    "attributes": object.attributes,
+                }),
+                conditions,
+            })
+        })
+        .await
+        .map_err(run_error)?;
+    Ok(Json(why))
 }
 
 /// A matrix to run, optionally against a proposed change.

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::change))
         .routes(routes!(policy::versions))
         .routes(routes!(policy::diff))
+        .routes(routes!(policy::compare))
         .routes(routes!(policy::rollback))
         .routes(routes!(policy::dry_run))
         .routes(routes!(policy::audit))
@@ -42,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(matrices::list))
         .routes(routes!(matrices::run))
         .routes(routes!(matrices::show))
+        .routes(routes!(matrices::grid))
+        .routes(routes!(matrices::why))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

@@ -1,5 +1,7 @@
 //! Policy versions, history, rollback, multi-operation changes and dry runs.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use crate::authz::change::{Applied, Flip, Review, flips_within, shipped_matrices
 use crate::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::policy::ChangeError;
+use crate::policy::rule::RuleText;
 use crate::state::AppState;
 use crate::store::{
     self,
@@ -204,12 +207,95 @@ pub async fn rollback(
     Ok(Versioned::created(applied.policy_version, applied))
 }
 
-/// A dry run: the change, plus optional extra matrices (YAML text).
+/// A rule whose columns differ between two versions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChangedRule {
+    /// The rule at the earlier version.
+    pub then: RuleText,
+    /// The rule now.
+    pub now: RuleText,
+}
+
+/// How an earlier version differs from the current policy (what a rollback to it would undo).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionCompare {
+    /// The earlier version.
+    pub version: i64,
+    /// The current version.
+    pub current_version: i64,
+    /// Rules the earlier version had and the current policy has not (a rollback restores them).
+    pub only_then: Vec<RuleText>,
+    /// Rules the current policy has and the earlier version had not (a rollback removes them).
+    pub only_now: Vec<RuleText>,
+    /// Rules with the same id and other columns.
+    pub changed: Vec<ChangedRule>,
+    /// Role inheritance (`[role, inherited role]`) only the earlier version had.
+    pub inheritance_only_then: Vec<(String, String)>,
+    /// Role inheritance only the current policy has.
+    pub inheritance_only_now: Vec<(String, String)>,
+}
+
+/// An earlier version against the current policy: rules and role inheritance that differ.
+#[utoipa::path(get, path = "/v1/admin/policy/versions/{version}/compare", tag = "admin", security(("bearer" = [])),
+    params(("version" = i64, Path, description = "policy version")),
+    responses((status = 200, body = VersionCompare), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn compare(
+    State(state): State<AppState>,
+    Path(version): Path<i64>,
+) -> Result<Json<VersionCompare>, ApiError> {
+    let then = store::policy::snapshot_at(&state.db, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version"))?;
+    let snap = state.engine.snapshot()?;
+    let now: Vec<RuleText> = snap.rules().iter().map(|r| r.text()).collect();
+    let now_by_id: BTreeMap<i64, &RuleText> = now.iter().map(|r| (r.id, r)).collect();
+    let then_by_id: BTreeMap<i64, &RuleText> = then.rules.iter().map(|r| (r.id, r)).collect();
+    let mut changed = Vec::new();
+    let mut only_then = Vec::new();
+    for r in &then.rules {
+        match now_by_id.get(&r.id) {
+            Some(n) if *n != r => changed.push(ChangedRule {
+                then: r.clone(),
+                now: (*n).clone(),
+            }),
+            Some(_) => {}
+            None => only_then.push(r.clone()),
+        }
+    }
+    let only_now = now
+        .iter()
+        .filter(|r| !then_by_id.contains_key(&r.id))
+        .cloned()
+        .collect();
+    let inherited_now: BTreeSet<(String, String)> = snap
+        .assignments()
+        .iter()
+        .filter(|a| a.member.starts_with("role:"))
+        .map(|a| (a.member.clone(), a.role.clone()))
+        .collect();
+    let inherited_then: BTreeSet<(String, String)> = then.inheritance.iter().cloned().collect();
+    Ok(Json(VersionCompare {
+        version,
+        current_version: snap.version(),
+        only_then,
+        only_now,
+        changed,
+        inheritance_only_then: inherited_then.difference(&inherited_now).cloned().collect(),
+        inheritance_only_now: inherited_now.difference(&inherited_then).cloned().collect(),
+    }))
+}
+
+/// A dry run: a change or a rollback, plus optional extra matrices (YAML text).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DryRunBody {
-    /// The change, as for `POST /v1/admin/policy/changes`.
-    pub change: ChangeBody,
+    /// The change, as for `POST /v1/admin/policy/changes`. Exactly one of `change` and
+    /// `rollback_to`.
+    #[serde(default)]
+    pub change: Option<ChangeBody>,
+    /// A rollback, as `POST /v1/admin/policy/rollback` with this version would make it.
+    #[serde(default)]
+    pub rollback_to: Option<i64>,
     /// Extra matrices (YAML) to evaluate besides the shipped ones.
     #[serde(default)]
     pub matrices: Vec<String>,
@@ -269,7 +355,21 @@ pub async fn dry_run(
         .matrix_runs
         .size(total_cells(&extra))
         .map_err(run_error)?;
-    let review = match body.change.ops() {
+    let ops = match (body.change, body.rollback_to) {
+        (Some(change), None) => change.ops(),
+        (None, Some(version)) => Ok(vec![Op::Restore(
+            store::policy::snapshot_at(&state.db, version)
+                .await?
+                .ok_or_else(|| ApiError::not_found("policy version"))?,
+        )]),
+        _ => {
+            return Err(ApiError::validation(
+                "change",
+                "give exactly one of `change` and `rollback_to`",
+            ));
+        }
+    };
+    let review = match ops {
         Ok(ops) => state.engine.review(&ops).await?,
         Err(refused) => Review {
             version: state.engine.snapshot()?.version(),

@@ -35,7 +35,7 @@ pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
         &t.condition,
         &t.effect,
     )
-    .map_err(|e| ChangeError::invalid("rule", e))
+    .map_err(|e| ChangeError::invalid_rule(&e))
 }
 
 /// The policy after `ops`, computed in memory from `base`. Rules added get negative ids.

@@ -133,6 +133,28 @@ pub enum ConditionError {
     InRightSide { column: usize },
 }
 
+impl ConditionError {
+    /// The 1-based column the error points at, when it points at one.
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            Self::TooLong { .. } | Self::UnexpectedEnd { .. } => None,
+            Self::TooDeep { column }
+            | Self::UnexpectedToken { column, .. }
+            | Self::NotAllowed { column, .. }
+            | Self::UnknownRoot { column, .. }
+            | Self::InvalidAttribute { column, .. }
+            | Self::UnknownFunction { column, .. }
+            | Self::UnknownIdentifier { column, .. }
+            | Self::BadInteger { column }
+            | Self::BadString { column, .. }
+            | Self::ChainedComparison { column }
+            | Self::AmbiguousNot { column }
+            | Self::NotBoolean { column }
+            | Self::InRightSide { column } => Some(*column),
+        }
+    }
+}
+
 /// Why evaluating a valid condition failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {

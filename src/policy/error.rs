@@ -27,6 +27,8 @@ pub enum ChangeError {
         field: &'static str,
         /// What is wrong with it.
         message: String,
+        /// For a condition: the 1-based column the error points at.
+        column: Option<usize>,
     },
     /// The change names something that does not exist (`"rule"`, `"role assignment"`).
     #[error("{0} not found")]
@@ -76,6 +78,17 @@ impl ChangeError {
         Self::Invalid {
             field,
             message: message.to_string(),
+            column: None,
+        }
+    }
+
+    /// `Invalid` for the rule column a [`RuleError`](super::rule::RuleError) names, with the
+    /// condition's column when there is one.
+    pub fn invalid_rule(e: &super::rule::RuleError) -> Self {
+        Self::Invalid {
+            field: e.field(),
+            message: e.problem(),
+            column: e.column(),
         }
     }
 

@@ -53,6 +53,37 @@ pub enum RuleError {
     Effect(String),
 }
 
+impl RuleError {
+    /// The rule column at fault (`subject`, `object`, `action`, `scope`, `condition`,
+    /// `effect`), so a form can show the error at its field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Subject(_) => "subject",
+            Self::Object(..) => "object",
+            Self::Action(_) => "action",
+            Self::Scope(_) => "scope",
+            Self::Condition(_) => "condition",
+            Self::Effect(_) => "effect",
+        }
+    }
+
+    /// What is wrong, without the field name (a condition error keeps its column).
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Condition(e) => e.to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// For a condition error: the 1-based column in the condition text.
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            Self::Condition(e) => e.column(),
+            _ => None,
+        }
+    }
+}
+
 /// A validated `p` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {

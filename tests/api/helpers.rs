@@ -310,6 +310,20 @@ pub struct Served {
     _dir: tempfile::TempDir,
 }
 
+impl Served {
+    /// The API of this server as a [`TestApp`] (its router over the same state: the same
+    /// database and engine), for driving it beside what a real client does over the socket.
+    pub fn app(&self) -> TestApp {
+        TestApp {
+            state: self.state.clone(),
+            router: warden::router(self.state.clone()),
+            clock: ManualClock::new(0),
+            url: self.url.clone(),
+            _dir: Arc::new(tempfile::tempdir().expect("tempdir")),
+        }
+    }
+}
+
 pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
     let dir = tempfile::tempdir().expect("dir");
     let url = fresh_database_url(dir.path()).await;

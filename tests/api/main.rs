@@ -5,6 +5,7 @@ mod auth;
 mod authz;
 mod canonical;
 mod cli;
+mod console;
 mod errors;
 mod etag;
 mod forward;

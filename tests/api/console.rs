@@ -1,0 +1,675 @@
+//! The admin console (`/console`): its pages and their headers, its CSRF defence, and the
+//! whole admin workflow driven in headless Chromium through ChromeDriver (WebDriver).
+//!
+//! The browser tests need Debian's `chromium` and `chromium-driver` packages (`.ci/run`
+//! installs them; `WARDEN_CHROMIUM` / `WARDEN_CHROMEDRIVER` point elsewhere). Without them they
+//! are skipped with a printed reason, except in CI (`CI` set), where they fail. They save
+//! screenshots of the main pages to `docs/console/`, which the README shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, PASSWORD, Served, TestApp, served};
+
+// ---------------------------------------------------------------------------------------------
+// Without a browser: the pages, their headers, and why a cross-site request gets nowhere.
+
+#[tokio::test]
+async fn console_pages_are_served_with_a_strict_content_security_policy() {
+    let app = TestApp::new().await;
+    for (path, kind) in [
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        let res = app
+            .send(Request::get(path).body(Body::empty()).expect("request"))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{path}");
+        let h = |name: header::HeaderName| {
+            res.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(h(header::CONTENT_TYPE).starts_with(kind), "{path}");
+        let csp = h(header::CONTENT_SECURITY_POLICY);
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h(header::X_FRAME_OPTIONS), "DENY", "{path}");
+        assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{path}");
+        assert!(res.headers.get(header::SET_COOKIE).is_none(), "{path}");
+        // revalidation: the same ETag answers 304 without a body
+        let etag = h(header::ETAG);
+        let again = app
+            .send(
+                Request::get(path)
+                    .header(header::IF_NONE_MATCH, &etag)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let missing = app
+        .send(
+            Request::get("/console/missing.js")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error_code(), "not_found");
+}
+
+/// The console's CSRF defence is that there is no ambient credential: signing in sets no
+/// cookie, the API never authenticates by cookie, and it sends no CORS grant, so a page on
+/// another site can neither act as the admin nor read an answer.
+#[tokio::test]
+async fn a_cross_site_request_carries_no_credentials_the_api_accepts() {
+    let app = TestApp::new().await;
+    let login = app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.headers.get(header::SET_COOKIE).is_none(), "{login:?}");
+    let token = login.body["access_token"].as_str().expect("token");
+    // What a forged cross-site form or fetch can carry: cookies (whatever their names, even
+    // one holding a valid token) and an Origin, but never the Authorization header.
+    for cookie in [
+        format!("access_token={token}"),
+        format!("Authorization=Bearer {token}"),
+        format!("token={token}; session={token}"),
+    ] {
+        let forged = app
+            .send(
+                Request::post("/v1/admin/rules")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::ORIGIN, "http://evil.example")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(
+                        json!({"subject": "user:mallory", "object": "*", "action": "*",
+                               "effect": "allow"})
+                        .to_string(),
+                    ))
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{forged:?}");
+        assert!(
+            forged
+                .headers
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
+    }
+    // A CORS preflight from another origin gets no grant either.
+    let preflight = app
+        .send(
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/v1/admin/rules")
+                .header(header::ORIGIN, "http://evil.example")
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert!(
+        preflight
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none(),
+        "{preflight:?}"
+    );
+    let rules = app.get("/v1/admin/rules?subject=user:mallory", token).await;
+    assert_eq!(rules.body["total"], 0, "nothing was added");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser.
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Browser {
+    client: Client,
+    driver: std::process::Child,
+    profile: tempfile::TempDir,
+    base: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // Chromium outlives a killed driver: end every process of this test's profile.
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.path())
+            .status();
+    }
+}
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// Headless Chromium on a fresh profile, driven through a ChromeDriver on a free loopback
+/// port, pointed at `server`. None (after printing why) where Chromium is missing, except in
+/// CI, where that is a failure.
+async fn browser_or_skip(test: &str, server: &Served) -> Option<Browser> {
+    let chromium = tool("WARDEN_CHROMIUM", "/usr/bin/chromium");
+    let driver = tool("WARDEN_CHROMEDRIVER", "/usr/bin/chromedriver");
+    if !chromium.exists() || !driver.exists() {
+        let why = format!(
+            "needs {} and {} (Debian packages chromium and chromium-driver; .ci/run installs them)",
+            chromium.display(),
+            driver.display()
+        );
+        if std::env::var_os("CI").is_some() {
+            panic!("{test} {why}");
+        }
+        eprintln!("SKIPPED {test}: {why}");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = std::process::Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        },
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    Some(Browser {
+        client,
+        driver: child,
+        profile,
+        base: format!("http://{}", server.addr),
+    })
+}
+
+impl Browser {
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("goto");
+    }
+
+    /// Waits for an element matching `css` (the page renders after API calls).
+    async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    /// Waits until the element's text contains `needle` (answers arrive after API calls).
+    async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = self.text(css).await;
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} never said {needle:?}; it says {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sets an input's value and tells the page, as typing would (for emptying a filter:
+    /// WebDriver's clear does not fire `input`).
+    async fn set_value(&self, css: &str, value: &str) {
+        self.client
+            .execute(
+                "const i = document.querySelector(arguments[0]); i.value = arguments[1];
+                 i.dispatchEvent(new Event('input', {bubbles: true}));",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .expect("set value");
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.expect("click");
+    }
+
+    /// Replaces an input's value by typing, as a user does.
+    async fn fill(&self, css: &str, value: &str) {
+        let e = self.find(css).await;
+        e.clear().await.expect("clear");
+        e.send_keys(value).await.expect("type");
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.find(css).await.attr(name).await.expect("attr")
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script")
+    }
+
+    /// Goes to a section through its navigation link, and waits for `ready` in the newly
+    /// rendered view (the link is marked current as the old view is cleared).
+    async fn section(&self, name: &str, ready: &str) {
+        self.click(&format!("#nav-{name}")).await;
+        self.find(&format!("#nav-{name}[aria-current='page']"))
+            .await;
+        self.find(ready).await;
+    }
+
+    /// Signs in with the keyboard only: type, Tab to the password, Enter.
+    async fn sign_in(&self, username: &str, password: &str) {
+        self.open("/console").await;
+        let user = self.find("#username").await;
+        user.send_keys(username).await.expect("type");
+        user.send_keys("\u{E004}").await.expect("tab");
+        let focused = self.client.active_element().await.expect("focus");
+        assert_eq!(
+            focused.attr("id").await.expect("id").as_deref(),
+            Some("password"),
+            "Tab moves from the username to the password"
+        );
+        focused
+            .send_keys(&format!("{password}\u{E007}"))
+            .await
+            .expect("type and Enter");
+        self.wait_text("#whoami", &format!("Signed in as {username}"))
+            .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+        std::fs::create_dir_all(&dir).expect("docs/console");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// No horizontal scrolling of the page itself (wide tables scroll in their own box).
+    async fn assert_fits_width(&self, what: &str) {
+        let fits = self
+            .js("return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+            .await;
+        assert_eq!(fits, json!(true), "{what} is wider than the window");
+    }
+
+    async fn close(mut self) {
+        let client = self.client.clone();
+        client.close().await.expect("end the session");
+        let _ = self.driver.kill();
+    }
+}
+
+/// The live decision for demo user alice deleting an eng document, asked through the
+/// console's "Check a decision" form.
+async fn alice_may_delete(b: &Browser) -> bool {
+    b.section("people", "#check-form").await;
+    b.fill("#check-user", "alice").await;
+    b.fill("#check-object", "document").await;
+    b.fill("#check-action", "delete").await;
+    b.fill(
+        "#check-attributes",
+        r#"{"department": "eng", "owner": "bob", "classification": 1}"#,
+    )
+    .await;
+    b.click("#check-submit").await;
+    let allowed = b.attr("#check-answer", "data-allowed").await;
+    match allowed.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        other => panic!("no decision shown: {other:?}"),
+    }
+}
+
+async fn policy_version(app: &TestApp, admin: &str) -> i64 {
+    app.get("/v1/admin/policy", admin).await.body["policy_version"]
+        .as_i64()
+        .expect("version")
+}
+
+/// The whole admin workflow in a real browser: sign in, a field error at its column, a
+/// preview that flips the expected cells, apply and see a user's decision change, a
+/// concurrent edit reported as 412, compare and roll back with a preview, the live grid with
+/// "why", people and roles, and the narrow layout. Saves the README's screenshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
+    let server = served(|c| c.demo = true).await;
+    let Some(b) = browser_or_skip(
+        "an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    let v0 = policy_version(&app, &admin).await;
+
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    // The token lives in the page's memory only: no cookie, nothing in web storage.
+    let stored = b
+        .js("return [document.cookie, localStorage.length, sessionStorage.length];")
+        .await;
+    assert_eq!(stored, json!(["", 0, 0]));
+    b.find("#rules-table tbody tr").await;
+    b.screenshot("rules").await;
+
+    // Filters: only alice's rules... by subject, exact.
+    b.fill("#f-subject", "role:auditor").await;
+    b.click("#filter-apply").await;
+    b.client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//span[@id='rules-count' and contains(., 'of 5 rule')]",
+        ))
+        .await
+        .expect("the auditor's 5 rules");
+    b.click("#filter-clear").await;
+
+    // Before: alice may not delete an eng document.
+    assert!(!alice_may_delete(&b).await);
+
+    // A condition with a syntax error: the server's message is shown at the field, with a
+    // caret under the column it names.
+    b.section("rules", "#add-rule").await;
+    b.click("#add-rule").await;
+    b.fill("#rule-subject", "role:viewer").await;
+    b.fill("#rule-object", "document").await;
+    b.fill("#rule-action", "delete").await;
+    b.fill("#rule-condition", "r.sub.department = r.obj.department")
+        .await;
+    b.click("#preview-rule").await;
+    b.wait_text("#err-rule-condition", "column 18").await;
+    assert_eq!(
+        b.attr("#err-rule-condition", "data-column")
+            .await
+            .as_deref(),
+        Some("18")
+    );
+    assert_eq!(
+        b.attr("#rule-condition", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(b.attr("#apply", "disabled").await.as_deref(), Some("true"));
+    b.screenshot("rule-error").await;
+
+    // Fixed: the preview flips exactly the viewers' deletes in their own department.
+    b.fill("#rule-condition", "r.sub.department == r.obj.department")
+        .await;
+    b.click("#preview-rule").await;
+    b.find("#preview[data-accepted='true']").await;
+    let flip = "table.flips[data-matrix='seed'] td[data-subject='alice'][data-object='eng-1-bob'][data-action='delete']";
+    assert_eq!(b.attr(flip, "data-before").await.as_deref(), Some("deny"));
+    assert_eq!(b.attr(flip, "data-after").await.as_deref(), Some("allow"));
+    let flipped: Vec<(String, String, String)> = serde_json::from_value(
+        b.js(
+            "return [...document.querySelectorAll('table.flips[data-matrix=\"seed\"] td.flip')]
+                .map(c => [c.dataset.subject, c.dataset.object, c.dataset.action]);",
+        )
+        .await,
+    )
+    .expect("cells");
+    assert!(!flipped.is_empty());
+    for (s, o, a) in &flipped {
+        assert_eq!(a, "delete", "{s} {o} {a}");
+        // viewers (alice, carol; gina's token lacks documents:write... she has it: write
+        // only) and bob (an editor inherits viewer), each in their own department
+        let dept = match s.as_str() {
+            "alice" | "bob" | "gina" => "eng-",
+            "carol" => "sales-",
+            other => panic!("{other} should not be affected"),
+        };
+        assert!(o.starts_with(dept), "{s} {o}");
+    }
+    assert!(flipped.iter().any(|(s, _, _)| s == "carol"));
+    // Nothing was applied by the preview.
+    assert_eq!(policy_version(&app, &admin).await, v0);
+    b.screenshot("preview").await;
+
+    b.click("#apply").await;
+    b.wait_text("#notice", &format!("now version {}", v0 + 1))
+        .await;
+    assert_eq!(policy_version(&app, &admin).await, v0 + 1);
+    // After: alice may.
+    assert!(alice_may_delete(&b).await);
+
+    // A concurrent edit between preview and apply is reported, not overwritten.
+    b.section("rules", "#add-rule").await;
+    b.click("#add-rule").await;
+    b.fill("#rule-subject", "role:auditor").await;
+    b.fill("#rule-object", "document").await;
+    b.fill("#rule-action", "archive").await;
+    b.click("#preview-rule").await;
+    b.find("#preview[data-accepted='true']").await;
+    let other = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(
+                json!({"subject": "role:editor", "object": "document", "action": "archive",
+                        "effect": "allow"}),
+            ),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{other:?}");
+    b.click("#apply").await;
+    let conflict = b.text("#conflict").await;
+    assert!(
+        conflict.contains(&format!("version {}", v0 + 1))
+            && conflict.contains(&format!("now version {}", v0 + 2)),
+        "{conflict}"
+    );
+    b.screenshot("conflict").await;
+    assert_eq!(policy_version(&app, &admin).await, v0 + 2);
+    let archived = app
+        .get(
+            "/v1/admin/rules?subject=role:auditor&action=archive",
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        archived.body["total"], 0,
+        "the stale change was not applied"
+    );
+
+    // History: compare v0 with now, then roll back to it with a preview.
+    b.section("history", &format!("#compare-{v0}")).await;
+    b.click(&format!("#compare-{v0}")).await;
+    let compared = b.text("#compare").await;
+    assert!(
+        compared.contains("role:viewer · document · delete")
+            && compared.contains("role:editor · document · archive"),
+        "{compared}"
+    );
+    b.screenshot("history").await;
+    b.click(&format!("#rollback-{v0}")).await;
+    b.find("#preview[data-accepted='true']").await;
+    assert_eq!(
+        b.attr(flip, "data-after").await.as_deref(),
+        Some("deny"),
+        "the rollback preview shows alice losing delete"
+    );
+    b.click("#apply").await;
+    b.wait_text("#notice", &format!("now version {}", v0 + 3))
+        .await;
+    assert!(!alice_may_delete(&b).await);
+
+    // The live grid, filtered, and "why" for a cell, opened with the keyboard.
+    b.section("grid", "#matrix-select").await;
+    b.find("#matrix-select")
+        .await
+        .select_by_value("seed")
+        .await
+        .expect("choose the seed matrix");
+    b.find("#grid[data-matrix='seed']").await;
+    b.fill("#grid-subject", "alice").await;
+    let rows = b
+        .js("return document.querySelectorAll('#grid tbody tr').length;")
+        .await;
+    assert_eq!(rows, json!(1));
+    let cell = b
+        .find("#grid button[data-subject='alice'][data-object='eng-3-bob'][data-action='read']")
+        .await;
+    assert_eq!(
+        cell.attr("data-allowed").await.expect("attr").as_deref(),
+        Some("false")
+    );
+    cell.send_keys("\u{E007}").await.expect("Enter on a cell");
+    let reason = b.text("#why-reason").await;
+    assert!(reason.contains("deny by rule"), "{reason}");
+    let conditions = b.text("#why-card table.conditions").await;
+    assert!(
+        conditions.contains("r.obj.classification >= 3"),
+        "{conditions}"
+    );
+    b.set_value("#grid-subject", "").await;
+    b.find("#grid tbody tr:nth-child(3)").await;
+    b.screenshot("grid").await;
+
+    // People: users with their roles, and the role tree.
+    b.section("people", "#users-table").await;
+    let users = b.text("#users-table").await;
+    assert!(
+        users.contains("alice") && users.contains("department=eng"),
+        "{users}"
+    );
+    let tree = b.text("#roles-tree").await;
+    for role in ["role:user", "role:viewer", "role:editor", "role:admin"] {
+        assert!(tree.contains(role), "{tree}");
+    }
+    // role:editor sits under role:viewer, which sits under role:user
+    let nested = b
+        .js("return !!document.querySelector(\"#roles-tree li[data-role='role:user'] li[data-role='role:viewer'] li[data-role='role:editor']\");")
+        .await;
+    assert_eq!(nested, json!(true));
+    b.screenshot("people").await;
+    b.assert_fits_width("people at 1280 px").await;
+
+    // Narrow screens: the page reflows instead of scrolling sideways.
+    b.client.set_window_size(420, 900).await.expect("resize");
+    b.section("rules", "#rules-table").await;
+    b.assert_fits_width("rules at 420 px").await;
+    b.screenshot("rules-narrow").await;
+    b.close().await;
+}
+
+/// A non-admin signs in to the same console and every admin action is refused by the API
+/// (the console has no rights of its own): nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_sees_every_admin_action_refused() {
+    let server = served(|_| {}).await;
+    let Some(b) = browser_or_skip("a_non_admin_sees_every_admin_action_refused", &server).await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    assert_eq!(
+        app.register("eve", PASSWORD).await.status,
+        StatusCode::CREATED
+    );
+    let before = policy_version(&app, &admin).await;
+    b.sign_in("eve", PASSWORD).await;
+
+    let refused = b.wait_text("#rules-list #refused", "403").await;
+    assert!(
+        refused.contains("403") && refused.contains("eve"),
+        "{refused}"
+    );
+    b.screenshot("refused").await;
+    b.click("#add-rule").await;
+    b.fill("#rule-subject", "user:eve").await;
+    b.fill("#rule-object", "*").await;
+    b.fill("#rule-action", "*").await;
+    b.click("#preview-rule").await;
+    b.wait_text("#preview-error", "403").await;
+    assert!(
+        b.client.find(Locator::Css("#apply")).await.is_err(),
+        "nothing to apply"
+    );
+
+    for (section, ready) in [
+        ("people", "#refused"),
+        ("history", "#refused"),
+        ("grid", "#refused"),
+    ] {
+        b.section(section, ready).await;
+        b.wait_text(ready, "403").await;
+    }
+    // The forms that render without data are refused when used.
+    b.section("people", "#assign-form").await;
+    b.fill("#assign-member", "user:eve").await;
+    b.fill("#assign-role", "role:admin").await;
+    b.click("#assign-preview-btn").await;
+    b.wait_text("#assign-preview #preview-error", "403").await;
+
+    assert_eq!(policy_version(&app, &admin).await, before);
+    let roles = app.get("/v1/admin/users/eve/roles", &admin).await;
+    assert_eq!(roles.body["direct"], json!(["role:user"]), "{roles:?}");
+    b.close().await;
+}
