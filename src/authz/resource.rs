@@ -29,7 +29,10 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/admin/users/{name}",
     "/v1/admin/users/{name}/roles",
     "/v1/admin/policy/versions/{version}/diff",
+    "/v1/admin/policy/versions/{version}/compare",
     "/v1/admin/matrices/{matrix}",
+    "/v1/admin/matrices/{matrix}/grid",
+    "/v1/admin/matrices/{matrix}/why",
 ];
 
 /// Longest path accepted.

@@ -197,7 +197,7 @@
   // `dryRun` is the body of POST /v1/admin/policy/dry-run; `apply(version)` applies the same
   // change with If-Match: version, so a change made by someone else in between is reported
   // (412) instead of overwritten.
-  async function preview(panel, dryRun, apply, onApplied, form) {
+  async function preview(panel, dryRun, apply, onApplied, form, subjects) {
     clear(panel).append(h('p', { class: 'hint' }, 'Computing the preview…'));
     clearFieldErrors(form);
     let dr;
@@ -224,6 +224,13 @@
         'Checked against policy version ' + dr.policy_version + ': ' +
         (dr.flips.length === 0 ? 'no cell of the shipped matrices changes.' :
           dr.flips.length + ' cell(s) of the shipped matrices change, for ' + subjects.join(', ') + '.')));
+    }
+    if (dr.accepted && subjects && subjects.length) {
+      const line = h('p', { id: 'affected' }, 'Real accounts the edited rules apply to: …');
+      box.append(line);
+      affectedAccounts(subjects).then((names) => {
+        line.textContent = 'Real accounts the edited rules apply to: ' + (names.length ? names.join(', ') : 'none') + '.';
+      }).catch(() => { line.remove(); });
     }
     if (dr.invariant_violations.length) {
       box.append(h('p', { class: 'error' }, 'Invariant cells it would break: ' +
@@ -264,6 +271,25 @@
     applyBtn.focus();
   }
 
+  // The accounts a rule subject reaches: `*` is everyone, `user:x` is x, `role:r` every user
+  // who holds r directly or through roles that inherit it.
+  async function affectedAccounts(subjects) {
+    if (subjects.includes('*')) return ['every account'];
+    const roles = (await api('GET', '/v1/admin/roles')).data;
+    const members = new Map(roles.map((r) => [r.role, r.members]));
+    const users = new Set();
+    const seen = new Set();
+    const queue = [...subjects];
+    while (queue.length) {
+      const s = queue.shift();
+      if (seen.has(s)) continue;
+      seen.add(s);
+      if (s.startsWith('user:')) users.add(s.slice(5));
+      else for (const m of members.get(s) || []) queue.push(m);
+    }
+    return [...users].sort();
+  }
+
   // Flips as one before/after grid per matrix: rows are subjects, columns object x action.
   function flipGrids(flips) {
     const wrap = h('div', { id: 'flips' });
@@ -293,6 +319,9 @@
             }, word(f.before) + ' → ' + word(f.after), breaks ? h('span', { class: 'mark' }, ' ✗') : null);
           })))));
       wrap.append(h('div', { class: 'scroll' }, table));
+    }
+    if (flips.some((f) => f.expected !== null && f.expected !== undefined && f.expected !== f.after)) {
+      wrap.append(h('p', { class: 'hint' }, '✗ marks a cell whose new answer is not what its matrix file expects: if the change is intended, update the matrix too.'));
     }
     return wrap;
   }
@@ -420,7 +449,8 @@
       preview(panel, { change },
         (version) => (rule ? api('PUT', '/v1/admin/rules/' + rule.id, { body, ifMatch: version })
           : api('POST', '/v1/admin/policy/changes', { body: change, ifMatch: version })),
-        () => { clear(editor); loadRules(); }, form);
+        () => { clear(editor); loadRules(); }, form,
+        rule ? [rule.subject, body.subject.trim()] : [body.subject.trim()]);
     });
     form.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') clear(editor); });
     clear(editor).append(form);
@@ -436,7 +466,7 @@
       panel));
     preview(panel, { change: { delete: [rule.id] } },
       (version) => api('DELETE', '/v1/admin/rules/' + rule.id, { ifMatch: version }),
-      () => { clear(editor); loadRules(); }, null);
+      () => { clear(editor); loadRules(); }, null, [rule.subject]);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -563,7 +593,7 @@
       const a = { member: member.value.trim(), role: role.value.trim() };
       preview(panel, { change: { assign: [a] } },
         (version) => api('POST', '/v1/admin/roles/assignments', { body: a, ifMatch: version }),
-        () => peopleView(), form);
+        () => peopleView(), form, [a.member]);
     });
     box.append(form);
   }
@@ -575,7 +605,7 @@
     const a = { member, role };
     preview(panel, { change: { unassign: [a] } },
       (version) => api('DELETE', '/v1/admin/roles/assignments', { body: a, ifMatch: version }),
-      () => peopleView(), null);
+      () => peopleView(), null, [member]);
   }
 
   function renderCheck(box) {

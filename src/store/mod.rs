@@ -296,6 +296,17 @@ pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Runs a raw `SELECT COUNT(*) ...` (tests use it to look at rows no API shows).
+#[cfg(any(test, feature = "test-util"))]
+pub async fn count_for_tests(db: &Db, sql: &'static str) -> StoreResult<i64> {
+    use sqlx::Row;
+    let row = sqlx::query(sql)
+        .fetch_one(db.pool())
+        .await
+        .map_err(db_err)?;
+    row.try_get::<i64, _>(0).map_err(db_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, PASSWORD, Served, TestApp, served};
+use crate::helpers::{ADMIN_PASSWORD, PASSWORD, Served, TestApp, served, served_with_clock};
 
 // ---------------------------------------------------------------------------------------------
 // Without a browser: the pages, their headers, and why a cross-site request gets nowhere.
@@ -140,6 +140,309 @@ async fn a_cross_site_request_carries_no_credentials_the_api_accepts() {
     );
     let rules = app.get("/v1/admin/rules?subject=user:mallory", token).await;
     assert_eq!(rules.body["total"], 0, "nothing was added");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API the console is built on (tested here without a browser, so on every machine).
+
+async fn post(app: &TestApp, admin: &str, path: &str, body: Value) -> crate::helpers::TestResponse {
+    app.call(Method::POST, path, Some(admin), Some(body)).await
+}
+
+#[tokio::test]
+async fn a_refused_rule_names_its_field_and_a_condition_error_its_column() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let rule = |subject: &str, condition: &str| {
+        json!({"subject": subject, "object": "document", "action": "read",
+               "condition": condition, "effect": "allow"})
+    };
+    // (subject, condition) -> (details.field, details.column)
+    let cases = [
+        (
+            "role:viewer",
+            "r.sub.department = r.obj.department",
+            "condition",
+            Some(18),
+        ),
+        ("role:viewer", "r.sub.level >> 2", "condition", Some(14)),
+        ("role:viewer", "r.sub.x == ", "condition", None),
+        ("viewer", "", "subject", None),
+        ("user:Alice", "", "subject", None),
+    ];
+    for (subject, condition, field, column) in cases {
+        for path in ["/v1/admin/rules", "/v1/admin/policy/changes"] {
+            let body = if path.ends_with("rules") {
+                rule(subject, condition)
+            } else {
+                json!({"add": [rule(subject, condition)]})
+            };
+            let r = post(&app, &admin, path, body).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+            assert_eq!(r.error_code(), "validation_failed");
+            assert_eq!(
+                r.body["details"]["field"], field,
+                "{subject} {condition}: {r:?}"
+            );
+            assert_eq!(
+                r.body["details"]["column"].as_u64(),
+                column,
+                "{subject} {condition}: {r:?}"
+            );
+            assert!(
+                r.body["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(field),
+                "{r:?}"
+            );
+        }
+        // the dry run reports the same refusal, details included
+        let dry = post(
+            &app,
+            &admin,
+            "/v1/admin/policy/dry-run",
+            json!({"change": {"add": [rule(subject, condition)]}}),
+        )
+        .await;
+        assert_eq!(dry.status, StatusCode::OK, "{dry:?}");
+        assert_eq!(dry.body["accepted"], false);
+        assert_eq!(dry.body["refusal"]["details"]["field"], field);
+        assert_eq!(dry.body["refusal"]["details"]["column"].as_u64(), column);
+    }
+    // other validation errors name their field too
+    let r = app.get("/v1/admin/rules?limit=0", &admin).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(r.body["details"]["field"], "limit", "{r:?}");
+}
+
+#[tokio::test]
+async fn the_grid_holds_every_cell_with_its_answer_and_why_explains_one() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let grid = app.get("/v1/admin/matrices/seed/grid", &admin).await;
+    assert_eq!(grid.status, StatusCode::OK, "{grid:?}");
+    let g = &grid.body;
+    let (subjects, objects, actions) = (
+        g["subjects"].as_array().expect("subjects").len(),
+        g["objects"].as_array().expect("objects").len(),
+        g["actions"].as_array().expect("actions").len(),
+    );
+    let cells = g["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), subjects * objects * actions);
+    // the live policy meets every expectation of the seed matrix
+    assert!(
+        cells
+            .iter()
+            .all(|c| c["expected"].is_null() || c["expected"] == c["allowed"])
+    );
+    let cell = |s: &str, o: &str, a: &str| {
+        cells
+            .iter()
+            .find(|c| c["subject"] == s && c["object"] == o && c["action"] == a)
+            .unwrap_or_else(|| panic!("no cell {s} {o} {a}"))
+    };
+    // subject x object x action -> allowed, and what the reason starts with
+    for (s, o, a, allowed, reason) in [
+        ("alice", "eng-1-bob", "read", true, "allow by rule"),
+        ("alice", "eng-3-bob", "read", false, "deny by rule"),
+        ("alice", "sales-0-zed", "read", false, "no rule matched"),
+        ("frank", "eng-1-bob", "update", false, "route PUT"),
+        ("dave", "audit-0-zed", "update", false, "deny by rule"),
+        ("root", "sales-3-carol", "delete", true, "allow by rule"),
+    ] {
+        let c = cell(s, o, a);
+        assert_eq!(c["allowed"], allowed, "{c}");
+        assert!(
+            c["reason"].as_str().expect("reason").starts_with(reason),
+            "{c}"
+        );
+    }
+
+    let why = app
+        .get(
+            "/v1/admin/matrices/seed/why?subject=alice&object=eng-3-bob&action=read",
+            &admin,
+        )
+        .await;
+    assert_eq!(why.status, StatusCode::OK, "{why:?}");
+    assert_eq!(why.body["cell"]["allowed"], false);
+    assert_eq!(why.body["cell"]["expected"], false);
+    assert_eq!(why.body["subject"]["attributes"]["department"], "eng");
+    assert_eq!(why.body["object"]["attributes"]["classification"], 3);
+    let conditions = why.body["conditions"].as_array().expect("conditions");
+    // the viewer rule's condition fails (clearance 2 < classification 3), the deny's holds
+    let result = |fragment: &str| {
+        conditions
+            .iter()
+            .find(|c| {
+                c["condition"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(fragment))
+            })
+            .map(|c| c["result"].clone())
+    };
+    assert_eq!(
+        result("r.sub.clearance >= r.obj.classification"),
+        Some(json!("false"))
+    );
+    assert_eq!(result("r.obj.classification >= 3"), Some(json!("true")));
+
+    for (path, status) in [
+        ("/v1/admin/matrices/nope/grid", StatusCode::NOT_FOUND),
+        (
+            "/v1/admin/matrices/nope/why?subject=a&object=b&action=c",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/admin/matrices/seed/why?subject=mallory&object=eng-3-bob&action=read",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/admin/matrices/seed/why?subject=alice",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(app.get(path, &admin).await.status, status, "{path}");
+    }
+    // a non-admin may use neither
+    let (eve, _) = app.user_tokens("eve").await;
+    for path in [
+        "/v1/admin/matrices/seed/grid",
+        "/v1/admin/matrices/seed/why?subject=alice&object=eng-3-bob&action=read",
+    ] {
+        assert_eq!(
+            app.get(path, &eve).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let v0 = policy_version(&app, &admin).await;
+    let same = app
+        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{same:?}");
+    for key in [
+        "only_then",
+        "only_now",
+        "changed",
+        "inheritance_only_then",
+        "inheritance_only_now",
+    ] {
+        assert_eq!(same.body[key], json!([]), "{key}");
+    }
+    // add a rule, change one, delete one, and add an inheritance
+    let auditors = app
+        .get("/v1/admin/rules?subject=role:auditor&action=read", &admin)
+        .await;
+    let read_id = auditors.body["items"][0]["id"].as_i64().expect("id");
+    let delete_id = app
+        .get("/v1/admin/rules?subject=role:auditor&action=delete", &admin)
+        .await
+        .body["items"][0]["id"]
+        .as_i64()
+        .expect("id");
+    let change = json!({
+        "add": [{"subject": "role:viewer", "object": "document", "action": "delete",
+                 "effect": "allow"}],
+        "update": [{"id": read_id, "rule": {"subject": "role:auditor", "object": "document",
+                    "action": "read", "scope": "documents:read",
+                    "condition": "r.obj.classification < 3", "effect": "allow"}}],
+        "delete": [delete_id],
+        "assign": [{"member": "role:contractor", "role": "role:user"}],
+    });
+    let applied = post(&app, &admin, "/v1/admin/policy/changes", change).await;
+    assert_eq!(applied.status, StatusCode::CREATED, "{applied:?}");
+    let c = app
+        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
+        .await
+        .body;
+    assert_eq!(c["version"], v0);
+    assert_eq!(c["current_version"], v0 + 1);
+    assert_eq!(c["only_now"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(c["only_now"][0]["action"], "delete");
+    assert_eq!(c["only_now"][0]["subject"], "role:viewer");
+    assert_eq!(c["only_then"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(c["only_then"][0]["id"], delete_id);
+    assert_eq!(c["changed"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(c["changed"][0]["then"]["condition"], "");
+    assert_eq!(
+        c["changed"][0]["now"]["condition"],
+        "r.obj.classification < 3"
+    );
+    assert_eq!(
+        c["inheritance_only_now"],
+        json!([["role:contractor", "role:user"]])
+    );
+    assert_eq!(c["inheritance_only_then"], json!([]));
+
+    // The rollback's dry run: accepted, flips the viewers' delete back, applies nothing.
+    let dry = post(
+        &app,
+        &admin,
+        "/v1/admin/policy/dry-run",
+        json!({"rollback_to": v0}),
+    )
+    .await;
+    assert_eq!(dry.status, StatusCode::OK, "{dry:?}");
+    assert_eq!(dry.body["accepted"], true, "{dry:?}");
+    let flips = dry.body["flips"].as_array().expect("flips");
+    assert!(
+        flips.iter().any(|f| f["matrix"] == "seed"
+            && f["subject"] == "alice"
+            && f["object"] == "eng-1-bob"
+            && f["action"] == "delete"
+            && f["before"] == true
+            && f["after"] == false),
+        "{flips:?}"
+    );
+    assert_eq!(policy_version(&app, &admin).await, v0 + 1);
+    // what the rollback then does is what the dry run said
+    let rolled = post(
+        &app,
+        &admin,
+        "/v1/admin/policy/rollback",
+        json!({"version": v0}),
+    )
+    .await;
+    assert_eq!(rolled.status, StatusCode::CREATED, "{rolled:?}");
+    let after = app
+        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
+        .await
+        .body;
+    for key in [
+        "only_then",
+        "only_now",
+        "changed",
+        "inheritance_only_then",
+        "inheritance_only_now",
+    ] {
+        assert_eq!(after[key], json!([]), "{key}: {after}");
+    }
+
+    for (body, status) in [
+        (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"rollback_to": v0, "change": {"delete": [1]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"rollback_to": 999_999}), StatusCode::NOT_FOUND),
+    ] {
+        let r = post(&app, &admin, "/v1/admin/policy/dry-run", body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {r:?}");
+    }
+    assert_eq!(
+        app.get("/v1/admin/policy/versions/999999/compare", &admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +604,18 @@ impl Browser {
         let e = self.find(css).await;
         e.clear().await.expect("clear");
         e.send_keys(value).await.expect("type");
+    }
+
+    /// Waits until nothing matches `css`.
+    async fn wait_gone(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.client.find(Locator::Css(css)).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} is still there"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn attr(&self, css: &str, name: &str) -> Option<String> {
@@ -486,6 +801,8 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         assert!(o.starts_with(dept), "{s} {o}");
     }
     assert!(flipped.iter().any(|(s, _, _)| s == "carol"));
+    // The real accounts the rule reaches: viewers, and editors through inheritance.
+    b.wait_text("#affected", "alice, bob, carol.").await;
     // Nothing was applied by the preview.
     assert_eq!(policy_version(&app, &admin).await, v0);
     b.screenshot("preview").await;
@@ -525,6 +842,13 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         "{conflict}"
     );
     b.screenshot("conflict").await;
+    // Escape closes the editor.
+    b.find("#rule-subject")
+        .await
+        .send_keys("\u{E00C}")
+        .await
+        .expect("Escape");
+    b.wait_gone("#rule-form").await;
     assert_eq!(policy_version(&app, &admin).await, v0 + 2);
     let archived = app
         .get(
@@ -622,7 +946,7 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
 /// (the console has no rights of its own): nothing changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_admin_sees_every_admin_action_refused() {
-    let server = served(|_| {}).await;
+    let server = served_with_clock(|_| {}).await;
     let Some(b) = browser_or_skip("a_non_admin_sees_every_admin_action_refused", &server).await
     else {
         return;
@@ -671,5 +995,27 @@ async fn a_non_admin_sees_every_admin_action_refused() {
     assert_eq!(policy_version(&app, &admin).await, before);
     let roles = app.get("/v1/admin/users/eve/roles", &admin).await;
     assert_eq!(roles.body["direct"], json!(["role:user"]), "{roles:?}");
+
+    // The access token expires; the console renews it with the refresh token and goes on
+    // (the next page is the policy's refusal again, not the sign-in form).
+    let clock = server.clock.as_ref().expect("a manual clock");
+    clock.advance(server.state.config.access_ttl + 120);
+    b.section("history", "#refused").await;
+    assert!(b.client.find(Locator::Css("#signin")).await.is_err());
+    // Signing out revokes the session: none of eve's refresh tokens is left usable.
+    const LIVE: &str = "SELECT COUNT(*) FROM refresh_tokens r JOIN users u ON u.id = r.user_id \
+                        WHERE u.username = 'eve' AND r.revoked_at IS NULL AND r.used_at IS NULL";
+    let live = || warden::store::count_for_tests(&server.state.db, LIVE);
+    assert_eq!(live().await.expect("count"), 1);
+    b.click("#signout").await;
+    b.find("#signin").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while live().await.expect("count") != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session was not revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     b.close().await;
 }

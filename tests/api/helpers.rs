@@ -306,6 +306,8 @@ pub struct Served {
     pub addr: std::net::SocketAddr,
     pub state: warden::AppState,
     pub url: String,
+    /// The server's clock, for servers made by [`served_with_clock`].
+    pub clock: Option<ManualClock>,
     _stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -317,7 +319,7 @@ impl Served {
         TestApp {
             state: self.state.clone(),
             router: warden::router(self.state.clone()),
-            clock: ManualClock::new(0),
+            clock: self.clock.clone().unwrap_or_else(|| ManualClock::new(0)),
             url: self.url.clone(),
             _dir: Arc::new(tempfile::tempdir().expect("tempdir")),
         }
@@ -325,14 +327,29 @@ impl Served {
 }
 
 pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
+    served_on(edit, None).await
+}
+
+/// [`served`] on a manual clock (starting now), which the test moves forward.
+pub async fn served_with_clock(edit: impl FnOnce(&mut Config)) -> Served {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    served_on(edit, Some(ManualClock::new(now))).await
+}
+
+async fn served_on(edit: impl FnOnce(&mut Config), clock: Option<ManualClock>) -> Served {
     let dir = tempfile::tempdir().expect("dir");
     let url = fresh_database_url(dir.path()).await;
     let mut config = Config::for_database(&url);
     config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
     edit(&mut config);
-    let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
-        .await
-        .expect("start");
+    let time: Arc<dyn warden::clock::Clock> = match &clock {
+        Some(c) => Arc::new(c.clone()),
+        None => Arc::new(warden::clock::SystemClock),
+    };
+    let started = warden::bootstrap::start(config, time).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -346,6 +363,7 @@ pub async fn served(edit: impl FnOnce(&mut Config)) -> Served {
         addr,
         state,
         url,
+        clock,
         _stop: stop,
         _dir: dir,
     }
