@@ -16,6 +16,7 @@ use crate::authz::guard::require_policy;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod console;
 pub mod forward;
 pub mod metrics;
 pub mod observe;
@@ -121,7 +122,7 @@ pub fn router(state: AppState) -> Router {
     // The console's pages are not API: served beside it, outside the OpenAPI description.
     let routes = routes
         .merge(openapi::docs(doc))
-        .merge(crate::console::router());
+        .merge(console::router());
     with_middleware(routes, state)
 }
 

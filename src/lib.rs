@@ -12,7 +12,6 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod console;
 pub mod decisions;
 pub mod documents;
 pub mod error;

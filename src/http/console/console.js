@@ -1,6 +1,6 @@
 // Warden console: plain JavaScript, no framework, no build step.
 //
-// Security model (see src/console/mod.rs): tokens are held in this closure only, never in a
+// Security model (see src/http/console/mod.rs): tokens are held in this closure only, never in a
 // cookie or in web storage, and every API call carries them as `Authorization: Bearer`. The
 // page is built with DOM calls and textContent only, so no value from the API is ever parsed
 // as markup. The policy decides every action: a 403 from the API is shown as a refusal.
