@@ -120,9 +120,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, mut doc) = public.merge(protected).split_for_parts();
     openapi::finish(&mut doc);
     // The console's pages are not API: served beside it, outside the OpenAPI description.
-    let routes = routes
-        .merge(openapi::docs(doc))
-        .merge(console::router());
+    let routes = routes.merge(openapi::docs(doc)).merge(console::router());
     with_middleware(routes, state)
 }
 

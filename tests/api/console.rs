@@ -720,6 +720,18 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         return;
     };
     let app = server.app();
+    // Markup in data the console shows (a display name anyone may choose at registration)
+    // is shown as text, never run: checked on the People page below.
+    let hostile = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "mallory", "password": PASSWORD,
+                        "display_name": "<img src=x onerror=\"window.pwned=1\"><b>bold</b>"})),
+        )
+        .await;
+    assert_eq!(hostile.status, StatusCode::CREATED, "{hostile:?}");
     let admin = app.admin_token().await;
     let v0 = policy_version(&app, &admin).await;
 
@@ -915,6 +927,28 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
     b.find("#grid tbody tr:nth-child(3)").await;
     b.screenshot("grid").await;
 
+    // People: assign a role through the same preview; the accounts it reaches are named.
+    b.section("people", "#assign-form").await;
+    b.fill("#assign-member", "user:erin").await;
+    b.fill("#assign-role", "role:viewer").await;
+    b.click("#assign-preview-btn").await;
+    b.find("#assign-preview #preview[data-accepted='true']")
+        .await;
+    b.wait_text("#assign-preview #affected", "erin.").await;
+    b.click("#assign-preview #apply").await;
+    b.wait_text("#notice", &format!("now version {}", v0 + 4))
+        .await;
+    b.wait_text("#users-table tr[data-user='erin']", "viewer")
+        .await;
+    // An account edit the server refuses is reported: the only admin cannot be disabled.
+    b.click("#users-table tr[data-user='admin'] .edit-user")
+        .await;
+    b.click("#user-disabled").await;
+    b.click("#user-save").await;
+    b.wait_text("#user-error", "lockout").await;
+    let admins = app.get("/v1/admin/users/admin", &admin).await;
+    assert_eq!(admins.body["disabled"], false);
+
     // People: users with their roles, and the role tree.
     b.section("people", "#users-table").await;
     let users = b.text("#users-table").await;
@@ -931,6 +965,12 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         .js("return !!document.querySelector(\"#roles-tree li[data-role='role:user'] li[data-role='role:viewer'] li[data-role='role:editor']\");")
         .await;
     assert_eq!(nested, json!(true));
+    let mallory = b.text("#users-table tr[data-user='mallory']").await;
+    assert!(mallory.contains("<img src=x"), "{mallory}");
+    let injected = b
+        .js("return [document.querySelectorAll('#users-table img, #users-table b').length, window.pwned === undefined];")
+        .await;
+    assert_eq!(injected, json!([0, true]));
     b.screenshot("people").await;
     b.assert_fits_width("people at 1280 px").await;
 

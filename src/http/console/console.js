@@ -253,13 +253,14 @@
         if (e.status === 412) {
           let now = '';
           try { now = ' It is now version ' + (await api('GET', '/v1/admin/policy')).data.policy_version + '.'; } catch (_) { /* shown without */ }
-          conflict.append(h('p', { id: 'conflict', class: 'error', role: 'alert' },
+          conflict.append(h('p', { id: 'conflict', class: 'error', role: 'alert', tabindex: -1 },
             'Not applied: someone changed the policy after this preview (you previewed version ' + dr.policy_version + ').' + now +
             ' Nothing was overwritten. Preview again to see your change against the current policy.'));
         } else {
           conflict.append(failure(e, 'apply-error'));
           if (e.details && e.details.field) showFieldError(form, e.details.field, e.message, e.details.column);
         }
+        conflict.firstChild.scrollIntoView({ block: 'center' });
       }
     });
     box.append(h('div', { class: 'actions' }, applyBtn, cancelBtn), conflict);
@@ -550,6 +551,7 @@
         peopleView();
       } catch (e) {
         out.append(failure(e, 'user-error'));
+        out.firstChild.scrollIntoView({ block: 'nearest' });
         if (e.details && e.details.field) showFieldError(form, e.details.field.split('.')[0], e.message);
       }
     });
