@@ -469,6 +469,11 @@ impl Drop for Browser {
     }
 }
 
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    matches!(e, fantoccini::error::CmdError::Standard(w)
+        if w.error == fantoccini::error::ErrorStatus::StaleElementReference)
+}
+
 fn tool(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
@@ -563,16 +568,20 @@ impl Browser {
     }
 
     async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        self.wait_text(css, "").await
     }
 
-    /// Waits until the element's text contains `needle` (answers arrive after API calls).
+    /// Waits until an element matching `css` has a text containing `needle` (answers arrive
+    /// after API calls, and a list re-rendered meanwhile replaces the element that was found).
     async fn wait_text(&self, css: &str, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let text = self.text(css).await;
-            if text.contains(needle) {
-                return text;
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.ok(),
+                Err(_) => None,
+            };
+            if let Some(text) = text.as_ref().filter(|t| t.contains(needle)) {
+                return text.clone();
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -595,8 +604,19 @@ impl Browser {
             .expect("set value");
     }
 
+    /// Clicks the element matching `css`, finding it again if the page re-rendered it
+    /// between finding and clicking.
     async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("click");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if tokio::time::Instant::now() < deadline && is_stale(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Replaces an input's value by typing, as a user does.
@@ -619,7 +639,16 @@ impl Browser {
     }
 
     async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.find(css).await.attr(name).await.expect("attr")
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.attr(name).await {
+                Ok(v) => return v,
+                Err(e) if tokio::time::Instant::now() < deadline && is_stale(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css} {name}: {e}"),
+            }
+        }
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -733,6 +762,22 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         .await;
     assert_eq!(hostile.status, StatusCode::CREATED, "{hostile:?}");
     let admin = app.admin_token().await;
+    // 30 more rules: the rule list takes two pages of 50.
+    let extra: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"subject": "role:contractor", "object": "document",
+                        "action": format!("task-{i}"), "effect": "allow"})
+        })
+        .collect();
+    let added = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(json!({"rules": extra})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{added:?}");
     let v0 = policy_version(&app, &admin).await;
 
     b.sign_in("admin", ADMIN_PASSWORD).await;
@@ -743,6 +788,16 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
     assert_eq!(stored, json!(["", 0, 0]));
     b.find("#rules-table tbody tr").await;
     b.screenshot("rules").await;
+    b.wait_text("#rules-count", "1–50 of 53 rule(s)").await;
+    b.click("#rules-count-next").await;
+    b.wait_text("#rules-count", "51–53 of 53 rule(s)").await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#rules-table tbody tr').length;")
+            .await,
+        json!(3)
+    );
+    b.click("#rules-count-prev").await;
+    b.wait_text("#rules-count", "1–50 of 53 rule(s)").await;
 
     // Filters: only alice's rules... by subject, exact.
     b.fill("#f-subject", "role:auditor").await;
@@ -998,6 +1053,13 @@ async fn a_non_admin_sees_every_admin_action_refused() {
         StatusCode::CREATED
     );
     let before = policy_version(&app, &admin).await;
+    // A wrong password is refused without saying whether the account exists.
+    b.open("/console").await;
+    b.fill("#username", "eve").await;
+    b.fill("#password", "not-her-password").await;
+    b.click("#signin-submit").await;
+    b.wait_text("#signin-error", "Wrong username or password.")
+        .await;
     b.sign_in("eve", PASSWORD).await;
 
     let refused = b.wait_text("#rules-list #refused", "403").await;

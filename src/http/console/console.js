@@ -160,7 +160,8 @@
       }).catch((e) => ({ res: { ok: false, status: 0 }, data: { message: e.message } }));
       pass.value = '';
       if (!res.ok) {
-        error.textContent = res.status === 429 ? data.message : 'Wrong username or password.';
+        error.textContent = res.status === 0 ? 'Warden could not be reached: ' + data.message
+          : res.status === 400 ? 'Wrong username or password.' : data.message;
         error.hidden = false;
         return;
       }
@@ -352,9 +353,21 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // Pages of a list: "from–to of total" with Previous and Next; `go(offset)` shows another.
+  const PAGE = 50;
+
+  function pager(id, what, page, offset, go) {
+    const from = page.total === 0 ? 0 : offset + 1;
+    const to = offset + page.items.length;
+    return h('div', { class: 'actions pager' },
+      h('span', { id }, from + '–' + to + ' of ' + page.total + ' ' + what),
+      h('button', { type: 'button', class: 'secondary', id: id + '-prev', disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE)) }, 'Previous'),
+      h('button', { type: 'button', class: 'secondary', id: id + '-next', disabled: to >= page.total, onclick: () => go(offset + PAGE) }, 'Next'));
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Rules
   const ruleFilter = { subject: '', object: '', action: '', effect: '', offset: 0 };
-  const PAGE = 50;
 
   async function rulesView() {
     const main = clear(view());
@@ -407,12 +420,8 @@
       h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary edit-rule', 'aria-label': 'Edit rule ' + r.id, onclick: () => openRuleEditor(r) }, 'Edit'),
         h('button', { type: 'button', class: 'danger delete-rule', 'aria-label': 'Delete rule ' + r.id, onclick: () => openDelete(r) }, 'Delete'))));
-    const from = page.total === 0 ? 0 : ruleFilter.offset + 1;
-    const to = ruleFilter.offset + page.items.length;
-    const nav = h('div', { class: 'actions pager' },
-      h('span', { id: 'rules-count' }, from + '–' + to + ' of ' + page.total + ' rule(s), policy version ' + page.policy_version),
-      h('button', { type: 'button', class: 'secondary', disabled: ruleFilter.offset === 0, onclick: () => { ruleFilter.offset = Math.max(0, ruleFilter.offset - PAGE); loadRules(); } }, 'Previous'),
-      h('button', { type: 'button', class: 'secondary', disabled: to >= page.total, onclick: () => { ruleFilter.offset += PAGE; loadRules(); } }, 'Next'));
+    const nav = pager('rules-count', 'rule(s), policy version ' + page.policy_version, page, ruleFilter.offset,
+      (offset) => { ruleFilter.offset = offset; loadRules(); });
     clear(list).append(nav, h('div', { class: 'scroll' }, h('table', { id: 'rules-table', class: 'data' },
       h('thead', {}, h('tr', {}, ['id', 'subject', 'object', 'action', 'scope', 'condition', 'effect', ''].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, rows))));
@@ -472,6 +481,8 @@
 
   // ---------------------------------------------------------------------------------------
   // People: users, roles, assignments, and a decision for any user.
+  let usersOffset = 0;
+
   async function peopleView() {
     const main = clear(view());
     main.append(h('h1', {}, 'People'));
@@ -483,7 +494,7 @@
     let users, roles;
     try {
       [users, roles] = await Promise.all([
-        api('GET', '/v1/admin/users?limit=500').then((r) => r.data),
+        api('GET', '/v1/admin/users?limit=' + PAGE + '&offset=' + usersOffset).then((r) => r.data),
         api('GET', '/v1/admin/roles').then((r) => r.data),
       ]);
     } catch (e) {
@@ -514,7 +525,7 @@
           h('button', { type: 'button', class: 'chip-x', 'aria-label': 'Remove ' + r + ' from ' + u.username,
             onclick: () => openUnassign('user:' + u.username.toLowerCase(), r) }, '×')))),
       h('td', {}, h('button', { type: 'button', class: 'secondary edit-user', 'aria-label': 'Edit ' + u.username, onclick: () => openUserEditor(editor, u) }, 'Edit'))));
-    box.append(h('p', { class: 'hint' }, page.total + ' user(s)'), editor,
+    box.append(pager('users-count', 'user(s)', page, usersOffset, (offset) => { usersOffset = offset; peopleView(); }), editor,
       h('div', { class: 'scroll' }, h('table', { id: 'users-table', class: 'data' },
         h('thead', {}, h('tr', {}, ['user', 'status', 'attributes', 'scopes', 'roles', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, rows))));
@@ -661,6 +672,8 @@
 
   // ---------------------------------------------------------------------------------------
   // History: versions, a comparison of any version with the current policy, rollback.
+  let historyOffset = 0;
+
   async function historyView() {
     const main = clear(view());
     main.append(h('h1', {}, 'History'));
@@ -669,12 +682,12 @@
     main.append(panel, list);
     let page;
     try {
-      page = (await api('GET', '/v1/admin/policy/versions?limit=100')).data;
+      page = (await api('GET', '/v1/admin/policy/versions?limit=' + PAGE + '&offset=' + historyOffset)).data;
     } catch (e) {
       list.append(failure(e));
       return;
     }
-    list.append(h('p', { class: 'hint' }, page.total + ' version(s); newest first.'),
+    list.append(pager('versions-count', 'version(s), newest first', page, historyOffset, (offset) => { historyOffset = offset; historyView(); }),
       h('div', { class: 'scroll' }, h('table', { id: 'versions', class: 'data' },
         h('thead', {}, h('tr', {}, ['version', 'when', 'who', 'what', 'summary', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, page.items.map((v) => h('tr', { data: { version: v.version } },
