@@ -1,14 +1,16 @@
 //! `/v1/admin/matrices`: the shipped matrices against the live policy, and ad-hoc matrices
 //! (optionally against a proposed change: a dry run).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
-use crate::authz::Snapshot;
 use crate::authz::change::{candidate, shipped_matrices};
+use crate::authz::{AttrValue, Snapshot};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
@@ -254,17 +256,41 @@ pub struct CellQuery {
     pub action: String,
 }
 
+/// A matrix subject as the matrix declares it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhySubject {
+    /// Its name in the matrix.
+    pub name: String,
+    /// Role names (without `role:`).
+    pub roles: Vec<String>,
+    /// The token scopes it asks with.
+    pub scopes: Vec<String>,
+    /// Its attributes (`r.sub.*`).
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// A matrix object as the cell's action sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhyObject {
+    /// Its name in the matrix.
+    pub name: String,
+    /// The resource decided on (a type such as `document`, or a path).
+    pub resource: String,
+    /// Its attributes (`r.obj.*`; for `create`, the owner is the subject).
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
 /// Why a cell has its answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CellWhy {
     /// The cell, with its answer and what decided it.
     pub cell: GridCell,
-    /// The subject's attributes, roles and token scopes as the matrix gives them.
-    #[schema(value_type = Object)]
-    pub subject: serde_json::Value,
-    /// The object as decided: its resource and attributes.
-    #[schema(value_type = Object)]
-    pub object: serde_json::Value,
+    /// The subject's roles, token scopes and attributes.
+    pub subject: WhySubject,
+    /// The object as decided.
+    pub object: WhyObject,
     /// Every rule whose subject, object, action and scope apply, and how its condition
     /// evaluated (a `false` or an error is why an allow rule did not allow).
     pub conditions: Vec<crate::authz::ConditionResult>,
@@ -317,17 +343,17 @@ pub async fn why(
                     allowed: cell.actual,
                     reason: cell.reason,
                 },
-                subject: serde_json::json!({
-                    "name": q.subject,
-                    "roles": declared.roles,
-                    "scopes": declared.scopes,
-                    "attributes": declared.attributes,
-                }),
-                object: serde_json::json!({
-                    "name": q.object,
-                    "resource": object.resource,
-                    "attributes": object.attributes,
-                }),
+                subject: WhySubject {
+                    name: q.subject,
+                    roles: declared.roles,
+                    scopes: declared.scopes,
+                    attributes: declared.attributes,
+                },
+                object: WhyObject {
+                    name: q.object,
+                    resource: object.resource,
+                    attributes: object.attributes,
+                },
                 conditions,
             })
         })

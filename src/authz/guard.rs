@@ -19,28 +19,60 @@ pub const MIN_VERSION_HEADER: &str = "warden-min-version";
 /// The same as a query parameter (removed before the handler sees the query).
 pub const MIN_VERSION_PARAM: &str = "min_version";
 
+fn bad_min_version() -> ApiError {
+    ApiError::bad_request(
+        "bad_request",
+        "Warden-Min-Version / min_version must be a policy version (a decimal number)",
+    )
+}
+
+fn parse_min_version(v: &[u8]) -> Result<i64, ApiError> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(bad_min_version());
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(bad_min_version)
+}
+
+/// The largest `Warden-Min-Version` header, if any. 400 when one is not a decimal version.
+pub fn header_min_version(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    let mut min = None;
+    for value in headers.get_all(MIN_VERSION_HEADER) {
+        min = min.max(Some(parse_min_version(value.as_bytes())?));
+    }
+    Ok(min)
+}
+
+/// Waits until this instance serves at least `min` (a request with credentials only: the
+/// account the token names may be what the version changed). 503 `policy_stale` when it does
+/// not get there in time, or nobody wrote that version.
+pub async fn reach_min_version(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    min: Option<i64>,
+) -> Result<(), ApiError> {
+    if let Some(min) = min.filter(|_| headers.contains_key(header::AUTHORIZATION))
+        && !state
+            .engine
+            .catch_up(min, state.config.min_version_wait)
+            .await
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy_stale",
+            "this instance has not reached the requested policy version; retry",
+        )
+        .with_retry_after(1));
+    }
+    Ok(())
+}
+
 /// The minimum version a request names in the header or the query (the larger if both), with
 /// the query parameter removed. 400 when a value is not a decimal version.
 fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64>, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "bad_request",
-            "Warden-Min-Version / min_version must be a policy version (a decimal number)",
-        )
-    };
-    let parse = |v: &[u8]| -> Result<i64, ApiError> {
-        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-            return Err(bad());
-        }
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(bad)
-    };
-    let mut min = None;
-    for value in parts.headers.get_all(MIN_VERSION_HEADER) {
-        min = min.max(Some(parse(value.as_bytes())?));
-    }
+    let mut min = header_min_version(&parts.headers)?;
     let Some(query) = parts.uri.query() else {
         return Ok(min);
     };
@@ -49,10 +81,10 @@ fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64
     for pair in query.split('&') {
         match pair.split_once('=') {
             Some((MIN_VERSION_PARAM, v)) => {
-                min = min.max(Some(parse(v.as_bytes())?));
+                min = min.max(Some(parse_min_version(v.as_bytes())?));
                 found = true;
             }
-            None if pair == MIN_VERSION_PARAM => return Err(bad()),
+            None if pair == MIN_VERSION_PARAM => return Err(bad_min_version()),
             _ => kept.push(pair),
         }
     }
@@ -64,8 +96,8 @@ fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64
             format!("{path}?{}", kept.join("&"))
         };
         let mut uri = axum::http::uri::Parts::from(parts.uri.clone());
-        uri.path_and_query = Some(rebuilt.parse().map_err(|_| bad())?);
-        parts.uri = axum::http::Uri::from_parts(uri).map_err(|_| bad())?;
+        uri.path_and_query = Some(rebuilt.parse().map_err(|_| bad_min_version())?);
+        parts.uri = axum::http::Uri::from_parts(uri).map_err(|_| bad_min_version())?;
     }
     Ok(min)
 }
@@ -85,19 +117,7 @@ pub async fn require_policy(
     let (mut parts, body) = req.into_parts();
     // Before authenticating: the account the token names may be what the version changed.
     let min = take_min_version(&mut parts)?;
-    if let Some(min) = min.filter(|_| parts.headers.contains_key(header::AUTHORIZATION))
-        && !state
-            .engine
-            .catch_up(min, state.config.min_version_wait)
-            .await
-    {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "policy_stale",
-            "this instance has not reached the requested policy version; retry",
-        )
-        .with_retry_after(1));
-    }
+    reach_min_version(&state, &parts.headers, min).await?;
     let principal = authenticate(&state, &parts.headers).await?;
     let resource = routed_resource(&mut parts).await?;
     let (subject, object) = (principal.subject(), Object::route(&resource));

@@ -34,7 +34,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::authenticate;
 use crate::authz::Object;
-use crate::authz::guard::POLICY_VERSION_HEADER;
+use crate::authz::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};
 use crate::authz::resource::canonical_path;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -176,6 +176,7 @@ fn bad_request(e: HeaderError) -> ApiError {
         ("X-Forwarded-Uri" = Option<String>, Header, description = "the original URI (Caddy, Traefik)"),
         ("X-Original-Method" = Option<String>, Header, description = "the original method (nginx)"),
         ("X-Original-URI" = Option<String>, Header, description = "the original URI (nginx)"),
+        ("Warden-Min-Version" = Option<String>, Header, description = "decide at this policy version or later (503 `policy_stale` if this instance cannot reach it in time)"),
     ),
     responses(
         (status = 204, description = "allowed", headers(
@@ -187,6 +188,8 @@ fn bad_request(e: HeaderError) -> ApiError {
         (status = 403, body = crate::error::ErrorBody, description = "`forbidden`: the policy \
             denies the forwarded request; `untrusted_proxy`: the peer is not in \
             --trusted-proxies; `ambiguous_path`: the forwarded path could be read in two ways"),
+        (status = 503, body = crate::error::ErrorBody, description = "`policy_stale`: the \
+            Warden-Min-Version named could not be reached in time"),
     ))]
 pub async fn forward(
     State(state): State<AppState>,
@@ -194,7 +197,10 @@ pub async fn forward(
 ) -> Result<Response, ApiError> {
     let (method, headers) = (request.method(), request.headers());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
-    // First, as on every protected route: no valid token is a 401 whoever asks.
+    // As on every protected route: a `Warden-Min-Version` the caller sent (gateways pass the
+    // original request's headers on) is reached before anything is decided, then no valid
+    // token is a 401 whoever asks.
+    reach_min_version(&state, headers, header_min_version(headers)?).await?;
     let principal = authenticate(&state, headers).await?;
     if !peer.is_some_and(|ConnectInfo(p)| state.config.proxies.trusts(p.ip())) {
         return Err(ApiError::new(

@@ -388,3 +388,73 @@ async fn the_forward_matrix_holds_through_the_endpoint() {
 }
 
 mod nginx;
+
+/// A gateway passes the caller's headers on: a `Warden-Min-Version` (the version an earlier
+/// write answered) is reached before the forwarded request is decided, as on every other
+/// route, so a revoke made through one instance is never undone by another's forward-auth.
+#[tokio::test]
+async fn forward_auth_is_decided_at_the_minimum_version_the_caller_names() {
+    let a = gateway_app().await;
+    let (zoe, _) = a.user_tokens("zoe").await;
+    // B neither polls nor listens here: only the minimum version brings it forward.
+    let b = a
+        .another_instance_with(|c| {
+            c.proxies.trusted = vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
+        })
+        .await;
+    let admin = a.admin_token().await;
+    assert_eq!(
+        forward(&b, &zoe, "GET", "/app/pages/1").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = a
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(
+                json!({"subject": "user:zoe", "object": "/app/*", "action": "GET",
+                        "effect": "deny"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let revoked = header(&r, "warden-policy-version").to_owned();
+    // without a minimum, B still answers from the policy it loaded
+    assert_eq!(
+        forward(&b, &zoe, "GET", "/app/pages/1").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let at = |min: &str| {
+        ask(
+            Some(GATEWAY),
+            Some(&zoe),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/app/pages/1"),
+                ("warden-min-version", min),
+            ],
+            Method::GET,
+        )
+    };
+    let denied = b.send(at(&revoked)).await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(
+        b.state
+            .engine
+            .snapshot()
+            .expect("policy")
+            .version()
+            .to_string(),
+        revoked
+    );
+    let unwritten = b.send(at("999999")).await;
+    assert_error(&unwritten, StatusCode::SERVICE_UNAVAILABLE, "policy_stale");
+    for bad in ["x", "-1", "1.0", ""] {
+        assert_error(
+            &b.send(at(bad)).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
+    }
+}

@@ -137,8 +137,14 @@ impl TestApp {
 
     /// A second Warden instance on the same database (what a scale-out deployment runs).
     pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_instance`] with `edit`ed config.
+    pub async fn another_instance_with(&self, edit: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::for_database(&self.url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        edit(&mut config);
         let started = warden::bootstrap::start(config, Arc::new(self.clock.clone()))
             .await
             .expect("second instance");
