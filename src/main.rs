@@ -284,6 +284,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             warden::bootstrap::demo::DEMO_PASSWORD
         );
     }
+    println!("admin console: http://{addr}/console");
     println!("API docs: http://{addr}/docs");
     match warden::serve(listener, metrics, started.state).await {
         Ok(()) => ExitCode::SUCCESS,
