@@ -328,7 +328,7 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             0
         }
         // Worded as the API would answer it (status, code, message).
-        Err(e) => fail(crate::error::ApiError::from(e)),
+        Err(e) => fail(crate::http::error::ApiError::from(e)),
     }
 }
 

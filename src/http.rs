@@ -1,4 +1,7 @@
-//! Router assembly and middleware order: the only place that knows about both.
+//! The HTTP edge: every route's handler, the policy guard, the one error type and its JSON
+//! mapping, the console's pages, and here the router assembly and middleware order. The
+//! domain below it (`policy`, `authz`, `store`, `auth::accounts`) answers in its own error
+//! types, which `error` maps to statuses in one place each.
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
@@ -12,12 +15,18 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::authz::guard::require_policy;
-use crate::error::ApiError;
 use crate::state::AppState;
+use error::ApiError;
+use guard::require_policy;
 
+pub mod admin;
+pub mod auth;
+pub mod check;
 pub mod console;
+pub mod documents;
+pub mod error;
 pub mod forward;
+pub mod guard;
 pub mod metrics;
 pub mod observe;
 mod openapi;
@@ -34,7 +43,7 @@ pub async fn health() -> Json<serde_json::Value> {
 
 /// Database reachable and a policy loaded.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "ready"), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     if !state.db.ping().await {
         return Err(ApiError::unavailable("the database is unreachable"));
@@ -91,14 +100,14 @@ fn declared() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics::metrics))
-        .merge(crate::auth::public_router())
+        .merge(auth::public_router())
         // Authenticates and decides itself: its decision is about the forwarded request.
         .merge(forward::router());
     let protected = OpenApiRouter::new()
-        .merge(crate::auth::protected_router())
-        .merge(crate::check::router())
-        .merge(crate::documents::router())
-        .merge(crate::admin::router());
+        .merge(auth::protected_router())
+        .merge(check::router())
+        .merge(documents::router())
+        .merge(admin::router());
     (public, protected)
 }
 

@@ -4,17 +4,13 @@
 //!
 //! An embedding axum application needs [`http::router`] and [`bootstrap::start`].
 
-pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
-pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decisions;
-pub mod documents;
-pub mod error;
 pub mod http;
 pub mod logging;
 pub mod matrix;

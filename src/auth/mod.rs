@@ -1,12 +1,11 @@
-//! Authentication: accounts, passwords, tokens and the `/v1/auth` routes.
+//! Authentication: accounts, passwords, tokens, sessions and rate limits (the `/v1/auth`
+//! routes are in `http::auth`).
 
+pub mod accounts;
 pub mod client;
 pub mod domain;
 pub mod keys;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;
-pub mod routes;
 pub mod tokens;
-
-pub use routes::{protected_router, public_router};

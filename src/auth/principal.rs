@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, header, request::Parts};
 
 use super::keys::Claims;
 use crate::authz::Subject;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, users::UserRow};
 

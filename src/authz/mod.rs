@@ -12,7 +12,6 @@ pub mod adapter;
 pub mod change;
 #[cfg(test)]
 mod differential;
-pub mod guard;
 pub mod lockout;
 pub mod resource;
 pub mod seed;

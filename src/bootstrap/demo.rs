@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::StartError;
+use crate::auth::accounts::create_user;
 use crate::auth::domain::{Password, Username};
-use crate::auth::routes::create_user;
 use crate::authz::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, documents::DocumentFields};

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 
+use crate::auth::accounts::create_user;
 use crate::auth::domain::{Password, Username};
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::RateLimiter;
-use crate::auth::routes::create_user;
 use crate::authz::seed::{SEED_POLICY, parse_policy};
 use crate::authz::{AttrValue, Engine};
 use crate::clock::SharedClock;

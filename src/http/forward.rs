@@ -34,9 +34,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::authenticate;
 use crate::authz::Object;
-use crate::authz::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};
 use crate::authz::resource::canonical_path;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};
 use crate::state::AppState;
 
 /// The route.
@@ -182,13 +182,13 @@ fn bad_request(e: HeaderError) -> ApiError {
         (status = 204, description = "allowed", headers(
             ("x-warden-user" = String, description = "the caller's user name"),
             ("x-warden-roles" = String, description = "the caller's roles, comma-separated"))),
-        (status = 400, body = crate::error::ErrorBody, description = "`bad_forwarded_request`: \
+        (status = 400, body = crate::http::error::ErrorBody, description = "`bad_forwarded_request`: \
             the original method and URI headers are missing, partial, repeated, contradictory \
             or oversized (a gateway misconfiguration)"),
-        (status = 403, body = crate::error::ErrorBody, description = "`forbidden`: the policy \
+        (status = 403, body = crate::http::error::ErrorBody, description = "`forbidden`: the policy \
             denies the forwarded request; `untrusted_proxy`: the peer is not in \
             --trusted-proxies; `ambiguous_path`: the forwarded path could be read in two ways"),
-        (status = 503, body = crate::error::ErrorBody, description = "`policy_stale`: the \
+        (status = 503, body = crate::http::error::ErrorBody, description = "`policy_stale`: the \
             Warden-Min-Version named could not be reached in time"),
     ))]
 pub async fn forward(

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// Headers a proxy adds: a request carrying one may come from anywhere.
@@ -27,7 +27,7 @@ const FORWARDING_HEADERS: [&str; 4] = ["forwarded", "x-forwarded-for", "x-real-i
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
-        (status = 404, description = "`not_found`: not a loopback client, came through a proxy, or metrics are served on `--metrics-listen`", body = crate::error::ErrorBody)))]
+        (status = 404, description = "`not_found`: not a loopback client, came through a proxy, or metrics are served on `--metrics-listen`", body = crate::http::error::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, req: Request) -> Response {
     if state.config.metrics_listen.is_some() || !local_direct_client(&req) {
         return ApiError::not_found("route").into_response();

@@ -102,7 +102,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .http_request(method.as_str(), &route, status, elapsed.as_secs_f64());
     if res
         .extensions()
-        .get::<crate::error::StoreFailed>()
+        .get::<crate::http::error::StoreFailed>()
         .is_some()
     {
         state.metrics.store_error();

@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Authentication and Casbin-based authorization service"),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::http::error::ErrorBody)),
     modifiers(&BearerScheme),
     tags((name = "auth"), (name = "authz"), (name = "documents"), (name = "admin"), (name = "health"))
 )]
@@ -196,7 +196,7 @@ fn add_common_responses(op: &mut Operation, can_time_out: bool) {
         if protected && status.starts_with('2') {
             // Set by the guard (or, for a write, by the handler: the version it created).
             r.headers
-                .entry(crate::authz::guard::POLICY_VERSION_HEADER.to_owned())
+                .entry(crate::http::guard::POLICY_VERSION_HEADER.to_owned())
                 .or_insert_with(|| header_doc("the policy version the request was decided under"));
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! The change protocol speaks in these terms; it never picks a status code. The HTTP layer
 //! maps each variant to its status, stable code and body in one place
-//! (`impl From<ChangeError> for ApiError` in `src/error.rs`).
+//! (`impl From<ChangeError> for ApiError` in `src/http/error.rs`).
 
 use super::change::Flip;
 

@@ -392,7 +392,7 @@ impl TestApp {
                 .map_or("role:user".to_owned(), |r| format!("role:{r}"));
             let username = warden::auth::domain::Username::parse(name).expect("name");
             let password = warden::auth::domain::Password::parse(PASSWORD).expect("pw");
-            warden::auth::routes::create_user(
+            warden::auth::accounts::create_user(
                 &self.state,
                 &username,
                 password,

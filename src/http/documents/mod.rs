@@ -10,9 +10,9 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
-use crate::authz::guard::authorize;
 use crate::authz::{AttrValue, Object};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::http::error::{ApiError, Json, Path, Query};
+use crate::http::guard::authorize;
 use crate::state::AppState;
 use crate::store::{
     self,
@@ -117,8 +117,8 @@ const MAX_SCAN: usize = 2_000;
 /// List the documents the caller may read (others are silently left out, no count), by id.
 /// When more may follow, a `Link: <...>; rel="next"` header gives the next page.
 #[utoipa::path(get, path = "/api/documents", operation_id = "list_documents", tag = "documents", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, body = [DocumentRow]), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [DocumentRow]), (status = 401, body = crate::http::error::ErrorBody),
+        (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -170,7 +170,7 @@ pub async fn list(
 
 /// Create a document owned by the caller.
 #[utoipa::path(post, path = "/api/documents", operation_id = "create_document", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
-    responses((status = 201, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = DocumentRow), (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -197,7 +197,7 @@ async fn load(state: &AppState, id: i64) -> Result<DocumentRow, ApiError> {
 /// Read one document.
 #[utoipa::path(get, path = "/api/documents/{id}", operation_id = "read_document", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
-    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DocumentRow), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
     principal: Principal,
@@ -215,8 +215,8 @@ pub async fn read(
 /// in its new place).
 #[utoipa::path(put, path = "/api/documents/{id}", operation_id = "update_document", tag = "documents", security(("bearer" = [])), request_body = DocumentInput,
     params(("id" = i64, Path, description = "document id")),
-    responses((status = 200, body = DocumentRow), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DocumentRow), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody),
+        (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -246,7 +246,7 @@ pub async fn update(
 /// Delete a document.
 #[utoipa::path(delete, path = "/api/documents/{id}", operation_id = "delete_document", tag = "documents", security(("bearer" = [])),
     params(("id" = i64, Path, description = "document id")),
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     principal: Principal,

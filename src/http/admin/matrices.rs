@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::policy::ChangeBody;
 use crate::authz::change::{candidate, shipped_matrices};
 use crate::authz::{AttrValue, Snapshot};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
 use crate::matrix::run::{PolicyUnderTest, check_within};
@@ -131,7 +131,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummar
 /// One shipped matrix against the live policy; `{name}.html` returns the coloured grid.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", operation_id = "show_matrix", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name, or name.html for the HTML grid")),
-    responses((status = 200, body = MatrixSummary), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = MatrixSummary), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -210,7 +210,7 @@ pub struct MatrixGrid {
 /// Every cell of a shipped matrix against the live policy: the coloured grid's data.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/grid", operation_id = "matrix_grid", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name")),
-    responses((status = 200, body = MatrixGrid), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = MatrixGrid), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn grid(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -300,7 +300,7 @@ pub struct CellWhy {
 /// that decided it and every applicable rule's condition with its result.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/why", operation_id = "matrix_cell_why", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name"), CellQuery),
-    responses((status = 200, body = CellWhy), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CellWhy), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn why(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -378,8 +378,8 @@ pub struct RunBody {
 /// anything is evaluated), 2 runs at once (503 `busy` with `Retry-After`), 10 s of evaluation
 /// (503 `timeout`). A matrix that checks no cell is refused (422).
 #[utoipa::path(post, path = "/v1/admin/matrices/run", operation_id = "run_matrix", tag = "admin", security(("bearer" = [])), request_body = RunBody,
-    responses((status = 200, body = MatrixSummary), (status = 422, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = MatrixSummary), (status = 422, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,
     Json(body): Json<RunBody>,

@@ -6,9 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{AuthzError, Decision, Object, Subject};
 use crate::auth::principal::{Principal, authenticate};
-use crate::error::ApiError;
+use crate::authz::{AuthzError, Decision, Object, Subject};
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// Response header naming the policy version a request was decided under.
@@ -107,7 +107,7 @@ fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64
 /// not parse either, 403 when denied, 503 when no policy is loaded.
 ///
 /// The resource is built from the matched route and the canonical form of its parameters
-/// ([`super::resource::canonical_route`]), never from the raw path: `/api/documents/04`,
+/// ([`crate::authz::resource::canonical_route`]), never from the raw path: `/api/documents/04`,
 /// `/api/documents/%34` and `/api/documents/4` are one document, so they get one decision.
 pub async fn require_policy(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ async fn routed_resource(parts: &mut axum::http::request::Parts) -> Result<Strin
         .extensions
         .get::<MatchedPath>()
         .ok_or_else(ApiError::forbidden)?;
-    super::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
+    crate::authz::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
 }
 
 /// Object-level check: may the principal do `action` on `object`? 403 if not.

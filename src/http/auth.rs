@@ -11,22 +11,20 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::client::ClientAddr;
-use super::domain::{Email, Password, Scope, Username};
-use super::principal::{Principal, effective_scopes};
-use super::tokens::{
+use crate::auth::accounts::{AccountError, create_user};
+use crate::auth::client::ClientAddr;
+use crate::auth::domain::{Email, Password, Scope, Username};
+use crate::auth::principal::{Principal, effective_scopes};
+use crate::auth::tokens::{
     TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
 };
 use crate::authz::AttrValue;
-use crate::error::{ApiError, Json};
+use crate::http::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::store::{self, tokens::Rotation, users::UserRow};
 
 /// Longest access token `/v1/auth/revoke` looks at (Warden's are well under 1 KiB).
 const MAX_ACCESS_TOKEN_BYTES: usize = 4096;
-
-/// Scopes a self-registered user may request.
-pub const DEFAULT_USER_SCOPES: [&str; 2] = ["documents:read", "documents:write"];
 
 /// Routes that need no token (or check it themselves).
 pub fn public_router() -> OpenApiRouter<AppState> {
@@ -104,9 +102,9 @@ fn public_user(state: &AppState, user: UserRow) -> PublicUser {
 
 /// Register an account (role `user`).
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = PublicUser), (status = 403, description = "registration disabled", body = crate::error::ErrorBody),
-        (status = 409, description = "username_taken", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
-        (status = 429, description = "too many registrations from this address", body = crate::error::ErrorBody)))]
+    responses((status = 201, body = PublicUser), (status = 403, description = "registration disabled", body = crate::http::error::ErrorBody),
+        (status = 409, description = "username_taken", body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody),
+        (status = 429, description = "too many registrations from this address", body = crate::http::error::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -155,60 +153,13 @@ pub async fn register(
         "role:user",
     )
     .await
-    .map_err(|e| match e.status() {
-        StatusCode::CONFLICT => ApiError::conflict("username_taken", "this username is taken"),
-        _ => e,
+    .map_err(|e| match e {
+        AccountError::Store(store::StoreError::Conflict(_)) => {
+            ApiError::conflict("username_taken", "this username is taken")
+        }
+        other => other.into(),
     })?;
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
-}
-
-/// Hashes the password and stores a user with one role, then adds the assignment to the
-/// engine so it is in force for the user's first request (without re-reading the policy).
-pub async fn create_user(
-    state: &AppState,
-    username: &Username,
-    password: Password,
-    email: Option<&Email>,
-    display_name: Option<&str>,
-    attributes: &BTreeMap<String, AttrValue>,
-    role: &str,
-) -> Result<UserRow, ApiError> {
-    let hash = state
-        .hasher
-        .hash(password.expose().to_owned())
-        .await
-        .map_err(ApiError::internal)?;
-    let scopes: Vec<String> = DEFAULT_USER_SCOPES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let created = store::users::insert(
-        &state.db,
-        store::users::NewUser {
-            username: username.as_str(),
-            email: email.map(Email::as_str),
-            display_name,
-            password_hash: &hash,
-            attributes,
-            scopes: &scopes,
-            role,
-        },
-        state.now(),
-    )
-    .await?;
-    let assignment = crate::authz::rule::Assignment {
-        id: created.assignment_id,
-        member: created.member,
-        role: role.to_owned(),
-    };
-    if let Err(e) = state
-        .engine
-        .add_assignment(created.policy_version, assignment)
-        .await
-    {
-        tracing::error!(error = %e, "policy update after registration failed");
-    }
-    Ok(created.user)
 }
 
 /// The token endpoint's parameters (RFC 6749 §4.3 and §6). Unknown parameters are ignored,
@@ -283,8 +234,8 @@ fn no_store(body: TokenResponse) -> Response {
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse),
-        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = crate::error::ErrorBody),
-        (status = 429, description = "too many attempts", body = crate::error::ErrorBody)))]
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = crate::http::error::ErrorBody),
+        (status = 429, description = "too many attempts", body = crate::http::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -440,7 +391,7 @@ pub struct RevokeRequest {
 /// belongs to (RFC 7009: 200 even for unknown or invalid tokens).
 #[utoipa::path(post, path = "/v1/auth/revoke", tag = "auth",
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "revoked (or unknown)"), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "revoked (or unknown)"), (status = 400, body = crate::http::error::ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     FormOrJson(req): FormOrJson<RevokeRequest>,
@@ -463,7 +414,7 @@ pub async fn revoke(
 
 /// Reject every token issued to the caller so far (access and refresh).
 #[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::http::error::ErrorBody)))]
 pub async fn logout_all(
     State(state): State<AppState>,
     principal: Principal,
@@ -497,7 +448,7 @@ pub struct Me {
 
 /// Who am I: username, roles, attributes and the presented token's scopes.
 #[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Me), (status = 401, body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
     Json(Me {
         token_scopes: principal.scopes,

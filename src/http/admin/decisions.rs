@@ -7,7 +7,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use crate::decisions::Record;
-use crate::error::{ApiError, Json, Query};
+use crate::http::error::{ApiError, Json, Query};
 use crate::state::AppState;
 
 /// `?subject=&limit=`.

@@ -299,6 +299,17 @@ impl From<ChangeError> for ApiError {
     }
 }
 
+/// An account that was not created: a store failure answers as any store failure; a hashing
+/// failure is internal.
+impl From<crate::auth::accounts::AccountError> for ApiError {
+    fn from(e: crate::auth::accounts::AccountError) -> Self {
+        match e {
+            crate::auth::accounts::AccountError::Store(e) => e.into(),
+            hash @ crate::auth::accounts::AccountError::Hash(_) => ApiError::internal(hash),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         let mut e = match e {

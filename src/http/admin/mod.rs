@@ -14,8 +14,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
-use crate::authz::guard::POLICY_VERSION_HEADER;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::state::AppState;
 use crate::store::policy::{ChangeMeta, Op};
 

@@ -10,7 +10,7 @@ use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::Applied;
 use crate::authz::rule::{Effect, Rule, RuleText};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::http::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 use crate::store::policy::Op;
 
@@ -126,7 +126,7 @@ pub struct RulePage {
 
 /// List rules (filtered, paginated, by id).
 #[utoipa::path(get, path = "/v1/admin/rules", operation_id = "list_rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
-    responses((status = 200, body = RulePage, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RulePage, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 403, body = crate::http::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(f): Query<RuleFilter>,
@@ -163,8 +163,8 @@ pub async fn list(
 
 /// Add one rule or a batch, atomically.
 #[utoipa::path(post, path = "/v1/admin/rules", operation_id = "create_rules", tag = "admin", security(("bearer" = [])), request_body = CreateRules,
-    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody),
-        (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::http::error::ErrorBody),
+        (status = 412, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -187,7 +187,7 @@ pub async fn create(
 /// Replace a rule (keeps its id).
 #[utoipa::path(put, path = "/v1/admin/rules/{id}", operation_id = "replace_rule", tag = "admin", security(("bearer" = [])), request_body = RuleBody,
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -204,7 +204,7 @@ pub async fn replace(
 /// Delete a rule.
 #[utoipa::path(delete, path = "/v1/admin/rules/{id}", operation_id = "delete_rule", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "rule id")),
-    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     principal: Principal,
@@ -229,7 +229,7 @@ pub struct AssignmentBody {
 
 /// Assign a role to a user, or make a role inherit another (cycles are refused).
 #[utoipa::path(post, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
     principal: Principal,
@@ -244,7 +244,7 @@ pub async fn assign(
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/v1/admin/roles/assignments", tag = "admin", security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 pub async fn unassign(
     State(state): State<AppState>,
     principal: Principal,

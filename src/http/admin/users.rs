@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::Page;
 use crate::auth::domain::Scope;
 use crate::auth::principal::Principal;
-use crate::authz::guard::POLICY_VERSION_HEADER;
 use crate::authz::{AttrValue, RESERVED_ATTRIBUTES};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::http::error::{ApiError, Json, Path, Query};
+use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::state::AppState;
 use crate::store::{self, policy::ChangeMeta, users::Replaced, users::UserRow};
 
@@ -86,7 +86,7 @@ pub async fn list(
 /// Show one user.
 #[utoipa::path(get, path = "/v1/admin/users/{name}", operation_id = "show_user", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "username")),
-    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AdminUser), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -106,7 +106,7 @@ pub struct UserRoles {
 /// A user's roles.
 #[utoipa::path(get, path = "/v1/admin/users/{name}/roles", operation_id = "user_roles", tag = "admin", security(("bearer" = [])),
     params(("name" = String, Path, description = "username")),
-    responses((status = 200, body = UserRoles), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = UserRoles), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn roles(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -169,8 +169,8 @@ fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
 /// refused (409 `lockout`) when it would leave nobody able to administer the policy.
 #[utoipa::path(patch, path = "/v1/admin/users/{name}", operation_id = "patch_user", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
     params(("name" = String, Path, description = "username")),
-    responses((status = 200, body = AdminUser), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AdminUser), (status = 404, body = crate::http::error::ErrorBody),
+        (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
     principal: Principal,

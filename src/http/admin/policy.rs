@@ -11,7 +11,7 @@ use super::rules::{AssignmentBody, RuleBody};
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::authz::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::policy::ChangeError;
 use crate::policy::rule::RuleText;
@@ -112,8 +112,8 @@ impl ChangeBody {
 
 /// Apply several operations as one version, all-or-nothing.
 #[utoipa::path(post, path = "/v1/admin/policy/changes", tag = "admin", security(("bearer" = [])), request_body = ChangeBody,
-    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-        (status = 412, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
+        (status = 412, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn change(
     State(state): State<AppState>,
     principal: Principal,
@@ -162,7 +162,7 @@ pub async fn audit(
 /// What one version changed.
 #[utoipa::path(get, path = "/v1/admin/policy/versions/{version}/diff", tag = "admin", security(("bearer" = [])),
     params(("version" = i64, Path, description = "policy version")),
-    responses((status = 200, body = AuditEntry), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AuditEntry), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     Path(version): Path<i64>,
@@ -184,7 +184,7 @@ pub struct RollbackBody {
 /// Restore the rules and role inheritance of an earlier version, as a new version.
 /// User -> role assignments are account data and stay as they are.
 #[utoipa::path(post, path = "/v1/admin/policy/rollback", tag = "admin", security(("bearer" = [])), request_body = RollbackBody,
-    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     principal: Principal,
@@ -238,7 +238,7 @@ pub struct VersionCompare {
 /// An earlier version against the current policy: rules and role inheritance that differ.
 #[utoipa::path(get, path = "/v1/admin/policy/versions/{version}/compare", tag = "admin", security(("bearer" = [])),
     params(("version" = i64, Path, description = "policy version")),
-    responses((status = 200, body = VersionCompare), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = VersionCompare), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn compare(
     State(state): State<AppState>,
     Path(version): Path<i64>,
@@ -337,8 +337,8 @@ pub struct DryRun {
 /// with `accepted: false` and that refusal (same status and code). Extra matrices count
 /// towards the 100,000-cell limit of matrix runs.
 #[utoipa::path(post, path = "/v1/admin/policy/dry-run", tag = "admin", security(("bearer" = [])), request_body = DryRunBody,
-    responses((status = 200, body = DryRun), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DryRun), (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Json(body): Json<DryRunBody>,

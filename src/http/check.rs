@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::{Principal, subject_for};
 use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
-use crate::error::{ApiError, Json};
+use crate::http::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::store;
 
@@ -132,7 +132,7 @@ fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
 
 /// Ask the policy a batch of questions.
 #[utoipa::path(post, path = "/v1/check", tag = "authz", security(("bearer" = [])), request_body = CheckRequest,
-    responses((status = 200, body = CheckResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CheckResponse), (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
     principal: Principal,
@@ -183,7 +183,7 @@ pub async fn check(
                 conditions: None,
             },
             Ok(subject) => {
-                let d = crate::authz::guard::observed(
+                let d = crate::http::guard::observed(
                     &state,
                     "check",
                     &subject,
