@@ -1,13 +1,12 @@
-//! Who is calling: a verified bearer token plus the user's current row.
+//! Who is calling: a verified access token plus the user's current row. Reading the token
+//! out of a request is the HTTP layer's part (`http::guard`).
 
-use axum::extract::FromRequestParts;
-use axum::http::{HeaderMap, header, request::Parts};
+use std::borrow::Cow;
 
 use super::keys::Claims;
 use crate::authz::Subject;
-use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::store::{self, users::UserRow};
+use crate::store::{self, StoreError, users::UserRow};
 
 /// An authenticated caller. Attributes, scopes held and the disabled flag come from the
 /// account cache (fresh after every account write in this process), roles from the policy;
@@ -51,51 +50,46 @@ pub fn effective_scopes(granted: &str, requestable: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Extracts the bearer token: `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(ApiError::missing_token)?
-        .to_str()
-        .map_err(|_| ApiError::invalid_token("the Authorization header is not valid text"))?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::missing_token)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::missing_token());
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(ApiError::invalid_token("the bearer token is empty"));
-    }
-    Ok(token)
+/// Why a token does not name a caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token is not acceptable: malformed, badly signed, expired, revoked, or its account
+    /// gone or disabled. The text says which, for the token's holder.
+    #[error("{0}")]
+    Rejected(Cow<'static, str>),
+    /// The store could not be asked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Verifies the request's bearer token and loads its user, rejecting disabled users and
-/// tokens from an older generation (logout-all).
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = bearer(headers)?;
+fn rejected(why: impl Into<Cow<'static, str>>) -> AuthError {
+    AuthError::Rejected(why.into())
+}
+
+/// Verifies an access token and loads its user, rejecting disabled users, tokens from an
+/// older generation (logout-all) and tokens of a revoked session.
+pub async fn verify(state: &AppState, token: &str) -> Result<Principal, AuthError> {
     let claims = state
         .keys
         .verify(token, state.now())
-        .map_err(|e| ApiError::invalid_token(e.to_string()))?;
+        .map_err(|e| rejected(e.to_string()))?;
     let id: i64 = claims
         .sub
         .parse()
-        .map_err(|_| ApiError::invalid_token("the token's subject is invalid"))?;
+        .map_err(|_| rejected("the token's subject is invalid"))?;
     let user = store::users::find_by_id_cached(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::invalid_token("the token's user no longer exists"))?;
+        .ok_or_else(|| rejected("the token's user no longer exists"))?;
     if user.disabled {
-        return Err(ApiError::invalid_token("the account is disabled"));
+        return Err(rejected("the account is disabled"));
     }
     if user.token_generation != claims.r#gen {
-        return Err(ApiError::invalid_token("the token has been revoked"));
+        return Err(rejected("the token has been revoked"));
     }
     // One indexed lookup: a session revoked by reuse detection, logout-all or
     // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
     if !store::tokens::session_is_live(&state.db, user.id, &claims.sid).await? {
-        return Err(ApiError::invalid_token(
-            "the token's session has been revoked",
-        ));
+        return Err(rejected("the token's session has been revoked"));
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
@@ -103,17 +97,4 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         scopes,
         claims,
     })
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The policy guard authenticates first and leaves the principal here, so a guarded
-        // route does not verify the token twice.
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
-        authenticate(state, &parts.headers).await
-    }
 }

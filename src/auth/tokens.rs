@@ -6,9 +6,23 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::keys::Claims;
-use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::store::{self, users::UserRow};
+use crate::store::{self, StoreError, users::UserRow};
+
+/// Why a token could not be issued. Every case is a failure of the service, not of the
+/// request (the HTTP layer answers 500 or, for the store, 503).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The system's random source failed.
+    #[error("random source failed: {0}")]
+    Random(String),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(String),
+    /// Storing the refresh token failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The OAuth2 token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -25,14 +39,14 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-fn random_token(bytes: usize) -> Result<String, ApiError> {
+fn random_token(bytes: usize) -> Result<String, TokenError> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(ApiError::internal)?;
+    getrandom::fill(&mut buf).map_err(|e| TokenError::Random(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
 /// A fresh refresh token: 256 random bits, opaque.
-pub fn new_refresh_token() -> Result<String, ApiError> {
+pub fn new_refresh_token() -> Result<String, TokenError> {
     random_token(32)
 }
 
@@ -48,7 +62,7 @@ pub fn access_token(
     scope: &str,
     generation: i64,
     sid: &str,
-) -> Result<String, ApiError> {
+) -> Result<String, TokenError> {
     let now = state.now();
     let claims = Claims {
         sub: user.id.to_string(),
@@ -62,7 +76,10 @@ pub fn access_token(
         r#gen: generation,
         sid: sid.to_owned(),
     };
-    state.keys.sign(&claims).map_err(ApiError::internal)
+    state
+        .keys
+        .sign(&claims)
+        .map_err(|e| TokenError::Sign(e.to_string()))
 }
 
 /// Issues an access token and a refresh token starting a new family (a password login).
@@ -70,7 +87,7 @@ pub async fn issue_new_family(
     state: &AppState,
     user: &UserRow,
     scope: &str,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, TokenError> {
     let refresh = new_refresh_token()?;
     let family = random_token(16)?;
     let now = state.now();

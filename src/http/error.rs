@@ -310,6 +310,27 @@ impl From<crate::auth::accounts::AccountError> for ApiError {
     }
 }
 
+/// A token that names no caller: 401 `invalid_token` with the reason; a store failure
+/// answers as any store failure.
+impl From<crate::auth::principal::AuthError> for ApiError {
+    fn from(e: crate::auth::principal::AuthError) -> Self {
+        match e {
+            crate::auth::principal::AuthError::Rejected(why) => ApiError::invalid_token(why),
+            crate::auth::principal::AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A token that could not be issued: the service failed (a store failure answers as any).
+impl From<crate::auth::tokens::TokenError> for ApiError {
+    fn from(e: crate::auth::tokens::TokenError) -> Self {
+        match e {
+            crate::auth::tokens::TokenError::Store(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         let mut e = match e {

@@ -2,11 +2,11 @@
 //! [`authorize`], and the router wraps every protected route in [`require_policy`].
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::auth::principal::{Principal, authenticate};
+use crate::auth::principal::{self, Principal};
 use crate::authz::{AuthzError, Decision, Object, Subject};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -210,4 +210,43 @@ pub fn observed(
         state.metrics.decision_log_dropped();
     }
     decision
+}
+
+/// Extracts the bearer token: `Authorization: Bearer <token>` (scheme case-insensitive).
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(ApiError::missing_token)?
+        .to_str()
+        .map_err(|_| ApiError::invalid_token("the Authorization header is not valid text"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::missing_token)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::missing_token());
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::invalid_token("the bearer token is empty"));
+    }
+    Ok(token)
+}
+
+/// The caller a request's bearer token names: 401 without one, or with one that is not
+/// acceptable (see [`principal::verify`]).
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    principal::verify(state, bearer(headers)?)
+        .await
+        .map_err(ApiError::from)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The policy guard authenticates first and leaves the principal here, so a guarded
+        // route does not verify the token twice.
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        authenticate(state, &parts.headers).await
+    }
 }
