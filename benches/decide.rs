@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use warden::authz::rule::{Assignment, Rule};
-use warden::authz::seed::{SEED_POLICY, parse_policy};
-use warden::authz::{AttrValue, Object, Snapshot, Subject};
+use warden::engine::seed::{SEED_POLICY, parse_policy};
+use warden::engine::{AttrValue, Object, Snapshot, Subject};
 use warden::policy::decide::Policy;
 use warden::policy::model::Model;
 use warden::policy::rule::RuleSet;
+use warden::policy::rule::{Assignment, Rule};
 
 /// The seed policy plus `n - seed` generated rules in the same shape: route rules for other
 /// paths and roles, attribute rules for other resource types, and route rules for the
@@ -154,7 +154,7 @@ fn bench(c: &mut Criterion) {
         assignments
             .push(Assignment::parse(0, &format!("user:u{i}"), "role:viewer").expect("valid"));
     }
-    let model = || Model::compile(warden::authz::MODEL).expect("model");
+    let model = || Model::compile(warden::engine::MODEL).expect("model");
     let start = Instant::now();
     let compiled = Policy::new(model(), rows.rules.clone(), &assignments);
     let full = start.elapsed();

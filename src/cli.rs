@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::authz::adapter::SqlAdapter;
-use crate::authz::seed::{SEED_POLICY, parse_policy};
+use crate::engine::adapter::SqlAdapter;
+use crate::engine::seed::{SEED_POLICY, parse_policy};
 use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};
 use crate::matrix::{Matrix, MatrixError, collect_files, report};
@@ -194,7 +194,7 @@ pub fn policy_lint(path: &std::path::Path) -> u8 {
     };
     match parse_policy(&text) {
         Ok(file) => {
-            if let Some(cycle) = crate::authz::change::find_cycle(&file.assignments) {
+            if let Some(cycle) = crate::engine::change::find_cycle(&file.assignments) {
                 return fail(format!(
                     "{}: role inheritance cycle {}",
                     path.display(),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::authz::{AttrValue, Decision, Object, Subject};
+use crate::engine::{AttrValue, Decision, Object, Subject};
 
 /// Decisions kept in memory for the admin API (the newest ones, all subjects together).
 pub const RING_CAPACITY: usize = 10_000;

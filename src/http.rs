@@ -1,6 +1,6 @@
 //! The HTTP edge: every route's handler, the policy guard, the one error type and its JSON
 //! mapping, the console's pages, and here the router assembly and middleware order. The
-//! domain below it (`policy`, `authz`, `store`, `auth::accounts`) answers in its own error
+//! domain below it (`policy`, `engine`, `store`, `auth`) answers in its own error
 //! types, which `error` maps to statuses in one place each.
 
 use axum::error_handling::HandleErrorLayer;

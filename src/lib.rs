@@ -5,12 +5,12 @@
 //! An embedding axum application needs [`http::router`] and [`bootstrap::start`].
 
 pub mod auth;
-pub mod authz;
 pub mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decisions;
+pub mod engine;
 pub mod http;
 pub mod logging;
 pub mod matrix;

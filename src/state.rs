@@ -6,9 +6,9 @@ use std::sync::Arc;
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::RateLimiter;
-use crate::authz::Engine;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::matrix::limits::RunGate;
 use crate::store::Db;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::domain::{Email, Password, Username};
 use super::password::HashError;
-use crate::authz::AttrValue;
+use crate::engine::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, StoreError, users::UserRow};
 
@@ -57,7 +57,7 @@ pub async fn create_user(
         state.now(),
     )
     .await?;
-    let assignment = crate::authz::rule::Assignment {
+    let assignment = crate::policy::rule::Assignment {
         id: created.assignment_id,
         member: created.member,
         role: role.to_owned(),

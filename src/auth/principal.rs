@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::keys::Claims;
-use crate::authz::Subject;
+use crate::engine::Subject;
 use crate::state::AppState;
 use crate::store::{self, StoreError, users::UserRow};
 

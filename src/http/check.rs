@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::{Principal, subject_for};
-use crate::authz::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
+use crate::engine::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
 use crate::http::error::{ApiError, Json};
 use crate::state::AppState;
 use crate::store;
@@ -81,7 +81,7 @@ pub struct CheckResult {
     pub matched_rules: Option<Vec<i64>>,
     /// With `explain`: every applicable rule's condition and its result.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<crate::authz::ConditionResult>>,
+    pub conditions: Option<Vec<crate::engine::ConditionResult>>,
 }
 
 /// Answers, in request order.
@@ -99,7 +99,7 @@ fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
         (Some(t), None) => t,
         // The same canonical spelling a routed request is decided on: a respelling of a path
         // must not escape a rule about it.
-        (None, Some(p)) => crate::authz::resource::canonical_path(&p)
+        (None, Some(p)) => crate::engine::resource::canonical_path(&p)
             .map_err(|e| ApiError::validation(&field("path"), e))?,
         _ => {
             return Err(ApiError::validation(

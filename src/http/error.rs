@@ -256,8 +256,8 @@ impl From<PathRejection> for ApiError {
 }
 
 /// Decisions cannot be made: every decision fails closed.
-impl From<crate::authz::AuthzError> for ApiError {
-    fn from(_: crate::authz::AuthzError) -> Self {
+impl From<crate::engine::AuthzError> for ApiError {
+    fn from(_: crate::engine::AuthzError) -> Self {
         ApiError::unavailable("the policy is not available; all access is denied")
     }
 }

@@ -32,8 +32,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::authz::Object;
-use crate::authz::resource::canonical_path;
+use crate::engine::Object;
+use crate::engine::resource::canonical_path;
 use crate::http::error::ApiError;
 use crate::http::guard::authenticate;
 use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};

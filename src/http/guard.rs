@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::auth::principal::{self, Principal};
-use crate::authz::{AuthzError, Decision, Object, Subject};
+use crate::engine::{AuthzError, Decision, Object, Subject};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -107,7 +107,7 @@ fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64
 /// not parse either, 403 when denied, 503 when no policy is loaded.
 ///
 /// The resource is built from the matched route and the canonical form of its parameters
-/// ([`crate::authz::resource::canonical_route`]), never from the raw path: `/api/documents/04`,
+/// ([`crate::engine::resource::canonical_route`]), never from the raw path: `/api/documents/04`,
 /// `/api/documents/%34` and `/api/documents/4` are one document, so they get one decision.
 pub async fn require_policy(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ async fn routed_resource(parts: &mut axum::http::request::Parts) -> Result<Strin
         .extensions
         .get::<MatchedPath>()
         .ok_or_else(ApiError::forbidden)?;
-    crate::authz::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
+    crate::engine::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
 }
 
 /// Object-level check: may the principal do `action` on `object`? 403 if not.

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::authz::AttrValue;
+use crate::engine::AttrValue;
 
 /// A matrix file.
 #[derive(Debug, Clone, Deserialize)]

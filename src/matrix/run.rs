@@ -4,8 +4,8 @@ use super::generic::GenericPolicy;
 use super::limits::Budget;
 use super::report::{Coverage, MatrixResult, unexercised};
 use super::{Cell, Matrix, MatrixError};
-use crate::authz::seed::parse_policy;
-use crate::authz::{MODEL, Snapshot};
+use crate::engine::seed::parse_policy;
+use crate::engine::{MODEL, Snapshot};
 use crate::policy::rule::RuleSet;
 
 /// Above this many cell re-evaluations, the "changes no decision" analysis is skipped.

@@ -6,9 +6,9 @@ use std::collections::hash_map::Entry;
 use super::explain::{Matched, describe_chain, reason, role_chain};
 use super::limits::{Budget, CHECK_EVERY};
 use super::{Cell, Matrix, MatrixError};
-use crate::authz::rule::{Assignment, EVERYONE, Effect, Rule};
-use crate::authz::{AttrValue, Decision, Object, Snapshot, Subject};
+use crate::engine::{AttrValue, Decision, Object, Snapshot, Subject};
 use crate::policy::rule::RuleSet;
+use crate::policy::rule::{Assignment, EVERYONE, Effect, Rule};
 
 impl Matrix {
     /// The casbin subject of a matrix subject.

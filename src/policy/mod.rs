@@ -1,6 +1,6 @@
 //! The pure policy core: rules, conditions, the compiled model, the rule index and the
 //! decision function. Nothing here knows HTTP, SQL or an async runtime; the engine
-//! (`authz`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
+//! (`engine`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
 
 pub mod change;
 pub mod condition;

@@ -241,7 +241,7 @@ fn the_canonical_route_table_names_every_parameterised_route() {
         .filter(|p| p.contains('{'))
         .cloned()
         .collect();
-    let table: std::collections::BTreeSet<String> = warden::authz::resource::PARAM_ROUTES
+    let table: std::collections::BTreeSet<String> = warden::engine::resource::PARAM_ROUTES
         .iter()
         .map(|s| (*s).to_owned())
         .collect();

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use warden::authz::seed::{SEED_POLICY, parse_policy};
-use warden::authz::{AttrValue, Snapshot};
+use warden::engine::seed::{SEED_POLICY, parse_policy};
+use warden::engine::{AttrValue, Snapshot};
 use warden::matrix::{Cell, Matrix, report_failures};
 use warden::store::{self, documents::DocumentFields};
 

@@ -290,7 +290,7 @@ fn every_route_the_lockout_guard_keeps_reachable_is_a_declared_route() {
             (template.split('/').collect(), path.split('/').collect());
         t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || t.starts_with('{'))
     };
-    for (method, path) in warden::authz::lockout::ADMIN_SURFACE {
+    for (method, path) in warden::engine::lockout::ADMIN_SURFACE {
         let declared = doc.paths.paths.iter().any(|(template, item)| {
             matches(template, path)
                 && match method {

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
-use crate::authz::change::{candidate, shipped_matrices};
-use crate::authz::{AttrValue, Snapshot};
+use crate::engine::change::{candidate, shipped_matrices};
+use crate::engine::{AttrValue, Snapshot};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
@@ -293,7 +293,7 @@ pub struct CellWhy {
     pub object: WhyObject,
     /// Every rule whose subject, object, action and scope apply, and how its condition
     /// evaluated (a `false` or an error is why an allow rule did not allow).
-    pub conditions: Vec<crate::authz::ConditionResult>,
+    pub conditions: Vec<crate::engine::ConditionResult>,
 }
 
 /// Why one cell of a shipped matrix is allowed or denied under the live policy: the rule

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
-use crate::authz::change::Applied;
+use crate::engine::change::Applied;
 use crate::http::error::ApiError;
 use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::state::AppState;

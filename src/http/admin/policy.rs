@@ -10,7 +10,7 @@ use super::matrices::{run_error, total_cells};
 use super::rules::{AssignmentBody, RuleBody};
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
-use crate::authz::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
+use crate::engine::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::policy::ChangeError;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
-use crate::authz::change::Applied;
-use crate::authz::rule::{Effect, Rule, RuleText};
+use crate::engine::change::Applied;
 use crate::http::error::{ApiError, Json, Path, Query};
+use crate::policy::rule::{Effect, Rule, RuleText};
 use crate::state::AppState;
 use crate::store::policy::Op;
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Page;
 use crate::auth::domain::Scope;
 use crate::auth::principal::Principal;
-use crate::authz::{AttrValue, RESERVED_ATTRIBUTES};
+use crate::engine::{AttrValue, RESERVED_ATTRIBUTES};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::state::AppState;

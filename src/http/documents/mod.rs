@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
-use crate::authz::{AttrValue, Object};
+use crate::engine::{AttrValue, Object};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::authorize;
 use crate::state::AppState;

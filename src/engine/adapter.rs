@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use casbin::{Adapter, Filter, Model};
 
-use super::rule::{Assignment, Rule, RuleError, RuleSet};
+use crate::policy::rule::{Assignment, Rule, RuleError, RuleSet};
 use crate::store::{self, Db, StoreError};
 
 /// Reads `policy_rules` and `role_assignments` through the store.

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::RuleSet;
-use super::rule::{Assignment, Rule};
 use super::{AttrValue, Object, Snapshot, Subject};
+use crate::policy::rule::{Assignment, Rule};
 
 const USERS: [&str; 4] = ["user:alice", "user:bob", "user:carol", "user:dave"];
 const ROLES: usize = 6;

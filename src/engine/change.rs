@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::rule::{Assignment, Rule, RuleSet, RuleText};
 use super::{Engine, Snapshot};
 use crate::matrix::limits::Budget;
 use crate::matrix::{Matrix, MatrixError};
 pub use crate::policy::change::{Flip, MAX_ROLE_DEPTH, find_cycle, too_deep, validate_assignment};
+use crate::policy::rule::{Assignment, Rule, RuleSet, RuleText};
 use crate::policy::{ChangeError, Conflict};
 use crate::store::policy::{ChangeMeta, Op, Outcome};
 use crate::store::{self, Db};
@@ -342,9 +342,9 @@ fn cells_a_change_can_flip(
             .map_or_else(|| (*o).to_owned(), |x| x.resource);
         let applies = |r: &&Rule| {
             (r.action == "*" || r.action == *a)
-                && super::rule::object_matches(&resource, &r.object)
+                && crate::policy::rule::object_matches(&resource, &r.object)
                 && (r.scope == "*" || scopes.contains(&r.scope))
-                && (r.subject == super::rule::EVERYONE
+                && (r.subject == crate::policy::rule::EVERYONE
                     || &r.subject == principal
                     || roles.contains(&r.subject))
         };

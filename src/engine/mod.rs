@@ -18,10 +18,6 @@ pub mod seed;
 pub mod shadow;
 mod sync;
 
-// The rule and condition types live in the pure policy core; these re-exports keep the
-// `authz::rule::*` / `authz::condition::*` paths working for the rest of the crate.
-pub use crate::policy::{condition, rule};
-
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -30,8 +26,8 @@ use serde::Serialize;
 
 use crate::policy::decide::Policy;
 use crate::policy::model::Model;
+use crate::policy::rule::{self, Assignment, Rule, RuleSet};
 pub use crate::policy::{AttrValue, Object, Subject};
-use rule::{Assignment, Rule, RuleSet};
 
 use crate::store::{self, Db};
 

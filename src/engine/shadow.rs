@@ -103,7 +103,7 @@ pub async fn disagreement(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::authz::seed::{SEED_POLICY, parse_policy};
+    use crate::engine::seed::{SEED_POLICY, parse_policy};
     use crate::policy::rule::RuleSet;
 
     #[test]
