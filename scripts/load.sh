@@ -81,6 +81,8 @@ run() { # name, url, [lua script]
 echo "wrk -t2 -c32 -d$DURATION, loopback, $(nproc) cores, seed + $RULES rules:"
 run "bare axum hello-world (ceiling)" "http://127.0.0.1:$HPORT/"
 run "GET /api/documents/1" "$BASE/api/documents/1" scripts/load/get.lua
+# the same guard and middleware without the document read: what the database hop costs
+run "GET /v1/me (no database read)" "$BASE/v1/me" scripts/load/get.lua
 run "POST /v1/check (10 checks)" "$BASE/v1/check" scripts/load/check.lua
 run "POST /v1/auth/token (password grant)" "$BASE/v1/auth/token" scripts/load/token.lua
 # after the scenarios above, so every series they create is in the scrape
