@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use warden::engine::Snapshot;
 use warden::engine::seed::{SEED_POLICY, parse_policy};
-use warden::engine::{AttrValue, Object, Snapshot, Subject};
 use warden::policy::decide::Policy;
 use warden::policy::model::Model;
 use warden::policy::rule::RuleSet;
 use warden::policy::rule::{Assignment, Rule};
+use warden::policy::{AttrValue, Object, Subject};
 
 /// The seed policy plus `n - seed` generated rules in the same shape: route rules for other
 /// paths and roles, attribute rules for other resource types, and route rules for the

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::engine::{AttrValue, Decision, Object, Subject};
+use crate::engine::Decision;
+use crate::policy::{AttrValue, Object, Subject};
 
 /// Decisions kept in memory for the admin API (the newest ones, all subjects together).
 pub const RING_CAPACITY: usize = 10_000;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::domain::{Email, Password, Username};
 use super::password::HashError;
-use crate::engine::AttrValue;
+use crate::policy::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, StoreError, users::UserRow};
 

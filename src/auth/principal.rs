@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::keys::Claims;
-use crate::engine::Subject;
+use crate::policy::Subject;
 use crate::state::AppState;
 use crate::store::{self, StoreError, users::UserRow};
 
@@ -25,17 +25,7 @@ pub struct Principal {
 impl Principal {
     /// The casbin subject for this caller.
     pub fn subject(&self) -> Subject {
-        subject_for(&self.user, self.scopes.clone())
-    }
-}
-
-/// The casbin subject of a user holding the given scopes.
-pub fn subject_for(user: &UserRow, scopes: Vec<String>) -> Subject {
-    Subject {
-        principal: format!("user:{}", user.username_key),
-        name: user.username_key.clone(),
-        scopes,
-        attributes: user.attributes.clone(),
+        self.user.subject(self.scopes.clone())
     }
 }
 

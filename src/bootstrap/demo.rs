@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::StartError;
 use crate::auth::accounts::create_user;
 use crate::auth::domain::{Password, Username};
-use crate::engine::AttrValue;
+use crate::policy::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, documents::DocumentFields};
 

@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 
 use super::{Engine, Object, Snapshot};
-use crate::auth::principal::subject_for;
 use crate::policy::ChangeError;
 use crate::store::{self, users::UserRow};
 
@@ -70,7 +69,7 @@ impl Engine {
             if user.disabled || !seen.insert(user.id) {
                 return;
             }
-            let subject = subject_for(&user, user.scopes.clone());
+            let subject = user.subject(user.scopes.clone());
             open.retain(|(method, path)| {
                 !policy
                     .decide(&subject, &Object::route(path), method)

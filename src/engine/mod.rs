@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::policy::decide::Policy;
 use crate::policy::model::Model;
 use crate::policy::rule::{self, Assignment, Rule, RuleSet};
-pub use crate::policy::{AttrValue, Object, Subject};
+use crate::policy::{AttrValue, Object, Subject};
 
 use crate::store::{self, Db};
 

@@ -18,8 +18,8 @@ use crate::auth::principal::{Principal, effective_scopes};
 use crate::auth::tokens::{
     TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
 };
-use crate::engine::AttrValue;
 use crate::http::error::{ApiError, Json};
+use crate::policy::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, tokens::Rotation, users::UserRow};
 

@@ -6,9 +6,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::principal::{Principal, subject_for};
-use crate::engine::{AttrValue, Object, RESERVED_ATTRIBUTES, Subject};
+use crate::auth::principal::Principal;
+use crate::engine::RESERVED_ATTRIBUTES;
 use crate::http::error::{ApiError, Json};
+use crate::policy::{AttrValue, Object, Subject};
 use crate::state::AppState;
 use crate::store;
 
@@ -170,7 +171,7 @@ pub async fn check(
                         Some(asked) => asked.into_iter().filter(|x| u.scopes.contains(x)).collect(),
                         None => u.scopes.clone(),
                     };
-                    Ok(subject_for(&u, scopes))
+                    Ok(u.subject(scopes))
                 }
                 _ => Err("unknown or disabled subject".to_owned()),
             },

@@ -32,11 +32,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::engine::Object;
 use crate::engine::resource::canonical_path;
 use crate::http::error::ApiError;
 use crate::http::guard::authenticate;
 use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};
+use crate::policy::Object;
 use crate::state::AppState;
 
 /// The route.

@@ -7,8 +7,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::auth::principal::{self, Principal};
-use crate::engine::{AuthzError, Decision, Object, Subject};
+use crate::engine::{AuthzError, Decision};
 use crate::http::error::ApiError;
+use crate::policy::{Object, Subject};
 use crate::state::AppState;
 
 /// Response header naming the policy version a request was decided under.

@@ -15,7 +15,7 @@ use super::explain::{Matched, describe_chain, reason, role_chain};
 use super::limits::Budget;
 use super::warden::{Coord, parallel};
 use super::{Cell, Matrix, MatrixError};
-use crate::engine::AttrValue;
+use crate::policy::AttrValue;
 
 /// The four effects casbin-rs implements; any other panics at the first decision.
 const SUPPORTED_EFFECTS: [&str; 4] = [

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::engine::AttrValue;
+use crate::policy::AttrValue;
 
 /// A matrix file.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,9 +6,10 @@ use std::collections::hash_map::Entry;
 use super::explain::{Matched, describe_chain, reason, role_chain};
 use super::limits::{Budget, CHECK_EVERY};
 use super::{Cell, Matrix, MatrixError};
-use crate::engine::{AttrValue, Decision, Object, Snapshot, Subject};
+use crate::engine::{Decision, Snapshot};
 use crate::policy::rule::RuleSet;
 use crate::policy::rule::{Assignment, EVERYONE, Effect, Rule};
+use crate::policy::{AttrValue, Object, Subject};
 
 impl Matrix {
     /// The casbin subject of a matrix subject.

@@ -42,6 +42,18 @@ pub struct UserRow {
     pub scopes: Vec<String>,
 }
 
+impl UserRow {
+    /// The policy's subject for this user holding `scopes`.
+    pub fn subject(&self, scopes: Vec<String>) -> crate::policy::Subject {
+        crate::policy::Subject {
+            principal: format!("user:{}", self.username_key),
+            name: self.username_key.clone(),
+            scopes,
+            attributes: self.attributes.clone(),
+        }
+    }
+}
+
 /// Longest an entry is served without reading the database again.
 pub const MAX_AGE: Duration = Duration::from_secs(2);
 /// Most rows kept; a full cache is emptied (a flood of distinct valid tokens costs reads, not

@@ -170,7 +170,7 @@ async fn attribute_changes_apply_on_the_next_request_without_a_new_token() {
     let mut attrs = row.attributes.clone();
     attrs.insert(
         "department".into(),
-        warden::engine::AttrValue::Str("sales".into()),
+        warden::policy::AttrValue::Str("sales".into()),
     );
     warden::store::users::set_attributes(&app.state.db, row.id, &attrs, 0)
         .await

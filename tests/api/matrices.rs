@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
+use warden::engine::Snapshot;
 use warden::engine::seed::{SEED_POLICY, parse_policy};
-use warden::engine::{AttrValue, Snapshot};
 use warden::matrix::{Cell, Matrix, report_failures};
+use warden::policy::AttrValue;
 use warden::store::{self, documents::DocumentFields};
 
 use crate::helpers::*;

@@ -9,13 +9,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
+use crate::engine::Snapshot;
 use crate::engine::change::{candidate, shipped_matrices};
-use crate::engine::{AttrValue, Snapshot};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
 use crate::matrix::run::{PolicyUnderTest, check_within};
 use crate::matrix::{Matrix, MatrixError};
+use crate::policy::AttrValue;
 use crate::policy::rule::RuleSet;
 use crate::state::AppState;
 

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::Page;
 use crate::auth::domain::Scope;
 use crate::auth::principal::Principal;
-use crate::engine::{AttrValue, RESERVED_ATTRIBUTES};
+use crate::engine::RESERVED_ATTRIBUTES;
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::POLICY_VERSION_HEADER;
+use crate::policy::AttrValue;
 use crate::state::AppState;
 use crate::store::{self, policy::ChangeMeta, users::Replaced, users::UserRow};
 

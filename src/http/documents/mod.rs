@@ -10,9 +10,9 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::principal::Principal;
-use crate::engine::{AttrValue, Object};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::authorize;
+use crate::policy::{AttrValue, Object};
 use crate::state::AppState;
 use crate::store::{
     self,
