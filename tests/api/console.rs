@@ -217,6 +217,33 @@ async fn a_refused_rule_names_its_field_and_a_condition_error_its_column() {
 }
 
 #[tokio::test]
+async fn the_rule_search_matches_any_column_case_insensitively() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    // query -> number of seed rules it matches
+    for (query, total) in [
+        ("q=department", 5),
+        ("q=DEPARTMENT", 5),
+        ("q=%20department%20", 5),
+        ("q=documents:write", 7),
+        ("q=/v1/authz", 1),
+        ("q=auditor", 5),
+        ("q=auditor&effect=deny", 4),
+        ("q=department&subject=role:editor", 4),
+        ("q=no-such-text", 0),
+        ("q=", 23),
+    ] {
+        let r = app.get(&format!("/v1/admin/rules?{query}"), &admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {r:?}");
+        assert_eq!(r.body["total"], total, "{query}");
+    }
+    let long = "x".repeat(257);
+    let r = app.get(&format!("/v1/admin/rules?q={long}"), &admin).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(r.body["details"]["field"], "q");
+}
+
+#[tokio::test]
 async fn the_grid_holds_every_cell_with_its_answer_and_why_explains_one() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
@@ -810,6 +837,12 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         ))
         .await
         .expect("the auditor's 5 rules");
+    b.click("#filter-clear").await;
+    // "Contains" searches every column, case-insensitively: the 5 seed rules whose condition
+    // reads a department.
+    b.fill("#f-q", "DEPARTMENT").await;
+    b.click("#filter-apply").await;
+    b.wait_text("#rules-count", "1–5 of 5 rule(s)").await;
     b.click("#filter-clear").await;
 
     // Before: alice may not delete an eng document.

@@ -105,6 +105,10 @@ pub struct RuleFilter {
     pub action: Option<String>,
     /// `allow` or `deny`.
     pub effect: Option<Effect>,
+    /// Text that the subject, object, action, scope or condition contains (case-insensitive,
+    /// at most 256 characters).
+    #[param(max_length = 256)]
+    pub q: Option<String>,
     /// Page size (1-500, default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -124,6 +128,19 @@ pub struct RulePage {
     pub items: Vec<RuleText>,
 }
 
+/// Whether any column of `r` contains `needle` (already lower-cased).
+fn mentions(r: &Rule, needle: &str) -> bool {
+    [
+        r.subject.as_str(),
+        r.object.as_str(),
+        r.action.as_str(),
+        r.scope.as_str(),
+        r.condition.as_str(),
+    ]
+    .iter()
+    .any(|c| c.to_lowercase().contains(needle))
+}
+
 /// List rules (filtered, paginated, by id).
 #[utoipa::path(get, path = "/v1/admin/rules", operation_id = "list_rules", tag = "admin", security(("bearer" = [])), params(RuleFilter),
     responses((status = 200, body = RulePage, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 403, body = crate::http::error::ErrorBody)))]
@@ -136,10 +153,18 @@ pub async fn list(
         offset: f.offset,
     }
     .bounds()?;
+    let needle = match f.q.as_deref().map(str::trim) {
+        Some(q) if q.chars().count() > 256 => {
+            return Err(ApiError::validation("q", "must be at most 256 characters"));
+        }
+        Some(q) if !q.is_empty() => Some(q.to_lowercase()),
+        _ => None,
+    };
     let snap = state.engine.snapshot()?;
     let matching: Vec<&Rule> = snap
         .rules()
         .iter()
+        .filter(|r| needle.as_deref().is_none_or(|q| mentions(r, q)))
         .filter(|r| f.subject.as_ref().is_none_or(|s| &r.subject == s))
         .filter(|r| f.object.as_ref().is_none_or(|o| &r.object == o))
         .filter(|r| f.action.as_ref().is_none_or(|a| &r.action == a))

@@ -367,12 +367,14 @@
 
   // ---------------------------------------------------------------------------------------
   // Rules
-  const ruleFilter = { subject: '', object: '', action: '', effect: '', offset: 0 };
+  const ruleFilter = { q: '', subject: '', object: '', action: '', effect: '', offset: 0 };
+  const RULE_FILTERS = ['q', 'subject', 'object', 'action', 'effect'];
 
   async function rulesView() {
     const main = clear(view());
     main.append(h('h1', {}, 'Rules'));
     const inputs = {
+      q: h('input', { id: 'f-q', name: 'q', type: 'search', value: ruleFilter.q, placeholder: 'department' }),
       subject: h('input', { id: 'f-subject', name: 'subject', value: ruleFilter.subject, placeholder: 'role:editor' }),
       object: h('input', { id: 'f-object', name: 'object', value: ruleFilter.object, placeholder: 'document' }),
       action: h('input', { id: 'f-action', name: 'action', value: ruleFilter.action, placeholder: 'read' }),
@@ -381,38 +383,43 @@
     };
     inputs.effect.value = ruleFilter.effect;
     const filter = h('form', { id: 'rule-filter', class: 'filters', role: 'search' },
-      field('Subject', inputs.subject), field('Object', inputs.object), field('Action', inputs.action), field('Effect', inputs.effect),
+      field('Contains', inputs.q), field('Subject', inputs.subject), field('Object', inputs.object), field('Action', inputs.action), field('Effect', inputs.effect),
       h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'filter-apply' }, 'Filter'),
         h('button', { type: 'button', id: 'filter-clear', class: 'secondary', onclick: () => {
-          Object.assign(ruleFilter, { subject: '', object: '', action: '', effect: '', offset: 0 });
+          Object.assign(ruleFilter, { q: '', subject: '', object: '', action: '', effect: '', offset: 0 });
           rulesView();
         } }, 'Clear')));
     filter.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      for (const k of ['subject', 'object', 'action', 'effect']) ruleFilter[k] = inputs[k].value.trim();
+      for (const k of RULE_FILTERS) ruleFilter[k] = inputs[k].value.trim();
       ruleFilter.offset = 0;
       loadRules();
     });
     const editor = h('div', { id: 'editor' });
-    main.append(h('p', { class: 'hint' }, 'Filters match whole values. Every edit is previewed against the shipped matrices before it is applied.'),
+    main.append(h('p', { class: 'hint' }, '"Contains" searches every column; the other filters match whole values. Every edit is previewed against the shipped matrices before it is applied.'),
       filter,
       h('div', { class: 'actions' }, h('button', { id: 'add-rule', type: 'button', onclick: () => openRuleEditor(null) }, 'Add rule')),
       editor, h('div', { id: 'rules-list' }));
     await loadRules();
   }
 
+  let rulesLoad = 0;
+
   async function loadRules() {
     const list = $('#rules-list');
     if (!list) return;
+    // Only the latest request may draw: an earlier answer arriving late is dropped.
+    const mine = ++rulesLoad;
     const q = new URLSearchParams({ limit: String(PAGE), offset: String(ruleFilter.offset) });
-    for (const k of ['subject', 'object', 'action', 'effect']) if (ruleFilter[k]) q.set(k, ruleFilter[k]);
+    for (const k of RULE_FILTERS) if (ruleFilter[k]) q.set(k, ruleFilter[k]);
     let page;
     try {
       page = (await api('GET', '/v1/admin/rules?' + q)).data;
     } catch (e) {
-      clear(list).append(failure(e));
+      if (mine === rulesLoad) clear(list).append(failure(e));
       return;
     }
+    if (mine !== rulesLoad) return;
     const rows = page.items.map((r) => h('tr', { data: { ruleId: r.id } },
       h('td', {}, String(r.id)), h('td', {}, r.subject), h('td', {}, r.object), h('td', {}, r.action),
       h('td', {}, r.scope), h('td', { class: 'cond' }, r.condition || '—'),
