@@ -15,7 +15,9 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, PASSWORD, Served, TestApp, served, served_with_clock};
+use crate::helpers::{
+    ADMIN_PASSWORD, PASSWORD, Served, TestApp, assert_error, served, served_with_clock,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Without a browser: the pages, their headers, and why a cross-site request gets nowhere.
@@ -285,6 +287,31 @@ async fn the_grid_holds_every_cell_with_its_answer_and_why_explains_one() {
             "{c}"
         );
     }
+
+    // The list without coverage (what the console's Grid page asks): the same matrices and
+    // failures, no coverage key.
+    let full = app.get("/v1/admin/matrices", &admin).await;
+    let light = app.get("/v1/admin/matrices?coverage=false", &admin).await;
+    assert_eq!(light.status, StatusCode::OK, "{light:?}");
+    let (full, light) = (
+        full.body.as_array().expect("list").clone(),
+        light.body.as_array().expect("list").clone(),
+    );
+    assert_eq!(full.len(), light.len());
+    for (f, l) in full.iter().zip(&light) {
+        assert_eq!(f["name"], l["name"]);
+        assert_eq!(f["failures"], l["failures"]);
+        assert_eq!(f["checked"], l["checked"]);
+        assert!(
+            f["coverage"].is_object() && l.get("coverage").is_none(),
+            "{l}"
+        );
+    }
+    assert_error(
+        &app.get("/v1/admin/matrices?coverage=maybe", &admin).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
 
     let why = app
         .get(

@@ -14,7 +14,7 @@ use crate::engine::change::{candidate, shipped_matrices};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
-use crate::matrix::run::{PolicyUnderTest, check_within};
+use crate::matrix::run::{PolicyUnderTest, cells_within, check_within};
 use crate::matrix::{Matrix, MatrixError};
 use crate::policy::AttrValue;
 use crate::policy::rule::RuleSet;
@@ -34,21 +34,23 @@ pub struct MatrixSummary {
     /// Failing cells (subject, object, action, expected, actual, decided by).
     #[schema(value_type = Vec<Object>)]
     pub failures: serde_json::Value,
-    /// Rules no cell exercised / rules that change no decision.
-    #[schema(value_type = Object)]
-    pub coverage: serde_json::Value,
+    /// Rules no cell exercised / rules that change no decision (left out with
+    /// `coverage=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub coverage: Option<serde_json::Value>,
     /// The policy version the matrix ran against.
     pub policy_version: i64,
 }
 
-fn summary(m: &Matrix, r: &MatrixResult, version: i64) -> MatrixSummary {
+fn summary(m: &Matrix, r: &MatrixResult, version: i64, coverage: bool) -> MatrixSummary {
     MatrixSummary {
         name: r.name.clone(),
         invariant: m.invariant,
         cells: r.cells,
         checked: r.checked,
         failures: serde_json::to_value(&r.failures).unwrap_or_default(),
-        coverage: serde_json::to_value(&r.coverage).unwrap_or_default(),
+        coverage: coverage.then(|| serde_json::to_value(&r.coverage).unwrap_or_default()),
         policy_version: version,
     }
 }
@@ -89,11 +91,13 @@ pub fn total_cells<'a>(matrices: impl IntoIterator<Item = &'a Matrix>) -> Option
 }
 
 /// Runs matrices against a policy through the gate: sized first, then off the async workers
-/// within the deadline.
+/// within the deadline. With `coverage`, also which rules no cell exercised and which change
+/// no decision (much the larger part of the work on a large policy).
 async fn run_on(
     state: &AppState,
     matrices: Vec<Matrix>,
     policy: &RuleSet,
+    coverage: bool,
 ) -> Result<Vec<(Matrix, MatrixResult)>, ApiError> {
     let slot = state
         .matrix_runs
@@ -106,7 +110,11 @@ async fn run_on(
             let handle = tokio::runtime::Handle::current();
             let mut out = Vec::new();
             for m in matrices {
-                let r = handle.block_on(check_within(&m, &m.name, &put, budget))?;
+                let r = if coverage {
+                    handle.block_on(check_within(&m, &m.name, &put, budget))?
+                } else {
+                    handle.block_on(cells_within(&m, &m.name, &put, budget))?
+                };
                 out.push((m, r));
             }
             Ok(out)
@@ -115,16 +123,29 @@ async fn run_on(
         .map_err(run_error)
 }
 
+/// Options of the matrix list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListOptions {
+    /// Include the coverage analysis (default true). `false` answers with the cells' results
+    /// only, which on a large policy is many times faster.
+    pub coverage: Option<bool>,
+}
+
 /// Results of every shipped matrix against the live policy.
 #[utoipa::path(get, path = "/v1/admin/matrices", operation_id = "list_matrices", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [MatrixSummary])))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
+    params(ListOptions), responses((status = 200, body = [MatrixSummary])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(options): Query<ListOptions>,
+) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
+    let coverage = options.coverage.unwrap_or(true);
     let snap = state.engine.snapshot()?;
-    let results = run_on(&state, shipped_matrices()?, &snap.loaded()).await?;
+    let results = run_on(&state, shipped_matrices()?, &snap.loaded(), coverage).await?;
     Ok(Json(
         results
             .iter()
-            .map(|(m, r)| summary(m, r, snap.version()))
+            .map(|(m, r)| summary(m, r, snap.version(), coverage))
             .collect(),
     ))
 }
@@ -143,7 +164,7 @@ pub async fn show(
     };
     let m = shipped(&name)?;
     let snap = state.engine.snapshot()?;
-    let results = run_on(&state, vec![m], &snap.loaded()).await?;
+    let results = run_on(&state, vec![m], &snap.loaded(), true).await?;
     let Some((m, r)) = results.first() else {
         return Err(ApiError::internal("a matrix run returned no result"));
     };
@@ -159,7 +180,7 @@ pub async fn show(
         );
         return Ok(res);
     }
-    Ok(Json(summary(m, r, snap.version())).into_response())
+    Ok(Json(summary(m, r, snap.version(), true)).into_response())
 }
 
 fn shipped(name: &str) -> Result<Matrix, ApiError> {
@@ -218,7 +239,8 @@ pub async fn grid(
 ) -> Result<Json<MatrixGrid>, ApiError> {
     let m = shipped(&name)?;
     let snap = state.engine.snapshot()?;
-    let results = run_on(&state, vec![m], &snap.loaded()).await?;
+    // The cells only: the grid shows no coverage, which costs far more on a large policy.
+    let results = run_on(&state, vec![m], &snap.loaded(), false).await?;
     let Some((m, r)) = results.into_iter().next() else {
         return Err(ApiError::internal("a matrix run returned no result"));
     };
@@ -402,9 +424,9 @@ pub async fn run(
         Some(change) => candidate(&snap, &change.ops()?)?,
         None => snap.loaded(),
     };
-    let results = run_on(&state, vec![m], &policy).await?;
+    let results = run_on(&state, vec![m], &policy, true).await?;
     let (m, r) = results
         .first()
         .ok_or_else(|| ApiError::internal("a matrix run returned no result"))?;
-    Ok(Json(summary(m, r, snap.version())))
+    Ok(Json(summary(m, r, snap.version(), true)))
 }

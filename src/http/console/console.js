@@ -751,7 +751,7 @@
     main.append(h('h1', {}, 'Grid'));
     let list;
     try {
-      list = (await api('GET', '/v1/admin/matrices')).data;
+      list = (await api('GET', '/v1/admin/matrices?coverage=false')).data;
     } catch (e) {
       main.append(failure(e));
       return;
