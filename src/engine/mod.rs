@@ -184,6 +184,18 @@ impl Snapshot {
         })
     }
 
+    /// This snapshot as `version`, a version that changed accounts only: the rules and
+    /// assignments are the same, so nothing is compiled again.
+    fn renumbered(&self, version: i64) -> Self {
+        Self {
+            policy: self.policy.clone(),
+            version,
+            assignments: self.assignments.clone(),
+            model: self.model.clone(),
+            oracle: tokio::sync::OnceCell::new(),
+        }
+    }
+
     /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
     pub async fn from_rows(loaded: RuleSet) -> Result<Self, String> {
         Self::compile(loaded)
@@ -465,6 +477,23 @@ impl Engine {
             .await
             .map_err(|e| format!("policy compilation failed: {e}"))??;
         self.current.store(Some(Arc::new(compiled)));
+        Ok(version)
+    }
+
+    /// Brings the engine to `version`, which the database reached by an account edit
+    /// (attributes, scopes, the disabled flag: no rule or assignment changed). When the engine
+    /// serves `version - 1`, the next snapshot is the same policy renumbered, and the account
+    /// cache is emptied; otherwise (another change came between) it reloads.
+    pub async fn account_edited(&self, version: i64) -> Result<i64, String> {
+        let _writer = self.reload.lock().await;
+        let current = self.current.load_full();
+        let Some(current) = current.filter(|s| s.version + 1 == version) else {
+            drop(_writer);
+            return self.reload().await;
+        };
+        self.current
+            .store(Some(Arc::new(current.renumbered(version))));
+        self.db.accounts().invalidate();
         Ok(version)
     }
 

@@ -27,8 +27,9 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// A compiled, indexed policy: immutable, shared by every reader.
-#[derive(Debug)]
+/// A compiled, indexed policy: immutable, shared by every reader. A clone shares the model,
+/// rules and index; it copies only the member tables.
+#[derive(Debug, Clone)]
 pub struct Policy {
     // The parts a registration does not change are shared between a policy and the one
     // [`Policy::with_member`] derives from it.

@@ -235,6 +235,46 @@ async fn login_outcomes_and_rate_limit_refusals_are_counted() {
     );
 }
 
+/// An account edit moves the policy version (so other instances hear of it) but changes no
+/// rule: this instance serves the new version without loading or compiling the policy again,
+/// and the very next request sees the edit.
+#[tokio::test]
+async fn an_account_edit_moves_the_version_without_reloading_the_policy() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let erin = app.demo_token("erin").await;
+    assert_eq!(app.get("/v1/me", &erin).await.status, StatusCode::OK);
+    let reloads = |text: &str| value(text, "warden_policy_reloads_total{outcome=\"ok\"}");
+    let before = reloads(&scrape(&app).await);
+    let v0 = app.state.engine.snapshot().expect("policy").version();
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/erin",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        r.headers["warden-policy-version"],
+        (v0 + 1).to_string().as_str()
+    );
+    let snap = app.state.engine.snapshot().expect("policy");
+    assert_eq!(snap.version(), v0 + 1);
+    assert_eq!(reloads(&scrape(&app).await), before, "nothing was reloaded");
+    assert_eq!(
+        app.get("/v1/me", &erin).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // and what the engine serves is what a full load of that version gives
+    let other = app.another_instance().await;
+    let loaded = other.state.engine.snapshot().expect("policy");
+    assert_eq!(loaded.version(), snap.version());
+    assert_eq!(loaded.rules(), snap.rules());
+    assert_eq!(loaded.assignments(), snap.assignments());
+}
+
 #[tokio::test]
 async fn the_policy_version_gauge_and_reloads_follow_the_policy() {
     let app = TestApp::new().await;

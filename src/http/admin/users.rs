@@ -212,8 +212,9 @@ pub async fn patch(
             .await?
             {
                 Replaced::Stored(version) => {
-                    // Decisions here see the edit at once; other instances when announced.
-                    let _ = state.engine.reload().await;
+                    // Decisions here see the edit at once (the policy itself is unchanged, so
+                    // it is not compiled again); other instances when announced.
+                    let _ = state.engine.account_edited(version).await;
                     let mut res = Json(AdminUser::from(find(&state, &name).await?)).into_response();
                     res.headers_mut()
                         .insert(POLICY_VERSION_HEADER, HeaderValue::from(version));
