@@ -26,16 +26,7 @@ pub struct Applied {
 
 /// Parses a rule body into a validated rule (422 naming the column otherwise).
 pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
-    Rule::parse(
-        t.id,
-        &t.subject,
-        &t.object,
-        &t.action,
-        &t.scope,
-        &t.condition,
-        &t.effect,
-    )
-    .map_err(|e| ChangeError::invalid_rule(&e))
+    Rule::from_text(t).map_err(|e| ChangeError::invalid_rule(&e))
 }
 
 /// The policy after `ops`, computed in memory from `base`. Rules added get negative ids.

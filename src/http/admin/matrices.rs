@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
 use crate::matrix::run::{PolicyUnderTest, cells_within, check_within};
-use crate::matrix::{Matrix, MatrixError};
+use crate::matrix::{Cell, Matrix, MatrixError};
 use crate::policy::AttrValue;
 use crate::policy::rule::RuleSet;
 use crate::state::AppState;
@@ -208,6 +208,19 @@ pub struct GridCell {
     pub reason: String,
 }
 
+impl From<Cell> for GridCell {
+    fn from(c: Cell) -> Self {
+        Self {
+            subject: c.subject,
+            object: c.object,
+            action: c.action,
+            expected: c.expected,
+            allowed: c.actual,
+            reason: c.reason,
+        }
+    }
+}
+
 /// Every cell of a matrix against the live policy, in row order (subject, object, action).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MatrixGrid {
@@ -252,18 +265,7 @@ pub async fn grid(
         subjects: m.subjects.into_keys().collect(),
         objects: m.objects.into_keys().collect(),
         actions: m.actions,
-        cells: r
-            .all
-            .into_iter()
-            .map(|c| GridCell {
-                subject: c.subject,
-                object: c.object,
-                action: c.action,
-                expected: c.expected,
-                allowed: c.actual,
-                reason: c.reason,
-            })
-            .collect(),
+        cells: r.all.into_iter().map(GridCell::from).collect(),
     }))
 }
 
@@ -358,14 +360,7 @@ pub async fn why(
             let conditions = test.explain(&subject, &object, &q.action);
             let declared = m.subjects.get(&q.subject).cloned().unwrap_or_default();
             Ok(CellWhy {
-                cell: GridCell {
-                    subject: cell.subject,
-                    object: cell.object,
-                    action: cell.action,
-                    expected: cell.expected,
-                    allowed: cell.actual,
-                    reason: cell.reason,
-                },
+                cell: GridCell::from(cell),
                 subject: WhySubject {
                     name: q.subject,
                     roles: declared.roles,

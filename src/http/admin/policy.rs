@@ -18,7 +18,7 @@ use crate::policy::rule::RuleText;
 use crate::state::AppState;
 use crate::store::{
     self,
-    policy::{AuditEntry, Op},
+    policy::{AuditEntry, Op, RulesSnapshot},
 };
 
 /// Most operations in one change.
@@ -173,6 +173,14 @@ pub async fn diff(
         .ok_or_else(|| ApiError::not_found("policy version"))
 }
 
+/// The rules and role inheritance of policy version `version` (404 when there is none): what a
+/// rollback restores, a rollback's dry run reviews and a comparison compares.
+async fn snapshot_of(state: &AppState, version: i64) -> Result<RulesSnapshot, ApiError> {
+    store::policy::snapshot_at(&state.db, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version"))
+}
+
 /// Rollback target.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,9 +199,7 @@ pub async fn rollback(
     headers: HeaderMap,
     Json(body): Json<RollbackBody>,
 ) -> Result<Versioned<Applied>, ApiError> {
-    let snap = store::policy::snapshot_at(&state.db, body.version)
-        .await?
-        .ok_or_else(|| ApiError::not_found("policy version"))?;
+    let snap = snapshot_of(&state, body.version).await?;
     let summary = format!("rolled back to version {}", body.version);
     let applied = apply(
         &state,
@@ -243,9 +249,7 @@ pub async fn compare(
     State(state): State<AppState>,
     Path(version): Path<i64>,
 ) -> Result<Json<VersionCompare>, ApiError> {
-    let then = store::policy::snapshot_at(&state.db, version)
-        .await?
-        .ok_or_else(|| ApiError::not_found("policy version"))?;
+    let then = snapshot_of(&state, version).await?;
     let snap = state.engine.snapshot()?;
     let now: Vec<RuleText> = snap.rules().iter().map(|r| r.text()).collect();
     let now_by_id: BTreeMap<i64, &RuleText> = now.iter().map(|r| (r.id, r)).collect();
@@ -357,11 +361,7 @@ pub async fn dry_run(
         .map_err(run_error)?;
     let ops = match (body.change, body.rollback_to) {
         (Some(change), None) => change.ops(),
-        (None, Some(version)) => Ok(vec![Op::Restore(
-            store::policy::snapshot_at(&state.db, version)
-                .await?
-                .ok_or_else(|| ApiError::not_found("policy version"))?,
-        )]),
+        (None, Some(version)) => Ok(vec![Op::Restore(snapshot_of(&state, version).await?)]),
         _ => {
             return Err(ApiError::validation(
                 "change",

@@ -386,7 +386,8 @@
       field('Contains', inputs.q), field('Subject', inputs.subject), field('Object', inputs.object), field('Action', inputs.action), field('Effect', inputs.effect),
       h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'filter-apply' }, 'Filter'),
         h('button', { type: 'button', id: 'filter-clear', class: 'secondary', onclick: () => {
-          Object.assign(ruleFilter, { q: '', subject: '', object: '', action: '', effect: '', offset: 0 });
+          for (const k of RULE_FILTERS) ruleFilter[k] = '';
+          ruleFilter.offset = 0;
           rulesView();
         } }, 'Clear')));
     filter.addEventListener('submit', (ev) => {
