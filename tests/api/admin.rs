@@ -11,12 +11,6 @@ async fn demo() -> (TestApp, String) {
     (app, admin)
 }
 
-async fn version(app: &TestApp, admin: &str) -> i64 {
-    app.get("/v1/admin/policy", admin).await.body["policy_version"]
-        .as_i64()
-        .expect("version")
-}
-
 fn sales_rule() -> Value {
     json!({"subject": "user:alice", "object": "document", "action": "read", "scope": "documents:read",
            "condition": "r.obj.department == \"sales\"", "effect": "allow"})
@@ -30,7 +24,7 @@ async fn an_admin_edit_changes_the_next_answer_and_a_rollback_changes_it_back() 
         app.get("/api/documents/2", &alice).await.status,
         StatusCode::FORBIDDEN
     );
-    let before = version(&app, &admin).await;
+    let before = app.policy_version(&admin).await;
     let added = app
         .call(
             Method::POST,
@@ -78,7 +72,7 @@ async fn an_admin_edit_changes_the_next_answer_and_a_rollback_changes_it_back() 
 #[tokio::test]
 async fn rollback_restores_the_earlier_matrix_exactly() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
     let roles_before = app.get("/v1/admin/roles", &admin).await.body;
     let grid_before = matrix_cells(&app, &admin).await;
@@ -123,7 +117,7 @@ async fn matrix_cells(app: &TestApp, admin: &str) -> Value {
 #[tokio::test]
 async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let rules = app.get("/v1/admin/rules?subject=role:admin", &admin).await;
     let admin_rule = rules.body["items"][0]["id"].as_i64().expect("admin rule");
     let r = app
@@ -142,7 +136,7 @@ async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
             && c["action"] == "GET"),
         "{r:?}"
     );
-    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
     // an explicit allow for classification 3 below clearance 3 is refused too (the deny stays)
     let leak = json!({"subject": "role:auditor", "object": "document", "action": "read", "effect": "allow"});
     let bad_delete = app
@@ -159,7 +153,7 @@ async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
         )
         .await;
     assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
-    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
     assert_eq!(
         app.get("/api/documents/3", &app.demo_token("dave").await)
             .await
@@ -171,7 +165,7 @@ async fn an_edit_that_breaks_an_invariant_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn invalid_edits_are_refused_with_precise_errors() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let post = |body: Value| app.call(Method::POST, "/v1/admin/rules", Some(&admin), Some(body));
     let mut typo = sales_rule();
     typo["efect"] = "allow".into();
@@ -273,7 +267,7 @@ async fn invalid_edits_are_refused_with_precise_errors() {
     let batch = json!({"rules": [json!({"subject": "role:x", "object": "document", "action": "read", "effect": "allow"}),
                                    json!({"subject": "role:x", "object": "document", "action": "read", "effect": "maybe"})]});
     assert_eq!(post(batch).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(version(&app, &admin).await, v0 + 2);
+    assert_eq!(app.policy_version(&admin).await, v0 + 2);
 }
 
 #[tokio::test]
@@ -309,7 +303,7 @@ async fn role_inheritance_deeper_than_the_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_request_is_dropped_still_commits_and_swaps_together() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     // The client gives up (disconnect, timeout) long before validation ends.
     let dropped = tokio::time::timeout(
         std::time::Duration::from_millis(1),
@@ -342,7 +336,7 @@ async fn a_change_whose_request_is_dropped_still_commits_and_swaps_together() {
 #[tokio::test]
 async fn a_committed_change_that_cannot_be_loaded_fails_closed_until_it_can() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     // The database accepts the change but the policy cannot be read back afterwards.
     app.state.engine.refuse_loads_from_for_tests(v0 + 1);
     let r = app
@@ -368,7 +362,7 @@ async fn a_committed_change_that_cannot_be_loaded_fails_closed_until_it_can() {
 #[tokio::test]
 async fn no_change_may_lock_every_admin_out() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let lockouts = [
         (
             Method::DELETE,
@@ -398,7 +392,7 @@ async fn no_change_may_lock_every_admin_out() {
             "{r:?}"
         );
     }
-    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
     assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
     // with a second admin, the first may step down
     let r = app
@@ -459,7 +453,7 @@ async fn concurrent_account_edits_lose_nothing_and_are_each_audited() {
 #[tokio::test]
 async fn if_match_gives_compare_and_swap() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let with_if_match = |v: i64, body: Value| {
         let req = axum::http::Request::post("/v1/admin/rules")
             .header("authorization", format!("Bearer {admin}"))
@@ -480,13 +474,13 @@ async fn if_match_gives_compare_and_swap() {
         StatusCode::PRECONDITION_FAILED,
         "version_mismatch",
     );
-    assert_eq!(version(&app, &admin).await, v0 + 1);
+    assert_eq!(app.policy_version(&admin).await, v0 + 1);
 }
 
 #[tokio::test]
 async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let rules_before = app.get("/v1/admin/rules?limit=500", &admin).await.body["items"].clone();
     let boom: &[&'static str] = match app.state.db.backend() {
         warden::store::Backend::Sqlite => &[
@@ -513,7 +507,7 @@ async fn a_database_failure_mid_change_leaves_database_and_memory_unchanged() {
         .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{r:?}");
     assert!(!r.body.to_string().contains("boom"), "no internals: {r:?}");
-    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
     assert_eq!(
         app.get("/v1/admin/rules?limit=500", &admin).await.body["items"],
         rules_before
@@ -624,7 +618,7 @@ async fn patching_attributes_and_roles_applies_to_the_next_request() {
 #[tokio::test]
 async fn dry_run_reports_flips_without_applying() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let extra = "name: extra\nsubjects:\n  alice: {roles: [viewer], attributes: {department: eng, clearance: 2}, scopes: [documents:read]}\nobjects:\n  s: {type: document, attributes: {department: sales, owner: zed, classification: 0}}\nactions: [read]\ndeny:\n  - [alice, s, read]\n";
     let body = json!({"change": {"add": [sales_rule()]}, "matrices": [extra]});
     let r = app
@@ -650,7 +644,7 @@ async fn dry_run_reports_flips_without_applying() {
         "{r:?}"
     );
     assert_eq!(r.body["invariant_violations"], json!([]));
-    assert_eq!(version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
 }
 
 #[tokio::test]
@@ -699,7 +693,7 @@ async fn non_admins_get_403_on_every_admin_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
     let (app, admin) = demo().await;
-    let v0 = version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for w in 0..8 {
@@ -728,7 +722,7 @@ async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
         t.await.expect("writer");
     }
     reader.await.expect("reader");
-    assert_eq!(version(&app, &admin).await, v0 + 400);
+    assert_eq!(app.policy_version(&admin).await, v0 + 400);
     let db_rules = warden::store::policy::load_all(&app.state.db)
         .await
         .expect("db");
@@ -765,7 +759,7 @@ async fn concurrent_writers_lose_no_update_and_use_every_version_once() {
 async fn two_instances_on_one_database_lose_no_update_and_if_match_lets_one_win() {
     let (a, admin) = demo().await;
     let b = a.another_instance().await;
-    let v0 = version(&a, &admin).await;
+    let v0 = a.policy_version(&admin).await;
     let seeded = warden::store::policy::load_all(&a.state.db)
         .await
         .expect("db")
@@ -808,7 +802,7 @@ async fn two_instances_on_one_database_lose_no_update_and_if_match_lets_one_win(
         assert_eq!(mem, db_rules);
     }
     // compare-and-swap across instances: both hold the same version, exactly one wins
-    let v = version(&a, &admin).await;
+    let v = a.policy_version(&admin).await;
     let edit = |app: std::sync::Arc<TestApp>, admin: String, subject: &'static str| async move {
         let req = axum::http::Request::builder()
             .method(Method::POST)

@@ -373,15 +373,8 @@ async fn the_grid_holds_every_cell_with_its_answer_and_why_explains_one() {
     }
 }
 
-#[tokio::test]
-async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change() {
-    let app = TestApp::new().await;
-    let admin = app.admin_token().await;
-    let v0 = policy_version(&app, &admin).await;
-    let same = app
-        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
-        .await;
-    assert_eq!(same.status, StatusCode::OK, "{same:?}");
+/// A comparison that found the rules and inheritance of both versions the same.
+fn assert_no_difference(compared: &Value) {
     for key in [
         "only_then",
         "only_now",
@@ -389,8 +382,20 @@ async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change(
         "inheritance_only_then",
         "inheritance_only_now",
     ] {
-        assert_eq!(same.body[key], json!([]), "{key}");
+        assert_eq!(compared[key], json!([]), "{key}: {compared}");
     }
+}
+
+#[tokio::test]
+async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let v0 = app.policy_version(&admin).await;
+    let same = app
+        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{same:?}");
+    assert_no_difference(&same.body);
     // add a rule, change one, delete one, and add an inheritance
     let auditors = app
         .get("/v1/admin/rules?subject=role:auditor&action=read", &admin)
@@ -456,7 +461,7 @@ async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change(
             && f["after"] == false),
         "{flips:?}"
     );
-    assert_eq!(policy_version(&app, &admin).await, v0 + 1);
+    assert_eq!(app.policy_version(&admin).await, v0 + 1);
     // what the rollback then does is what the dry run said
     let rolled = post(
         &app,
@@ -470,15 +475,7 @@ async fn compare_lists_what_differs_and_a_rollback_is_previewed_like_any_change(
         .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
         .await
         .body;
-    for key in [
-        "only_then",
-        "only_now",
-        "changed",
-        "inheritance_only_then",
-        "inheritance_only_now",
-    ] {
-        assert_eq!(after[key], json!([]), "{key}: {after}");
-    }
+    assert_no_difference(&after);
 
     for (body, status) in [
         (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
@@ -781,12 +778,6 @@ async fn alice_may_delete(b: &Browser) -> bool {
     }
 }
 
-async fn policy_version(app: &TestApp, admin: &str) -> i64 {
-    app.get("/v1/admin/policy", admin).await.body["policy_version"]
-        .as_i64()
-        .expect("version")
-}
-
 /// The whole admin workflow in a real browser: sign in, a field error at its column, a
 /// preview that flips the expected cells, apply and see a user's decision change, a
 /// concurrent edit reported as 412, compare and roll back with a preview, the live grid with
@@ -832,7 +823,7 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         )
         .await;
     assert_eq!(added.status, StatusCode::CREATED, "{added:?}");
-    let v0 = policy_version(&app, &admin).await;
+    let v0 = app.policy_version(&admin).await;
 
     b.sign_in("admin", ADMIN_PASSWORD).await;
     // The token lives in the page's memory only: no cookie, nothing in web storage.
@@ -931,13 +922,13 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
     // The real accounts the rule reaches: viewers, and editors through inheritance.
     b.wait_text("#affected", "alice, bob, carol.").await;
     // Nothing was applied by the preview.
-    assert_eq!(policy_version(&app, &admin).await, v0);
+    assert_eq!(app.policy_version(&admin).await, v0);
     b.screenshot("preview").await;
 
     b.click("#apply").await;
     b.wait_text("#notice", &format!("now version {}", v0 + 1))
         .await;
-    assert_eq!(policy_version(&app, &admin).await, v0 + 1);
+    assert_eq!(app.policy_version(&admin).await, v0 + 1);
     // After: alice may.
     assert!(alice_may_delete(&b).await);
 
@@ -976,7 +967,7 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
         .await
         .expect("Escape");
     b.wait_gone("#rule-form").await;
-    assert_eq!(policy_version(&app, &admin).await, v0 + 2);
+    assert_eq!(app.policy_version(&admin).await, v0 + 2);
     let archived = app
         .get(
             "/v1/admin/rules?subject=role:auditor&action=archive",
@@ -1112,7 +1103,7 @@ async fn a_non_admin_sees_every_admin_action_refused() {
         app.register("eve", PASSWORD).await.status,
         StatusCode::CREATED
     );
-    let before = policy_version(&app, &admin).await;
+    let before = app.policy_version(&admin).await;
     // A wrong password is refused without saying whether the account exists.
     b.open("/console").await;
     b.fill("#username", "eve").await;
@@ -1154,7 +1145,7 @@ async fn a_non_admin_sees_every_admin_action_refused() {
     b.click("#assign-preview-btn").await;
     b.wait_text("#assign-preview #preview-error", "403").await;
 
-    assert_eq!(policy_version(&app, &admin).await, before);
+    assert_eq!(app.policy_version(&admin).await, before);
     let roles = app.get("/v1/admin/users/eve/roles", &admin).await;
     assert_eq!(roles.body["direct"], json!(["role:user"]), "{roles:?}");
 

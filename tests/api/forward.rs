@@ -15,11 +15,13 @@ const FORWARD: &str = "/v1/authz/forward";
 /// The gateway in these tests.
 const GATEWAY: &str = "10.1.2.3";
 
+/// Trusts the gateway's network.
+fn trust_gateway(c: &mut warden::config::Config) {
+    c.proxies.trusted = vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
+}
+
 async fn gateway_app() -> TestApp {
-    TestApp::with_config(|c| {
-        c.proxies.trusted = vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
-    })
-    .await
+    TestApp::with_config(trust_gateway).await
 }
 
 /// A forward-auth request as gateway `peer` sends it (no peer: a `oneshot` without a socket).
@@ -63,11 +65,13 @@ fn header<'a>(r: &'a TestResponse, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-async fn add_rule(app: &TestApp, admin: &str, rule: serde_json::Value) {
+/// Adds a rule (201 asserted); the answer names the version it created.
+async fn add_rule(app: &TestApp, admin: &str, rule: serde_json::Value) -> TestResponse {
     let r = app
         .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r
 }
 
 #[tokio::test]
@@ -397,28 +401,18 @@ async fn forward_auth_is_decided_at_the_minimum_version_the_caller_names() {
     let a = gateway_app().await;
     let (zoe, _) = a.user_tokens("zoe").await;
     // B neither polls nor listens here: only the minimum version brings it forward.
-    let b = a
-        .another_instance_with(|c| {
-            c.proxies.trusted = vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
-        })
-        .await;
+    let b = a.another_instance_with(trust_gateway).await;
     let admin = a.admin_token().await;
     assert_eq!(
         forward(&b, &zoe, "GET", "/app/pages/1").await.status,
         StatusCode::NO_CONTENT
     );
-    let r = a
-        .call(
-            Method::POST,
-            "/v1/admin/rules",
-            Some(&admin),
-            Some(
-                json!({"subject": "user:zoe", "object": "/app/*", "action": "GET",
-                        "effect": "deny"}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = add_rule(
+        &a,
+        &admin,
+        json!({"subject": "user:zoe", "object": "/app/*", "action": "GET", "effect": "deny"}),
+    )
+    .await;
     let revoked = header(&r, "warden-policy-version").to_owned();
     // without a minimum, B still answers from the policy it loaded
     assert_eq!(

@@ -257,6 +257,13 @@ impl TestApp {
         t.body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// The current policy version, as an admin reads it.
+    pub async fn policy_version(&self, admin: &str) -> i64 {
+        self.get("/v1/admin/policy", admin).await.body["policy_version"]
+            .as_i64()
+            .expect("version")
+    }
+
     pub async fn admin_token(&self) -> String {
         let t = self.login("admin", ADMIN_PASSWORD).await;
         assert_eq!(t.status, StatusCode::OK, "{t:?}");
