@@ -77,6 +77,18 @@ pub struct ServeArgs {
     )]
     pub proxy_header: crate::auth::client::ProxyHeader,
 
+    /// How forwarded and checked paths are compared with route rules: `exact`, or
+    /// `case-insensitive` for upstreams that match paths so (Express, ASP.NET): paths are then
+    /// folded to lower case and route rules must be written in lower case.
+    #[arg(long, env = "WARDEN_PATH_MATCH", value_enum, default_value = "exact")]
+    pub path_match: crate::engine::resource::PathCase,
+
+    /// Accept `;` segment parameters (`/app/admin;x`) in forwarded and checked paths. Off by
+    /// default: Tomcat, Jetty and Spring strip them, so such a path is refused (403
+    /// `ambiguous_path`) rather than decided as something the upstream does not serve.
+    #[arg(long, env = "WARDEN_ALLOW_PATH_PARAMS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_path_params: bool,
+
     /// Registrations allowed per client address per window before 429.
     #[arg(long, env = "WARDEN_REGISTER_ATTEMPTS_PER_IP", default_value_t = 20)]
     pub register_attempts_per_ip: u32,
@@ -188,6 +200,8 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// Which peers may say who the client is.
     pub proxies: crate::auth::client::Proxies,
+    /// `--path-match` and `--allow-path-params`: how free paths meet route rules.
+    pub path_matching: crate::engine::resource::PathMatching,
     /// Registration rate limits.
     pub register_limits: RegisterLimits,
     /// Bootstrap admin password, if given.
@@ -399,6 +413,10 @@ impl Config {
                 trusted: trusted_proxies,
                 header: args.proxy_header,
             },
+            path_matching: crate::engine::resource::PathMatching {
+                case: args.path_match,
+                allow_params: args.allow_path_params,
+            },
             register_limits: RegisterLimits {
                 attempts_per_ip: args.register_attempts_per_ip,
                 window_secs: args.register_window_secs,
@@ -438,6 +456,7 @@ impl Config {
                 window_secs: 300,
             },
             proxies: crate::auth::client::Proxies::default(),
+            path_matching: crate::engine::resource::PathMatching::default(),
             register_limits: RegisterLimits {
                 attempts_per_ip: 20,
                 window_secs: 600,

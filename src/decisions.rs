@@ -246,12 +246,25 @@ impl DecisionLog {
     }
 }
 
+/// Opens the decision log for appending: created 0600, and an existing file that group or
+/// others could read is narrowed to 0600 (it names who did what, with attributes), as the
+/// database file is.
 fn open(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!("the decision log was readable by others; narrowing it to 0600");
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 type Out = BufWriter<Box<dyn Write + Send>>;

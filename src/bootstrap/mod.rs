@@ -85,6 +85,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
         clock,
     });
     state.engine.set_shadow_rate(state.config.shadow_casbin);
+    state.engine.set_path_case(state.config.path_matching.case);
     state
         .engine
         .deny_on_store_loss(state.config.on_store_loss == crate::config::OnStoreLoss::Deny);

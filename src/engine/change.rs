@@ -463,6 +463,12 @@ impl Engine {
         let base = self.snapshot()?;
         seen.before = Some(base.loaded());
         let next = candidate(&base, ops)?;
+        self.check_path_case(&next.rules)
+            .map_err(|message| ChangeError::Invalid {
+                field: "rule",
+                message,
+                column: None,
+            })?;
         seen.after = Some(next.clone());
         let broken = broken_invariants(invariants, &base.loaded(), &next).await?;
         if !broken.is_empty() {

@@ -342,6 +342,9 @@ pub struct Engine {
     deny_on_store_loss: std::sync::atomic::AtomicBool,
     /// Whether the last version check reached the database.
     store_reachable: std::sync::atomic::AtomicBool,
+    /// `--path-match case-insensitive`: route rules must be lower-case (see
+    /// [`resource::PathMatching::case_conflicts`]).
+    fold_path_case: std::sync::atomic::AtomicBool,
     /// Reloads by outcome (`ok`, `failed`), exported as `warden_policy_reloads_total`.
     reloads: Reloads,
 }
@@ -365,8 +368,43 @@ impl Engine {
             shadow: shadow::Shadow::default(),
             deny_on_store_loss: std::sync::atomic::AtomicBool::new(false),
             store_reachable: std::sync::atomic::AtomicBool::new(true),
+            fold_path_case: std::sync::atomic::AtomicBool::new(false),
             reloads: Reloads::default(),
         }
+    }
+
+    /// Sets the deployment's path matching: in `case-insensitive` mode a policy with an
+    /// upper-case route rule is refused, on load and on every change.
+    pub fn set_path_case(&self, case: resource::PathCase) {
+        self.fold_path_case.store(
+            case == resource::PathCase::CaseInsensitive,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Refuses rules that the deployment's path matching could never match (a deny among them
+    /// would silently stop denying).
+    pub fn check_path_case(&self, rules: &[Rule]) -> Result<(), String> {
+        let matching = resource::PathMatching {
+            case: if self
+                .fold_path_case
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                resource::PathCase::CaseInsensitive
+            } else {
+                resource::PathCase::Exact
+            },
+            allow_params: false,
+        };
+        let conflicts = matching.case_conflicts(rules.iter().map(|r| r.object.as_str()));
+        if conflicts.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "--path-match case-insensitive folds paths to lower case, so these route rules \
+             could never match; write them in lower case: {}",
+            conflicts.join(", ")
+        ))
     }
 
     /// The reload counter, for the metrics registry.
@@ -441,6 +479,7 @@ impl Engine {
         let loaded = adapter::SqlAdapter::read(&self.db)
             .await
             .map_err(|e| e.to_string())?;
+        self.check_path_case(&loaded.rules)?;
         // Compiling 100k rules takes tens of milliseconds: not on the async runtime.
         let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
             .await

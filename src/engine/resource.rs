@@ -15,7 +15,14 @@
 //!   a server could read in two ways is refused: empty segments (`//`), dot segments, a
 //!   trailing slash, encoded `/` or `%`, control characters and non-ASCII bytes (which covers
 //!   fullwidth digits and overlong or invalid UTF-8). A path that then matches one of Warden's
-//!   own routes gets that route's parameter canonicalisation too.
+//!   own routes gets that route's parameter canonicalisation too. Two choices are the
+//!   deployment's ([`PathMatching`]), because they depend on the upstream a gateway protects:
+//!   `;` segment parameters (refused unless allowed: Tomcat and Spring strip them, so
+//!   `/app/admin;x` *is* `/app/admin` there) and letter case (`case-insensitive` folds paths to
+//!   lower case, as Express and ASP.NET match them; rules must then be written in lower case,
+//!   see [`PathMatching::case_conflicts`]).
+//! - [`route_action`] is the action a request method is decided as: HEAD is served by the GET
+//!   handler (axum's and most upstreams'), so it is decided as GET.
 //!
 //! Pure: no axum, no database.
 
@@ -37,6 +44,54 @@ pub const PARAM_ROUTES: &[&str] = &[
 
 /// Longest path accepted.
 pub const MAX_PATH_LEN: usize = 1024;
+
+/// How free paths are compared with rules, for one deployment (`--path-match`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PathCase {
+    /// Paths are compared byte for byte: `/app/ADMIN` is not `/app/admin`.
+    #[default]
+    Exact,
+    /// Paths are folded to lower case before they are decided, for upstreams that match
+    /// paths case-insensitively; route rules must then be lower-case.
+    CaseInsensitive,
+}
+
+/// The deployment's path rules for free paths (forward-auth, `/v1/check`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathMatching {
+    /// Letter case (`--path-match`).
+    pub case: PathCase,
+    /// Whether a segment may carry a `;` parameter (`--allow-path-params`). Off by default:
+    /// Tomcat, Jetty and Spring strip `;...` from each segment (and read `..;` as `..`), so a
+    /// rule about `/app/admin` would not see `/app/admin;x`, which they serve as `/app/admin`.
+    pub allow_params: bool,
+}
+
+impl PathMatching {
+    /// The route rules (objects that start with `/`) that this mode could never match: in
+    /// `case-insensitive` mode, those with an upper-case letter. A deny among them would
+    /// silently stop denying, so such a policy is refused (on write and on load).
+    pub fn case_conflicts<'a>(&self, objects: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        if self.case == PathCase::Exact {
+            return Vec::new();
+        }
+        objects
+            .into_iter()
+            .filter(|o| o.starts_with('/') && o.bytes().any(|b| b.is_ascii_uppercase()))
+            .collect()
+    }
+}
+
+/// The action an HTTP method is decided as. HEAD is answered by the GET handler (axum's,
+/// and most upstreams'), so a HEAD request needs exactly what the GET needs: it is decided as
+/// GET, and a rule about HEAD alone decides nothing.
+pub fn route_action(method: &str) -> &str {
+    if method.eq_ignore_ascii_case("HEAD") {
+        "GET"
+    } else {
+        method
+    }
+}
 
 /// Why a resource has no canonical form. Every variant is a refusal: no decision is made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +177,8 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Decodes one segment's escapes of unreserved characters, keeps other (printable ASCII)
 /// escapes in upper-case hex, and refuses what could be read in two ways.
-fn normalise_segment(seg: &str, out: &mut String) -> Result<(), ResourceError> {
+fn normalise_segment(seg: &str, fold: bool, out: &mut String) -> Result<(), ResourceError> {
+    let lit = |c: u8| char::from(if fold { c.to_ascii_lowercase() } else { c });
     let b = seg.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -136,7 +192,7 @@ fn normalise_segment(seg: &str, out: &mut String) -> Result<(), ResourceError> {
             };
             let d = h * 16 + l;
             if is_unreserved(d) {
-                out.push(char::from(d));
+                out.push(lit(d));
             } else if d == b'/' || d == b'%' || d == b'\\' {
                 return Err(ResourceError::BadPath("encodes `/`, `\\` or `%`"));
             } else if !(0x21..0x7f).contains(&d) {
@@ -150,7 +206,7 @@ fn normalise_segment(seg: &str, out: &mut String) -> Result<(), ResourceError> {
             }
             i += 3;
         } else if (0x21..0x7f).contains(&c) && !matches!(c, b'?' | b'#' | b'\\') {
-            out.push(char::from(c));
+            out.push(lit(c));
             i += 1;
         } else {
             return Err(ResourceError::BadPath(
@@ -161,8 +217,28 @@ fn normalise_segment(seg: &str, out: &mut String) -> Result<(), ResourceError> {
     Ok(())
 }
 
-/// The canonical form of a free path; see the module documentation.
-pub fn canonical_path(path: &str) -> Result<String, ResourceError> {
+/// Refuses a `;` segment parameter unless the deployment allows them; even then a segment
+/// whose name before the `;` is empty, `.` or `..` is refused (`..;` is `..` to Tomcat).
+fn check_params(seg: &str, matching: PathMatching) -> Result<(), ResourceError> {
+    let Some((name, _)) = seg.split_once(';') else {
+        return Ok(());
+    };
+    if !matching.allow_params {
+        return Err(ResourceError::BadPath(
+            "has a `;` segment parameter, which servers such as Tomcat and Spring strip",
+        ));
+    }
+    if matches!(name, "" | "." | "..") {
+        return Err(ResourceError::BadPath(
+            "has an empty, `.` or `..` segment before `;`",
+        ));
+    }
+    Ok(())
+}
+
+/// The canonical form of a free path under the deployment's [`PathMatching`]; see the module
+/// documentation.
+pub fn canonical_path(path: &str, matching: PathMatching) -> Result<String, ResourceError> {
     if path.len() > MAX_PATH_LEN {
         return Err(ResourceError::BadPath("is longer than 1024 bytes"));
     }
@@ -175,7 +251,7 @@ pub fn canonical_path(path: &str) -> Result<String, ResourceError> {
     let mut segments = Vec::new();
     for raw in rest.split('/') {
         let mut seg = String::with_capacity(raw.len());
-        normalise_segment(raw, &mut seg)?;
+        normalise_segment(raw, matching.case == PathCase::CaseInsensitive, &mut seg)?;
         if seg.is_empty() {
             return Err(ResourceError::BadPath(
                 "has an empty segment (`//` or a trailing `/`)",
@@ -184,6 +260,7 @@ pub fn canonical_path(path: &str) -> Result<String, ResourceError> {
         if seg == "." || seg == ".." {
             return Err(ResourceError::BadPath("has a `.` or `..` segment"));
         }
+        check_params(&seg, matching)?;
         segments.push(seg);
     }
     // One of Warden's own routes: its parameters get the handler's spelling.
@@ -269,7 +346,11 @@ mod tests {
             ("/app/Thing", "/app/Thing"),
         ];
         for (input, want) in table {
-            assert_eq!(canonical_path(input), Ok(want.to_owned()), "{input}");
+            assert_eq!(
+                canonical_path(input, PathMatching::default()),
+                Ok(want.to_owned()),
+                "{input}"
+            );
         }
     }
 
@@ -300,8 +381,120 @@ mod tests {
             "/v1/admin/users/a%20b",
         ];
         for input in table {
-            assert!(canonical_path(input).is_err(), "{input:?} was accepted");
+            assert!(
+                canonical_path(input, PathMatching::default()).is_err(),
+                "{input:?} was accepted"
+            );
         }
-        assert!(canonical_path(&format!("/{}", "a".repeat(MAX_PATH_LEN))).is_err());
+        assert!(
+            canonical_path(
+                &format!("/{}", "a".repeat(MAX_PATH_LEN)),
+                PathMatching::default()
+            )
+            .is_err()
+        );
+    }
+
+    const PARAMS_ALLOWED: PathMatching = PathMatching {
+        case: PathCase::Exact,
+        allow_params: true,
+    };
+    const FOLDED: PathMatching = PathMatching {
+        case: PathCase::CaseInsensitive,
+        allow_params: false,
+    };
+
+    #[test]
+    fn segment_parameters_are_refused_unless_the_deployment_allows_them() {
+        let spellings = [
+            "/app/admin;x",
+            "/app/admin;jsessionid=1",
+            "/app/x/..;/admin",
+            "/app/..;/app/admin",
+            "/app/.;/admin",
+            "/app/;/admin",
+            "/app;x/admin",
+        ];
+        for input in spellings {
+            assert!(
+                canonical_path(input, PathMatching::default()).is_err(),
+                "{input:?} was accepted"
+            );
+        }
+        // Allowed: a parameter stays part of its segment, but a dot segment in disguise does not.
+        assert_eq!(
+            canonical_path("/app/admin;x", PARAMS_ALLOWED),
+            Ok("/app/admin;x".to_owned())
+        );
+        for input in [
+            "/app/x/..;/admin",
+            "/app/..;/app/admin",
+            "/app/.;/admin",
+            "/app/;x",
+        ] {
+            assert!(canonical_path(input, PARAMS_ALLOWED).is_err(), "{input:?}");
+        }
+        // An escaped `;` is a character of the name, not a parameter, to every server.
+        assert_eq!(
+            canonical_path("/app/a%3Bb", PathMatching::default()),
+            Ok("/app/a%3Bb".to_owned())
+        );
+    }
+
+    #[test]
+    fn case_insensitive_matching_folds_letters_but_not_escapes() {
+        let table = [
+            ("/app/ADMIN", "/app/admin"),
+            ("/App/Admin/Pages", "/app/admin/pages"),
+            ("/app/%41DMIN", "/app/admin"),
+            ("/app/a%2Cb", "/app/a%2Cb"),
+            ("/V1/ADMIN/USERS/ADMIN", "/v1/admin/users/admin"),
+        ];
+        for (input, want) in table {
+            assert_eq!(
+                canonical_path(input, FOLDED),
+                Ok(want.to_owned()),
+                "{input}"
+            );
+            assert_eq!(
+                canonical_path(&input.to_ascii_lowercase(), FOLDED),
+                Ok(want.to_owned())
+            );
+        }
+        assert_eq!(
+            canonical_path("/app/ADMIN", PathMatching::default()),
+            Ok("/app/ADMIN".to_owned())
+        );
+    }
+
+    #[test]
+    fn in_case_insensitive_mode_upper_case_route_rules_are_conflicts() {
+        let objects = [
+            "/app/Admin",
+            "/app/admin",
+            "document",
+            "Report",
+            "*",
+            "/v1/x/:Id",
+        ];
+        assert_eq!(
+            FOLDED.case_conflicts(objects),
+            vec!["/app/Admin", "/v1/x/:Id"]
+        );
+        assert!(PathMatching::default().case_conflicts(objects).is_empty());
+    }
+
+    #[test]
+    fn head_is_decided_as_get_and_nothing_else_changes() {
+        for (method, want) in [
+            ("HEAD", "GET"),
+            ("head", "GET"),
+            ("GET", "GET"),
+            ("POST", "POST"),
+            ("OPTIONS", "OPTIONS"),
+            ("read", "read"),
+        ] {
+            assert_eq!(route_action(method), want);
+        }
     }
 }

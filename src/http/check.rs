@@ -94,13 +94,17 @@ pub struct CheckResponse {
     pub results: Vec<CheckResult>,
 }
 
-fn parse_object(i: usize, o: CheckObject) -> Result<Object, ApiError> {
+fn parse_object(
+    i: usize,
+    o: CheckObject,
+    matching: crate::engine::resource::PathMatching,
+) -> Result<Object, ApiError> {
     let field = |f: &str| format!("checks[{i}].object.{f}");
     let resource = match (o.kind, o.path) {
         (Some(t), None) => t,
         // The same canonical spelling a routed request is decided on: a respelling of a path
         // must not escape a rule about it.
-        (None, Some(p)) => crate::engine::resource::canonical_path(&p)
+        (None, Some(p)) => crate::engine::resource::canonical_path(&p, matching)
             .map_err(|e| ApiError::validation(&field("path"), e))?,
         _ => {
             return Err(ApiError::validation(
@@ -160,7 +164,14 @@ pub async fn check(
     }
     let mut results = Vec::with_capacity(req.checks.len());
     for (i, item) in req.checks.into_iter().enumerate() {
-        let object = parse_object(i, item.object)?;
+        let is_path = item.object.path.is_some();
+        let object = parse_object(i, item.object, state.config.path_matching)?;
+        // A path is asked about as a request: HEAD needs what GET needs, as on every route.
+        let action = if is_path {
+            crate::engine::resource::route_action(&item.action)
+        } else {
+            &item.action
+        };
         let subject: Result<Subject, String> = match item.subject {
             None => Ok(caller.clone()),
             Some(s) => match store::users::find_by_username(&state.db, &s.name).await? {
@@ -189,8 +200,8 @@ pub async fn check(
                     "check",
                     &subject,
                     &object,
-                    &item.action,
-                    || Ok(snap.decide(&subject, &object, &item.action)),
+                    action,
+                    || Ok(snap.decide(&subject, &object, action)),
                 )?;
                 // Evaluation errors name rules and attributes: only for callers who may explain.
                 let error = match d.error {
@@ -202,9 +213,7 @@ pub async fn check(
                     allowed: d.allowed,
                     error,
                     matched_rules: req.explain.then_some(d.matched_rules),
-                    conditions: req
-                        .explain
-                        .then(|| snap.explain(&subject, &object, &item.action)),
+                    conditions: req.explain.then(|| snap.explain(&subject, &object, action)),
                 }
             }
         };

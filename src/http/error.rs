@@ -45,6 +45,11 @@ pub struct ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct StoreFailed;
 
+/// Response extension: the stable `error` code of an error answer, for middleware that
+/// reports it elsewhere (forward-auth's `X-Warden-Error`) without parsing the body.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub Cow<'static, str>);
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -195,6 +200,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = ErrorCode(self.code.clone());
         let body = ErrorBody {
             error: self.code,
             message: self.message,
@@ -211,6 +217,7 @@ impl IntoResponse for ApiError {
         if self.store_failed {
             res.extensions_mut().insert(StoreFailed);
         }
+        res.extensions_mut().insert(code);
         res
     }
 }

@@ -14,15 +14,21 @@
 //! so a rule whose condition reads `r.obj.*` cannot be evaluated here and denies (fail
 //! closed); `r.sub.*` conditions work as everywhere.
 //!
-//! Statuses, chosen for how gateways read them (anything but 2xx, 401 and 403 becomes a 500
-//! for the client):
+//! Statuses, chosen for how gateways read them: nginx turns any `auth_request` answer other
+//! than 2xx, 401 and 403 into a 500 for the client, so this route answers only those
+//! ([`gateway_answers`] rewrites any other status, whatever produced it, into a 403):
 //! - 204 allowed, with `X-Warden-User` and `X-Warden-Roles` for the gateway to pass on;
 //! - 401 (with `WWW-Authenticate: Bearer`) without a valid token;
-//! - 403 `forbidden` when the policy denies, `untrusted_proxy` when the peer is not a
-//!   trusted proxy, and `ambiguous_path` when the forwarded path could be read in two ways:
-//!   that comes from the client, so it is a deny the client sees, not a gateway error;
-//! - 400 `bad_forwarded_request` when the gateway's headers are missing, partial, repeated,
-//!   contradictory or oversized: a gateway misconfiguration, loud on purpose.
+//! - 403 for everything else, with the reason in the JSON body's `error` and in the
+//!   `X-Warden-Error` header (gateways drop the body; the header can be logged):
+//!   `forbidden` when the policy denies, `untrusted_proxy` when the peer is not a trusted
+//!   proxy, `ambiguous_path` when the forwarded path could be read in two ways,
+//!   `bad_forwarded_request` when the gateway's headers are missing, partial, repeated,
+//!   contradictory or oversized (a misconfiguration, also logged as a warning), and the codes
+//!   a route would answer with 400 or 5xx (`bad_request`, `policy_stale`, `unavailable`,
+//!   `timeout`, ...): a request that cannot be decided is denied.
+//!
+//! HEAD is decided as GET ([`route_action`]): the upstream serves it with its GET handler.
 
 use std::net::SocketAddr;
 
@@ -32,10 +38,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::engine::resource::canonical_path;
-use crate::http::error::ApiError;
+use crate::engine::resource::{canonical_path, route_action};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::guard::authenticate;
-use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, reach_min_version};
+use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, observed, reach_min_version};
 use crate::policy::Object;
 use crate::state::AppState;
 
@@ -45,6 +51,8 @@ pub const PATH: &str = "/v1/authz/forward";
 pub const USER_HEADER: &str = "x-warden-user";
 /// Response header: the caller's roles, direct and inherited, comma-separated, without `role:`.
 pub const ROLES_HEADER: &str = "x-warden-roles";
+/// Response header on every refusal: the stable `error` code of the answer's body.
+pub const ERROR_HEADER: &str = "x-warden-error";
 /// Longest accepted forwarded URI (nginx's default request-line buffer is 8 KiB). The path
 /// part must also fit the canonical path limit (1024 bytes) or it is refused as ambiguous.
 pub const MAX_URI_LEN: usize = 8 * 1024;
@@ -95,6 +103,10 @@ pub enum HeaderError {
     /// Both pairs present and different.
     #[error("X-Forwarded-Method/-Uri and X-Original-Method/-URI name different requests")]
     Contradictory,
+    /// The URI holds bytes that are not visible ASCII (raw UTF-8, controls): the client's
+    /// input, which servers read in different ways, so a refusal as an ambiguous path.
+    #[error("the forwarded URI is not visible ASCII")]
+    OpaqueUri,
 }
 
 /// One header's single value, if present.
@@ -117,6 +129,7 @@ fn single<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a s
     match value.to_str() {
         Ok("") => Err(HeaderError::Invalid(name, "is empty")),
         Ok(text) => Ok(Some(text)),
+        Err(_) if limit == MAX_URI_LEN => Err(HeaderError::OpaqueUri),
         Err(_) => Err(HeaderError::Invalid(name, "is not visible ASCII")),
     }
 }
@@ -160,7 +173,49 @@ impl Forwarded {
 }
 
 fn bad_request(e: HeaderError) -> ApiError {
-    ApiError::bad_request("bad_forwarded_request", e.to_string())
+    if e == HeaderError::OpaqueUri {
+        return ambiguous_path(e);
+    }
+    // The gateway's configuration, not the client, is at fault: say so in the log, where an
+    // operator looks when every request behind the gateway is refused.
+    tracing::warn!(error = %e, "forward-auth: the gateway's request is malformed");
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "bad_forwarded_request",
+        e.to_string(),
+    )
+}
+
+fn ambiguous_path(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "ambiguous_path",
+        format!("the forwarded path cannot be decided: {e}"),
+    )
+}
+
+/// Middleware on the whole router (outside the timeout and panic layers): an answer of the
+/// forward route that is not 2xx, 401 or 403 becomes a 403, so no input a client controls can
+/// make the gateway answer 500; every refusal names its reason in `X-Warden-Error`.
+pub async fn gateway_answers(request: Request, next: axum::middleware::Next) -> Response {
+    if request.uri().path() != PATH {
+        return next.run(request).await;
+    }
+    let mut res = next.run(request).await;
+    let status = res.status();
+    if status.is_success() {
+        return res;
+    }
+    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+        *res.status_mut() = StatusCode::FORBIDDEN;
+    }
+    let code = res
+        .extensions()
+        .get::<ErrorCode>()
+        .and_then(|ErrorCode(c)| HeaderValue::from_str(c).ok())
+        .unwrap_or(HeaderValue::from_static("refused"));
+    res.headers_mut().insert(ERROR_HEADER, code);
+    res
 }
 
 /// Decide a request a gateway forwards.
@@ -182,14 +237,16 @@ fn bad_request(e: HeaderError) -> ApiError {
         (status = 204, description = "allowed", headers(
             ("x-warden-user" = String, description = "the caller's user name"),
             ("x-warden-roles" = String, description = "the caller's roles, comma-separated"))),
-        (status = 400, body = crate::http::error::ErrorBody, description = "`bad_forwarded_request`: \
-            the original method and URI headers are missing, partial, repeated, contradictory \
-            or oversized (a gateway misconfiguration)"),
-        (status = 403, body = crate::http::error::ErrorBody, description = "`forbidden`: the policy \
-            denies the forwarded request; `untrusted_proxy`: the peer is not in \
-            --trusted-proxies; `ambiguous_path`: the forwarded path could be read in two ways"),
-        (status = 503, body = crate::http::error::ErrorBody, description = "`policy_stale`: the \
-            Warden-Min-Version named could not be reached in time"),
+        (status = 401, body = crate::http::error::ErrorBody, description = "no valid token"),
+        (status = 403, body = crate::http::error::ErrorBody, description = "refused; the code is \
+            also in `X-Warden-Error`. `forbidden`: the policy denies the forwarded request; \
+            `untrusted_proxy`: the peer is not in --trusted-proxies; `ambiguous_path`: the \
+            forwarded path could be read in two ways; `bad_forwarded_request`: the original \
+            method and URI headers are missing, partial, repeated, contradictory or oversized \
+            (a gateway misconfiguration); `bad_request`, `policy_stale`, `unavailable`, \
+            `timeout`: the request could not be decided (forward-auth answers only 2xx, 401 \
+            and 403, since a gateway turns anything else into a 500)",
+            headers(("x-warden-error" = String, description = "the refusal's error code"))),
     ))]
 pub async fn forward(
     State(state): State<AppState>,
@@ -213,21 +270,23 @@ pub async fn forward(
     let snap = state.engine.snapshot()?;
     let subject = principal.subject();
     // The check the policy guard makes on every other route, with the gateway's method.
-    if !snap
-        .decide(&subject, &Object::route(PATH), method.as_str())
-        .allowed
-    {
+    let own = Object::route(PATH);
+    let gateway_method = route_action(method.as_str());
+    let allowed = observed(&state, "route", &subject, &own, gateway_method, || {
+        Ok(snap.decide(&subject, &own, gateway_method))
+    })?;
+    if !allowed.allowed {
         return Err(ApiError::forbidden());
     }
     let original = Forwarded::from_headers(headers).map_err(bad_request)?;
-    let resource = canonical_path(&original.path).map_err(|e| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ambiguous_path",
-            format!("the forwarded path cannot be decided: {e}"),
-        )
+    let resource =
+        canonical_path(&original.path, state.config.path_matching).map_err(ambiguous_path)?;
+    // The upstream serves HEAD with its GET handler: HEAD needs what GET needs.
+    let action = route_action(&original.method);
+    let object = Object::route(&resource);
+    let decision = observed(&state, "forward", &subject, &object, action, || {
+        Ok(snap.decide(&subject, &object, action))
     })?;
-    let decision = snap.decide(&subject, &Object::route(&resource), &original.method);
     if !decision.allowed {
         return Err(ApiError::forbidden());
     }

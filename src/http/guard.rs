@@ -104,7 +104,7 @@ fn take_min_version(parts: &mut axum::http::request::Parts) -> Result<Option<i64
 }
 
 /// Middleware: authenticate, then ask the policy about (subject, canonical resource, HTTP
-/// method). 401 without a valid token, 400 when a path parameter is one the handler could
+/// method; HEAD decided as GET, see [`crate::engine::resource::route_action`]). 401 without a valid token, 400 when a path parameter is one the handler could
 /// not parse either, 403 when denied, 503 when no policy is loaded.
 ///
 /// The resource is built from the matched route and the canonical form of its parameters
@@ -122,7 +122,8 @@ pub async fn require_policy(
     let principal = authenticate(&state, &parts.headers).await?;
     let resource = routed_resource(&mut parts).await?;
     let (subject, object) = (principal.subject(), Object::route(&resource));
-    let action = parts.method.as_str();
+    // HEAD runs the GET handler, so it needs what the GET needs.
+    let action = crate::engine::resource::route_action(parts.method.as_str());
     let decision = observed(&state, "route", &subject, &object, action, || {
         state.engine.decide(&subject, &object, action)
     })?;

@@ -191,7 +191,8 @@ async fn a_peer_outside_trusted_proxies_gets_403_and_its_headers_decide_nothing(
 }
 
 #[tokio::test]
-async fn missing_partial_repeated_contradictory_or_oversized_headers_are_400() {
+async fn missing_partial_repeated_contradictory_or_oversized_headers_are_403_naming_the_misconfiguration()
+ {
     let app = gateway_app().await;
     let (token, _) = app.user_tokens("zoe").await;
     let long = format!("/app/{}", "a".repeat(warden::http::forward::MAX_URI_LEN));
@@ -226,7 +227,9 @@ async fn missing_partial_repeated_contradictory_or_oversized_headers_are_400() {
         let r = app
             .send(ask(Some(GATEWAY), Some(&token), headers, Method::GET))
             .await;
-        assert_error(&r, StatusCode::BAD_REQUEST, "bad_forwarded_request");
+        // 403, not 400: a gateway turns any other status into a 500 for the client
+        assert_error(&r, StatusCode::FORBIDDEN, "bad_forwarded_request");
+        assert_eq!(header(&r, "x-warden-error"), "bad_forwarded_request");
     }
 }
 
@@ -251,6 +254,25 @@ async fn a_path_that_could_be_read_two_ways_is_denied_and_respellings_get_the_ca
     ] {
         let r = forward(&app, &token, "GET", uri).await;
         assert_error(&r, StatusCode::FORBIDDEN, "ambiguous_path");
+        assert_eq!(header(&r, "x-warden-error"), "ambiguous_path");
+    }
+    // raw bytes that are not ASCII (UTF-8 as a client may send it) are the same kind of path
+    for raw in [&b"/app/caf\xc3\xa9"[..], b"/app/\xff", b"/app/\x80admin"] {
+        let mut req = ask(
+            Some(GATEWAY),
+            Some(&token),
+            &[("x-forwarded-method", "GET")],
+            Method::GET,
+        );
+        req.headers_mut().insert(
+            "x-forwarded-uri",
+            axum::http::HeaderValue::from_bytes(raw).expect("obs-text is a valid value"),
+        );
+        assert_error(
+            &app.send(req).await,
+            StatusCode::FORBIDDEN,
+            "ambiguous_path",
+        );
     }
     // the same canonicalisation as /v1/check: /app/%70ages/7 is /app/pages/7, and Warden's own
     // routes get their parameters' spelling (so a rule on /api/documents/4 covers /+4 and /04)
@@ -442,13 +464,165 @@ async fn forward_auth_is_decided_at_the_minimum_version_the_caller_names() {
             .to_string(),
         revoked
     );
+    // Never a 503 or a 400 to a gateway (it would answer the client 500): a request that
+    // cannot be decided is a 403 naming why.
     let unwritten = b.send(at("999999")).await;
-    assert_error(&unwritten, StatusCode::SERVICE_UNAVAILABLE, "policy_stale");
-    for bad in ["x", "-1", "1.0", ""] {
-        assert_error(
-            &b.send(at(bad)).await,
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+    assert_error(&unwritten, StatusCode::FORBIDDEN, "policy_stale");
+    assert_eq!(header(&unwritten, "x-warden-error"), "policy_stale");
+    for bad in ["x", "-1", "1.0", "", "abc", "999999999999999999999"] {
+        let r = b.send(at(bad)).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "bad_request");
+        assert_eq!(header(&r, "x-warden-error"), "bad_request");
+    }
+}
+
+#[tokio::test]
+async fn forward_decisions_reach_the_decision_log_and_the_metrics() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("decisions.jsonl");
+    let sink = path.clone();
+    let app = TestApp::with_config(|c| {
+        trust_gateway(c);
+        c.decision_log.sink = Some(warden::decisions::Sink::File(sink));
+    })
+    .await;
+    let (token, _) = app.user_tokens("zoe").await;
+    let allowed = forward(&app, &token, "GET", "/app/home").await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT, "{allowed:?}");
+    let denied = forward(&app, &token, "DELETE", "/app/home").await;
+    assert_error(&denied, StatusCode::FORBIDDEN, "forbidden");
+    app.state
+        .decisions
+        .settle(std::time::Duration::from_secs(5))
+        .await;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let forwarded: Vec<(String, bool)> = lines
+        .iter()
+        .filter(|l| l["point"] == "forward" && l["resource"] == "/app/home")
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap_or("").to_owned(),
+                l["allowed"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        forwarded,
+        vec![("GET".to_owned(), true), ("DELETE".to_owned(), false)],
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["subject"] == "zoe"),
+        "every line names the caller: {lines:?}"
+    );
+    let mut scrape = Request::get("/metrics")
+        .body(Body::empty())
+        .expect("request");
+    scrape
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            40_000,
+        ))));
+    let metrics = app.send(scrape).await;
+    let text = metrics.body.as_str().expect("text");
+    for result in ["allow", "deny"] {
+        let series = format!(
+            "warden_decisions_total{{point=\"forward\",route=\"/v1/authz/forward\",result=\"{result}\"}} 1"
         );
+        assert!(text.contains(&series), "{series} missing:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn in_case_insensitive_mode_every_case_is_decided_as_lower_case_and_upper_case_rules_are_refused()
+ {
+    let app = TestApp::with_config(|c| {
+        trust_gateway(c);
+        c.path_matching.case = warden::engine::resource::PathCase::CaseInsensitive;
+    })
+    .await;
+    let (token, _) = app.user_tokens("zoe").await;
+    let admin = app.admin_token().await;
+    add_rule(
+        &app,
+        &admin,
+        json!({"subject": "role:user", "object": "/app/admin", "action": "*", "effect": "deny"}),
+    )
+    .await;
+    for uri in [
+        "/app/admin",
+        "/app/ADMIN",
+        "/App/Admin",
+        "/app/%41dmin",
+        "/APP/ADMIN?x=1",
+    ] {
+        let r = forward(&app, &token, "GET", uri).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+        let body =
+            json!({"checks": [{"object": {"path": uri.split('?').next()}, "action": "GET"}]});
+        let c = app
+            .call(Method::POST, "/v1/check", Some(&token), Some(body))
+            .await;
+        assert_eq!(c.body["results"][0]["allowed"], false, "{uri}: {c:?}");
+    }
+    assert_eq!(
+        forward(&app, &token, "GET", "/APP/Home").await.status,
+        StatusCode::NO_CONTENT
+    );
+    // A rule that could never match a folded path (a deny that would not deny) is refused.
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(json!({"subject": "role:user", "object": "/app/Secret", "action": "GET", "effect": "deny"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/app/Secret"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn segment_parameters_are_refused_in_forwarded_and_checked_paths_unless_allowed() {
+    let spellings = [
+        "/app/home;x",
+        "/app/home;jsessionid=1",
+        "/app/x/..;/home",
+        "/app/..;/app/home",
+    ];
+    let app = gateway_app().await;
+    let (token, _) = app.user_tokens("zoe").await;
+    for uri in spellings {
+        let r = forward(&app, &token, "GET", uri).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ambiguous_path");
+        let body = json!({"checks": [{"object": {"path": uri}, "action": "GET"}]});
+        let c = app
+            .call(Method::POST, "/v1/check", Some(&token), Some(body))
+            .await;
+        assert_error(&c, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    // An operator whose upstream reads `;` literally may allow them; dot segments stay refused.
+    let allowing = TestApp::with_config(|c| {
+        trust_gateway(c);
+        c.path_matching.allow_params = true;
+    })
+    .await;
+    let (token, _) = allowing.user_tokens("zoe").await;
+    let r = forward(&allowing, &token, "GET", "/app/home;x").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    for uri in ["/app/x/..;/home", "/app/..;/app/home"] {
+        let r = forward(&allowing, &token, "GET", uri).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ambiguous_path");
     }
 }

@@ -9,6 +9,7 @@ mod console;
 mod errors;
 mod etag;
 mod forward;
+mod head;
 mod helpers;
 mod keys;
 mod lockout;

@@ -696,6 +696,19 @@ async fn every_decision_is_one_json_line_with_request_id_rules_version_and_no_at
     assert!(!text.contains(&alice), "a token was logged");
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_decision_log_readable_by_others_is_narrowed_to_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("decisions.jsonl");
+    std::fs::write(&path, "").expect("create");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (_app, path) = app_with_decision_log(&dir, |_| {}).await;
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
 #[tokio::test]
 async fn listed_attributes_are_logged_with_their_values_and_others_not_at_all() {
     let dir = tempfile::tempdir().expect("dir");

@@ -203,16 +203,27 @@ async fn token(router: &axum::Router, user: &str, password: &str) -> String {
     v["access_token"].as_str().expect("token").to_owned()
 }
 
-#[tokio::test]
-async fn nginx_auth_request_lets_allowed_requests_through_and_stops_denied_and_anonymous_ones() {
-    let Some(bin) = nginx_or_skip("nginx_auth_request_lets_allowed_requests_through") else {
-        return;
-    };
-    let warden =
-        served(|c| c.proxies.trusted = vec![Cidr::parse("127.0.0.1/32").expect("cidr")]).await;
+/// Warden (trusting nginx on 127.0.0.1, with `edit` applied), the upstream and nginx in front.
+async fn stack(edit: impl FnOnce(&mut warden::config::Config)) -> (Served, Nginx, axum::Router) {
+    let bin = nginx_or_skip("the nginx forward-auth tests").expect("nginx");
+    let warden = served(|c| {
+        c.proxies.trusted = vec![Cidr::parse("127.0.0.1/32").expect("cidr")];
+        edit(c);
+    })
+    .await;
     let upstream = start_upstream().await;
     let nginx = start_nginx(&bin, warden.addr, upstream).await;
     let router = warden::router(warden.state.clone());
+    (warden, nginx, router)
+}
+
+/// Whether the nginx tests can run here (a panic in CI when they cannot).
+fn have_nginx(test: &str) -> bool {
+    nginx_or_skip(test).is_some()
+}
+
+/// A registered user's access token.
+async fn reader_token(router: &axum::Router) -> String {
     let r = router
         .clone()
         .oneshot(
@@ -226,7 +237,31 @@ async fn nginx_auth_request_lets_allowed_requests_through_and_stops_denied_and_a
         .await
         .expect("infallible");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let reader = token(&router, "reader", PASSWORD).await;
+    token(router, "reader", PASSWORD).await
+}
+
+/// Adds a rule as the admin (201 asserted).
+async fn add_rule(warden: &Served, rule: serde_json::Value) {
+    let app = warden.app();
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            axum::http::Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
+#[tokio::test]
+async fn nginx_auth_request_lets_allowed_requests_through_and_stops_denied_and_anonymous_ones() {
+    if !have_nginx("nginx_auth_request_lets_allowed_requests_through") {
+        return;
+    }
+    let (_warden, nginx, router) = stack(|_| {}).await;
+    let reader = reader_token(&router).await;
     let admin = token(&router, "admin", ADMIN_PASSWORD).await;
     let bearer = |t: &str| format!("Bearer {t}");
     let log = || nginx.error_log();
@@ -278,6 +313,177 @@ async fn nginx_auth_request_lets_allowed_requests_through_and_stops_denied_and_a
         del.body,
         "upstream /app/pages/1 user=admin roles=admin,user"
     );
+}
+
+#[tokio::test]
+async fn nginx_never_lets_a_head_past_a_get_deny() {
+    if !have_nginx("nginx_never_lets_a_head_past_a_get_deny") {
+        return;
+    }
+    let (warden, nginx, router) = stack(|_| {}).await;
+    let reader = format!("Bearer {}", reader_token(&router).await);
+    // every method on the files, but not GET of the secret one (the issue's reproduction)
+    for rule in [
+        serde_json::json!({"subject": "role:user", "object": "/app/files/*", "action": "*", "effect": "allow"}),
+        serde_json::json!({"subject": "role:user", "object": "/app/files/secret", "action": "GET", "effect": "deny"}),
+    ] {
+        add_rule(&warden, rule).await;
+    }
+    let auth = [("Authorization", reader.as_str())];
+    // method x path -> status through nginx: HEAD needs what GET needs
+    for (method, path, want) in [
+        ("GET", "/app/files/secret", 403),
+        ("HEAD", "/app/files/secret", 403),
+        ("GET", "/app/files/public", 200),
+        ("HEAD", "/app/files/public", 200),
+    ] {
+        let r = send(nginx.addr, method, path, &auth).await;
+        assert_eq!(
+            r.status,
+            want,
+            "{method} {path}: {}\n{}",
+            r.head,
+            nginx.error_log()
+        );
+    }
+}
+
+#[tokio::test]
+async fn nginx_never_answers_500_for_anything_a_client_sends() {
+    if !have_nginx("nginx_never_answers_500_for_anything_a_client_sends") {
+        return;
+    }
+    let (_warden, nginx, router) = stack(|_| {}).await;
+    let reader = format!("Bearer {}", reader_token(&router).await);
+    let junk: Vec<(String, String)> = (0..150)
+        .map(|i| (format!("X-Junk-{i}"), "v".repeat(20)))
+        .collect();
+    let junk: Vec<(&str, &str)> = junk.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let with = |extra: &[(&'static str, &'static str)], token: bool| {
+        let mut h: Vec<(&str, &str)> = extra.to_vec();
+        if token {
+            h.push(("Authorization", reader.as_str()));
+        }
+        h
+    };
+    // (path, headers, with a token) -> the status the client gets: never a 5xx
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "/app/hello",
+            with(&[("Warden-Min-Version", "abc")], false),
+            401,
+        ),
+        (
+            "/app/hello",
+            with(&[("Warden-Min-Version", "abc")], true),
+            403,
+        ),
+        (
+            "/app/hello",
+            with(&[("Warden-Min-Version", "999999999")], true),
+            403,
+        ),
+        (
+            "/app/hello",
+            with(&[("Warden-Min-Version", "999999999")], false),
+            401,
+        ),
+        ("/app/caf\u{e9}", with(&[], true), 403),
+        ("/app/caf\u{e9}", with(&[], false), 401),
+        ("/app/hello", junk.clone(), 401),
+        ("/app/hello", [junk.clone(), with(&[], true)].concat(), 200),
+    ];
+    for (path, headers, want) in cases {
+        let r = send(nginx.addr, "GET", path, &headers).await;
+        assert_eq!(
+            r.status,
+            want,
+            "{path} with {} headers: {}\n{}",
+            headers.len(),
+            r.head,
+            nginx.error_log()
+        );
+    }
+}
+
+/// `deny role:user /app/admin *` and the spellings Tomcat, Spring, Express or ASP.NET serve as
+/// `/app/admin`: (path, allowed in exact mode, allowed in case-insensitive mode).
+const ADMIN_RESPELLINGS: &[(&str, u16, u16)] = &[
+    ("/app/admin", 403, 403),
+    ("/app/admin;x", 403, 403),
+    ("/app/admin;jsessionid=1", 403, 403),
+    ("/app/x/..;/admin", 403, 403),
+    ("/app/..;/app/admin", 403, 403),
+    ("/app/ADMIN", 200, 403),
+    ("/app/Admin", 200, 403),
+    ("/app/%41dmin", 200, 403),
+    ("/app/other", 200, 200),
+];
+
+async fn admin_respellings_through_nginx(case: warden::engine::resource::PathCase, exact: bool) {
+    let (warden, nginx, router) = stack(|c| c.path_matching.case = case).await;
+    let reader = format!("Bearer {}", reader_token(&router).await);
+    add_rule(
+        &warden,
+        serde_json::json!({"subject": "role:user", "object": "/app/admin", "action": "*", "effect": "deny"}),
+    )
+    .await;
+    let auth = [("Authorization", reader.as_str())];
+    for (path, in_exact, in_folded) in ADMIN_RESPELLINGS {
+        let want = if exact { *in_exact } else { *in_folded };
+        for method in ["GET", "HEAD"] {
+            let r = send(nginx.addr, method, path, &auth).await;
+            assert_eq!(
+                r.status,
+                want,
+                "{case:?}: {method} {path}: {}\n{}",
+                r.head,
+                nginx.error_log()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn nginx_refuses_segment_parameters_and_exact_mode_decides_case_as_sent() {
+    if !have_nginx("nginx_refuses_segment_parameters_and_exact_mode") {
+        return;
+    }
+    admin_respellings_through_nginx(warden::engine::resource::PathCase::Exact, true).await;
+}
+
+#[tokio::test]
+async fn nginx_in_case_insensitive_mode_denies_every_case_of_a_denied_path() {
+    if !have_nginx("nginx_in_case_insensitive_mode_denies_every_case") {
+        return;
+    }
+    admin_respellings_through_nginx(warden::engine::resource::PathCase::CaseInsensitive, false)
+        .await;
+}
+
+#[tokio::test]
+async fn the_shipped_nginx_snippet_serves_warden_but_never_its_metrics() {
+    if !have_nginx("the_shipped_nginx_snippet_serves_warden_but_never_its_metrics") {
+        return;
+    }
+    let (_warden, nginx, _router) = stack(|_| {}).await;
+    // the API answers through nginx (a login, with the client's address passed on)...
+    let login = send(nginx.addr, "GET", "/healthz", &[]).await;
+    assert_eq!(login.status, 200, "{}\n{}", login.head, nginx.error_log());
+    // ...the metrics never, however spelled
+    for path in [
+        "/metrics",
+        "//metrics",
+        "/%6detrics",
+        "/metrics?x=1",
+        "/./metrics",
+        "/metrics/",
+    ] {
+        let r = send(nginx.addr, "GET", path, &[]).await;
+        assert_eq!(r.status, 404, "{path}: {}\n{}", r.head, nginx.error_log());
+        assert!(!r.body.contains("warden_"), "{path}: {}", r.body);
+    }
 }
 
 #[test]
