@@ -4,16 +4,9 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
-
-async fn add_rule(app: &TestApp, admin: &str, rule: Value) {
-    let r = app
-        .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-}
 
 /// Percent-encodes byte `i` of `s` with upper- or lower-case hex.
 fn encode_at(s: &str, i: usize, upper: bool) -> String {
@@ -99,9 +92,7 @@ async fn no_respelling_of_a_document_path_escapes_a_literal_deny() {
         app.get("/api/documents/1", &alice).await.status,
         StatusCode::OK
     );
-    add_rule(
-        &app,
-        &admin,
+    app.add_rule(&admin,
         json!({"subject": "user:alice", "object": "/api/documents/1", "action": "GET", "effect": "deny"}),
     )
     .await;
@@ -138,15 +129,11 @@ async fn no_respelling_of_a_username_escapes_a_literal_deny_on_the_admin_api() {
     let app = TestApp::with_config(|c| c.demo = true).await;
     let admin = app.admin_token().await;
     // helpdesk may edit accounts, but not the admin's
-    add_rule(
-        &app,
-        &admin,
+    app.add_rule(&admin,
         json!({"subject": "role:helpdesk", "object": "/v1/admin/users/:name", "action": "PATCH", "effect": "allow"}),
     )
     .await;
-    add_rule(
-        &app,
-        &admin,
+    app.add_rule(&admin,
         json!({"subject": "role:helpdesk", "object": "/v1/admin/users/admin", "action": "PATCH", "effect": "deny"}),
     )
     .await;
@@ -208,9 +195,7 @@ async fn check_decides_on_the_canonical_path_or_refuses_the_spelling() {
     };
     let before = ask("/api/documents/1".into()).await;
     assert_eq!(before.body["results"][0]["allowed"], true, "{before:?}");
-    add_rule(
-        &app,
-        &admin,
+    app.add_rule(&admin,
         json!({"subject": "role:user", "object": "/api/documents/1", "action": "GET", "effect": "deny"}),
     )
     .await;

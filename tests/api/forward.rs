@@ -65,15 +65,6 @@ fn header<'a>(r: &'a TestResponse, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// Adds a rule (201 asserted); the answer names the version it created.
-async fn add_rule(app: &TestApp, admin: &str, rule: serde_json::Value) -> TestResponse {
-    let r = app
-        .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    r
-}
-
 #[tokio::test]
 async fn an_allowed_request_is_204_naming_the_user_and_roles_for_the_gateway() {
     let app = gateway_app().await;
@@ -277,9 +268,7 @@ async fn a_path_that_could_be_read_two_ways_is_denied_and_respellings_get_the_ca
     // the same canonicalisation as /v1/check: /app/%70ages/7 is /app/pages/7, and Warden's own
     // routes get their parameters' spelling (so a rule on /api/documents/4 covers /+4 and /04)
     let admin = app.admin_token().await;
-    add_rule(
-        &app,
-        &admin,
+    app.add_rule(&admin,
         json!({"subject": "user:zoe", "object": "/api/documents/4", "action": "PATCH", "effect": "allow"}),
     )
     .await;
@@ -301,8 +290,7 @@ async fn rules_that_need_object_attributes_deny_at_the_gateway_and_subject_attri
     let admin = app.admin_token().await;
     let (zoe, _) = app.user_tokens("zoe").await;
     // owners edit their notes: a gateway cannot know a note's owner, so this never allows here
-    add_rule(
-        &app,
+    app.add_rule(
         &admin,
         json!({"subject": "role:user", "object": "/app/notes/:id", "action": "PUT",
                "condition": "r.obj.owner == r.sub.name", "effect": "allow"}),
@@ -312,8 +300,7 @@ async fn rules_that_need_object_attributes_deny_at_the_gateway_and_subject_attri
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
     // a deny that reads object attributes cannot be evaluated either: it denies (fail closed)
     // rather than being skipped, even where an allow matches
-    add_rule(
-        &app,
+    app.add_rule(
         &admin,
         json!({"subject": "*", "object": "/app/secret/*", "action": "GET",
                "condition": "r.obj.classification >= 3", "effect": "deny"}),
@@ -350,8 +337,7 @@ async fn the_forward_route_itself_is_decided_by_the_policy_before_the_forwarded_
     let app = gateway_app().await;
     let admin = app.admin_token().await;
     let (zoe, _) = app.user_tokens("zoe").await;
-    add_rule(
-        &app,
+    app.add_rule(
         &admin,
         json!({"subject": "user:zoe", "object": FORWARD, "action": "*", "effect": "deny"}),
     )
@@ -429,12 +415,12 @@ async fn forward_auth_is_decided_at_the_minimum_version_the_caller_names() {
         forward(&b, &zoe, "GET", "/app/pages/1").await.status,
         StatusCode::NO_CONTENT
     );
-    let r = add_rule(
-        &a,
-        &admin,
-        json!({"subject": "user:zoe", "object": "/app/*", "action": "GET", "effect": "deny"}),
-    )
-    .await;
+    let r = a
+        .add_rule(
+            &admin,
+            json!({"subject": "user:zoe", "object": "/app/*", "action": "GET", "effect": "deny"}),
+        )
+        .await;
     let revoked = header(&r, "warden-policy-version").to_owned();
     // without a minimum, B still answers from the policy it loaded
     assert_eq!(
@@ -548,8 +534,7 @@ async fn in_case_insensitive_mode_every_case_is_decided_as_lower_case_and_upper_
     .await;
     let (token, _) = app.user_tokens("zoe").await;
     let admin = app.admin_token().await;
-    add_rule(
-        &app,
+    app.add_rule(
         &admin,
         json!({"subject": "role:user", "object": "/app/admin", "action": "*", "effect": "deny"}),
     )

@@ -196,6 +196,15 @@ impl TestApp {
         self.send(req.expect("request")).await
     }
 
+    /// Adds a rule as `admin` (201 asserted); the answer names the version it created.
+    pub async fn add_rule(&self, admin: &str, rule: Value) -> TestResponse {
+        let r = self
+            .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
         self.call(Method::GET, path, Some(token), None).await
     }

@@ -243,16 +243,7 @@ async fn reader_token(router: &axum::Router) -> String {
 /// Adds a rule as the admin (201 asserted).
 async fn add_rule(warden: &Served, rule: serde_json::Value) {
     let app = warden.app();
-    let admin = app.admin_token().await;
-    let r = app
-        .call(
-            axum::http::Method::POST,
-            "/v1/admin/rules",
-            Some(&admin),
-            Some(rule),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    app.add_rule(&app.admin_token().await, rule).await;
 }
 
 #[tokio::test]
