@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::engine::adapter::SqlAdapter;
-use crate::engine::seed::{SEED_POLICY, parse_policy};
 use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};
 use crate::matrix::{Matrix, MatrixError, collect_files, report};
 use crate::policy::rule::RuleSet;
+use crate::policy::seed::{SEED_POLICY, parse_policy};
 use crate::store::Db;
 
 /// Output of `matrix check`.

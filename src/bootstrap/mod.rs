@@ -15,9 +15,9 @@ use crate::auth::ratelimit::RateLimiter;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::seed::{SEED_POLICY, parse_policy};
 use crate::policy::AttrValue;
 use crate::policy::rule::RuleText;
+use crate::policy::seed::{SEED_POLICY, parse_policy};
 use crate::state::{AppState, Inner};
 use crate::store::{self, Db};
 

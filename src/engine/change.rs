@@ -10,6 +10,7 @@ use super::{Engine, Snapshot};
 use crate::matrix::limits::Budget;
 use crate::matrix::{Matrix, MatrixError};
 pub use crate::policy::change::{Flip, MAX_ROLE_DEPTH, find_cycle, too_deep, validate_assignment};
+use crate::policy::decide::Policy;
 use crate::policy::rule::{Assignment, Rule, RuleSet, RuleText};
 use crate::policy::{ChangeError, Conflict};
 use crate::store::policy::{ChangeMeta, Op, Outcome};
@@ -202,12 +203,6 @@ async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ChangeError> {
     Ok(())
 }
 
-async fn matrix_snapshot(m: &Matrix, policy: &RuleSet) -> Result<Snapshot, MatrixError> {
-    Snapshot::from_rows(m.policy_with_subjects(policy, policy.version))
-        .await
-        .map_err(MatrixError)
-}
-
 /// Cells of `matrices` whose answer differs between `before` and `after`.
 pub async fn flips(
     matrices: &[Matrix],
@@ -228,10 +223,7 @@ pub async fn flips_within(
 ) -> Result<Vec<Flip>, MatrixError> {
     let mut out = Vec::new();
     for m in matrices {
-        let (b, a) = (
-            matrix_snapshot(m, before).await?,
-            matrix_snapshot(m, after).await?,
-        );
+        let (b, a) = (m.policy_under_test(before)?, m.policy_under_test(after)?);
         let cells_before = m.run_within(&b, budget)?;
         let cells_after = m.run_within(&a, budget)?;
         for (cb, ca) in cells_before.iter().zip(&cells_after) {
@@ -260,9 +252,7 @@ async fn broken_invariants(
 ) -> Result<Vec<Flip>, ChangeError> {
     let mut suspects = Vec::new();
     for m in invariants {
-        let snap = matrix_snapshot(m, after)
-            .await
-            .map_err(ChangeError::internal)?;
+        let snap = m.policy_under_test(after).map_err(ChangeError::internal)?;
         let cells = match cells_a_change_can_flip(m, before, after, &snap) {
             Some(indices) => m.run_cells(&snap, &m.coordinates(), &indices, &Budget::unlimited()),
             None => m.run(&snap),
@@ -295,7 +285,7 @@ fn cells_a_change_can_flip(
     m: &Matrix,
     before: &RuleSet,
     after: &RuleSet,
-    snap: &Snapshot,
+    snap: &Policy,
 ) -> Option<Vec<usize>> {
     let edges = |l: &RuleSet| -> HashSet<(String, String)> {
         l.assignments

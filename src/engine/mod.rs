@@ -14,7 +14,6 @@ pub mod change;
 mod differential;
 pub mod lockout;
 pub mod resource;
-pub mod seed;
 pub mod shadow;
 mod sync;
 
@@ -24,15 +23,13 @@ use arc_swap::ArcSwapOption;
 use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
-use crate::policy::decide::Policy;
-use crate::policy::model::Model;
+use crate::policy::decide::{ConditionResult, Policy};
 use crate::policy::rule::{self, Assignment, Rule, RuleSet};
 use crate::policy::{AttrValue, Object, Subject};
 
 use crate::store::{self, Db};
 
-/// The model every Warden policy is evaluated with (`policies/model.conf`).
-pub const MODEL: &str = include_str!("../../policies/model.conf");
+use crate::policy::model::MODEL;
 
 /// The only effect Warden accepts: deny overrides allow, no match is deny. casbin-rs panics
 /// on unknown effects and `!some(where (p.eft == deny))` allows by default; both are refused.
@@ -74,7 +71,6 @@ impl From<AuthzError> for crate::policy::ChangeError {
 pub struct Snapshot {
     policy: Policy,
     version: i64,
-    assignments: Vec<Assignment>,
     /// The model text the policy was compiled from (the oracle uses the same).
     model: Arc<str>,
     /// casbin-rs over the same rows, built on first use (tests, shadow evaluation).
@@ -153,15 +149,14 @@ impl Snapshot {
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
     pub fn compile_with_model(model: &str, loaded: RuleSet) -> Result<Self, String> {
-        let compiled = Model::compile(model).map_err(|e| e.to_string())?;
         if u32::try_from(loaded.rules.len()).is_err() {
             return Err("too many rules".to_owned());
         }
-        let policy = Policy::new(compiled, loaded.rules, &loaded.assignments);
+        let policy = Policy::from_rows(model, loaded.rules, &loaded.assignments)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             policy,
             version: loaded.version,
-            assignments: loaded.assignments,
             model: model.into(),
             oracle: tokio::sync::OnceCell::new(),
         })
@@ -170,15 +165,10 @@ impl Snapshot {
     /// This snapshot plus one user -> role assignment, as `version`, without compiling the
     /// rules again (see [`Policy::with_member`]); None when that shortcut does not apply.
     fn with_assignment(&self, version: i64, assignment: &Assignment) -> Option<Self> {
-        let policy = self
-            .policy
-            .with_member(&assignment.member, &assignment.role)?;
-        let mut assignments = self.assignments.clone();
-        assignments.push(assignment.clone());
+        let policy = self.policy.with_member(assignment)?;
         Some(Self {
             policy,
             version,
-            assignments,
             model: self.model.clone(),
             oracle: tokio::sync::OnceCell::new(),
         })
@@ -190,7 +180,6 @@ impl Snapshot {
         Self {
             policy: self.policy.clone(),
             version,
-            assignments: self.assignments.clone(),
             model: self.model.clone(),
             oracle: tokio::sync::OnceCell::new(),
         }
@@ -213,7 +202,12 @@ impl Snapshot {
 
     /// The validated role assignments.
     pub fn assignments(&self) -> &[Assignment] {
-        &self.assignments
+        self.policy.assignments()
+    }
+
+    /// The compiled policy, which matrices and tools decide with.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The rows this snapshot was built from.
@@ -221,7 +215,7 @@ impl Snapshot {
         RuleSet {
             version: self.version,
             rules: self.policy.rules().to_vec(),
-            assignments: self.assignments.clone(),
+            assignments: self.policy.assignments().to_vec(),
         }
     }
 
@@ -556,36 +550,11 @@ impl Engine {
     }
 }
 
-/// One applicable rule's condition and how it evaluated (for explain output).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct ConditionResult {
-    /// Rule id.
-    pub rule_id: i64,
-    /// `allow` or `deny`.
-    pub effect: rule::Effect,
-    /// The condition text ("" = always true).
-    pub condition: String,
-    /// `true`, `false`, or `error: ...` (an error is a non-match, so a deny for allow rules).
-    pub result: String,
-}
-
 impl Snapshot {
     /// For every rule whose subject, object, action and scope apply to the request, how its
-    /// condition evaluates. Explains "which condition failed" without exposing anything else.
+    /// condition evaluated (see [`Policy::explain_conditions`]).
     pub fn explain(&self, sub: &Subject, obj: &Object, act: &str) -> Vec<ConditionResult> {
-        self.policy
-            .explain(sub, obj, act)
-            .into_iter()
-            .map(|(r, result)| ConditionResult {
-                rule_id: r.id,
-                effect: r.effect,
-                condition: r.condition.as_str().to_owned(),
-                result: match result {
-                    Ok(b) => b.to_string(),
-                    Err(e) => format!("error: {e}"),
-                },
-            })
-            .collect()
+        self.policy.explain_conditions(sub, obj, act)
     }
 }
 
@@ -596,7 +565,7 @@ mod tests {
 
     #[test]
     fn a_model_the_compiler_cannot_evaluate_is_refused_and_no_snapshot_is_built() {
-        let seed = seed::parse_policy(seed::SEED_POLICY).unwrap();
+        let seed = crate::policy::seed::parse_policy(crate::policy::seed::SEED_POLICY).unwrap();
         let loaded = RuleSet {
             version: 1,
             rules: seed.rules,

@@ -103,8 +103,8 @@ pub async fn disagreement(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::engine::seed::{SEED_POLICY, parse_policy};
     use crate::policy::rule::RuleSet;
+    use crate::policy::seed::{SEED_POLICY, parse_policy};
 
     #[test]
     fn a_rate_samples_every_nth_decision_and_zero_samples_none() {

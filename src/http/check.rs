@@ -82,7 +82,7 @@ pub struct CheckResult {
     pub matched_rules: Option<Vec<i64>>,
     /// With `explain`: every applicable rule's condition and its result.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<crate::engine::ConditionResult>>,
+    pub conditions: Option<Vec<crate::policy::decide::ConditionResult>>,
 }
 
 /// Answers, in request order.

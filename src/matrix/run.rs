@@ -4,9 +4,9 @@ use super::generic::GenericPolicy;
 use super::limits::Budget;
 use super::report::{Coverage, MatrixResult, unexercised};
 use super::{Cell, Matrix, MatrixError};
-use crate::engine::seed::parse_policy;
-use crate::engine::{MODEL, Snapshot};
+use crate::policy::model::MODEL;
 use crate::policy::rule::RuleSet;
+use crate::policy::seed::parse_policy;
 
 /// Above this many cell re-evaluations, the "changes no decision" analysis is skipped.
 const NO_EFFECT_BUDGET: usize = 1_000_000;
@@ -98,9 +98,7 @@ async fn cells_for(
     };
     match put {
         PolicyUnderTest::Warden(file) => {
-            let snap = Snapshot::from_rows(m.policy_with_subjects(file, 1))
-                .await
-                .map_err(MatrixError)?;
+            let snap = m.policy_under_test(file)?;
             let rules = file.rules.iter().map(|r| r.id.to_string()).collect();
             Ok((m.run_cells(&snap, &coords, indices, budget)?, rules))
         }

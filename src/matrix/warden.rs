@@ -1,4 +1,4 @@
-//! Running a matrix against Warden's own model (a [`Snapshot`]).
+//! Running a matrix against Warden's own model (a compiled [`Policy`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 use super::explain::{Matched, describe_chain, reason, role_chain};
 use super::limits::{Budget, CHECK_EVERY};
 use super::{Cell, Matrix, MatrixError};
-use crate::engine::{Decision, Snapshot};
+use crate::policy::decide::{Outcome, Policy};
 use crate::policy::rule::RuleSet;
 use crate::policy::rule::{Assignment, EVERYONE, Effect, Rule};
 use crate::policy::{AttrValue, Object, Subject};
@@ -66,23 +66,34 @@ impl Matrix {
         }
     }
 
-    /// Evaluates every cell against a snapshot (route check first when the action has one).
-    pub fn run(&self, snap: &Snapshot) -> Result<Vec<Cell>, MatrixError> {
-        self.run_within(snap, &Budget::unlimited())
+    /// The policy under test, compiled under Warden's model: `policy` plus the matrix's
+    /// subjects and their roles ([`Matrix::policy_with_subjects`]).
+    ///
+    /// # Errors
+    /// The model compiler's refusal.
+    pub fn policy_under_test(&self, policy: &RuleSet) -> Result<Policy, MatrixError> {
+        let rows = self.policy_with_subjects(policy, policy.version);
+        Policy::from_rows(crate::policy::model::MODEL, rows.rules, &rows.assignments)
+            .map_err(|e| MatrixError(e.to_string()))
+    }
+
+    /// Evaluates every cell against a policy (route check first when the action has one).
+    pub fn run(&self, policy: &Policy) -> Result<Vec<Cell>, MatrixError> {
+        self.run_within(policy, &Budget::unlimited())
     }
 
     /// [`Matrix::run`] within a budget (stops with an error when it runs out).
-    pub fn run_within(&self, snap: &Snapshot, budget: &Budget) -> Result<Vec<Cell>, MatrixError> {
+    pub fn run_within(&self, policy: &Policy, budget: &Budget) -> Result<Vec<Cell>, MatrixError> {
         let coords = self.coordinates();
         let all: Vec<usize> = (0..coords.len()).collect();
-        self.run_cells(snap, &coords, &all, budget)
+        self.run_cells(policy, &coords, &all, budget)
     }
 
     /// Evaluates the cells at `indices` of `coords`, on all cores. Route checks depend only
     /// on (subject, action), so each is decided once.
     pub fn run_cells(
         &self,
-        snap: &Snapshot,
+        snap: &Policy,
         coords: &[Coord<'_>],
         indices: &[usize],
         budget: &Budget,
@@ -150,7 +161,7 @@ struct Why<'a> {
 }
 
 impl<'a> Why<'a> {
-    fn new(snap: &'a Snapshot) -> Self {
+    fn new(snap: &'a Policy) -> Self {
         Self {
             rules: snap.rules().iter().map(|r| (r.id, r)).collect(),
             edges: snap
@@ -161,7 +172,7 @@ impl<'a> Why<'a> {
         }
     }
 
-    fn reason(&self, name: &str, principal: &str, d: &Decision) -> String {
+    fn reason(&self, name: &str, principal: &str, d: &Outcome) -> String {
         if let Some(e) = &d.error {
             return format!("evaluation error: {e}");
         }

@@ -27,6 +27,19 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// One applicable rule's condition and how it evaluated (for explain output).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ConditionResult {
+    /// Rule id.
+    pub rule_id: i64,
+    /// `allow` or `deny`.
+    pub effect: Effect,
+    /// The condition text ("" = always true).
+    pub condition: String,
+    /// `true`, `false`, or `error: ...` (an error is a non-match, so a deny for allow rules).
+    pub result: String,
+}
+
 /// A compiled, indexed policy: immutable, shared by every reader. A clone shares the model,
 /// rules and index; it copies only the member tables.
 #[derive(Debug, Clone)]
@@ -42,6 +55,8 @@ pub struct Policy {
     names: Vec<Box<str>>,
     /// For each interned member: the roles it holds, direct and inherited, sorted by id.
     closure: Vec<Box<[u32]>>,
+    /// The assignments the closures were computed from (explanations name the chain).
+    assignments: Arc<[Assignment]>,
 }
 
 /// The subject and object as a condition sees them (`r.sub.*`, `r.obj.*`), borrowed.
@@ -78,6 +93,19 @@ struct Request<'a> {
 }
 
 impl Policy {
+    /// Compiles rows under a model text (`model.conf`): what a matrix, a tool or the live
+    /// engine decides with.
+    ///
+    /// # Errors
+    /// The model compiler's refusal (an unsupported matcher term or effect).
+    pub fn from_rows(
+        model: &str,
+        rules: Vec<Rule>,
+        assignments: &[Assignment],
+    ) -> Result<Self, super::model::ModelError> {
+        Ok(Self::new(Model::compile(model)?, rules, assignments))
+    }
+
     /// Compiles `rules` (in load order) and `assignments` under `model`.
     pub fn new(model: Model, rules: Vec<Rule>, assignments: &[Assignment]) -> Self {
         let mut interner = Interner::default();
@@ -110,6 +138,7 @@ impl Policy {
             ids,
             names,
             closure,
+            assignments: assignments.into(),
         }
     }
 
@@ -118,7 +147,8 @@ impl Policy {
     /// past the index (it has no rules of its own: a rule may only name an existing account)
     /// and the role's closure. None when the member is already known or the role is not (the
     /// caller then compiles the whole policy).
-    pub fn with_member(&self, member: &str, role: &str) -> Option<Policy> {
+    pub fn with_member(&self, assignment: &Assignment) -> Option<Policy> {
+        let (member, role) = (assignment.member.as_str(), assignment.role.as_str());
         if self.ids.contains_key(member) {
             return None;
         }
@@ -136,6 +166,8 @@ impl Policy {
         names.push(member.into());
         let mut closure = self.closure.clone();
         closure.push(roles.into_boxed_slice());
+        let mut assignments = self.assignments.to_vec();
+        assignments.push(assignment.clone());
         Some(Policy {
             model: self.model.clone(),
             rules: self.rules.clone(),
@@ -144,12 +176,18 @@ impl Policy {
             ids,
             names,
             closure,
+            assignments: assignments.into(),
         })
     }
 
     /// The rules, in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The role assignments (user -> role, role -> role), in load order.
+    pub fn assignments(&self) -> &[Assignment] {
+        &self.assignments
     }
 
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
@@ -266,6 +304,27 @@ impl Policy {
             matched_rules: matched,
             error: None,
         }
+    }
+
+    /// [`Policy::explain`] as explain output: "which condition failed", and nothing else.
+    pub fn explain_conditions(
+        &self,
+        sub: &Subject,
+        obj: &Object,
+        act: &str,
+    ) -> Vec<ConditionResult> {
+        self.explain(sub, obj, act)
+            .into_iter()
+            .map(|(r, result)| ConditionResult {
+                rule_id: r.id,
+                effect: r.effect,
+                condition: r.condition.as_str().to_owned(),
+                result: match result {
+                    Ok(b) => b.to_string(),
+                    Err(e) => format!("error: {e}"),
+                },
+            })
+            .collect()
     }
 
     /// Every rule the matcher accepts apart from its condition, with how the condition
@@ -408,7 +467,7 @@ mod tests {
             ..alice(scopes)
         };
         let added = base
-            .with_member("user:bob", "role:staff")
+            .with_member(&Assignment::parse(0, "user:bob", "role:staff").unwrap())
             .expect("a new member of a known role takes the shortcut");
         let assignments = [
             assign("user:alice", "role:staff"),
@@ -444,8 +503,14 @@ mod tests {
                 .allowed
         );
         // the shortcut refuses what it cannot do: a known member, an unknown role
-        assert!(base.with_member("user:alice", "role:viewer").is_none());
-        assert!(base.with_member("user:carol", "role:nobody").is_none());
+        assert!(
+            base.with_member(&Assignment::parse(0, "user:alice", "role:viewer").unwrap())
+                .is_none()
+        );
+        assert!(
+            base.with_member(&Assignment::parse(0, "user:carol", "role:nobody").unwrap())
+                .is_none()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod index;
 pub mod model;
 pub mod rule;
 pub mod scope;
+pub mod seed;
 
 use std::collections::BTreeMap;
 

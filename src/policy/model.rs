@@ -17,6 +17,9 @@
 //!   only for rules that otherwise apply (today's strict semantics);
 //! * `true`, `false` and parentheses.
 
+/// The model every Warden policy is evaluated with (`policies/model.conf`).
+pub const MODEL: &str = include_str!("../../policies/model.conf");
+
 use std::fmt;
 
 /// The only effect Warden evaluates: deny overrides allow, no match is deny.

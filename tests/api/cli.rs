@@ -108,7 +108,7 @@ async fn import_is_one_versioned_change_that_passes_the_invariants() {
     assert!(rules.iter().any(|r| r.object == "report"));
     assert_eq!(
         rules.len(),
-        warden::engine::seed::parse_policy(&seed)
+        warden::policy::seed::parse_policy(&seed)
             .expect("seed")
             .rules
             .len()

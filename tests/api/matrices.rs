@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use warden::engine::Snapshot;
-use warden::engine::seed::{SEED_POLICY, parse_policy};
 use warden::matrix::{Cell, Matrix, report_failures};
 use warden::policy::AttrValue;
+use warden::policy::seed::{SEED_POLICY, parse_policy};
 use warden::store::{self, documents::DocumentFields};
 
 use crate::helpers::*;
@@ -25,10 +24,8 @@ fn seed_matrix() -> Matrix {
 
 async fn engine_cells(m: &Matrix) -> Vec<Cell> {
     let policy = parse_policy(SEED_POLICY).expect("seed policy");
-    let snap = Snapshot::from_rows(m.policy_with_subjects(&policy, 1))
-        .await
-        .expect("snapshot");
-    m.run(&snap).expect("run")
+    let under_test = m.policy_under_test(&policy).expect("policy");
+    m.run(&under_test).expect("run")
 }
 
 fn attr_str(attrs: &BTreeMap<String, AttrValue>, k: &str) -> String {

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
-use crate::engine::Snapshot;
 use crate::engine::change::{candidate, shipped_matrices};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
@@ -318,7 +317,7 @@ pub struct CellWhy {
     pub object: WhyObject,
     /// Every rule whose subject, object, action and scope apply, and how its condition
     /// evaluated (a `false` or an error is why an allow rule did not allow).
-    pub conditions: Vec<crate::engine::ConditionResult>,
+    pub conditions: Vec<crate::policy::decide::ConditionResult>,
 }
 
 /// Why one cell of a shipped matrix is allowed or denied under the live policy: the rule
@@ -340,12 +339,12 @@ pub async fn why(
         return Err(ApiError::not_found("matrix cell"));
     };
     let snap = state.engine.snapshot()?;
-    let rules = m.policy_with_subjects(&snap.loaded(), snap.version());
+    let rules = snap.loaded();
     let slot = state.matrix_runs.admit(Some(1)).map_err(run_error)?;
     let why = state
         .matrix_runs
         .run(slot, move |budget| {
-            let test = Snapshot::compile(rules).map_err(MatrixError)?;
+            let test = m.policy_under_test(&rules)?;
             let coords = m.coordinates();
             let cell = m
                 .run_cells(&test, &coords, &[index], budget)?
@@ -357,7 +356,7 @@ pub async fn why(
             let object = m
                 .object(&q.object, &q.action, &q.subject)
                 .ok_or_else(|| MatrixError("object".into()))?;
-            let conditions = test.explain(&subject, &object, &q.action);
+            let conditions = test.explain_conditions(&subject, &object, &q.action);
             let declared = m.subjects.get(&q.subject).cloned().unwrap_or_default();
             Ok(CellWhy {
                 cell: GridCell::from(cell),

@@ -1,6 +1,6 @@
 //! The seed policy (`policies/policy.csv`, embedded in the binary) and its CSV format.
 
-use crate::policy::rule::{Assignment, Rule, RuleError, RuleSet, parse_subject};
+use super::rule::{Assignment, Rule, RuleError, RuleSet, parse_subject};
 
 /// The seed policy loaded into an empty database on first start.
 pub const SEED_POLICY: &str = include_str!("../../policies/policy.csv");
