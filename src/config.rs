@@ -100,9 +100,22 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
 
+    /// Longest a request body may take to arrive once the server starts reading it, in
+    /// seconds (at most the 30 s request deadline); a slower one is answered 408
+    /// `body_timeout` and its connection closed. With bodies capped at 64 KiB, the default
+    /// asks at least 6.4 KiB/s of the largest body.
+    #[arg(long, env = "WARDEN_BODY_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_read_timeout_secs: u64,
+
     /// Most client connections open at once; more wait in the listen backlog.
     #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+
+    /// Most connections one client may hold open at once; one more is closed as soon as it
+    /// is accepted. The client is the TCP peer address (IPv6 by /64); --trusted-proxies are
+    /// exempt (they carry many clients), bounded by --max-connections only.
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_connections_per_client: usize,
 
     /// A file holding the token signing key (Ed25519 PKCS#8 PEM, or a base64 32-byte seed).
     /// The key is then never stored in the database (only its public half, for the JWKS).
@@ -329,9 +342,22 @@ impl Config {
                 "--header-read-timeout-secs must be between 1 and 3600".into(),
             ));
         }
+        if !(1..=REQUEST_TIMEOUT.as_secs()).contains(&args.body_read_timeout_secs) {
+            return Err(ConfigError(format!(
+                "--body-read-timeout-secs must be between 1 and {} (the request deadline)",
+                REQUEST_TIMEOUT.as_secs()
+            )));
+        }
         if !(1..=1_000_000).contains(&args.max_connections) {
             return Err(ConfigError(
                 "--max-connections must be between 1 and 1000000".into(),
+            ));
+        }
+        // Above --max-connections it is simply the global cap: not an error, so lowering
+        // the global cap alone stays valid.
+        if !(1..=1_000_000).contains(&args.max_connections_per_client) {
+            return Err(ConfigError(
+                "--max-connections-per-client must be between 1 and 1000000".into(),
             ));
         }
         let metrics_listen = match &args.metrics_listen {
@@ -412,7 +438,9 @@ impl Config {
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
                 max_connections: args.max_connections,
+                max_connections_per_client: args.max_connections_per_client,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
             metrics_listen,
@@ -451,7 +479,9 @@ impl Config {
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(10),
                 max_connections: 1024,
+                max_connections_per_client: 64,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
             metrics_listen: None,
