@@ -337,6 +337,25 @@ fn a_start_without_a_reachable_database_exits_naming_the_url_without_its_passwor
 
 const SEED_B64: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="; // 32 bytes of 42
 
+/// Runs `cmd` to its end, killed after 20 s: a command that should have been refused at
+/// start but serves instead fails its test rather than hanging it.
+fn output_within_20s(cmd: &mut std::process::Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warden");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// One HTTP/1.1 request to `addr` (`Connection: close`); the whole answer.
 fn http(addr: &str, method: &str, path: &str, form: &str) -> String {
     use std::io::{Read, Write};
@@ -414,7 +433,7 @@ fn secrets_given_as_flag_values_are_refused_naming_where_they_go_instead() {
         ),
     ];
     for (args, instead, secret) in cases {
-        let out = warden_bin().args(&args).output().expect("run warden");
+        let out = output_within_20s(warden_bin().args(&args));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("refused"), "{args:?}: {stderr}");
@@ -466,11 +485,11 @@ fn secret_files_are_read_only_when_their_owner_alone_can_read_them() {
     ] {
         for mode in [0o644, 0o640] {
             std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
-            let out = warden_bin()
-                .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-                .args([flag, &file.display().to_string()])
-                .output()
-                .expect("run warden");
+            let out = output_within_20s(
+                warden_bin()
+                    .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+                    .args([flag, &file.display().to_string()]),
+            );
             assert_eq!(out.status.code(), Some(2), "{flag} {mode:o}: {out:?}");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
