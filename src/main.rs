@@ -284,7 +284,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
         ),
         None if started.admin_created => println!(
-            "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"
+            "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD \
+             or --admin-password-file"
         ),
         None => println!(
             "log in as `admin` with the password set on first start \
