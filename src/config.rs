@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+mod secrets;
+
+pub use secrets::{read_secret_file, refuse_command_line_secrets};
 
 /// Flags of `warden serve` (each also read from a `WARDEN_*` variable).
 #[derive(Debug, Clone, clap::Args)]
@@ -97,14 +101,22 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_REGISTER_WINDOW_SECS", default_value_t = 600)]
     pub register_window_secs: i64,
 
-    /// Password of the bootstrap admin, used only when the database has no users yet.
-    /// If unset, a random one is generated and printed once.
+    /// Password of the bootstrap admin, used only when the database has no users yet; from
+    /// the environment only (WARDEN_ADMIN_PASSWORD): the flag is refused, a value on a
+    /// command line is readable by every local user. If unset, a random one is generated
+    /// and printed once.
     #[arg(
         long = "admin-password",
         env = "WARDEN_ADMIN_PASSWORD",
+        hide = true,
         hide_env_values = true
     )]
     pub admin_password: Option<String>,
+
+    /// A file holding the bootstrap admin's password (instead of WARDEN_ADMIN_PASSWORD);
+    /// refused unless only its owner can read it (`chmod 600`).
+    #[arg(long, env = "WARDEN_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<std::path::PathBuf>,
 
     /// Longest a connection may take to send a complete request head, in seconds, counted
     /// from when it starts waiting for one; so also how long an idle keep-alive connection
@@ -112,17 +124,33 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
 
+    /// Longest a request body may take to arrive once the server starts reading it, in
+    /// seconds (at most the 30 s request deadline); a slower one is answered 408
+    /// `body_timeout` and its connection closed. With bodies capped at 64 KiB, the default
+    /// asks at least 6.4 KiB/s of the largest body.
+    #[arg(long, env = "WARDEN_BODY_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_read_timeout_secs: u64,
+
     /// Most client connections open at once; more wait in the listen backlog.
     #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 
-    /// A file holding the token signing key (Ed25519 PKCS#8 PEM, or a base64 32-byte seed).
-    /// The key is then never stored in the database (only its public half, for the JWKS).
-    #[arg(long, env = "WARDEN_SIGNING_KEY_FILE", conflicts_with = "signing_key")]
+    /// Most connections one client may hold open at once; one more is closed as soon as it
+    /// is accepted. The client is the TCP peer address (IPv6 by /64); --trusted-proxies are
+    /// exempt (they carry many clients), bounded by --max-connections only.
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_connections_per_client: usize,
+
+    /// A file holding the token signing key (Ed25519 PKCS#8 PEM, or a base64 32-byte seed),
+    /// or set the key itself in WARDEN_SIGNING_KEY. The key is then never stored in the
+    /// database (only its public half, for the JWKS). The file is refused unless only its
+    /// owner can read it (`chmod 600`), as ssh refuses such a private key.
+    #[arg(long, env = "WARDEN_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<std::path::PathBuf>,
 
-    /// The signing key itself (same formats as --signing-key-file).
-    #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
+    /// The signing key itself (same formats as --signing-key-file), from the environment
+    /// only (WARDEN_SIGNING_KEY): the flag is refused.
+    #[arg(long, env = "WARDEN_SIGNING_KEY", hide = true, hide_env_values = true)]
     pub signing_key: Option<SecretString>,
 
     /// Create the demo users and documents of the README walk-through (never use in production).
@@ -343,9 +371,22 @@ impl Config {
                 "--header-read-timeout-secs must be between 1 and 3600".into(),
             ));
         }
+        if !(1..=REQUEST_TIMEOUT.as_secs()).contains(&args.body_read_timeout_secs) {
+            return Err(ConfigError(format!(
+                "--body-read-timeout-secs must be between 1 and {} (the request deadline)",
+                REQUEST_TIMEOUT.as_secs()
+            )));
+        }
         if !(1..=1_000_000).contains(&args.max_connections) {
             return Err(ConfigError(
                 "--max-connections must be between 1 and 1000000".into(),
+            ));
+        }
+        // Above --max-connections it is simply the global cap: not an error, so lowering
+        // the global cap alone stays valid.
+        if !(1..=1_000_000).contains(&args.max_connections_per_client) {
+            return Err(ConfigError(
+                "--max-connections-per-client must be between 1 and 1000000".into(),
             ));
         }
         let metrics_listen = match &args.metrics_listen {
@@ -376,9 +417,12 @@ impl Config {
                 .collect(),
         };
         let signing_key = match (&args.signing_key_file, args.signing_key) {
-            (Some(path), _) => Some(SecretString::from(std::fs::read_to_string(path).map_err(
-                |e| ConfigError(format!("--signing-key-file {}: {e}", path.display())),
-            )?)),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "give the signing key once: --signing-key-file or WARDEN_SIGNING_KEY".into(),
+                ));
+            }
+            (Some(path), None) => Some(read_secret_file("--signing-key-file", path)?),
             (None, key) => key,
         };
         if let Some(key) = &signing_key {
@@ -386,10 +430,30 @@ impl Config {
                 ConfigError(format!("--signing-key-file / WARDEN_SIGNING_KEY: {e}"))
             })?;
         }
-        let admin_password = match args.admin_password {
-            Some(p) => {
+        let admin_password = match (&args.admin_password_file, args.admin_password) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "give the admin password once: --admin-password-file or \
+                     WARDEN_ADMIN_PASSWORD"
+                        .into(),
+                ));
+            }
+            (Some(path), None) => {
+                let text = read_secret_file("--admin-password-file", path)?;
+                // One line: the newline an editor or `echo` leaves is not part of it.
+                Some(
+                    text.expose_secret()
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                )
+                .map(|p| (p, "--admin-password-file"))
+            }
+            (None, p) => p.map(|p| (p, "WARDEN_ADMIN_PASSWORD")),
+        };
+        let admin_password = match admin_password {
+            Some((p, source)) => {
                 crate::auth::domain::Password::parse(&p)
-                    .map_err(|e| ConfigError(format!("WARDEN_ADMIN_PASSWORD: {e}")))?;
+                    .map_err(|e| ConfigError(format!("{source}: {e}")))?;
                 Some(SecretString::from(p))
             }
             None => None,
@@ -430,7 +494,9 @@ impl Config {
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
                 max_connections: args.max_connections,
+                max_connections_per_client: args.max_connections_per_client,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
             metrics_listen,
@@ -470,7 +536,9 @@ impl Config {
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(10),
                 max_connections: 1024,
+                max_connections_per_client: 64,
             },
             matrix_limits: crate::matrix::limits::RunLimits::default(),
             metrics_listen: None,

@@ -71,6 +71,7 @@ pub async fn serve_with(
             l,
             app,
             limits,
+            state.config.proxies.trusted.clone(),
             prometheus_client::metrics::gauge::Gauge::default(),
             std::future::pending(),
         ))
@@ -93,7 +94,16 @@ pub async fn serve_with(
         tokio::spawn(async move { state.engine.follow_changes().await })
     };
     let connections = state.metrics.connections.clone();
-    let served = serve::run(listener, router(state), limits, connections, shutdown).await;
+    let exempt = state.config.proxies.trusted.clone();
+    let served = serve::run(
+        listener,
+        router(state),
+        limits,
+        exempt,
+        connections,
+        shutdown,
+    )
+    .await;
     poller.abort();
     follower.abort();
     if let Some(m) = metrics {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use warden::cli::{self, CheckFormat, PolicySource, RenderFormat};
 use warden::config::{Config, ServeArgs};
 use warden::logging::LogFormat;
@@ -40,6 +40,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service.
+    #[command(
+        after_help = "Secrets come from the environment or a file only its owner can \
+read, never from a flag's value (any local user can read a command line): WARDEN_ADMIN_PASSWORD \
+or --admin-password-file, WARDEN_SIGNING_KEY or --signing-key-file, and a database password in \
+WARDEN_DATABASE_URL. --admin-password, --signing-key and a --database-url holding a password are \
+refused."
+    )]
     Serve(Box<ServeArgs>),
     /// Allow/deny matrices: check, render, record.
     #[command(subcommand)]
@@ -169,7 +176,13 @@ fn pin_mmap_threshold() {}
 #[tokio::main]
 async fn main() -> ExitCode {
     pin_mmap_threshold();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Before anything else runs: a secret given as a flag's value is refused outright.
+    if let Err(e) = warden::config::refuse_command_line_secrets(&matches) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Err(e) = warden::logging::init(cli.log_format, &cli.log_level) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
@@ -271,7 +284,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
         ),
         None if started.admin_created => println!(
-            "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD"
+            "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD \
+             or --admin-password-file"
         ),
         None => println!(
             "log in as `admin` with the password set on first start \

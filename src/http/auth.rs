@@ -200,7 +200,7 @@ where
             .unwrap_or("")
             .to_ascii_lowercase();
         let bad = |e: ApiError| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => e,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => e,
             _ => oauth("invalid_request", "the request body could not be read"),
         };
         if ct.starts_with("application/x-www-form-urlencoded") {

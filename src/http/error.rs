@@ -156,6 +156,16 @@ impl ApiError {
         e
     }
 
+    /// 408: the request body did not arrive within `--body-read-timeout-secs` (the transport
+    /// closes the connection after this answer).
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body arrived too slowly",
+        )
+    }
+
     /// 503: the policy or the database is unavailable; decisions fail closed.
     pub fn unavailable(message: &'static str) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -238,14 +248,39 @@ fn from_rejection(status: StatusCode, text: String) -> ApiError {
     }
 }
 
+/// The error a request body fails with when it does not arrive within
+/// `--body-read-timeout-secs` (raised by the transport, [`crate::serve`]).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub std::time::Duration);
+
+/// Whether a body extractor failed because the body timed out: axum wraps the body's error a
+/// few layers deep (rejection, buffering, body-limit box), so the whole source chain is looked at.
+fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<BodyTimedOut>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if body_timed_out(&r) {
+            return ApiError::body_timeout();
+        }
         from_rejection(r.status(), r.body_text())
     }
 }
 
 impl From<FormRejection> for ApiError {
     fn from(r: FormRejection) -> Self {
+        if body_timed_out(&r) {
+            return ApiError::body_timeout();
+        }
         from_rejection(r.status(), r.body_text())
     }
 }

@@ -57,9 +57,10 @@ pub async fn insert(db: &Db, key: &KeyRow) -> StoreResult<()> {
 }
 
 /// Retires every signing key but `keep`: it stops signing and its private material is
-/// erased; its public key stays until [`delete_retired_before`] drops it.
+/// erased — from the row, from the file's pages (`secure_delete`) and from SQLite's
+/// write-ahead log; its public key stays until [`delete_retired_before`] drops it.
 pub async fn retire_all_but(db: &Db, keep: &str, now: i64) -> StoreResult<()> {
-    sqlx::query(
+    let retired = sqlx::query(
         "UPDATE signing_keys SET retired_at = $2, private_key = '' \
          WHERE kid <> $1 AND retired_at IS NULL",
     )
@@ -68,6 +69,9 @@ pub async fn retire_all_but(db: &Db, keep: &str, now: i64) -> StoreResult<()> {
     .execute(db.pool())
     .await
     .map_err(db_err)?;
+    if retired.rows_affected() > 0 {
+        db.truncate_wal().await?;
+    }
     Ok(())
 }
 

@@ -189,6 +189,17 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // Freed content (a retired signing seed, a replaced password hash, a deleted row)
+            // is overwritten with zeros instead of lingering in the file's free space. A
+            // per-connection setting, so on every connection.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA secure_delete = ON")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -229,6 +240,29 @@ impl Db {
     /// announced nowhere, such as SQL run by hand on SQLite).
     pub fn forget_cached_accounts(&self) {
         self.accounts.invalidate();
+    }
+
+    /// SQLite: moves the write-ahead log into the database file and empties it, so content
+    /// just erased (with `secure_delete`, which zeroes it in the pages) leaves no older copy
+    /// in the log's frames. Waits (busy timeout) for readers of older snapshots; if some
+    /// still hold one, the log is emptied by a later checkpoint and a warning says so.
+    /// Postgres: nothing (its dead tuples are reclaimed by VACUUM).
+    pub(crate) async fn truncate_wal(&self) -> StoreResult<()> {
+        use sqlx::Row;
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if row.try_get::<i64, _>(0).map_err(db_err)? != 0 {
+            tracing::warn!(
+                "the SQLite write-ahead log could not be emptied (a reader holds an older \
+                 snapshot): erased content stays in it until the next checkpoint"
+            );
+        }
+        Ok(())
     }
 
     /// True when a trivial query succeeds.

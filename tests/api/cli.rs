@@ -316,10 +316,10 @@ fn a_failing_cell_of_a_casbin_model_shows_the_role_chain_that_granted_it() {
 fn a_start_without_a_reachable_database_exits_naming_the_url_without_its_password() {
     let out = warden_bin()
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .args([
-            "--database-url",
+        .env(
+            "WARDEN_DATABASE_URL",
             "postgres://warden:s3cret-pw@127.0.0.1:1/warden",
-        ])
+        )
         .output()
         .expect("run warden");
     assert!(!out.status.success(), "{out:?}");
@@ -331,4 +331,183 @@ fn a_start_without_a_reachable_database_exits_naming_the_url_without_its_passwor
     assert!(!stderr.contains("s3cret-pw"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+}
+
+// --- secrets: from the environment, a private file or stdin, never a flag's value -------
+
+const SEED_B64: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="; // 32 bytes of 42
+
+/// Runs `cmd` to its end, killed after 20 s: a command that should have been refused at
+/// start but serves instead fails its test rather than hanging it.
+fn output_within_20s(cmd: &mut std::process::Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warden");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// One HTTP/1.1 request to `addr` (`Connection: close`); the whole answer.
+fn http(addr: &str, method: &str, path: &str, form: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+/// Whether `warden serve` at `addr` lets `admin` log in with `password` and publishes the
+/// public half of the seed `SEED_B64` in its JWKS.
+fn serves_with(addr: &str, password: &str) {
+    use base64::Engine as _;
+    let login = http(
+        addr,
+        "POST",
+        "/v1/auth/token",
+        &format!("grant_type=password&username=admin&password={password}"),
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let seed = base64::engine::general_purpose::STANDARD
+        .decode(SEED_B64)
+        .expect("seed");
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed.try_into().expect("32 bytes"))
+        .verifying_key()
+        .to_bytes();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+    let jwks = http(addr, "GET", "/.well-known/jwks.json", "");
+    assert!(jwks.contains(&format!(r#""x":"{x}""#)), "{jwks}");
+}
+
+#[test]
+fn secrets_given_as_flag_values_are_refused_naming_where_they_go_instead() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("w.db");
+    let url = format!("sqlite://{}", db.display());
+    let pg = "postgres://warden:s3cret-pw@127.0.0.1:1/warden";
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--database-url", &url];
+    let cases: [(Vec<&str>, &str, &str); 6] = [
+        (
+            [&serve[..], &["--admin-password", "flag-password-1"]].concat(),
+            "WARDEN_ADMIN_PASSWORD",
+            "flag-password-1",
+        ),
+        (
+            [&serve[..], &["--admin-password=flag-password-1"]].concat(),
+            "WARDEN_ADMIN_PASSWORD",
+            "flag-password-1",
+        ),
+        (
+            [&serve[..], &["--signing-key", SEED_B64]].concat(),
+            "WARDEN_SIGNING_KEY",
+            SEED_B64,
+        ),
+        (
+            vec!["serve", "--listen", "127.0.0.1:0", "--database-url", pg],
+            "WARDEN_DATABASE_URL",
+            "s3cret-pw",
+        ),
+        (
+            vec!["keys", "rotate", "--database-url", pg],
+            "WARDEN_DATABASE_URL",
+            "s3cret-pw",
+        ),
+        (
+            vec!["admin", "reset-password", "--database-url", pg],
+            "WARDEN_DATABASE_URL",
+            "s3cret-pw",
+        ),
+    ];
+    for (args, instead, secret) in cases {
+        let out = output_within_20s(warden_bin().args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("refused"), "{args:?}: {stderr}");
+        assert!(stderr.contains(instead), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "{args:?} echoes the secret: {stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(secret),
+            "{args:?}"
+        );
+        assert!(!db.exists(), "{args:?}: refused before anything is stored");
+    }
+    // a URL without a password stays welcome on the command line
+    let out = warden_bin()
+        .args(["policy", "export", "--database-url", &url])
+        .output()
+        .expect("run warden");
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn the_admin_password_and_signing_key_are_taken_from_the_environment() {
+    let mut server = crate::helpers::Process::start_with(
+        &[],
+        &[
+            ("WARDEN_ADMIN_PASSWORD", "env-password-1"),
+            ("WARDEN_SIGNING_KEY", SEED_B64),
+        ],
+    );
+    serves_with(&server.address(), "env-password-1");
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_are_read_only_when_their_owner_alone_can_read_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("signing.key");
+    std::fs::write(&key, SEED_B64).expect("write");
+    let password = dir.path().join("admin.pw");
+    std::fs::write(&password, "file-password-1\n").expect("write");
+    let db = dir.path().join("w.db");
+    let url = format!("sqlite://{}", db.display());
+    for (file, flag) in [
+        (&key, "--signing-key-file"),
+        (&password, "--admin-password-file"),
+    ] {
+        for mode in [0o644, 0o640] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let out = output_within_20s(
+                warden_bin()
+                    .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+                    .args([flag, &file.display().to_string()]),
+            );
+            assert_eq!(out.status.code(), Some(2), "{flag} {mode:o}: {out:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&file.display().to_string()) && stderr.contains("chmod 600"),
+                "{flag} {mode:o}: {stderr}"
+            );
+            assert!(!db.exists(), "refused before anything is stored");
+        }
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut server = crate::helpers::Process::start_with(
+        &[
+            "--signing-key-file",
+            &key.display().to_string(),
+            "--admin-password-file",
+            &password.display().to_string(),
+        ],
+        &[],
+    );
+    serves_with(&server.address(), "file-password-1");
 }

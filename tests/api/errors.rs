@@ -177,6 +177,7 @@ fn codes_in_source() -> Vec<(String, Option<u16>)> {
         "FORBIDDEN" => Some(403),
         "NOT_FOUND" => Some(404),
         "METHOD_NOT_ALLOWED" => Some(405),
+        "REQUEST_TIMEOUT" => Some(408),
         "CONFLICT" => Some(409),
         "PRECONDITION_FAILED" => Some(412),
         "PAYLOAD_TOO_LARGE" => Some(413),

@@ -465,3 +465,71 @@ pub fn http_cell(
         reason: format!("HTTP {}", status.as_u16()),
     }
 }
+
+/// `warden serve` on a free port over a fresh SQLite file, with stderr piped (not a
+/// terminal); stopped on drop.
+pub struct Process {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    /// With the admin password in `WARDEN_ADMIN_PASSWORD` and `extra` flags.
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, &[("WARDEN_ADMIN_PASSWORD", ADMIN_PASSWORD)])
+    }
+
+    /// With `extra` flags and only the `env` variables given (none from the developer's shell).
+    pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+            .args(extra)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        Self {
+            child,
+            lines: std::io::BufReader::new(stderr).lines(),
+            _dir: dir,
+        }
+    }
+
+    /// The next stderr line containing `needle`.
+    pub fn line_with(&mut self, needle: &str) -> String {
+        self.lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}"))
+    }
+
+    /// The address it listens on, from its startup line.
+    pub fn address(&mut self) -> String {
+        let line = self.line_with("warden started");
+        line.split("listen=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("listen address")
+            .to_owned()
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -10,7 +10,9 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp, TestResponse, assert_error, served};
+use crate::helpers::{
+    ADMIN_PASSWORD, PASSWORD, Process, TestApp, TestResponse, assert_error, served,
+};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -828,53 +830,6 @@ fn help_names_the_log_level_and_format_variables() {
     }
 }
 
-/// `warden serve` on a free port with stderr piped (not a terminal); stopped on drop.
-struct Process {
-    child: std::process::Child,
-    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    fn start(extra: &[&str]) -> Self {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().expect("dir");
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let mut child = warden()
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-            .args(extra)
-            .env("WARDEN_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("WARDEN_LOG")
-            .env_remove("WARDEN_LOG_FORMAT")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stderr = child.stderr.take().expect("stderr");
-        Self {
-            child,
-            lines: std::io::BufReader::new(stderr).lines(),
-            _dir: dir,
-        }
-    }
-
-    /// The next stderr line containing `needle`.
-    fn line_with(&mut self, needle: &str) -> String {
-        self.lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle}"))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_startup_line_says_version_address_database_and_policy_without_colours_in_a_pipe() {
     let text = Process::start(&[]).line_with("warden started");
@@ -957,13 +912,7 @@ async fn without_a_decision_log_nothing_is_recorded() {
 #[test]
 fn registrations_do_not_pile_up_hashing_memory_in_the_server() {
     let mut server = Process::start(&[]);
-    let line = server.line_with("warden started");
-    let addr = line
-        .split("listen=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("listen address")
-        .to_owned();
+    let addr = server.address();
     let rss_kib = |pid: u32| -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .expect("status")
@@ -972,7 +921,7 @@ fn registrations_do_not_pile_up_hashing_memory_in_the_server() {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
     };
-    let pid = server.child.id();
+    let pid = server.id();
     let before = rss_kib(pid);
     for i in 0..15 {
         let body = format!(r#"{{"username":"mem{i}","password":"pw-long-enough-{i}"}}"#);
