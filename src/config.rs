@@ -225,13 +225,13 @@ pub struct Config {
     /// Self-registration on/off.
     pub allow_registration: bool,
     /// Login rate limits.
-    pub login_limits: LoginLimits,
+    pub login_limits: crate::auth::ratelimit::LoginLimits,
     /// Which peers may say who the client is.
     pub proxies: crate::auth::client::Proxies,
     /// `--path-match` and `--allow-path-params`: how free paths meet route rules.
     pub path_matching: crate::engine::resource::PathMatching,
     /// Registration rate limits.
-    pub register_limits: RegisterLimits,
+    pub register_limits: crate::auth::ratelimit::RegisterLimits,
     /// Bootstrap admin password, if given.
     pub admin_password: Option<SecretString>,
     /// The signing key from outside the database, if given (PEM or base64 seed text).
@@ -258,28 +258,6 @@ pub struct Config {
 
 /// Default for [`Config::request_timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Login rate-limit settings (see [`crate::auth::ratelimit`]).
-#[derive(Debug, Clone, Copy)]
-pub struct LoginLimits {
-    /// Failures one (account, client) pair may have before it backs off.
-    pub free_failures: u32,
-    /// Longest back-off of a pair, in seconds.
-    pub backoff_max_secs: i64,
-    /// Failures per client address per window, across all names.
-    pub failures_per_client: u32,
-    /// Window length in seconds (the client budget's, and how long a quiet pair is kept).
-    pub window_secs: i64,
-}
-
-/// Registration rate-limit settings.
-#[derive(Debug, Clone, Copy)]
-pub struct RegisterLimits {
-    /// Registration attempts (successful or not) per client address per window.
-    pub attempts_per_ip: u32,
-    /// Window length in seconds.
-    pub window_secs: i64,
-}
 
 /// A configuration value that cannot be used; the message names the flag.
 #[derive(Debug, thiserror::Error)]
@@ -467,7 +445,7 @@ impl Config {
             issuer: args.issuer,
             audience: args.audience,
             allow_registration: args.allow_registration,
-            login_limits: LoginLimits {
+            login_limits: crate::auth::ratelimit::LoginLimits {
                 free_failures: args.login_free_failures,
                 backoff_max_secs: args.login_backoff_max_secs,
                 failures_per_client: args.login_failures_per_client,
@@ -481,7 +459,7 @@ impl Config {
                 case: args.path_match,
                 allow_params: args.allow_path_params,
             },
-            register_limits: RegisterLimits {
+            register_limits: crate::auth::ratelimit::RegisterLimits {
                 attempts_per_ip: args.register_attempts_per_ip,
                 window_secs: args.register_window_secs,
             },
@@ -515,7 +493,7 @@ impl Config {
             issuer: "warden".into(),
             audience: "warden".into(),
             allow_registration: true,
-            login_limits: LoginLimits {
+            login_limits: crate::auth::ratelimit::LoginLimits {
                 free_failures: 5,
                 backoff_max_secs: 900,
                 failures_per_client: 100,
@@ -523,7 +501,7 @@ impl Config {
             },
             proxies: crate::auth::client::Proxies::default(),
             path_matching: crate::engine::resource::PathMatching::default(),
-            register_limits: RegisterLimits {
+            register_limits: crate::auth::ratelimit::RegisterLimits {
                 attempts_per_ip: 20,
                 window_secs: 600,
             },

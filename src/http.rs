@@ -22,6 +22,7 @@ use guard::require_policy;
 pub mod admin;
 pub mod auth;
 pub mod check;
+pub mod client;
 pub mod console;
 pub mod documents;
 pub mod error;

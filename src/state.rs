@@ -3,14 +3,18 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::auth::accounts;
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::RateLimiter;
+use crate::auth::sessions::Grants;
+use crate::auth::tokens::{Issuer, Lifetimes};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::matrix::limits::RunGate;
 use crate::store::Db;
+use crate::store::users::UserRow;
 
 /// Everything a request may need. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -50,6 +54,46 @@ impl AppState {
     /// Current Unix time from the injected clock.
     pub fn now(&self) -> i64 {
         self.0.clock.now()
+    }
+
+    /// What issuing tokens needs, now.
+    pub fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            keys: &self.keys,
+            lifetimes: Lifetimes {
+                access: self.config.access_ttl,
+                refresh: self.config.refresh_ttl,
+                session_max: self.config.session_max,
+            },
+            db: &self.db,
+            now: self.now(),
+        }
+    }
+
+    /// Creates an account ([`accounts::create_user`]) and brings the live policy to the
+    /// version its role assignment made, so the account's first request is decided with it.
+    pub async fn create_account(
+        &self,
+        new: accounts::NewAccount<'_>,
+    ) -> Result<UserRow, accounts::AccountError> {
+        let created = accounts::create_user(&self.db, &self.hasher, self.now(), new).await?;
+        if let Err(e) = self
+            .engine
+            .add_assignment(created.policy_version, created.assignment)
+            .await
+        {
+            tracing::error!(error = %e, "policy update after registration failed");
+        }
+        Ok(created.user)
+    }
+
+    /// What the OAuth2 grants need, now.
+    pub fn grants(&self) -> Grants<'_> {
+        Grants {
+            issuer: self.issuer(),
+            hasher: &self.hasher,
+            limiter: &self.limiter,
+        }
     }
 }
 

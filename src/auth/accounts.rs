@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use super::domain::{Email, Password, Username};
+use super::domain::{Email, Password};
 use super::password::HashError;
+use super::password::Hasher;
 use crate::policy::AttrValue;
-use crate::state::AppState;
-use crate::store::{self, StoreError, users::UserRow};
+use crate::policy::rule::{Assignment, RuleError};
+use crate::policy::username::Username;
+use crate::store::{self, Db, StoreError, users::UserRow};
 
 /// Scopes a self-registered user may request.
 pub const DEFAULT_USER_SCOPES: [&str; 2] = ["documents:read", "documents:write"];
@@ -21,22 +23,50 @@ pub enum AccountError {
     /// The store refused or failed (a taken username is a `Conflict`).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stored assignment is not one (a bug: the store writes what it was given).
+    #[error("the new account's role assignment is invalid: {0}")]
+    Assignment(RuleError),
 }
 
-/// Hashes the password and stores a user with one role, then adds the assignment to the
-/// engine so it is in force for the user's first request (without re-reading the policy).
+/// An account to create.
+#[derive(Debug)]
+pub struct NewAccount<'a> {
+    /// Its name (unique case-insensitively).
+    pub username: &'a Username,
+    /// Its password, hashed before it is stored.
+    pub password: Password,
+    /// Optional e-mail address.
+    pub email: Option<&'a Email>,
+    /// Optional display name.
+    pub display_name: Option<&'a str>,
+    /// Its attributes (`department`, `clearance`, ...).
+    pub attributes: &'a BTreeMap<String, AttrValue>,
+    /// The one role it starts with (`role:user`).
+    pub role: &'a str,
+}
+
+/// A created account and the policy version its role assignment made.
+#[derive(Debug)]
+pub struct Created {
+    /// The stored user.
+    pub user: UserRow,
+    /// The policy version the assignment created.
+    pub policy_version: i64,
+    /// The assignment, for the live policy.
+    pub assignment: Assignment,
+}
+
+/// Hashes the password (off the runtime) and stores the user with its one role, in one
+/// transaction that also writes the policy version: the caller brings the live policy to
+/// that version (`Engine::add_assignment`) before the user's first request.
 pub async fn create_user(
-    state: &AppState,
-    username: &Username,
-    password: Password,
-    email: Option<&Email>,
-    display_name: Option<&str>,
-    attributes: &BTreeMap<String, AttrValue>,
-    role: &str,
-) -> Result<UserRow, AccountError> {
-    let hash = state
-        .hasher
-        .hash(password.expose().to_owned())
+    db: &Db,
+    hasher: &Hasher,
+    now: i64,
+    new: NewAccount<'_>,
+) -> Result<Created, AccountError> {
+    let hash = hasher
+        .hash(new.password.expose().to_owned())
         .await
         .map_err(AccountError::Hash)?;
     let scopes: Vec<String> = DEFAULT_USER_SCOPES
@@ -44,30 +74,24 @@ pub async fn create_user(
         .map(|s| (*s).to_owned())
         .collect();
     let created = store::users::insert(
-        &state.db,
+        db,
         store::users::NewUser {
-            username: username.as_str(),
-            email: email.map(Email::as_str),
-            display_name,
+            username: new.username.as_str(),
+            email: new.email.map(Email::as_str),
+            display_name: new.display_name,
             password_hash: &hash,
-            attributes,
+            attributes: new.attributes,
             scopes: &scopes,
-            role,
+            role: new.role,
         },
-        state.now(),
+        now,
     )
     .await?;
-    let assignment = crate::policy::rule::Assignment {
-        id: created.assignment_id,
-        member: created.member,
-        role: role.to_owned(),
-    };
-    if let Err(e) = state
-        .engine
-        .add_assignment(created.policy_version, assignment)
-        .await
-    {
-        tracing::error!(error = %e, "policy update after registration failed");
-    }
-    Ok(created.user)
+    let assignment = Assignment::parse(created.assignment_id, &created.member, new.role)
+        .map_err(AccountError::Assignment)?;
+    Ok(Created {
+        user: created.user,
+        policy_version: created.policy_version,
+        assignment,
+    })
 }

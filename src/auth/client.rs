@@ -8,10 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, header::FORWARDED, request::Parts};
-
-use crate::state::AppState;
+use axum::http::{HeaderMap, header::FORWARDED};
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`, or one address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,24 +146,6 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         return rest.split_once(']')?.0.parse().ok();
     }
     node.parse::<SocketAddr>().ok().map(|s| s.ip())
-}
-
-/// The client's address, if the server knows it (absent in `oneshot` tests without a
-/// `ConnectInfo`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl axum::extract::FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(
-            |c| state.config.proxies.client(c.0.ip(), &parts.headers),
-        )))
-    }
 }
 
 #[cfg(test)]

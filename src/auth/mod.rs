@@ -8,4 +8,5 @@ pub mod keys;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;
+pub mod sessions;
 pub mod tokens;

@@ -24,8 +24,29 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
-use super::domain::Username;
-use crate::config::{LoginLimits, RegisterLimits};
+use crate::policy::username::Username;
+
+/// Login rate-limit settings (`--login-*`; see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Failures one (account, client) pair may have before it backs off.
+    pub free_failures: u32,
+    /// Longest back-off of a pair, in seconds.
+    pub backoff_max_secs: i64,
+    /// Failures per client address per window, across all names.
+    pub failures_per_client: u32,
+    /// Window length in seconds (the client budget's, and how long a quiet pair is kept).
+    pub window_secs: i64,
+}
+
+/// Registration rate-limit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisterLimits {
+    /// Registration attempts (successful or not) per client address per window.
+    pub attempts_per_ip: u32,
+    /// Window length in seconds.
+    pub window_secs: i64,
+}
 
 /// Most keys one table tracks. A full table first drops its expired entries, then its oldest
 /// live ones, so memory stays bounded whatever names or addresses clients send.

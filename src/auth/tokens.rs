@@ -5,14 +5,38 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::keys::Claims;
-use crate::state::AppState;
-use crate::store::{self, StoreError, users::UserRow};
+use super::keys::{Claims, KeyRing};
+use crate::store::{self, Db, StoreError, users::UserRow};
+
+/// Token lifetimes, in seconds (`--access-ttl-secs`, `--refresh-ttl-secs`,
+/// `--session-max-secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// An access token's.
+    pub access: i64,
+    /// A refresh token's, renewed on every rotation...
+    pub refresh: i64,
+    /// ...but never past this after the login that started the session.
+    pub session_max: i64,
+}
+
+/// What issuing tokens needs: the signing keys, the lifetimes, the store and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct Issuer<'a> {
+    /// Signs access tokens.
+    pub keys: &'a KeyRing,
+    /// Token lifetimes.
+    pub lifetimes: Lifetimes,
+    /// Where refresh tokens are stored.
+    pub db: &'a Db,
+    /// Unix seconds, now.
+    pub now: i64,
+}
 
 /// Why a token could not be issued. Every case is a failure of the service, not of the
 /// request (the HTTP layer answers 500 or, for the store, 503).
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub enum IssueError {
     /// The system's random source failed.
     #[error("random source failed: {0}")]
     Random(String),
@@ -39,14 +63,14 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-fn random_token(bytes: usize) -> Result<String, TokenError> {
+fn random_token(bytes: usize) -> Result<String, IssueError> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| TokenError::Random(e.to_string()))?;
+    getrandom::fill(&mut buf).map_err(|e| IssueError::Random(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
 /// A fresh refresh token: 256 random bits, opaque.
-pub fn new_refresh_token() -> Result<String, TokenError> {
+pub fn new_refresh_token() -> Result<String, IssueError> {
     random_token(32)
 }
 
@@ -57,18 +81,18 @@ pub fn hash_refresh_token(token: &str) -> String {
 
 /// Signs an access token for `user` with `scope`, belonging to session `sid`.
 pub fn access_token(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: &UserRow,
     scope: &str,
     generation: i64,
     sid: &str,
-) -> Result<String, TokenError> {
-    let now = state.now();
+) -> Result<String, IssueError> {
+    let now = issuer.now;
     let claims = Claims {
         sub: user.id.to_string(),
-        iss: state.keys.issuer().to_owned(),
-        aud: state.keys.audience().to_owned(),
-        exp: now + state.config.access_ttl,
+        iss: issuer.keys.issuer().to_owned(),
+        aud: issuer.keys.audience().to_owned(),
+        exp: now + issuer.lifetimes.access,
         nbf: now,
         iat: now,
         jti: random_token(16)?,
@@ -76,38 +100,38 @@ pub fn access_token(
         r#gen: generation,
         sid: sid.to_owned(),
     };
-    state
+    issuer
         .keys
         .sign(&claims)
-        .map_err(|e| TokenError::Sign(e.to_string()))
+        .map_err(|e| IssueError::Sign(e.to_string()))
 }
 
 /// Issues an access token and a refresh token starting a new family (a password login).
 pub async fn issue_new_family(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: &UserRow,
     scope: &str,
-) -> Result<TokenResponse, TokenError> {
+) -> Result<TokenResponse, IssueError> {
     let refresh = new_refresh_token()?;
     let family = random_token(16)?;
-    let now = state.now();
+    let now = issuer.now;
     store::tokens::insert(
-        &state.db,
+        issuer.db,
         &store::tokens::NewRefresh {
             token_hash: &hash_refresh_token(&refresh),
             user_id: user.id,
             family_id: &family,
             generation: user.token_generation,
             scope,
-            expires_at: now + state.config.refresh_ttl,
+            expires_at: now + issuer.lifetimes.refresh,
         },
         now,
     )
     .await?;
     Ok(TokenResponse {
-        access_token: access_token(state, user, scope, user.token_generation, &family)?,
+        access_token: access_token(issuer, user, scope, user.token_generation, &family)?,
         token_type: "bearer",
-        expires_in: state.config.access_ttl,
+        expires_in: issuer.lifetimes.access,
         refresh_token: refresh,
         scope: scope.to_owned(),
     })

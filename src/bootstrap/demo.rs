@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::StartError;
-use crate::auth::accounts::create_user;
-use crate::auth::domain::{Password, Username};
+use crate::auth::accounts::NewAccount;
+use crate::auth::domain::Password;
 use crate::policy::AttrValue;
+use crate::policy::username::Username;
 use crate::state::AppState;
 use crate::store::{self, documents::DocumentFields};
 
@@ -51,17 +52,17 @@ pub async fn seed(state: &AppState) -> Result<(), StartError> {
         ]);
         let username = Username::parse(name).map_err(fail)?;
         let password = Password::parse(DEMO_PASSWORD).map_err(fail)?;
-        create_user(
-            state,
-            &username,
-            password,
-            None,
-            None,
-            &attributes,
-            &format!("role:{role}"),
-        )
-        .await
-        .map_err(fail)?;
+        state
+            .create_account(NewAccount {
+                username: &username,
+                password,
+                email: None,
+                display_name: None,
+                attributes: &attributes,
+                role: &format!("role:{role}"),
+            })
+            .await
+            .map_err(fail)?;
     }
     let now = state.now();
     for (title, department, owner, classification) in DEMO_DOCUMENTS {

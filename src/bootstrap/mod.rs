@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 
-use crate::auth::accounts::create_user;
-use crate::auth::domain::{Password, Username};
+use crate::auth::accounts::NewAccount;
+use crate::auth::domain::Password;
 use crate::auth::keys::KeyRing;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::RateLimiter;
@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::policy::AttrValue;
 use crate::policy::rule::RuleText;
 use crate::policy::seed::{SEED_POLICY, parse_policy};
+use crate::policy::username::Username;
 use crate::state::{AppState, Inner};
 use crate::store::{self, Db};
 
@@ -153,17 +154,17 @@ async fn create_admin(state: &AppState) -> Result<(bool, Option<String>), StartE
         Password::parse(&password).map_err(|e| StartError(format!("admin password: {e}")))?;
     let username = Username::parse(ADMIN_USERNAME).map_err(|e| StartError(e.into()))?;
     let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(3))]);
-    create_user(
-        state,
-        &username,
-        password,
-        None,
-        Some("Bootstrap administrator"),
-        &attributes,
-        "role:admin",
-    )
-    .await
-    .map_err(|e| err("bootstrap admin")(e.to_string()))?;
+    state
+        .create_account(NewAccount {
+            username: &username,
+            password,
+            email: None,
+            display_name: Some("Bootstrap administrator"),
+            attributes: &attributes,
+            role: "role:admin",
+        })
+        .await
+        .map_err(|e| err("bootstrap admin")(e.to_string()))?;
     Ok((true, generated))
 }
 

@@ -26,7 +26,7 @@
 //!
 //! Pure: no axum, no database.
 
-use crate::auth::domain::Username;
+use crate::policy::username::Username;
 
 /// Warden's own routes that take path parameters, in the router's syntax. A test checks this
 /// table against the OpenAPI document, so a new route cannot be forgotten here.

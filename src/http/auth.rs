@@ -1,7 +1,6 @@
 //! `/v1/auth/*`, `/v1/me` and the JWKS.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use axum::Form;
 use axum::extract::{FromRequest, Request, State};
@@ -11,17 +10,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::accounts::{AccountError, create_user};
-use crate::auth::client::ClientAddr;
-use crate::auth::domain::{Email, Password, Scope, Username};
-use crate::auth::principal::{Principal, effective_scopes};
-use crate::auth::tokens::{
-    TokenResponse, access_token, hash_refresh_token, issue_new_family, new_refresh_token,
-};
+use crate::auth::accounts::{AccountError, NewAccount};
+use crate::auth::domain::{Email, Password};
+use crate::auth::principal::Principal;
+use crate::auth::sessions::{self, GrantError};
+use crate::auth::tokens::{TokenResponse, hash_refresh_token};
+use crate::http::client::ClientAddr;
 use crate::http::error::{ApiError, Json};
 use crate::policy::AttrValue;
+use crate::policy::username::Username;
 use crate::state::AppState;
-use crate::store::{self, tokens::Rotation, users::UserRow};
+use crate::store::{self, users::UserRow};
 
 /// Longest access token `/v1/auth/revoke` looks at (Warden's are well under 1 KiB).
 const MAX_ACCESS_TOKEN_BYTES: usize = 4096;
@@ -143,22 +142,22 @@ pub async fn register(
     }
     // New accounts start at clearance 0, so clearance conditions evaluate for them.
     let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(0))]);
-    let user = create_user(
-        &state,
-        &username,
-        password,
-        email.as_ref(),
-        req.display_name.as_deref(),
-        &attributes,
-        "role:user",
-    )
-    .await
-    .map_err(|e| match e {
-        AccountError::Store(store::StoreError::Conflict(_)) => {
-            ApiError::conflict("username_taken", "this username is taken")
-        }
-        other => other.into(),
-    })?;
+    let user = state
+        .create_account(NewAccount {
+            username: &username,
+            password,
+            email: email.as_ref(),
+            display_name: req.display_name.as_deref(),
+            attributes: &attributes,
+            role: "role:user",
+        })
+        .await
+        .map_err(|e| match e {
+            AccountError::Store(store::StoreError::Conflict(_)) => {
+                ApiError::conflict("username_taken", "this username is taken")
+            }
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
 }
 
@@ -242,139 +241,30 @@ pub async fn token(
     FormOrJson(req): FormOrJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match req.grant_type.as_deref() {
-        Some("password") => password_grant(&state, addr, req).await.map(no_store),
-        Some("refresh_token") => refresh_grant(&state, req).await.map(no_store),
+        Some("password") => {
+            let grants = state.grants();
+            let (user, scope) = (req.username.as_deref(), req.scope.as_deref());
+            let issued = sessions::login(&grants, user, req.password, scope, addr).await;
+            match &issued {
+                Ok(_) => state.metrics.login("success"),
+                Err(GrantError::Throttled(_)) => state.metrics.login("throttled"),
+                Err(GrantError::InvalidGrant(_)) => state.metrics.login("failure"),
+                Err(_) => {}
+            }
+            Ok(no_store(issued?))
+        }
+        Some("refresh_token") => {
+            let (presented, scope) = (req.refresh_token.as_deref(), req.scope.as_deref());
+            Ok(no_store(
+                sessions::refresh(&state.issuer(), presented, scope).await?,
+            ))
+        }
         Some(_) => Err(oauth(
             "unsupported_grant_type",
             "grant_type must be password or refresh_token",
         )),
         None => Err(oauth("invalid_request", "grant_type is required")),
     }
-}
-
-/// Resolves the requested scopes against what is allowed: absent = all of `allowed`.
-fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, ApiError> {
-    let Some(requested) = requested else {
-        return Ok(allowed.join(" "));
-    };
-    let wanted = Scope::parse_list(requested)
-        .map_err(|_| oauth("invalid_scope", "the scope parameter is malformed"))?;
-    if wanted.iter().any(|s| !allowed.contains(s)) {
-        return Err(oauth(
-            "invalid_scope",
-            "a requested scope is not available to this user",
-        ));
-    }
-    Ok(wanted.join(" "))
-}
-
-async fn password_grant(
-    state: &AppState,
-    addr: Option<IpAddr>,
-    req: TokenRequest,
-) -> Result<TokenResponse, ApiError> {
-    let (Some(username), Some(password)) = (req.username, req.password) else {
-        return Err(oauth(
-            "invalid_request",
-            "username and password are required",
-        ));
-    };
-    // A string that is not a valid username cannot name an account: it is not looked up and
-    // gets no rate-limit bucket of its own, but still costs a (dummy) hash and gets the
-    // wrong-password answer.
-    let name = Username::parse(&username).ok();
-    let attempt = match state.limiter.begin_login(name.as_ref(), addr, state.now()) {
-        Ok(a) => a,
-        Err(retry_after) => {
-            state.metrics.login("throttled");
-            tracing::warn!(
-                event = "login_throttled",
-                username = name.as_ref().map(|n| n.as_str()),
-                client = ?addr,
-                retry_after,
-                "login throttled"
-            );
-            return Err(ApiError::rate_limited(retry_after));
-        }
-    };
-    let user = match &name {
-        Some(name) => store::users::find_by_username(&state.db, name.as_str()).await?,
-        None => None,
-    };
-    // Unknown users are verified against a dummy hash: same work, same answer.
-    let verified = state
-        .hasher
-        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-        .await
-        .map_err(ApiError::internal)?;
-    // A disabled account answers exactly like a wrong password: a distinct answer would
-    // confirm the password to whoever guessed it. On every failure the attempt stays
-    // counted against the username.
-    let Some(user) = user.filter(|u| verified && !u.disabled) else {
-        state.metrics.login("failure");
-        return Err(oauth("invalid_grant", "invalid username or password"));
-    };
-    state.limiter.login_succeeded(attempt);
-    let scope = granted_scope(req.scope.as_deref(), &user.scopes)?;
-    let issued = issue_new_family(state, &user, &scope).await?;
-    state.metrics.login("success");
-    Ok(issued)
-}
-
-async fn refresh_grant(state: &AppState, req: TokenRequest) -> Result<TokenResponse, ApiError> {
-    let Some(presented) = req
-        .refresh_token
-        .filter(|t| !t.is_empty() && t.len() <= 512)
-    else {
-        return Err(oauth("invalid_request", "refresh_token is required"));
-    };
-    let invalid = || {
-        oauth(
-            "invalid_grant",
-            "the refresh token is invalid, expired or revoked",
-        )
-    };
-    let next = new_refresh_token()?;
-    let next_hash = hash_refresh_token(&next);
-    let now = state.now();
-    let mut scope_result = Ok(String::new());
-    let rotation = store::tokens::rotate(&state.db, &hash_refresh_token(&presented), now, |row| {
-        // The family's scopes, less any the user has lost since the login.
-        let allowed = effective_scopes(&row.scope, &row.owner_scopes);
-        scope_result = granted_scope(req.scope.as_deref(), &allowed);
-        // Rotation slides the expiry, but never past the session's absolute end.
-        let expires =
-            (now + state.config.refresh_ttl).min(row.family_created_at + state.config.session_max);
-        (scope_result.is_ok() && expires > now).then_some((next_hash, expires))
-    })
-    .await?;
-    let row = match rotation {
-        Rotation::Rotated(row) => row,
-        Rotation::Refused => return Err(scope_result.err().unwrap_or_else(invalid)),
-        Rotation::Reused { user_id, family_id } => {
-            tracing::warn!(
-                event = "refresh_token_reuse",
-                user_id,
-                session_id = %family_id,
-                "refresh token reuse detected; session revoked"
-            );
-            return Err(invalid());
-        }
-        Rotation::Unknown | Rotation::Dead => return Err(invalid()),
-    };
-    let scope = scope_result?;
-    let user = store::users::find_by_id(&state.db, row.user_id).await?;
-    let Some(user) = user.filter(|u| !u.disabled && u.token_generation == row.generation) else {
-        store::tokens::revoke_family_of(&state.db, &hash_refresh_token(&next), now).await?;
-        return Err(invalid());
-    };
-    Ok(TokenResponse {
-        access_token: access_token(state, &user, &scope, row.generation, &row.family_id)?,
-        token_type: "bearer",
-        expires_in: state.config.access_ttl,
-        refresh_token: next,
-        scope,
-    })
 }
 
 /// RFC 7009 revocation request.

@@ -347,7 +347,7 @@ impl From<crate::auth::accounts::AccountError> for ApiError {
     fn from(e: crate::auth::accounts::AccountError) -> Self {
         match e {
             crate::auth::accounts::AccountError::Store(e) => e.into(),
-            hash @ crate::auth::accounts::AccountError::Hash(_) => ApiError::internal(hash),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -364,11 +364,28 @@ impl From<crate::auth::principal::AuthError> for ApiError {
 }
 
 /// A token that could not be issued: the service failed (a store failure answers as any).
-impl From<crate::auth::tokens::TokenError> for ApiError {
-    fn from(e: crate::auth::tokens::TokenError) -> Self {
+impl From<crate::auth::tokens::IssueError> for ApiError {
+    fn from(e: crate::auth::tokens::IssueError) -> Self {
         match e {
-            crate::auth::tokens::TokenError::Store(e) => e.into(),
+            crate::auth::tokens::IssueError::Store(e) => e.into(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A grant that gave no tokens: the OAuth2 error codes of RFC 6749 §5.2 (400), a throttled
+/// client (429 with `Retry-After`), or a failure of the service.
+impl From<crate::auth::sessions::GrantError> for ApiError {
+    fn from(e: crate::auth::sessions::GrantError) -> Self {
+        use crate::auth::sessions::GrantError;
+        match e {
+            GrantError::InvalidRequest(m) => ApiError::bad_request("invalid_request", m),
+            GrantError::InvalidGrant(m) => ApiError::bad_request("invalid_grant", m),
+            GrantError::InvalidScope(m) => ApiError::bad_request("invalid_scope", m),
+            GrantError::Throttled(retry_after) => ApiError::rate_limited(retry_after),
+            GrantError::Issue(e) => e.into(),
+            GrantError::Store(e) => e.into(),
+            hash @ GrantError::Hash(_) => ApiError::internal(hash),
         }
     }
 }

@@ -73,7 +73,7 @@ impl TryFrom<UserRecord> for UserRow {
 
 /// Lower-cases a username into the key used for uniqueness and policy.
 pub fn username_key(username: &str) -> String {
-    username.to_ascii_lowercase()
+    crate::policy::username::key(username)
 }
 
 /// A created account and the policy version its role assignment made.

@@ -406,19 +406,19 @@ impl TestApp {
                 .roles
                 .first()
                 .map_or("role:user".to_owned(), |r| format!("role:{r}"));
-            let username = warden::auth::domain::Username::parse(name).expect("name");
+            let username = warden::policy::username::Username::parse(name).expect("name");
             let password = warden::auth::domain::Password::parse(PASSWORD).expect("pw");
-            warden::auth::accounts::create_user(
-                &self.state,
-                &username,
-                password,
-                None,
-                None,
-                &s.attributes,
-                &first,
-            )
-            .await
-            .expect("create");
+            self.state
+                .create_account(warden::auth::accounts::NewAccount {
+                    username: &username,
+                    password,
+                    email: None,
+                    display_name: None,
+                    attributes: &s.attributes,
+                    role: &first,
+                })
+                .await
+                .expect("create");
             let extra: Vec<Op> = s
                 .roles
                 .iter()
