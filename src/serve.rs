@@ -43,7 +43,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 
 use crate::auth::client::Cidr;
-use crate::http::error::BodyTimedOut;
 
 /// Transport limits (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -228,6 +227,12 @@ async fn guard_body(State(timeout): State<Duration>, req: Request, next: Next) -
     }
     res
 }
+
+/// The error a request body fails with when it does not arrive within
+/// `--body-read-timeout-secs` (raised here, answered 408 by `http::error`).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub std::time::Duration);
 
 /// A request body that records when it has been read to its end, and fails with
 /// [`BodyTimedOut`] when it has not arrived within `timeout` of its first read.

@@ -248,18 +248,12 @@ fn from_rejection(status: StatusCode, text: String) -> ApiError {
     }
 }
 
-/// The error a request body fails with when it does not arrive within
-/// `--body-read-timeout-secs` (raised by the transport, [`crate::serve`]).
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub struct BodyTimedOut(pub std::time::Duration);
-
 /// Whether a body extractor failed because the body timed out: axum wraps the body's error a
 /// few layers deep (rejection, buffering, body-limit box), so the whole source chain is looked at.
 fn body_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(e) = next {
-        if e.is::<BodyTimedOut>() {
+        if e.is::<crate::serve::BodyTimedOut>() {
             return true;
         }
         next = e.source();
