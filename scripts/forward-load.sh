@@ -12,6 +12,7 @@
 # and prints req/s, p50 and p99 for each. Needs nginx and wrk (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DURATION=${DURATION:-10s}
 PASSWORD=load-test-password
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -24,8 +25,6 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
 PORT=$(free_port)
 WARDEN_ADMIN_PASSWORD=$PASSWORD RUST_LOG=warn WARDEN_TRUSTED_PROXIES=127.0.0.1/32 \

@@ -11,6 +11,7 @@
 # WARDEN_LOG defaults to warn (no access log) so the numbers compare with earlier runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 RULES=${1:-10000}
 USERS=${2:-100}
 DURATION=${DURATION:-10s}
@@ -25,8 +26,6 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
 if [ "${BACKEND:-sqlite}" = postgres ]; then
   PGDIR=$(mktemp -d /tmp/warden-pg.XXXXXX)

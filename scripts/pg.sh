@@ -16,6 +16,7 @@
 # use) and trades durability for speed (fsync off): never point it at data you keep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 bindir() {
   local d
@@ -30,10 +31,6 @@ bindir() {
 # initdb and postgres refuse to run as root; run them as the package's postgres user then.
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 start() {

@@ -10,6 +10,7 @@
 #    (A: --on-store-loss serve, the default; D: deny), and how soon it is back
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 EDITS=${1:-200}
 ADMIN_PASSWORD=scaleout-admin-password
 command -v curl >/dev/null || apt-get install -y curl >/dev/null
@@ -25,8 +26,6 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do curl -fs "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not start" >&2; exit 1; }
 
 SERVER=$(scripts/pg.sh start "$PGDIR")
 psql -q "$SERVER" -c "CREATE DATABASE warden_scaleout"
@@ -41,7 +40,7 @@ start() {
     "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DB" "$@" >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
   URL="http://127.0.0.1:$port"
-  wait_up "$URL"
+  wait_up "$URL/readyz"
 }
 start A; A=$URL
 start B; B=$URL

@@ -1,5 +1,7 @@
 //! `TestApp`: a fresh database, the real router, one method per endpoint.
 
+pub mod browser;
+
 use std::sync::Arc;
 
 use axum::body::Body;
