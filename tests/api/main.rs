@@ -15,6 +15,7 @@ mod lockout;
 mod matrices;
 mod openapi;
 mod operations;
+mod partition;
 mod scaleout;
 mod server;
 mod sessions;
