@@ -330,7 +330,11 @@ impl Snapshot {
 pub struct Engine {
     db: Db,
     current: ArcSwapOption<Snapshot>,
-    reload: tokio::sync::Mutex<()>,
+    /// Serialises snapshot writers; holds the outcome of the last database read, which every
+    /// [`Engine::reload`] that was waiting when that read began shares (single flight).
+    reload: tokio::sync::Mutex<LastRead>,
+    /// Database reads begun by [`Engine::reload`] (the sequence number of the newest).
+    reads_begun: std::sync::atomic::AtomicU64,
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
     /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
@@ -346,6 +350,15 @@ pub struct Engine {
     reloads: Reloads,
 }
 
+/// The outcome of the newest database read of [`Engine::reload`].
+#[derive(Debug)]
+struct LastRead {
+    /// Its sequence number (see `Engine::reads_begun`).
+    seq: u64,
+    /// The version then served, or why the read failed.
+    outcome: Result<i64, String>,
+}
+
 /// Reload counts by outcome; a clone counts into the same series.
 pub type Reloads = prometheus_client::metrics::family::Family<
     crate::metrics::OutcomeLabels,
@@ -358,7 +371,11 @@ impl Engine {
         Self {
             db,
             current: ArcSwapOption::empty(),
-            reload: tokio::sync::Mutex::new(()),
+            reload: tokio::sync::Mutex::new(LastRead {
+                seq: 0,
+                outcome: Err("no policy was read yet".to_owned()),
+            }),
+            reads_begun: std::sync::atomic::AtomicU64::new(0),
             change: tokio::sync::Mutex::new(()),
             #[cfg(any(test, feature = "test-util"))]
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
@@ -405,8 +422,35 @@ impl Engine {
     /// Loads the policy from the database if its version differs from the snapshot's.
     /// On failure the previous snapshot stays in place and the error is logged and returned.
     /// Returns the version now served.
+    ///
+    /// Single flight: callers that wait while a read is under way do not each read again; they
+    /// share the next read, which begins after all of them arrived (so it sees every version
+    /// committed before any of them was called). N concurrent callers cost one or two reads.
     pub async fn reload(&self) -> Result<i64, String> {
-        let _writer = self.reload.lock().await;
+        self.reload_unless_serving(i64::MAX).await
+    }
+
+    /// [`Engine::reload`], unless the engine serves `min` or newer once the reload lock is
+    /// taken (a request waiting for `min` behind another caller's read needs no read of its
+    /// own when that read brought it).
+    pub(crate) async fn reload_unless_serving(&self, min: i64) -> Result<i64, String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let arrived = self.reads_begun.load(SeqCst);
+        let mut last = self.reload.lock().await;
+        if last.seq > arrived {
+            // began after this call: it answers this call too
+            return last.outcome.clone();
+        }
+        if let Some(served) = self.served_version().filter(|&v| v >= min) {
+            return Ok(served);
+        }
+        last.seq = self.reads_begun.fetch_add(1, SeqCst) + 1;
+        last.outcome = self.read_and_swap().await;
+        last.outcome.clone()
+    }
+
+    /// One read of the database's version, and a reload if it moved (the reload lock held).
+    async fn read_and_swap(&self) -> Result<i64, String> {
         let served = self.served_version();
         match self.load_if_changed(served).await {
             Ok(Some(snap)) => {

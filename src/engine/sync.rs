@@ -61,7 +61,7 @@ impl Engine {
             if self.served_version().is_some_and(|v| v >= min) {
                 return true;
             }
-            if let Ok(v) = self.reload().await {
+            if let Ok(v) = self.reload_unless_serving(min).await {
                 return v >= min;
             }
             let now = Instant::now();

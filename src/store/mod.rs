@@ -178,6 +178,9 @@ pub struct Db {
     accounts: std::sync::Arc<accounts::Accounts>,
     /// The newest policy version this process wrote (see [`Db::wrote_version`]).
     local_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Tests: reads of the policy (its version or all of it) through this handle.
+    #[cfg(any(test, feature = "test-util"))]
+    policy_reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -205,6 +208,8 @@ impl Db {
             url: url.into(),
             accounts: Default::default(),
             local_version: Default::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            policy_reads: Default::default(),
         }
     }
 
@@ -282,6 +287,20 @@ impl Db {
     /// True when a trivial query succeeds.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Counts one read of the policy (tests see them with [`Db::policy_reads_for_tests`]).
+    pub(crate) fn count_policy_read(&self) {
+        #[cfg(any(test, feature = "test-util"))]
+        self.policy_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Tests: how many times the policy version (or the whole policy) was read through this
+    /// handle.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn policy_reads_for_tests(&self) -> u64 {
+        self.policy_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes the pool; every later query fails (tests use this to simulate an outage).

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod authz;
 mod canonical;
+mod catchup;
 mod cli;
 mod console;
 mod errors;
