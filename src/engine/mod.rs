@@ -18,6 +18,8 @@ pub mod seed;
 pub mod shadow;
 mod sync;
 
+pub use sync::{DEFAULT_MAX_STALENESS, HEARTBEAT, HEARTBEAT_TIMEOUT};
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -348,6 +350,8 @@ pub struct Engine {
     store_reachable: std::sync::atomic::AtomicBool,
     /// Reloads by outcome (`ok`, `failed`), exported as `warden_policy_reloads_total`.
     reloads: Reloads,
+    /// When the snapshot was last confirmed current, and how old that may be in a decision.
+    staleness: sync::Staleness,
 }
 
 /// The outcome of the newest database read of [`Engine::reload`].
@@ -383,6 +387,7 @@ impl Engine {
             deny_on_store_loss: std::sync::atomic::AtomicBool::new(false),
             store_reachable: std::sync::atomic::AtomicBool::new(true),
             reloads: Reloads::default(),
+            staleness: sync::Staleness::default(),
         }
     }
 
@@ -403,13 +408,28 @@ impl Engine {
         self.shadow.set_rate(rate);
     }
 
-    /// The current snapshot, if any.
+    /// The current snapshot, if any, and if it may decide: with `--on-store-loss deny` on an
+    /// instance that watches its store ([`Engine::watch_store`]), a snapshot not confirmed
+    /// current for longer than `--max-staleness-ms` decides nothing (503).
     pub fn snapshot(&self) -> Result<Arc<Snapshot>, AuthzError> {
+        self.staleness.check()?;
         self.current.load_full().ok_or(AuthzError::Unavailable)
     }
 
-    /// Decides one request against the current snapshot.
+    /// Whether decisions can be made now (see [`Engine::snapshot`]); callers check this
+    /// before they spend a database read on a request that would be refused anyway.
+    pub fn available(&self) -> Result<(), AuthzError> {
+        self.staleness.check()?;
+        self.current
+            .load()
+            .as_ref()
+            .map(|_| ())
+            .ok_or(AuthzError::Unavailable)
+    }
+
+    /// Decides one request against the current snapshot (refused as [`Engine::snapshot`]).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Result<Decision, AuthzError> {
+        self.staleness.check()?;
         let snap = self.current.load();
         let snap = snap.as_ref().ok_or(AuthzError::Unavailable)?;
         let decision = snap.decide(sub, obj, act);
@@ -444,25 +464,37 @@ impl Engine {
         if let Some(served) = self.served_version().filter(|&v| v >= min) {
             return Ok(served);
         }
-        last.seq = self.reads_begun.fetch_add(1, SeqCst) + 1;
-        last.outcome = self.read_and_swap().await;
-        last.outcome.clone()
+        // Recorded only once the read is over: a caller that gives up on a read (a timeout)
+        // leaves the last outcome as it was, and the next caller reads again.
+        let seq = self.reads_begun.fetch_add(1, SeqCst) + 1;
+        let outcome = self.read_and_swap().await;
+        *last = LastRead {
+            seq,
+            outcome: outcome.clone(),
+        };
+        outcome
     }
 
     /// One read of the database's version, and a reload if it moved (the reload lock held).
+    /// Success confirms the snapshot then served as current as of the read's start.
     async fn read_and_swap(&self) -> Result<i64, String> {
+        let began = self.staleness.now();
         let served = self.served_version();
         match self.load_if_changed(served).await {
             Ok(Some(snap)) => {
                 let v = snap.version;
                 self.current.store(Some(Arc::new(snap)));
+                self.staleness.confirm(began);
                 // The version also moves with account edits made elsewhere.
                 self.db.accounts().invalidate();
                 self.count_reload("ok");
                 tracing::info!(policy_version = v, "policy reloaded");
                 Ok(v)
             }
-            Ok(None) => served.ok_or_else(|| "no policy".to_owned()),
+            Ok(None) => {
+                self.staleness.confirm(began);
+                served.ok_or_else(|| "no policy".to_owned())
+            }
             Err(e) => {
                 self.count_reload("failed");
                 tracing::error!(error = %e, "policy load refused; keeping the previous snapshot");

@@ -240,7 +240,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 /// The caller of a request that may name a minimum policy version `min`, in the order that
 /// keeps an unauthenticated caller cheap: the token's signature and claims first (CPU only:
 /// 401 before any database read), then `min` is reached (the account the token names may be
-/// what that version changed), then the account and session are looked up. The policy guard
+/// what that version changed), then, if decisions can be made at all, the account and session
+/// are looked up. The policy guard
 /// and forward-auth both authenticate through this.
 pub async fn authenticate_at(
     state: &AppState,
@@ -249,6 +250,9 @@ pub async fn authenticate_at(
 ) -> Result<Principal, ApiError> {
     let claims = principal::verify_token(state, bearer(headers)?)?;
     reach_min_version(state, headers, min).await?;
+    // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
+    // on the database for the account.
+    state.engine.available()?;
     Ok(principal::load(state, claims).await?)
 }
 

@@ -181,6 +181,9 @@ pub struct Db {
     /// Tests: reads of the policy (its version or all of it) through this handle.
     #[cfg(any(test, feature = "test-util"))]
     policy_reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Tests: reads of the policy never answer (a database partitioned away).
+    #[cfg(any(test, feature = "test-util"))]
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -210,6 +213,8 @@ impl Db {
             local_version: Default::default(),
             #[cfg(any(test, feature = "test-util"))]
             policy_reads: Default::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            stalled: Default::default(),
         }
     }
 
@@ -289,11 +294,25 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Counts one read of the policy (tests see them with [`Db::policy_reads_for_tests`]).
-    pub(crate) fn count_policy_read(&self) {
+    /// Called before every read of the policy: tests count them
+    /// ([`Db::policy_reads_for_tests`]) and can make them hang ([`Db::stall_for_tests`]).
+    pub(crate) async fn policy_read(&self) {
         #[cfg(any(test, feature = "test-util"))]
-        self.policy_reads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.policy_reads.fetch_add(1, Relaxed);
+            while self.stalled.load(Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Tests: while `stalled`, every read of the policy waits without an answer or an error,
+    /// as a query does when the database is partitioned away (packets dropped, no reset).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn stall_for_tests(&self, stalled: bool) {
+        self.stalled
+            .store(stalled, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Tests: how many times the policy version (or the whole policy) was read through this

@@ -608,7 +608,7 @@ pub struct PolicyRows {
 
 /// Reads the version and every rule and assignment in one transaction, so the three agree.
 pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
-    db.count_policy_read();
+    db.policy_read().await;
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(&mut *tx)
@@ -639,7 +639,7 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
 
 /// The current policy version (cheap; used to detect that a reload is due).
 pub async fn version(db: &Db) -> StoreResult<i64> {
-    db.count_policy_read();
+    db.policy_read().await;
     sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(db.pool())
         .await

@@ -90,3 +90,89 @@ async fn postgres_a_query_cut_off_by_a_terminated_backend_answers_503_not_500() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The documented default of `--max-staleness-ms` plus a margin for a loaded test machine.
+fn staleness_bound_with_margin() -> Duration {
+    warden::engine::DEFAULT_MAX_STALENESS + Duration::from_millis(500)
+}
+
+/// Polls alice's read of document 1 on `app` until it is no longer 200; the answer and how
+/// long after `since` it came. Every request must be answered within a second.
+async fn first_answer_that_is_not_200(
+    app: &TestApp,
+    alice: &str,
+    since: Instant,
+) -> (TestResponse, Duration) {
+    loop {
+        let r = tokio::time::timeout(Duration::from_secs(1), app.get("/api/documents/1", alice))
+            .await
+            .expect("answered within a second");
+        if r.status != StatusCode::OK {
+            return (r, since.elapsed());
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "still allowed 5 s after the database stopped answering"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every answer for `during` is a 503 `unavailable`, each within a second.
+async fn only_unavailable_for(app: &TestApp, alice: &str, during: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < during {
+        let r = tokio::time::timeout(Duration::from_secs(1), app.get("/api/documents/1", alice))
+            .await
+            .expect("answered within a second");
+        assert_unavailable(&r);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_stops_decisions_within_the_staleness_bound_in_deny_mode() {
+    for mode in [
+        warden::config::OnStoreLoss::Deny,
+        warden::config::OnStoreLoss::Serve,
+    ] {
+        let server = crate::helpers::served(|c| {
+            c.demo = true;
+            c.on_store_loss = mode;
+        })
+        .await;
+        let app = server.app();
+        let alice = app.demo_token("alice").await;
+        assert_eq!(
+            app.get("/api/documents/1", &alice).await.status,
+            StatusCode::OK
+        );
+        // no error, no reset: reads of the policy just never answer (a partition)
+        app.state.db.stall_for_tests(true);
+        let stalled = Instant::now();
+        if mode == warden::config::OnStoreLoss::Deny {
+            let (r, took) = first_answer_that_is_not_200(&app, &alice, stalled).await;
+            assert_unavailable(&r);
+            assert!(
+                took <= staleness_bound_with_margin(),
+                "allowed for {took:?} after the database stopped answering"
+            );
+            // past the age of cached accounts too: refused at once, never waiting on the store
+            only_unavailable_for(&app, &alice, warden::store::accounts::MAX_AGE).await;
+        } else {
+            // serve: the loss is noticed (readiness, logs) within the bound; decisions go on
+            while app.state.engine.is_store_reachable() {
+                assert!(
+                    stalled.elapsed() <= staleness_bound_with_margin(),
+                    "the lost database was not noticed"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(
+                app.get("/api/documents/1", &alice).await.status,
+                StatusCode::OK
+            );
+        }
+        app.state.db.stall_for_tests(false);
+    }
+}
