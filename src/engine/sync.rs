@@ -99,22 +99,30 @@ impl Engine {
             return;
         };
         loop {
-            match changes.next().await {
-                Change::Policy(v) => {
-                    // A version written here is applied by its writer (a registration adds
-                    // one assignment without compiling again); a reload here would only race
-                    // it. If the writer fails, the periodic version check catches up.
-                    if self.served_version().is_none_or(|served| served < v)
-                        && !self.db.wrote_version(v)
-                    {
-                        let _ = self.reload().await;
-                    }
+            // A burst (registrations, a script) is drained first and applied once: the newest
+            // version announced is what one read brings (registrations without compiling).
+            let mut newest = None;
+            let (mut accounts, mut resync) = (false, false);
+            let mut next = Some(changes.next().await);
+            while let Some(change) = next {
+                match change {
+                    Change::Policy(v) => newest = newest.max(Some(v)),
+                    Change::Account(_) | Change::Session(_) => accounts = true,
+                    Change::Resync => resync = true,
                 }
-                Change::Account(_) | Change::Session(_) => self.db.accounts().invalidate(),
-                Change::Resync => {
-                    self.db.accounts().invalidate();
-                    let _ = self.reload().await;
-                }
+                next = changes.buffered();
+            }
+            if accounts || resync {
+                self.db.accounts().invalidate();
+            }
+            // A version written here is applied by its writer (a registration adds one
+            // assignment without compiling again); a reload here would only race it. If the
+            // writer fails, the heartbeat catches up.
+            let behind = newest.is_some_and(|v| {
+                self.served_version().is_none_or(|served| served < v) && !self.db.wrote_version(v)
+            });
+            if resync || behind {
+                let _ = self.reload().await;
             }
         }
     }

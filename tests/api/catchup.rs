@@ -145,3 +145,65 @@ async fn a_hundred_concurrent_requests_waiting_for_the_next_version_share_one_re
     assert!(reads <= 3, "100 waiting requests made {reads} policy reads");
     assert_eq!(full_reloads(&b) - reloads, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_burst_of_registrations_on_one_instance_is_applied_by_another_without_reloading()
+{
+    let test =
+        "postgres_a_burst_of_registrations_on_one_instance_is_applied_by_another_without_reloading";
+    let Some(url) = crate::helpers::postgres_or_skip(test).await else {
+        return;
+    };
+    let a = TestApp::on_database(tempfile::tempdir().expect("dir"), url, |c| {
+        c.register_limits.attempts_per_ip = 1000
+    })
+    .await;
+    let b = a.another_instance().await;
+    // B follows as a served instance does: announcements and the heartbeat
+    let tasks: Vec<_> = [&a, &b]
+        .iter()
+        .flat_map(|app| {
+            let (s1, s2) = (app.state.clone(), app.state.clone());
+            [
+                tokio::spawn(async move { s1.engine.follow_changes().await }),
+                tokio::spawn(async move { s2.engine.watch_store().await }),
+            ]
+        })
+        .collect();
+    let reloads = full_reloads(&b);
+    let names: Vec<String> = (0..40).map(|i| format!("burst{i}")).collect();
+    for name in &names {
+        let r = a.register(name, crate::helpers::PASSWORD).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    let written = a.state.engine.served_version().expect("served");
+    let start = std::time::Instant::now();
+    while b.state.engine.served_version() < Some(written) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "B never reached version {written}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let reloaded = full_reloads(&b) - reloads;
+    eprintln!("40 registrations on A: {reloaded} full reloads on B");
+    assert!(
+        reloaded <= 3,
+        "40 registrations made B reload {reloaded} times"
+    );
+    // and B decides every new account as A does
+    for name in &names {
+        let token = a.login(name, crate::helpers::PASSWORD).await.body["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let me = b.get("/v1/me", &token).await;
+        assert_eq!(me.status, StatusCode::OK, "{name} on B: {me:?}");
+    }
+    assert_eq!(
+        b.state.engine.snapshot().expect("policy").assignments(),
+        a.state.engine.snapshot().expect("policy").assignments(),
+        "B's assignments (with their ids) are A's"
+    );
+    tasks.iter().for_each(|t| t.abort());
+}
