@@ -164,10 +164,18 @@ pub struct ServeArgs {
 
     /// What decisions do while the database cannot be read: `serve` answers from the last
     /// policy loaded (a revoke made meanwhile on another instance is not seen until the
-    /// database is back); `deny` answers 503 to every decision until it is back. Logins,
-    /// refreshes and admin writes answer 503 either way.
+    /// database is back); `deny` answers 503 to every decision from the moment the policy
+    /// has not been confirmed current for `--max-staleness-ms` (a lost, stopped or
+    /// partitioned database) until it is back. Logins, refreshes and admin writes answer 503
+    /// either way.
     #[arg(long, env = "WARDEN_ON_STORE_LOSS", value_enum, default_value_t = OnStoreLoss::Serve)]
     pub on_store_loss: OnStoreLoss,
+
+    /// With `--on-store-loss deny`: the longest a decision may rely on a policy not confirmed
+    /// current by a read of the database (the heartbeat reads it every 250 ms), in
+    /// milliseconds; past it every decision is 503 `unavailable`. Longer than 250.
+    #[arg(long, env = "WARDEN_MAX_STALENESS_MS", default_value_t = 1000)]
+    pub max_staleness_ms: u64,
 
     /// Longest a request naming a minimum policy version (`Warden-Min-Version` header or
     /// `min_version` query parameter) waits for this instance to reach it before 503
@@ -244,6 +252,8 @@ pub struct Config {
     pub on_store_loss: OnStoreLoss,
     /// `--min-version-wait-ms`.
     pub min_version_wait: Duration,
+    /// `--max-staleness-ms`.
+    pub max_staleness: Duration,
     /// Longest a request may take before it is abandoned with 503 `timeout`.
     pub request_timeout: Duration,
     /// Connection limits.
@@ -333,6 +343,13 @@ impl Config {
             return Err(ConfigError(
                 "--register-window-secs must be between 1 and 86400".into(),
             ));
+        }
+        let heartbeat = crate::engine::HEARTBEAT.as_millis();
+        if u128::from(args.max_staleness_ms) <= heartbeat || args.max_staleness_ms > 60_000 {
+            return Err(ConfigError(format!(
+                "--max-staleness-ms must be longer than the heartbeat ({heartbeat} ms) and at \
+                 most 60000"
+            )));
         }
         if args.min_version_wait_ms > 30_000 {
             return Err(ConfigError(
@@ -469,6 +486,7 @@ impl Config {
             shadow_casbin: args.shadow_casbin,
             on_store_loss: args.on_store_loss,
             min_version_wait: Duration::from_millis(args.min_version_wait_ms),
+            max_staleness: Duration::from_millis(args.max_staleness_ms),
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
@@ -511,6 +529,7 @@ impl Config {
             shadow_casbin: 0.0,
             on_store_loss: OnStoreLoss::Serve,
             min_version_wait: Duration::from_secs(2),
+            max_staleness: crate::engine::DEFAULT_MAX_STALENESS,
             request_timeout: REQUEST_TIMEOUT,
             transport: crate::serve::Transport {
                 header_read_timeout: Duration::from_secs(10),

@@ -46,7 +46,8 @@ pub async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "ready"), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    if !state.db.ping().await {
+    // The heartbeat's verdict first: a partitioned database would leave the ping waiting.
+    if !state.engine.is_store_reachable() || !state.db.ping().await {
         return Err(ApiError::unavailable("the database is unreachable"));
     }
     let snap = state.engine.snapshot().map_err(ApiError::from)?;

@@ -27,10 +27,12 @@ pub mod store;
 pub use http::router;
 pub use state::AppState;
 
-/// How often a running server checks the database's policy version, so changes made by
-/// another process (`warden policy import`, another instance) are picked up even when their
-/// announcement was missed (or, on SQLite, never sent), and a lost database is noticed.
-pub const POLICY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often a running server checks the database's policy version (the heartbeat,
+/// [`engine::Engine::watch_store`]), so changes made by another process (`warden policy
+/// import`, another instance) are picked up even when their announcement was missed (or, on
+/// SQLite, never sent), and a lost or partitioned database is noticed within
+/// `--max-staleness-ms`.
+pub const POLICY_POLL: std::time::Duration = engine::HEARTBEAT;
 
 /// Serves the router on an already bound listener until Ctrl-C / SIGTERM, with the
 /// transport limits of the configuration (see [`serve`](mod@serve)); `/metrics` on
@@ -76,17 +78,11 @@ pub async fn serve_with(
             std::future::pending(),
         ))
     });
+    // Reads one integer per heartbeat; rebuilds only when the version moved, and bounds how
+    // stale a decision may be when the database stops answering.
     let poller = {
         let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLICY_POLL);
-            loop {
-                tick.tick().await;
-                // Reads one integer; rebuilds only when the version moved. Errors keep the
-                // current snapshot and are logged by the engine.
-                let _ = state.engine.reload().await;
-            }
-        })
+        tokio::spawn(async move { state.engine.watch_store().await })
     };
     // Postgres: apply what other instances announce, in milliseconds (SQLite: returns).
     let follower = {

@@ -59,10 +59,22 @@ fn rejected(why: impl Into<Cow<'static, str>>) -> AuthError {
 /// Verifies an access token and loads its user, rejecting disabled users, tokens from an
 /// older generation (logout-all) and tokens of a revoked session.
 pub async fn verify(state: &AppState, token: &str) -> Result<Principal, AuthError> {
-    let claims = state
+    let claims = verify_token(state, token)?;
+    load(state, claims).await
+}
+
+/// The token's signature and claims (algorithm, key, issuer, audience, times): CPU only, no
+/// database read, so a caller without a valid token costs nothing more than this.
+pub fn verify_token(state: &AppState, token: &str) -> Result<Claims, AuthError> {
+    state
         .keys
         .verify(token, state.now())
-        .map_err(|e| rejected(e.to_string()))?;
+        .map_err(|e| rejected(e.to_string()))
+}
+
+/// The caller verified `claims` name: their account (rejected when gone, disabled or of an
+/// older token generation) and live session, read from the account cache or the database.
+pub async fn load(state: &AppState, claims: Claims) -> Result<Principal, AuthError> {
     let id: i64 = claims
         .sub
         .parse()

@@ -90,6 +90,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     state
         .engine
         .deny_on_store_loss(state.config.on_store_loss == crate::config::OnStoreLoss::Deny);
+    state.engine.set_max_staleness(state.config.max_staleness);
     if let Err(e) = state.engine.reload().await {
         // Serve anyway: every decision is a 503 until the policy is fixed, never an allow.
         tracing::error!(error = %e, "no policy could be loaded; all protected routes answer 503");

@@ -17,6 +17,8 @@ pub mod resource;
 pub mod shadow;
 mod sync;
 
+pub use sync::{DEFAULT_MAX_STALENESS, HEARTBEAT, HEARTBEAT_TIMEOUT};
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -324,7 +326,11 @@ impl Snapshot {
 pub struct Engine {
     db: Db,
     current: ArcSwapOption<Snapshot>,
-    reload: tokio::sync::Mutex<()>,
+    /// Serialises snapshot writers; holds the outcome of the last database read, which every
+    /// [`Engine::reload`] that was waiting when that read began shares (single flight).
+    reload: tokio::sync::Mutex<LastRead>,
+    /// Database reads begun by [`Engine::reload`] (the sequence number of the newest).
+    reads_begun: std::sync::atomic::AtomicU64,
     /// Serialises admin changes in this instance: validate, check invariants, commit, swap.
     change: tokio::sync::Mutex<()>,
     /// Tests: loads of this version or newer fail (simulates a database failing after a commit).
@@ -341,6 +347,25 @@ pub struct Engine {
     fold_path_case: std::sync::atomic::AtomicBool,
     /// Reloads by outcome (`ok`, `failed`), exported as `warden_policy_reloads_total`.
     reloads: Reloads,
+    /// When the snapshot was last confirmed current, and how old that may be in a decision.
+    staleness: sync::Staleness,
+}
+
+/// The snapshot a reload found due.
+enum Next {
+    /// Read and compiled whole.
+    Compiled(Snapshot),
+    /// The served one plus the accounts registered since.
+    Registered(Snapshot),
+}
+
+/// The outcome of the newest database read of [`Engine::reload`].
+#[derive(Debug)]
+struct LastRead {
+    /// Its sequence number (see `Engine::reads_begun`).
+    seq: u64,
+    /// The version then served, or why the read failed.
+    outcome: Result<i64, String>,
 }
 
 /// Reload counts by outcome; a clone counts into the same series.
@@ -355,7 +380,11 @@ impl Engine {
         Self {
             db,
             current: ArcSwapOption::empty(),
-            reload: tokio::sync::Mutex::new(()),
+            reload: tokio::sync::Mutex::new(LastRead {
+                seq: 0,
+                outcome: Err("no policy was read yet".to_owned()),
+            }),
+            reads_begun: std::sync::atomic::AtomicU64::new(0),
             change: tokio::sync::Mutex::new(()),
             #[cfg(any(test, feature = "test-util"))]
             refuse_from: std::sync::atomic::AtomicI64::new(i64::MAX),
@@ -364,6 +393,7 @@ impl Engine {
             store_reachable: std::sync::atomic::AtomicBool::new(true),
             fold_path_case: std::sync::atomic::AtomicBool::new(false),
             reloads: Reloads::default(),
+            staleness: sync::Staleness::default(),
         }
     }
 
@@ -418,13 +448,28 @@ impl Engine {
         self.shadow.set_rate(rate);
     }
 
-    /// The current snapshot, if any.
+    /// The current snapshot, if any, and if it may decide: with `--on-store-loss deny` on an
+    /// instance that watches its store ([`Engine::watch_store`]), a snapshot not confirmed
+    /// current for longer than `--max-staleness-ms` decides nothing (503).
     pub fn snapshot(&self) -> Result<Arc<Snapshot>, AuthzError> {
+        self.staleness.check()?;
         self.current.load_full().ok_or(AuthzError::Unavailable)
     }
 
-    /// Decides one request against the current snapshot.
+    /// Whether decisions can be made now (see [`Engine::snapshot`]); callers check this
+    /// before they spend a database read on a request that would be refused anyway.
+    pub fn available(&self) -> Result<(), AuthzError> {
+        self.staleness.check()?;
+        self.current
+            .load()
+            .as_ref()
+            .map(|_| ())
+            .ok_or(AuthzError::Unavailable)
+    }
+
+    /// Decides one request against the current snapshot (refused as [`Engine::snapshot`]).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Result<Decision, AuthzError> {
+        self.staleness.check()?;
         let snap = self.current.load();
         let snap = snap.as_ref().ok_or(AuthzError::Unavailable)?;
         let decision = snap.decide(sub, obj, act);
@@ -437,20 +482,66 @@ impl Engine {
     /// Loads the policy from the database if its version differs from the snapshot's.
     /// On failure the previous snapshot stays in place and the error is logged and returned.
     /// Returns the version now served.
+    ///
+    /// Single flight: callers that wait while a read is under way do not each read again; they
+    /// share the next read, which begins after all of them arrived (so it sees every version
+    /// committed before any of them was called). N concurrent callers cost one or two reads.
     pub async fn reload(&self) -> Result<i64, String> {
-        let _writer = self.reload.lock().await;
+        self.reload_unless_serving(i64::MAX).await
+    }
+
+    /// [`Engine::reload`], unless the engine serves `min` or newer once the reload lock is
+    /// taken (a request waiting for `min` behind another caller's read needs no read of its
+    /// own when that read brought it).
+    pub(crate) async fn reload_unless_serving(&self, min: i64) -> Result<i64, String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let arrived = self.reads_begun.load(SeqCst);
+        let mut last = self.reload.lock().await;
+        if last.seq > arrived {
+            // began after this call: it answers this call too
+            return last.outcome.clone();
+        }
+        if let Some(served) = self.served_version().filter(|&v| v >= min) {
+            return Ok(served);
+        }
+        // Recorded only once the read is over: a caller that gives up on a read (a timeout)
+        // leaves the last outcome as it was, and the next caller reads again.
+        let seq = self.reads_begun.fetch_add(1, SeqCst) + 1;
+        let outcome = self.read_and_swap().await;
+        *last = LastRead {
+            seq,
+            outcome: outcome.clone(),
+        };
+        outcome
+    }
+
+    /// One read of the database's version, and a reload if it moved (the reload lock held).
+    /// Success confirms the snapshot then served as current as of the read's start.
+    async fn read_and_swap(&self) -> Result<i64, String> {
+        let began = self.staleness.now();
         let served = self.served_version();
         match self.load_if_changed(served).await {
-            Ok(Some(snap)) => {
+            Ok(Some(Next::Registered(snap))) => {
                 let v = snap.version;
                 self.current.store(Some(Arc::new(snap)));
+                self.staleness.confirm(began);
+                tracing::debug!(policy_version = v, "registrations applied");
+                Ok(v)
+            }
+            Ok(Some(Next::Compiled(snap))) => {
+                let v = snap.version;
+                self.current.store(Some(Arc::new(snap)));
+                self.staleness.confirm(began);
                 // The version also moves with account edits made elsewhere.
                 self.db.accounts().invalidate();
                 self.count_reload("ok");
                 tracing::info!(policy_version = v, "policy reloaded");
                 Ok(v)
             }
-            Ok(None) => served.ok_or_else(|| "no policy".to_owned()),
+            Ok(None) => {
+                self.staleness.confirm(began);
+                served.ok_or_else(|| "no policy".to_owned())
+            }
             Err(e) => {
                 self.count_reload("failed");
                 tracing::error!(error = %e, "policy load refused; keeping the previous snapshot");
@@ -459,7 +550,7 @@ impl Engine {
         }
     }
 
-    async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Snapshot>, String> {
+    async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Next>, String> {
         let version = store::policy::version(&self.db).await;
         self.store_reachable(version.is_ok());
         let version = version.map_err(|e| e.to_string())?;
@@ -470,6 +561,9 @@ impl Engine {
         if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(format!("loading version {version} is refused (test fault)"));
         }
+        if let Some(next) = self.registered(version).await {
+            return Ok(Some(Next::Registered(next)));
+        }
         let loaded = adapter::SqlAdapter::read(&self.db)
             .await
             .map_err(|e| e.to_string())?;
@@ -478,7 +572,24 @@ impl Engine {
         let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
             .await
             .map_err(|e| format!("policy compilation failed: {e}"))??;
-        Ok(Some(compiled))
+        Ok(Some(Next::Compiled(compiled)))
+    }
+
+    /// The snapshot of `version` built from the one served, when every version in between
+    /// was a registration (a new account with one known role, as another instance announces
+    /// them in bursts): each is added as the registering instance added it
+    /// ([`Snapshot::with_assignment`]), with two small reads instead of the whole policy and
+    /// no compilation. None (the caller reloads) for any other change or any doubt.
+    async fn registered(&self, version: i64) -> Option<Snapshot> {
+        let mut next = self.current.load_full()?;
+        let added = store::policy::registrations_between(&self.db, next.version, version)
+            .await
+            .ok()??;
+        for (v, row) in (next.version + 1..).zip(added) {
+            let assignment = Assignment::parse(row.id, &row.member, &row.role).ok()?;
+            next = Arc::new(next.with_assignment(v, &assignment)?);
+        }
+        Arc::try_unwrap(next).ok()
     }
 
     /// Brings the engine to `version`, which the database reached by adding `assignment` (a

@@ -166,9 +166,10 @@ impl ApiError {
         )
     }
 
-    /// 503: the policy or the database is unavailable; decisions fail closed.
+    /// 503: the policy or the database is unavailable (lost, restarting, partitioned away);
+    /// decisions fail closed. `Retry-After: 1`: the condition is expected to pass.
     pub fn unavailable(message: &'static str) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message).with_retry_after(1)
     }
 
     /// 500 with a fixed message; the cause is logged, never returned.

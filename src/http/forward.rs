@@ -40,8 +40,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::engine::resource::{canonical_path, route_action};
 use crate::http::error::{ApiError, ErrorCode};
-use crate::http::guard::authenticate;
-use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, observed, reach_min_version};
+use crate::http::guard::authenticate_at;
+use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, observed};
 use crate::policy::Object;
 use crate::state::AppState;
 
@@ -254,11 +254,10 @@ pub async fn forward(
 ) -> Result<Response, ApiError> {
     let (method, headers) = (request.method(), request.headers());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
-    // As on every protected route: a `Warden-Min-Version` the caller sent (gateways pass the
-    // original request's headers on) is reached before anything is decided, then no valid
-    // token is a 401 whoever asks.
-    reach_min_version(&state, headers, header_min_version(headers)?).await?;
-    let principal = authenticate(&state, headers).await?;
+    // As on every protected route: no valid token is a 401 whoever asks (before any database
+    // read), and a `Warden-Min-Version` the caller sent (gateways pass the original request's
+    // headers on) is reached before anything is decided.
+    let principal = authenticate_at(&state, headers, header_min_version(headers)).await?;
     if !peer.is_some_and(|ConnectInfo(p)| state.config.proxies.trusts(p.ip())) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -116,10 +116,8 @@ pub async fn require_policy(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    // Before authenticating: the account the token names may be what the version changed.
-    let min = take_min_version(&mut parts)?;
-    reach_min_version(&state, &parts.headers, min).await?;
-    let principal = authenticate(&state, &parts.headers).await?;
+    let min = take_min_version(&mut parts);
+    let principal = authenticate_at(&state, &parts.headers, min).await?;
     let resource = routed_resource(&mut parts).await?;
     let (subject, object) = (principal.subject(), Object::route(&resource));
     // HEAD runs the GET handler, so it needs what the GET needs.
@@ -238,6 +236,26 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     principal::verify(state, bearer(headers)?)
         .await
         .map_err(ApiError::from)
+}
+
+/// The caller of a request that may name a minimum policy version `min`, in the order that
+/// keeps an unauthenticated caller cheap: the token's signature and claims first (CPU only:
+/// 401 before any database read, and before a malformed `min` is reported), then `min` is
+/// reached (the account the token names may be
+/// what that version changed), then, if decisions can be made at all, the account and session
+/// are looked up. The policy guard
+/// and forward-auth both authenticate through this.
+pub async fn authenticate_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    min: Result<Option<i64>, ApiError>,
+) -> Result<Principal, ApiError> {
+    let claims = principal::verify_token(state, bearer(headers)?)?;
+    reach_min_version(state, headers, min?).await?;
+    // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
+    // on the database for the account.
+    state.engine.available()?;
+    Ok(principal::load(state, claims).await?)
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -24,29 +24,77 @@ pub enum StoreError {
     /// A unique constraint was violated (maps to 409).
     #[error("{0} already exists")]
     Conflict(&'static str),
-    /// The database could not be reached (maps to 503).
+    /// The database could not be reached, or is restarting, shutting down or full of
+    /// connections (maps to 503 with `Retry-After`: the request may succeed when retried).
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// A row holds data this version cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// Any other database error.
+    /// Any other database error (a bug: maps to 500).
     #[error("database error: {0}")]
-    Other(#[from] sqlx::Error),
+    Other(sqlx::Error),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Every sqlx error that reaches the store's callers is classified here, also when it is
+/// propagated with `?`: a lost connection is never reported as a bug.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_connection_loss(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Other(e)
+        }
+    }
+}
+
+/// SQLSTATEs (Postgres) that say the server, not the query, failed: the whole class `08`
+/// (connection exception), `57P01` admin_shutdown ("terminating connection due to
+/// administrator command"), `57P02` crash_shutdown, `57P03` cannot_connect_now (starting
+/// up or in recovery) and `53300` too_many_connections.
+const UNAVAILABLE_SQLSTATES: [&str; 4] = ["57P01", "57P02", "57P03", "53300"];
+
+/// SQLite primary result codes that say the database is held by someone else past the busy
+/// timeout: `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6). sqlx reports extended codes, whose low
+/// byte is the primary one.
+const UNAVAILABLE_SQLITE_CODES: [i64; 2] = [5, 6];
+
+/// Whether an sqlx error means the database could not be reached or refused to serve
+/// (retrying later may succeed) rather than a bug in the query or the data.
+pub fn is_connection_loss(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// [`is_connection_loss`] for a database error's code: a SQLSTATE on Postgres, a decimal
+/// (extended) result code on SQLite.
+fn unavailable_code(code: &str) -> bool {
+    // SQLSTATEs are five characters; SQLite's extended result codes have at most four digits.
+    if code.len() == 5 {
+        return code.starts_with("08") || UNAVAILABLE_SQLSTATES.contains(&code);
+    }
+    code.parse::<i64>()
+        .is_ok_and(|n| UNAVAILABLE_SQLITE_CODES.contains(&(n & 0xff)))
+}
+
 impl StoreError {
-    /// Classifies an sqlx error, turning unique violations into [`StoreError::Conflict`].
+    /// Classifies an sqlx error, turning unique violations into [`StoreError::Conflict`] and
+    /// connection-level failures into [`StoreError::Unavailable`].
     pub fn classify(e: sqlx::Error, what: &'static str) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            _ => StoreError::Other(e),
+            _ => e.into(),
         }
     }
 }
@@ -130,6 +178,12 @@ pub struct Db {
     accounts: std::sync::Arc<accounts::Accounts>,
     /// The newest policy version this process wrote (see [`Db::wrote_version`]).
     local_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Tests: reads of the policy (its version or all of it) through this handle.
+    #[cfg(any(test, feature = "test-util"))]
+    policy_reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Tests: reads of the policy never answer (a database partitioned away).
+    #[cfg(any(test, feature = "test-util"))]
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -157,6 +211,10 @@ impl Db {
             url: url.into(),
             accounts: Default::default(),
             local_version: Default::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            policy_reads: Default::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            stalled: Default::default(),
         }
     }
 
@@ -270,6 +328,34 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Called before every read of the policy: tests count them
+    /// ([`Db::policy_reads_for_tests`]) and can make them hang ([`Db::stall_for_tests`]).
+    pub(crate) async fn policy_read(&self) {
+        #[cfg(any(test, feature = "test-util"))]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.policy_reads.fetch_add(1, Relaxed);
+            while self.stalled.load(Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Tests: while `stalled`, every read of the policy waits without an answer or an error,
+    /// as a query does when the database is partitioned away (packets dropped, no reset).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn stall_for_tests(&self, stalled: bool) {
+        self.stalled
+            .store(stalled, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Tests: how many times the policy version (or the whole policy) was read through this
+    /// handle.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn policy_reads_for_tests(&self) -> u64 {
+        self.policy_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Closes the pool; every later query fails (tests use this to simulate an outage).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -344,6 +430,94 @@ pub async fn count_for_tests(db: &Db, sql: &'static str) -> StoreResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database error with a given code, as a driver reports it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "a database error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn coded(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    #[test]
+    fn a_lost_restarting_or_busy_database_is_unavailable_and_anything_else_is_a_bug() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let unavailable = [
+            sqlx::Error::Io(io()),
+            sqlx::Error::Tls("handshake".into()),
+            sqlx::Error::Protocol("unexpected message".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            coded("08006"), // connection_failure
+            coded("08003"), // connection_does_not_exist
+            coded("57P01"), // admin_shutdown
+            coded("57P02"), // crash_shutdown
+            coded("57P03"), // cannot_connect_now
+            coded("53300"), // too_many_connections
+            coded("5"),     // SQLITE_BUSY
+            coded("517"),   // SQLITE_BUSY_SNAPSHOT
+            coded("6"),     // SQLITE_LOCKED
+        ];
+        for e in unavailable {
+            let shown = e.to_string();
+            assert!(
+                matches!(StoreError::from(e), StoreError::Unavailable(_)),
+                "{shown} is not unavailable"
+            );
+        }
+        let bugs = [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("version".into()),
+            coded("42601"), // syntax_error
+            coded("42P01"), // undefined_table
+            coded("22P02"), // invalid_text_representation
+            coded("57014"), // query_canceled: a statement timeout is not a lost server
+            coded("1"),     // SQLITE_ERROR
+            coded("11"),    // SQLITE_CORRUPT
+            coded("2067"),  // SQLITE_CONSTRAINT_UNIQUE, outside classify
+        ];
+        for e in bugs {
+            let shown = e.to_string();
+            assert!(
+                matches!(StoreError::from(e), StoreError::Other(_)),
+                "{shown} is not a bug"
+            );
+        }
+        assert!(matches!(
+            StoreError::classify(coded("57P01"), "user"),
+            StoreError::Unavailable(_)
+        ));
+    }
 
     #[test]
     fn urls_lose_their_password_and_nothing_else() {

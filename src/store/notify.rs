@@ -98,6 +98,19 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// A change already received and not yet returned, without waiting (to drain a burst).
+    pub fn buffered(&mut self) -> Option<Change> {
+        let listener = self.listener.as_mut()?;
+        while let Some(n) = listener.next_buffered() {
+            if let Some(change) = Change::parse(n.payload()) {
+                return Some(change);
+            }
+        }
+        None
+    }
+}
+
 async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
     let options: PgConnectOptions = url.parse()?;
     let pool = PgPoolOptions::new()

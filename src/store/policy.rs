@@ -608,6 +608,7 @@ pub struct PolicyRows {
 
 /// Reads the version and every rule and assignment in one transaction, so the three agree.
 pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
+    db.policy_read().await;
     let mut tx = db.pool().begin().await.map_err(db_err)?;
     let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(&mut *tx)
@@ -636,8 +637,69 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
     })
 }
 
+/// The audit action of a registration: one new account with its one role, nothing else.
+pub(super) const REGISTRATION: &str = "users.create";
+
+/// Most versions [`registrations_between`] looks at; a longer gap is reloaded whole.
+pub const MAX_REGISTRATIONS_APPLIED: i64 = 64;
+
+/// The role assignments that versions `after + 1 ..= upto` added, when every one of those
+/// versions was a registration (as its audit row, written in the version's own transaction,
+/// says): what another instance applies without reading and compiling the whole policy. None
+/// when any of them was another change, is not recorded, or its assignment is gone since.
+pub async fn registrations_between(
+    db: &Db,
+    after: i64,
+    upto: i64,
+) -> StoreResult<Option<Vec<AssignmentRow>>> {
+    if upto <= after || upto - after > MAX_REGISTRATIONS_APPLIED {
+        return Ok(None);
+    }
+    let audited: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT version, action, after FROM audit_log WHERE version > $1 AND version <= $2 \
+         ORDER BY version",
+    )
+    .bind(after)
+    .bind(upto)
+    .fetch_all(db.pool())
+    .await?;
+    if i64::try_from(audited.len()).ok() != Some(upto - after) {
+        return Ok(None);
+    }
+    let mut added = Vec::with_capacity(audited.len());
+    for (_, action, after) in audited {
+        let assigned = serde_json::from_str::<serde_json::Value>(&after)
+            .ok()
+            .and_then(|v| match &v[0]["assignment"] {
+                serde_json::Value::Array(pair) if v.as_array().map(Vec::len) == Some(1) => {
+                    match (&pair[..], pair.len()) {
+                        ([m, r], 2) => Some((m.as_str()?.to_owned(), r.as_str()?.to_owned())),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            });
+        let Some((member, role)) = assigned.filter(|_| action == REGISTRATION) else {
+            return Ok(None);
+        };
+        let row = sqlx::query_as::<_, AssignmentRow>(
+            "SELECT id, member, role FROM role_assignments WHERE member = $1 AND role = $2",
+        )
+        .bind(&member)
+        .bind(&role)
+        .fetch_optional(db.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        added.push(row);
+    }
+    Ok(Some(added))
+}
+
 /// The current policy version (cheap; used to detect that a reload is due).
 pub async fn version(db: &Db) -> StoreResult<i64> {
+    db.policy_read().await;
     sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(db.pool())
         .await

@@ -119,7 +119,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     let summary = format!("account {key} created with {}", user.role);
     let meta = super::policy::ChangeMeta {
         actor: &key,
-        action: "users.create",
+        action: super::policy::REGISTRATION,
         summary: &summary,
     };
     let (version, assignment_id) =
