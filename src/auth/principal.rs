@@ -3,10 +3,9 @@
 
 use std::borrow::Cow;
 
-use super::keys::Claims;
+use super::keys::{Claims, KeyRing};
 use crate::policy::Subject;
-use crate::state::AppState;
-use crate::store::{self, StoreError, users::UserRow};
+use crate::store::{self, Db, StoreError, users::UserRow};
 
 /// An authenticated caller. Attributes, scopes held and the disabled flag come from the
 /// account cache (fresh after every account write in this process), roles from the policy;
@@ -58,28 +57,30 @@ fn rejected(why: impl Into<Cow<'static, str>>) -> AuthError {
 
 /// Verifies an access token and loads its user, rejecting disabled users, tokens from an
 /// older generation (logout-all) and tokens of a revoked session.
-pub async fn verify(state: &AppState, token: &str) -> Result<Principal, AuthError> {
-    let claims = verify_token(state, token)?;
-    load(state, claims).await
+pub async fn verify(
+    keys: &KeyRing,
+    db: &Db,
+    now: i64,
+    token: &str,
+) -> Result<Principal, AuthError> {
+    let claims = verify_token(keys, now, token)?;
+    load(db, claims).await
 }
 
 /// The token's signature and claims (algorithm, key, issuer, audience, times): CPU only, no
 /// database read, so a caller without a valid token costs nothing more than this.
-pub fn verify_token(state: &AppState, token: &str) -> Result<Claims, AuthError> {
-    state
-        .keys
-        .verify(token, state.now())
-        .map_err(|e| rejected(e.to_string()))
+pub fn verify_token(keys: &KeyRing, now: i64, token: &str) -> Result<Claims, AuthError> {
+    keys.verify(token, now).map_err(|e| rejected(e.to_string()))
 }
 
 /// The caller verified `claims` name: their account (rejected when gone, disabled or of an
 /// older token generation) and live session, read from the account cache or the database.
-pub async fn load(state: &AppState, claims: Claims) -> Result<Principal, AuthError> {
+pub async fn load(db: &Db, claims: Claims) -> Result<Principal, AuthError> {
     let id: i64 = claims
         .sub
         .parse()
         .map_err(|_| rejected("the token's subject is invalid"))?;
-    let user = store::users::find_by_id_cached(&state.db, id)
+    let user = store::users::find_by_id_cached(db, id)
         .await?
         .ok_or_else(|| rejected("the token's user no longer exists"))?;
     if user.disabled {
@@ -90,7 +91,7 @@ pub async fn load(state: &AppState, claims: Claims) -> Result<Principal, AuthErr
     }
     // One indexed lookup: a session revoked by reuse detection, logout-all or
     // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
-    if !store::tokens::session_is_live(&state.db, user.id, &claims.sid).await? {
+    if !store::tokens::session_is_live(db, user.id, &claims.sid).await? {
         return Err(rejected("the token's session has been revoked"));
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);

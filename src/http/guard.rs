@@ -233,7 +233,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// The caller a request's bearer token names: 401 without one, or with one that is not
 /// acceptable (see [`principal::verify`]).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    principal::verify(state, bearer(headers)?)
+    principal::verify(&state.keys, &state.db, state.now(), bearer(headers)?)
         .await
         .map_err(ApiError::from)
 }
@@ -250,12 +250,12 @@ pub async fn authenticate_at(
     headers: &HeaderMap,
     min: Result<Option<i64>, ApiError>,
 ) -> Result<Principal, ApiError> {
-    let claims = principal::verify_token(state, bearer(headers)?)?;
+    let claims = principal::verify_token(&state.keys, state.now(), bearer(headers)?)?;
     reach_min_version(state, headers, min?).await?;
     // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
     // on the database for the account.
     state.engine.available()?;
-    Ok(principal::load(state, claims).await?)
+    Ok(principal::load(&state.db, claims).await?)
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -1,6 +1,7 @@
 //! Integration tests over the real router, each on a fresh temporary SQLite database.
 
 mod admin;
+mod architecture;
 mod auth;
 mod authz;
 mod canonical;

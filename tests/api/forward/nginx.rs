@@ -384,7 +384,11 @@ async fn nginx_never_answers_500_for_anything_a_client_sends() {
         ("/app/caf\u{e9}", with(&[], false), 401),
         ("/app/hello", junk.clone(), 401),
         // (the test's upstream, hyper, takes at most 100 headers itself: 90 reach it)
-        ("/app/hello", [junk[..90].to_vec(), with(&[], true)].concat(), 200),
+        (
+            "/app/hello",
+            [junk[..90].to_vec(), with(&[], true)].concat(),
+            200,
+        ),
     ];
     for (path, headers, want) in cases {
         let r = send(nginx.addr, "GET", path, &headers).await;
