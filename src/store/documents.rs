@@ -1,6 +1,6 @@
 //! The demo protected resource.
 
-use super::{Db, StoreResult, db_err};
+use super::{Db, StoreError, StoreResult};
 
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
@@ -52,7 +52,7 @@ pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<Docu
     .bind(limit)
     .fetch_all(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// One document.
@@ -65,7 +65,7 @@ pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
     .bind(id)
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Stores a new document.
@@ -83,7 +83,7 @@ pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<Do
     .bind(now)
     .fetch_one(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Overwrites a document whose department, owner and classification are still those of
@@ -115,7 +115,7 @@ pub async fn update(
     .bind(i64::from(was.classification))
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Deletes a document; false if it did not exist.
@@ -123,8 +123,7 @@ pub async fn delete(db: &Db, id: i64) -> StoreResult<bool> {
     Ok(sqlx::query("DELETE FROM documents WHERE id = $1")
         .bind(id)
         .execute(db.pool())
-        .await
-        .map_err(db_err)?
+        .await?
         .rows_affected()
         == 1)
 }

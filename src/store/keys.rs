@@ -1,6 +1,6 @@
 //! Token signing keys.
 
-use super::{Db, StoreResult, db_err};
+use super::{Db, StoreError, StoreResult};
 
 /// A stored signing key (base64 key material).
 #[derive(Clone, sqlx::FromRow)]
@@ -36,7 +36,7 @@ pub async fn list(db: &Db) -> StoreResult<Vec<KeyRow>> {
     )
     .fetch_all(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Stores a new key (a kid already stored is left as it is).
@@ -51,8 +51,7 @@ pub async fn insert(db: &Db, key: &KeyRow) -> StoreResult<()> {
     .bind(&key.public_key)
     .bind(key.created_at)
     .execute(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -67,8 +66,7 @@ pub async fn retire_all_but(db: &Db, keep: &str, now: i64) -> StoreResult<()> {
     .bind(keep)
     .bind(now)
     .execute(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     if retired.rows_affected() > 0 {
         db.truncate_wal().await?;
     }
@@ -80,7 +78,6 @@ pub async fn delete_retired_before(db: &Db, cutoff: i64) -> StoreResult<()> {
     sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
         .bind(cutoff)
         .execute(db.pool())
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }

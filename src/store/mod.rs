@@ -41,12 +41,15 @@ pub enum StoreError {
 
 /// Every sqlx error that reaches the store's callers is classified here, also when it is
 /// propagated with `?`: a lost connection is never reported as a bug.
+/// The one classification of a database error: a lost or restarting database is
+/// `Unavailable` (503), a unique-constraint violation a `Conflict` (409; [`StoreError::classify`]
+/// names what conflicted), anything else a bug (500). Every store function answers with `?`.
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if is_connection_loss(&e) {
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::Other(e)
+        match &e {
+            _ if is_connection_loss(&e) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("row"),
+            _ => StoreError::Other(e),
         }
     }
 }
@@ -92,20 +95,15 @@ impl StoreError {
     /// Classifies an sqlx error, turning unique violations into [`StoreError::Conflict`] and
     /// connection-level failures into [`StoreError::Unavailable`].
     pub fn classify(e: sqlx::Error, what: &'static str) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
-            _ => e.into(),
+        match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(what),
+            other => other,
         }
     }
 }
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Converts an sqlx error with no special meaning.
-fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::classify(e, "row")
-}
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +241,7 @@ impl Db {
         let conn = sqlx::ConnectOptions::connect(&native)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        sqlx::Connection::close(conn).await.map_err(db_err)?;
+        sqlx::Connection::close(conn).await?;
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -312,9 +310,8 @@ impl Db {
         }
         let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if row.try_get::<i64, _>(0).map_err(db_err)? != 0 {
+            .await?;
+        if row.try_get::<i64, _>(0)? != 0 {
             tracing::warn!(
                 "the SQLite write-ahead log could not be emptied (a reader holds an older \
                  snapshot): erased content stays in it until the next checkpoint"
@@ -412,7 +409,7 @@ fn private_file(path: &std::path::Path) -> StoreResult<()> {
 /// Runs raw SQL (tests use it to simulate failures, e.g. a trigger that aborts a write).
 #[cfg(any(test, feature = "test-util"))]
 pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
-    sqlx::query(sql).execute(db.pool()).await.map_err(db_err)?;
+    sqlx::query(sql).execute(db.pool()).await?;
     Ok(())
 }
 
@@ -420,11 +417,8 @@ pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
 #[cfg(any(test, feature = "test-util"))]
 pub async fn count_for_tests(db: &Db, sql: &'static str) -> StoreResult<i64> {
     use sqlx::Row;
-    let row = sqlx::query(sql)
-        .fetch_one(db.pool())
-        .await
-        .map_err(db_err)?;
-    row.try_get::<i64, _>(0).map_err(db_err)
+    let row = sqlx::query(sql).fetch_one(db.pool()).await?;
+    row.try_get::<i64, _>(0).map_err(StoreError::from)
 }
 
 #[cfg(test)]

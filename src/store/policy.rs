@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, StoreError, StoreResult, db_err};
+use super::{Db, StoreError, StoreResult};
 use crate::policy::rule::RuleText;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -199,8 +199,7 @@ async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
         sqlx::query("DELETE FROM policy_rules WHERE id = $1")
             .bind(id)
             .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
     }
     Ok(old)
 }
@@ -210,8 +209,7 @@ async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
         sqlx::query_as::<_, RuleRecord>(select_rules!("WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?
+            .await?
             .map(RuleText::from),
     )
 }
@@ -241,15 +239,14 @@ async fn insert_rule(tx: &mut Tx<'_>, r: &RuleText, keep_id: bool, now: i64) -> 
         .await
         .map_err(|e| StoreError::classify(e, "an identical rule"))?
         .try_get("id")
-        .map_err(db_err)
+        .map_err(StoreError::from)
 }
 
 /// Reads the rules and role inheritance inside a transaction.
 async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
     let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
         .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .into_iter()
         .map(RuleText::from)
         .collect();
@@ -257,15 +254,9 @@ async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
         "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' ORDER BY id",
     )
     .fetch_all(&mut **tx)
-    .await
-    .map_err(db_err)?
+    .await?
     .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("member").map_err(db_err)?,
-            r.try_get("role").map_err(db_err)?,
-        ))
-    })
+    .map(|r| Ok((r.try_get("member")?, r.try_get("role")?)))
     .collect::<StoreResult<Vec<_>>>()?;
     Ok(RulesSnapshot { rules, inheritance })
 }
@@ -277,10 +268,8 @@ async fn begin_version(db: &Db, tx: &mut Tx<'_>) -> StoreResult<i64> {
     let version: i64 =
         sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1 RETURNING version")
             .fetch_one(&mut **tx)
-            .await
-            .map_err(db_err)?
-            .try_get("version")
-            .map_err(db_err)?;
+            .await?
+            .try_get("version")?;
     // Before the commit, so that this process's listener, hearing the version announced,
     // knows it was written here (and is applied by the writer) before it hears it.
     db.note_local_version(version);
@@ -350,8 +339,7 @@ async fn finish_version(
             .bind(version)
             .bind(snap)
             .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
     }
     insert_audit(tx, Some(version), meta, before, after, now).await
 }
@@ -376,8 +364,7 @@ pub(super) async fn insert_audit(
     .bind(after.to_string())
     .bind(now)
     .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -409,7 +396,7 @@ pub struct Pending {
 impl Pending {
     /// Takes the policy write lock, waiting for writers ahead of us.
     pub async fn begin(db: &Db) -> StoreResult<Self> {
-        let mut tx = db.pool().begin().await.map_err(db_err)?;
+        let mut tx = db.pool().begin().await?;
         let version = begin_version(db, &mut tx).await?;
         Ok(Self { tx, version })
     }
@@ -458,8 +445,7 @@ impl Pending {
                             .bind(member)
                             .bind(role)
                             .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?
+                            .await?
                             .rows_affected();
                     if gone == 0 {
                         return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
@@ -470,12 +456,10 @@ impl Pending {
                     let old = snapshot_tx(&mut tx).await?;
                     sqlx::query("DELETE FROM policy_rules")
                         .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                        .await?;
                     sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
                         .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                        .await?;
                     for r in &snap.rules {
                         // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
                         let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
@@ -507,7 +491,7 @@ impl Pending {
             now,
         )
         .await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(Outcome::Applied {
             version,
             rule_ids: ids,
@@ -539,17 +523,11 @@ pub async fn list_audit(
         .bind(limit)
         .bind(offset)
         .fetch_all(db.pool())
-        .await
-        .map_err(db_err)?
+        .await?
         .into_iter()
         .map(AuditEntry::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let total = total
-        .fetch_one(db.pool())
-        .await
-        .map_err(db_err)?
-        .try_get("n")
-        .map_err(db_err)?;
+    let total = total.fetch_one(db.pool()).await?.try_get("n")?;
     Ok((items, total))
 }
 
@@ -558,8 +536,7 @@ pub async fn version_entry(db: &Db, version: i64) -> StoreResult<Option<AuditEnt
     sqlx::query_as::<_, AuditRecord>(select_audit!("WHERE version = $1"))
         .bind(version)
         .fetch_optional(db.pool())
-        .await
-        .map_err(db_err)?
+        .await?
         .map(AuditEntry::try_from)
         .transpose()
 }
@@ -574,10 +551,9 @@ pub async fn snapshot_at(db: &Db, version: i64) -> StoreResult<Option<RulesSnaps
     )
     .bind(version)
     .fetch_optional(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     row.map(|r| {
-        let text: String = r.try_get("rules").map_err(db_err)?;
+        let text: String = r.try_get("rules")?;
         serde_json::from_str(&text).map_err(json_err)
     })
     .transpose()
@@ -609,17 +585,14 @@ pub struct PolicyRows {
 /// Reads the version and every rule and assignment in one transaction, so the three agree.
 pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
     db.policy_read().await;
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .try_get("version")
-        .map_err(db_err)?;
+        .await?
+        .try_get("version")?;
     let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
         .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .into_iter()
         .map(RuleText::from)
         .collect();
@@ -627,9 +600,8 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
         "SELECT id, member, role FROM role_assignments ORDER BY id",
     )
     .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
+    .await?;
+    tx.commit().await?;
     Ok(PolicyRows {
         version,
         rules,
@@ -702,10 +674,9 @@ pub async fn version(db: &Db) -> StoreResult<i64> {
     db.policy_read().await;
     sqlx::query("SELECT version FROM policy_state WHERE id = 1")
         .fetch_one(db.pool())
-        .await
-        .map_err(db_err)?
+        .await?
         .try_get("version")
-        .map_err(db_err)
+        .map_err(StoreError::from)
 }
 
 /// Loads the seed into an empty, never-seeded policy, in one transaction. Returns false
@@ -716,11 +687,10 @@ pub async fn seed_if_never_seeded(
     assignments: &[(&str, &str)],
     now: i64,
 ) -> StoreResult<bool> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let claimed = sqlx::query("UPDATE policy_state SET seeded = 1 WHERE id = 1 AND seeded = 0")
         .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
+        .await?
         .rows_affected()
         == 1;
     if !claimed {
@@ -749,7 +719,7 @@ pub async fn seed_if_never_seeded(
         now,
     )
     .await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(true)
 }
 
@@ -770,21 +740,20 @@ async fn insert_assignment_tx(
     .await
     .map_err(|e| StoreError::classify(e, "role assignment"))?
     .try_get("id")
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Overwrites the condition column of a rule without validation (tests simulate a corrupted
 /// row with it; nothing in the service calls it).
 #[cfg(any(test, feature = "test-util"))]
 pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")
         .bind(id)
         .bind(text)
         .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
     begin_version(db, &mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, StoreResult, db_err};
+use super::{Db, StoreError, StoreResult};
 
 /// A refresh token to store.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ pub async fn rotate(
     now: i64,
     successor: impl FnOnce(&RefreshRow) -> Option<(String, i64)>,
 ) -> StoreResult<Rotation> {
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let won = sqlx::query(
         "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 \
          AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
@@ -151,8 +151,7 @@ pub async fn rotate(
     .bind(now)
     .bind(token_hash)
     .execute(&mut *tx)
-    .await
-    .map_err(db_err)?
+    .await?
     .rows_affected()
         == 1;
     let row = sqlx::query_as::<_, RefreshRecord>(
@@ -164,8 +163,7 @@ pub async fn rotate(
     )
     .bind(token_hash)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_err)?;
+    .await?;
     let Some(row) = row else {
         return Ok(Rotation::Unknown);
     };
@@ -178,7 +176,7 @@ pub async fn rotate(
         // way two parties hold this token, so the family dies.
         let _written = db.accounts().write();
         revoke_family_with(&mut *tx, &row.family_id, now).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         return Ok(Rotation::Reused {
             user_id: row.user_id,
             family_id: row.family_id,
@@ -197,7 +195,7 @@ pub async fn rotate(
         expires_at,
     };
     insert_with(&mut *tx, &next, now).await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(Rotation::Rotated(row))
 }
 
@@ -211,8 +209,7 @@ where
     .bind(family_id)
     .bind(now)
     .execute(exec)
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -231,8 +228,7 @@ pub async fn revoke_all_of_user(db: &Db, user_id: i64, now: i64) -> StoreResult<
     .bind(user_id)
     .bind(now)
     .execute(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -253,7 +249,7 @@ pub async fn session_is_live(db: &Db, user_id: i64, family_id: &str) -> StoreRes
     .bind(user_id)
     .fetch_optional(db.pool())
     .await
-    .map_err(db_err)
+    .map_err(StoreError::from)
     {
         Ok(row) => row.is_some(),
         // --on-store-loss serve: a session found live before the loss stays live
@@ -278,11 +274,9 @@ pub async fn revoke_family_of(db: &Db, token_hash: &str, now: i64) -> StoreResul
         sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(db.pool())
-            .await
-            .map_err(db_err)?
+            .await?
             .map(|r| r.try_get("family_id"))
-            .transpose()
-            .map_err(db_err)?;
+            .transpose()?;
     match family {
         Some(f) => {
             revoke_family_with(db.pool(), &f, now).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
-use super::{Db, StoreError, StoreResult, db_err};
+use super::{Db, StoreError, StoreResult};
 use crate::policy::AttrValue;
 
 pub use super::accounts::UserRow;
@@ -96,7 +96,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     let attributes = serde_json::to_string(user.attributes)
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
     let key = username_key(user.username);
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let id: i64 = sqlx::query(
         "INSERT INTO users (username, username_key, email, display_name, password_hash, \
          attributes, scopes, created_at, updated_at) \
@@ -113,8 +113,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| StoreError::classify(e, "username"))?
-    .try_get("id")
-    .map_err(db_err)?;
+    .try_get("id")?;
     let member = format!("user:{key}");
     let summary = format!("account {key} created with {}", user.role);
     let meta = super::policy::ChangeMeta {
@@ -124,7 +123,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     };
     let (version, assignment_id) =
         super::policy::record_registration(db, &mut tx, &member, user.role, &meta, now).await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     let user = find_by_id(db, id)
         .await?
         .ok_or(StoreError::Corrupt("user vanished after insert".into()))?;
@@ -145,8 +144,7 @@ pub async fn find_by_username(db: &Db, username: &str) -> StoreResult<Option<Use
     ))
     .bind(username_key(username))
     .fetch_optional(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     row.map(UserRow::try_from).transpose()
 }
 
@@ -159,8 +157,7 @@ pub async fn find_by_id(db: &Db, id: i64) -> StoreResult<Option<UserRow>> {
     ))
     .bind(id)
     .fetch_optional(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     row.map(UserRow::try_from).transpose()
 }
 
@@ -196,10 +193,9 @@ pub async fn find_by_id_cached(db: &Db, id: i64) -> StoreResult<Option<Arc<UserR
 pub async fn count(db: &Db) -> StoreResult<i64> {
     sqlx::query("SELECT COUNT(*) AS n FROM users")
         .fetch_one(db.pool())
-        .await
-        .map_err(db_err)?
+        .await?
         .try_get("n")
-        .map_err(db_err)
+        .map_err(StoreError::from)
 }
 
 /// Increments the token generation, invalidating every token issued before. Returns the
@@ -213,10 +209,9 @@ pub async fn bump_token_generation(db: &Db, id: i64, now: i64) -> StoreResult<i6
     .bind(id)
     .bind(now)
     .fetch_one(db.pool())
-    .await
-    .map_err(db_err)?
+    .await?
     .try_get("token_generation")
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 /// Enables or disables an account. Disabling also bumps the token generation in the same
@@ -232,8 +227,7 @@ pub async fn set_disabled(db: &Db, id: i64, disabled: bool, now: i64) -> StoreRe
     .bind(now)
     .bind(i64::from(disabled))
     .execute(db.pool())
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -252,8 +246,7 @@ pub async fn set_attributes(
         .bind(text)
         .bind(now)
         .execute(db.pool())
-        .await
-        .map_err(db_err)?;
+        .await?;
     Ok(())
 }
 
@@ -292,7 +285,7 @@ pub async fn replace_account(
     let json = |a: &BTreeMap<String, AttrValue>| {
         serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
     };
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let Some(version) =
         super::policy::record_account_edit(db, &mut tx, checked, meta, audit, now).await?
     else {
@@ -313,13 +306,12 @@ pub async fn replace_account(
     .bind(before.scopes.join(" "))
     .bind(i64::from(before.disabled))
     .execute(&mut *tx)
-    .await
-    .map_err(db_err)?
+    .await?
     .rows_affected();
     if done != 1 {
         return Ok(Replaced::AccountChanged);
     }
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(Replaced::Stored(version))
 }
 
@@ -333,8 +325,7 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     .bind(limit)
     .bind(offset)
     .fetch_all(db.pool())
-    .await
-    .map_err(db_err)?
+    .await?
     .into_iter()
     .map(UserRow::try_from)
     .collect::<StoreResult<Vec<_>>>()?;
@@ -351,7 +342,7 @@ pub async fn reset_password(
     now: i64,
 ) -> StoreResult<bool> {
     let _written = db.accounts().write();
-    let mut tx = db.pool().begin().await.map_err(db_err)?;
+    let mut tx = db.pool().begin().await?;
     let generation: Option<i64> = sqlx::query(
         "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, \
          updated_at = $3 WHERE username_key = $1 RETURNING token_generation",
@@ -360,17 +351,15 @@ pub async fn reset_password(
     .bind(password_hash)
     .bind(now)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_err)?
+    .await?
     .map(|r| r.try_get("token_generation"))
-    .transpose()
-    .map_err(db_err)?;
+    .transpose()?;
     let Some(generation) = generation else {
         return Ok(false);
     };
     let after =
         serde_json::json!({ "user": username_key(username), "token_generation": generation });
     super::policy::insert_audit(&mut tx, None, meta, &serde_json::json!({}), &after, now).await?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(true)
 }
