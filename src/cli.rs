@@ -58,10 +58,10 @@ fn fail(e: impl std::fmt::Display) -> u8 {
 async fn live_policy(url: &str) -> Result<RuleSet, MatrixError> {
     let db = Db::connect(url)
         .await
-        .map_err(|e| MatrixError(format!("database: {e}")))?;
+        .map_err(|e| MatrixError::Unreadable(format!("database: {e}")))?;
     SqlAdapter::read(&db)
         .await
-        .map_err(|e| MatrixError(format!("database: {e}")))
+        .map_err(|e| MatrixError::Unreadable(format!("database: {e}")))
 }
 
 async fn policy_for(m: &Matrix, src: &PolicySource) -> Result<PolicyUnderTest, MatrixError> {
@@ -73,16 +73,16 @@ async fn policy_for(m: &Matrix, src: &PolicySource) -> Result<PolicyUnderTest, M
     }
     if let Some(policy) = &src.policy {
         let text = std::fs::read_to_string(policy)
-            .map_err(|e| MatrixError(format!("{}: {e}", policy.display())))?;
-        return Ok(PolicyUnderTest::Warden(
-            parse_policy(&text).map_err(|e| MatrixError(format!("{}: {e}", policy.display())))?,
-        ));
+            .map_err(|e| MatrixError::Unreadable(format!("{}: {e}", policy.display())))?;
+        return Ok(PolicyUnderTest::Warden(parse_policy(&text).map_err(
+            |e| MatrixError::Invalid(format!("{}: {e}", policy.display())),
+        )?));
     }
     if let Some((model, policy)) = m.policy_files() {
         return PolicyUnderTest::from_files(&model, &policy);
     }
     Ok(PolicyUnderTest::Warden(
-        parse_policy(SEED_POLICY).map_err(|e| MatrixError(e.to_string()))?,
+        parse_policy(SEED_POLICY).map_err(|e| MatrixError::Invalid(e.to_string()))?,
     ))
 }
 
@@ -97,7 +97,7 @@ async fn check_all(
         match m.checked_cell_count() {
             Some(n) if n <= CLI_MAX_CELLS => {}
             n => {
-                return Err(MatrixError(format!(
+                return Err(MatrixError::Invalid(format!(
                     "{}: the matrix has {} cells (subjects x domains x objects x actions); \
                      `warden matrix check` evaluates at most {CLI_MAX_CELLS} per file: split it",
                     file.display(),
@@ -107,14 +107,14 @@ async fn check_all(
         }
         let put = policy_for(&m, src)
             .await
-            .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;
+            .map_err(|e| e.at(&file.display().to_string()))?;
         let result = check(&m, &file.display().to_string(), &put)
             .await
-            .map_err(|e| MatrixError(format!("{}: {e}", file.display())))?;
+            .map_err(|e| e.at(&file.display().to_string()))?;
         out.push((m, result));
     }
     if out.is_empty() {
-        return Err(MatrixError("no matrix files found".into()));
+        return Err(MatrixError::Invalid("no matrix files found".into()));
     }
     Ok(out)
 }
@@ -327,8 +327,15 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             );
             0
         }
-        // Worded as the API would answer it (status, code, message).
-        Err(e) => fail(crate::http::error::ApiError::from(e)),
+        Err(e) => {
+            let code = fail(&e);
+            if let crate::policy::ChangeError::InvariantViolation { cells } = &e {
+                for c in cells {
+                    eprintln!("  {}", serde_json::to_string(c).unwrap_or_default());
+                }
+            }
+            code
+        }
     }
 }
 

@@ -10,37 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use casbin::{Adapter, Filter, Model};
 
-use crate::policy::rule::{Assignment, Rule, RuleError, RuleSet};
-use crate::store::{self, Db, StoreError};
+use super::LoadError;
+use crate::policy::rule::{Assignment, Rule, RuleSet};
+use crate::store::{self, Db};
 
 /// Reads `policy_rules` and `role_assignments` through the store.
 pub struct SqlAdapter {
     db: Db,
-    loaded: Arc<Mutex<Option<Result<RuleSet, String>>>>,
-}
-
-/// A load failed; the message names the row.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A `p` row is invalid.
-    #[error("rule {id} refused: {err}")]
-    Rule {
-        /// Rule id.
-        id: i64,
-        /// Why.
-        err: RuleError,
-    },
-    /// A `g` row is invalid.
-    #[error("role assignment {id} refused: {err}")]
-    Assignment {
-        /// Assignment id.
-        id: i64,
-        /// Why.
-        err: RuleError,
-    },
+    loaded: Arc<Mutex<Option<Result<RuleSet, LoadError>>>>,
 }
 
 fn adapter_err(e: impl std::error::Error + Send + Sync + 'static) -> casbin::Error {
@@ -53,7 +30,7 @@ struct ReadOnly;
 
 impl SqlAdapter {
     /// An adapter over `db`; after a load, `loaded` holds what was read, or why it was refused.
-    pub fn new(db: Db, loaded: Arc<Mutex<Option<Result<RuleSet, String>>>>) -> Self {
+    pub fn new(db: Db, loaded: Arc<Mutex<Option<Result<RuleSet, LoadError>>>>) -> Self {
         Self { db, loaded }
     }
 
@@ -176,7 +153,7 @@ read_only_adapter!(SqlAdapter, |this, m| {
     let loaded = match SqlAdapter::read(&this.db).await {
         Ok(l) => l,
         Err(e) => {
-            *this.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(e.to_string()));
+            *this.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(e.clone()));
             return Err(adapter_err(e));
         }
     };

@@ -158,18 +158,19 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
 /// unguarded by the invariants it may hold.
 /// Parsed once: the files are embedded in the binary, so every call would parse the same text.
 pub fn shipped_matrices() -> Result<Vec<Matrix>, ChangeError> {
-    static PARSED: std::sync::OnceLock<Result<Vec<Matrix>, String>> = std::sync::OnceLock::new();
+    static PARSED: std::sync::OnceLock<Result<Vec<Matrix>, MatrixError>> =
+        std::sync::OnceLock::new();
     PARSED
         .get_or_init(|| {
             crate::shipped::SHIPPED
                 .iter()
                 .map(|(name, text)| {
-                    Matrix::from_yaml(text).map_err(|e| format!("shipped matrix {name}: {e}"))
+                    Matrix::from_yaml(text).map_err(|e| e.at(&format!("shipped matrix {name}")))
                 })
                 .collect()
         })
         .clone()
-        .map_err(ChangeError::Internal)
+        .map_err(ChangeError::internal)
 }
 
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
@@ -454,9 +455,9 @@ impl Engine {
         seen.before = Some(base.loaded());
         let next = candidate(&base, ops)?;
         self.check_path_case(&next.rules)
-            .map_err(|message| ChangeError::Invalid {
+            .map_err(|e| ChangeError::Invalid {
                 field: "rule",
-                message,
+                message: e.to_string(),
                 column: None,
             })?;
         seen.after = Some(next.clone());
@@ -466,7 +467,7 @@ impl Engine {
         }
         let proposed = Snapshot::from_rows(next)
             .await
-            .map_err(ChangeError::Internal)?;
+            .map_err(ChangeError::internal)?;
         self.ensure_administrable(&proposed, None).await?;
         Ok(base.version())
     }

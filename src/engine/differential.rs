@@ -247,7 +247,7 @@ fn run(cases: u32) {
             rules: case.rules.clone(),
             assignments: case.assignments.clone(),
         };
-        let snap = Snapshot::compile(loaded).map_err(TestCaseError::fail)?;
+        let snap = Snapshot::compile(loaded).map_err(|e| TestCaseError::fail(e.to_string()))?;
         // A registration's shortcut (the last assignment added to the policy compiled without
         // it) must decide exactly like compiling everything, whenever it applies.
         let incremental = case.assignments.split_last().and_then(|(last, rest)| {

@@ -10,6 +10,8 @@
 
 pub mod adapter;
 pub mod change;
+mod error;
+pub use error::LoadError;
 #[cfg(test)]
 mod differential;
 pub mod lockout;
@@ -69,6 +71,16 @@ impl From<AuthzError> for crate::policy::ChangeError {
     }
 }
 
+/// An applicable rule whose condition could not be evaluated (the oracle's strict check).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("rule {rule}: {error}")]
+pub struct ConditionError {
+    /// The rule.
+    pub rule: i64,
+    /// Why its condition could not be evaluated.
+    pub error: crate::policy::condition::EvalError,
+}
+
 /// One loaded, immutable policy.
 pub struct Snapshot {
     policy: Policy,
@@ -76,7 +88,7 @@ pub struct Snapshot {
     /// The model text the policy was compiled from (the oracle uses the same).
     model: Arc<str>,
     /// casbin-rs over the same rows, built on first use (tests, shadow evaluation).
-    oracle: tokio::sync::OnceCell<Result<Enforcer, String>>,
+    oracle: tokio::sync::OnceCell<Result<Enforcer, LoadError>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -105,7 +117,9 @@ fn path_match(
 /// Builds an enforcer for Warden's model from already validated rows, refusing fail-open
 /// configurations. The oracle for the compiled engine, and what tools that evaluate a
 /// policy with casbin-rs itself use.
-pub async fn build_enforcer(adapter: impl casbin::Adapter + 'static) -> Result<Enforcer, String> {
+pub async fn build_enforcer(
+    adapter: impl casbin::Adapter + 'static,
+) -> Result<Enforcer, LoadError> {
     build_enforcer_with_model(MODEL, adapter).await
 }
 
@@ -113,13 +127,10 @@ pub async fn build_enforcer(adapter: impl casbin::Adapter + 'static) -> Result<E
 pub async fn build_enforcer_with_model(
     model: &str,
     adapter: impl casbin::Adapter + 'static,
-) -> Result<Enforcer, String> {
-    let model = DefaultModel::from_str(model)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut enforcer = Enforcer::new(model, adapter)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Enforcer, LoadError> {
+    let casbin = |e: casbin::Error| LoadError::Casbin(e.to_string());
+    let model = DefaultModel::from_str(model).await.map_err(casbin)?;
+    let mut enforcer = Enforcer::new(model, adapter).await.map_err(casbin)?;
     enforcer.add_function(
         "pathMatch",
         casbin::function_map::OperatorFunction::Arg2(path_match),
@@ -132,7 +143,7 @@ pub async fn build_enforcer_with_model(
         .map(|a| a.value.clone())
         .unwrap_or_default();
     if effect != DENY_OVERRIDE || !enforcer.is_enabled() {
-        return Err(format!("refusing a fail-open model (effect `{effect}`)"));
+        return Err(LoadError::FailOpen(effect));
     }
     Ok(enforcer)
 }
@@ -142,7 +153,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile(loaded: RuleSet) -> Result<Self, String> {
+    pub fn compile(loaded: RuleSet) -> Result<Self, LoadError> {
         Self::compile_with_model(MODEL, loaded)
     }
 
@@ -150,12 +161,11 @@ impl Snapshot {
     ///
     /// # Errors
     /// The model compiler's refusal (an unsupported matcher term or effect).
-    pub fn compile_with_model(model: &str, loaded: RuleSet) -> Result<Self, String> {
+    pub fn compile_with_model(model: &str, loaded: RuleSet) -> Result<Self, LoadError> {
         if u32::try_from(loaded.rules.len()).is_err() {
-            return Err("too many rules".to_owned());
+            return Err(LoadError::TooManyRules);
         }
-        let policy = Policy::from_rows(model, loaded.rules, &loaded.assignments)
-            .map_err(|e| e.to_string())?;
+        let policy = Policy::from_rows(model, loaded.rules, &loaded.assignments)?;
         Ok(Self {
             policy,
             version: loaded.version,
@@ -188,7 +198,7 @@ impl Snapshot {
     }
 
     /// Builds a snapshot from in-memory rows (a policy file, a matrix's policy under test).
-    pub async fn from_rows(loaded: RuleSet) -> Result<Self, String> {
+    pub async fn from_rows(loaded: RuleSet) -> Result<Self, LoadError> {
         Self::compile(loaded)
     }
 
@@ -256,7 +266,7 @@ impl Snapshot {
             .await;
         let enforcer = match enforcer {
             Ok(e) => e,
-            Err(e) => return deny(e.clone()),
+            Err(e) => return deny(e.to_string()),
         };
         let casbin = match enforcer.enforce_ex((sub, obj, act)) {
             Ok(r) => r,
@@ -264,7 +274,7 @@ impl Snapshot {
         };
         let native = match self.native(sub, obj, act) {
             Ok(n) => n,
-            Err(e) => return deny(e),
+            Err(e) => return deny(e.to_string()),
         };
         if casbin.0 != native {
             return deny("the policy engines disagree".to_owned());
@@ -284,7 +294,7 @@ impl Snapshot {
     /// Warden's original strict evaluation, a linear scan over every rule (the oracle's
     /// cross-check; not used for serving): deny overrides allow, no match is deny, and an
     /// applicable rule whose condition cannot be evaluated is an error.
-    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, String> {
+    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, ConditionError> {
         let mut subjects = self.roles_of(&sub.principal);
         subjects.push(sub.principal.clone());
         let lookup_sub = |k: &str| match k {
@@ -309,7 +319,7 @@ impl Snapshot {
                 Ok(true) if r.effect == rule::Effect::Deny => return Ok(false),
                 Ok(true) => allowed = true,
                 Ok(false) => {}
-                Err(e) => return Err(format!("rule {}: {e}", r.id)),
+                Err(error) => return Err(ConditionError { rule: r.id, error }),
             }
         }
         Ok(allowed)
@@ -365,7 +375,7 @@ struct LastRead {
     /// Its sequence number (see `Engine::reads_begun`).
     seq: u64,
     /// The version then served, or why the read failed.
-    outcome: Result<i64, String>,
+    outcome: Result<i64, LoadError>,
 }
 
 /// Reload counts by outcome; a clone counts into the same series.
@@ -382,7 +392,7 @@ impl Engine {
             current: ArcSwapOption::empty(),
             reload: tokio::sync::Mutex::new(LastRead {
                 seq: 0,
-                outcome: Err("no policy was read yet".to_owned()),
+                outcome: Err(LoadError::NotLoaded),
             }),
             reads_begun: std::sync::atomic::AtomicU64::new(0),
             change: tokio::sync::Mutex::new(()),
@@ -408,7 +418,7 @@ impl Engine {
 
     /// Refuses rules that the deployment's path matching could never match (a deny among them
     /// would silently stop denying).
-    pub fn check_path_case(&self, rules: &[Rule]) -> Result<(), String> {
+    pub fn check_path_case(&self, rules: &[Rule]) -> Result<(), LoadError> {
         let matching = resource::PathMatching {
             case: if self
                 .fold_path_case
@@ -424,10 +434,8 @@ impl Engine {
         if conflicts.is_empty() {
             return Ok(());
         }
-        Err(format!(
-            "--path-match case-insensitive folds paths to lower case, so these route rules \
-             could never match; write them in lower case: {}",
-            conflicts.join(", ")
+        Err(LoadError::UpperCaseRoutes(
+            conflicts.into_iter().map(str::to_owned).collect(),
         ))
     }
 
@@ -486,14 +494,14 @@ impl Engine {
     /// Single flight: callers that wait while a read is under way do not each read again; they
     /// share the next read, which begins after all of them arrived (so it sees every version
     /// committed before any of them was called). N concurrent callers cost one or two reads.
-    pub async fn reload(&self) -> Result<i64, String> {
+    pub async fn reload(&self) -> Result<i64, LoadError> {
         self.reload_unless_serving(i64::MAX).await
     }
 
     /// [`Engine::reload`], unless the engine serves `min` or newer once the reload lock is
     /// taken (a request waiting for `min` behind another caller's read needs no read of its
     /// own when that read brought it).
-    pub(crate) async fn reload_unless_serving(&self, min: i64) -> Result<i64, String> {
+    pub(crate) async fn reload_unless_serving(&self, min: i64) -> Result<i64, LoadError> {
         use std::sync::atomic::Ordering::SeqCst;
         let arrived = self.reads_begun.load(SeqCst);
         let mut last = self.reload.lock().await;
@@ -517,7 +525,7 @@ impl Engine {
 
     /// One read of the database's version, and a reload if it moved (the reload lock held).
     /// Success confirms the snapshot then served as current as of the read's start.
-    async fn read_and_swap(&self) -> Result<i64, String> {
+    async fn read_and_swap(&self) -> Result<i64, LoadError> {
         let began = self.staleness.now();
         let served = self.served_version();
         match self.load_if_changed(served).await {
@@ -540,7 +548,7 @@ impl Engine {
             }
             Ok(None) => {
                 self.staleness.confirm(began);
-                served.ok_or_else(|| "no policy".to_owned())
+                served.ok_or(LoadError::NotLoaded)
             }
             Err(e) => {
                 self.count_reload("failed");
@@ -550,28 +558,26 @@ impl Engine {
         }
     }
 
-    async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Next>, String> {
+    async fn load_if_changed(&self, served: Option<i64>) -> Result<Option<Next>, LoadError> {
         let version = store::policy::version(&self.db).await;
         self.store_reachable(version.is_ok());
-        let version = version.map_err(|e| e.to_string())?;
+        let version = version?;
         if served == Some(version) {
             return Ok(None);
         }
         #[cfg(any(test, feature = "test-util"))]
         if version >= self.refuse_from.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(format!("loading version {version} is refused (test fault)"));
+            return Err(LoadError::Refused(version));
         }
         if let Some(next) = self.registered(version).await {
             return Ok(Some(Next::Registered(next)));
         }
-        let loaded = adapter::SqlAdapter::read(&self.db)
-            .await
-            .map_err(|e| e.to_string())?;
+        let loaded = adapter::SqlAdapter::read(&self.db).await?;
         self.check_path_case(&loaded.rules)?;
         // Compiling 100k rules takes tens of milliseconds: not on the async runtime.
         let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
             .await
-            .map_err(|e| format!("policy compilation failed: {e}"))??;
+            .map_err(|e| LoadError::Compile(e.to_string()))??;
         Ok(Some(Next::Compiled(compiled)))
     }
 
@@ -601,7 +607,7 @@ impl Engine {
         &self,
         version: i64,
         assignment: Assignment,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, LoadError> {
         let _writer = self.reload.lock().await;
         let current = self.current.load_full();
         let Some(current) = current.filter(|s| s.version + 1 == version) else {
@@ -619,7 +625,7 @@ impl Engine {
         loaded.assignments.push(assignment);
         let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
             .await
-            .map_err(|e| format!("policy compilation failed: {e}"))??;
+            .map_err(|e| LoadError::Compile(e.to_string()))??;
         self.current.store(Some(Arc::new(compiled)));
         Ok(version)
     }
@@ -628,7 +634,7 @@ impl Engine {
     /// (attributes, scopes, the disabled flag: no rule or assignment changed). When the engine
     /// serves `version - 1`, the next snapshot is the same policy renumbered, and the account
     /// cache is emptied; otherwise (another change came between) it reloads.
-    pub async fn account_edited(&self, version: i64) -> Result<i64, String> {
+    pub async fn account_edited(&self, version: i64) -> Result<i64, LoadError> {
         let _writer = self.reload.lock().await;
         let current = self.current.load_full();
         let Some(current) = current.filter(|s| s.version + 1 == version) else {
@@ -688,8 +694,10 @@ mod tests {
             "regexMatch(r.obj.resource, p.obj)",
         );
         let err = Snapshot::compile_with_model(&edited, loaded).unwrap_err();
+        assert!(matches!(err, LoadError::Model(_)), "{err:?}");
         assert!(
-            err.contains("unsupported matcher term `regexMatch(r.obj.resource, p.obj)`"),
+            err.to_string()
+                .contains("unsupported matcher term `regexMatch(r.obj.resource, p.obj)`"),
             "{err}"
         );
     }

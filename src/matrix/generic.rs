@@ -66,7 +66,7 @@ impl std::fmt::Debug for GenericPolicy {
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> MatrixError {
-    MatrixError(format!("{what}: {e}"))
+    MatrixError::Invalid(format!("{what}: {e}"))
 }
 
 impl GenericPolicy {
@@ -81,7 +81,7 @@ impl GenericPolicy {
             .map_err(|e| err("model", e))?;
         let effect = model_value(&model, "e").unwrap_or_default();
         if !SUPPORTED_EFFECTS.contains(&effect.as_str()) {
-            return Err(MatrixError(format!(
+            return Err(MatrixError::Invalid(format!(
                 "model: policy effect `{effect}` is not supported by casbin-rs"
             )));
         }
@@ -92,7 +92,7 @@ impl GenericPolicy {
                 "r_dom" => Ok(Dim::Domain),
                 "r_obj" => Ok(Dim::Object),
                 "r_act" => Ok(Dim::Action),
-                other => Err(MatrixError(format!(
+                other => Err(MatrixError::Invalid(format!(
                     "model: request field `{}` has no matrix dimension (use sub, dom, obj, act)",
                     other.trim_start_matches("r_")
                 ))),
@@ -259,12 +259,12 @@ impl Matrix {
         budget: &Budget,
     ) -> Result<Vec<Cell>, MatrixError> {
         if policy.dims.contains(&Dim::Domain) && self.domains.is_empty() {
-            return Err(MatrixError(
+            return Err(MatrixError::Invalid(
                 "the model's request has `dom`: list `domains` in the matrix".into(),
             ));
         }
         if !policy.dims.contains(&Dim::Domain) && !self.domains.is_empty() {
-            return Err(MatrixError(
+            return Err(MatrixError::Invalid(
                 "the matrix lists `domains` but the model's request has no `dom`".into(),
             ));
         }

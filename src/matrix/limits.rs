@@ -106,7 +106,7 @@ impl Budget {
 
     /// The error a run returns when it stops early.
     pub fn stopped() -> MatrixError {
-        MatrixError("the matrix run was stopped: it ran out of time".into())
+        MatrixError::Stopped
     }
 
     /// Stops the run at its next check.

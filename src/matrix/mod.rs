@@ -106,10 +106,36 @@ pub struct MatrixObject {
     pub attributes: BTreeMap<String, AttrValue>,
 }
 
-/// A matrix or its policy is invalid (exit code 2 in the CLI).
+/// Why a matrix could not be run (exit code 2 in the CLI).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MatrixError(pub String);
+pub enum MatrixError {
+    /// The matrix or its policy is invalid: the text says where (file, field, line).
+    #[error("{0}")]
+    Invalid(String),
+    /// A file or the database it names could not be read.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The run was stopped: it ran out of time.
+    #[error("the matrix run was stopped: it ran out of time")]
+    Stopped,
+    /// A worker thread panicked (a bug).
+    #[error("a matrix worker panicked")]
+    WorkerPanicked,
+    /// The request named a cell, subject or object the matrix does not have.
+    #[error("the matrix has no such {0}")]
+    Missing(&'static str),
+}
+
+impl MatrixError {
+    /// The same error, said of `place` (a file name): the kind is kept.
+    pub fn at(self, place: &str) -> Self {
+        match self {
+            MatrixError::Invalid(m) => MatrixError::Invalid(format!("{place}: {m}")),
+            MatrixError::Unreadable(m) => MatrixError::Unreadable(format!("{place}: {m}")),
+            other => other,
+        }
+    }
+}
 
 /// One evaluated cell.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -168,7 +194,7 @@ impl Matrix {
                 .location()
                 .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
                 .unwrap_or_default();
-            MatrixError(format!("{at}{e}"))
+            MatrixError::Invalid(format!("{at}{e}"))
         })?;
         m.validate()?;
         Ok(m)
@@ -177,9 +203,9 @@ impl Matrix {
     /// Reads and parses a file; errors name the file.
     pub fn from_file(path: &Path) -> Result<Self, MatrixError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| MatrixError(format!("{}: {e}", path.display())))?;
-        let mut m =
-            Self::from_yaml(&text).map_err(|e| MatrixError(format!("{}: {e}", path.display())))?;
+            .map_err(|e| MatrixError::Unreadable(format!("{}: {e}", path.display())))?;
+        let mut m = Self::from_yaml(&text)
+            .map_err(|e| MatrixError::Invalid(format!("{}: {e}", path.display())))?;
         m.source = Some(path.to_path_buf());
         Ok(m)
     }
@@ -203,22 +229,24 @@ impl Matrix {
 
     fn validate(&self) -> Result<(), MatrixError> {
         if self.model.is_some() != self.policy.is_some() {
-            return Err(MatrixError(
+            return Err(MatrixError::Invalid(
                 "give both `model` and `policy`, or neither".into(),
             ));
         }
         for (subject, grid) in &self.expect {
             if !self.subjects.contains_key(subject) {
-                return Err(MatrixError(format!("expect: unknown subject `{subject}`")));
+                return Err(MatrixError::Invalid(format!(
+                    "expect: unknown subject `{subject}`"
+                )));
             }
             for (object, actions) in grid {
                 if !self.objects.contains_key(object) {
-                    return Err(MatrixError(format!(
+                    return Err(MatrixError::Invalid(format!(
                         "expect.{subject}: unknown object `{object}`"
                     )));
                 }
                 if let Some(a) = actions.iter().find(|a| !self.actions.contains(a)) {
-                    return Err(MatrixError(format!(
+                    return Err(MatrixError::Invalid(format!(
                         "expect.{subject}.{object}: unknown action `{a}`"
                     )));
                 }
@@ -227,12 +255,14 @@ impl Matrix {
         if !self.expect.is_empty()
             && let Some(s) = self.subjects.keys().find(|s| !self.expect.contains_key(*s))
         {
-            return Err(MatrixError(format!("expect: subject `{s}` has no row")));
+            return Err(MatrixError::Invalid(format!(
+                "expect: subject `{s}` has no row"
+            )));
         }
         for (list, cells) in [("allow", &self.allow), ("deny", &self.deny)] {
             for cell in cells {
                 if cell.len() != self.width() {
-                    return Err(MatrixError(format!(
+                    return Err(MatrixError::Invalid(format!(
                         "{list}: {cell:?} needs {} entries",
                         self.width()
                     )));
@@ -244,14 +274,14 @@ impl Matrix {
                     && (o == "*" || self.objects.contains_key(o))
                     && (a == "*" || self.actions.contains(a));
                 if !known {
-                    return Err(MatrixError(format!(
+                    return Err(MatrixError::Invalid(format!(
                         "{list}: {cell:?} names an unknown subject, domain, object or action"
                     )));
                 }
             }
         }
         if self.expect.is_empty() && self.allow.is_empty() && self.deny.is_empty() {
-            return Err(MatrixError(
+            return Err(MatrixError::Invalid(
                 "a matrix needs `expect`, `allow` or `deny`".into(),
             ));
         }
@@ -264,7 +294,7 @@ impl Matrix {
             ("actions", self.actions.is_empty()),
         ] {
             if empty {
-                return Err(MatrixError(format!(
+                return Err(MatrixError::Invalid(format!(
                     "this matrix checks no cell: `{dimension}` is empty, so it would pass \
                      with nothing tested"
                 )));
@@ -272,7 +302,9 @@ impl Matrix {
         }
         for (action, route) in &self.routes {
             if !self.actions.contains(action) {
-                return Err(MatrixError(format!("routes: unknown action `{action}`")));
+                return Err(MatrixError::Invalid(format!(
+                    "routes: unknown action `{action}`"
+                )));
             }
             warden::parse_route(route)?;
         }
@@ -376,7 +408,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MatrixError> {
             let mut stack = vec![p.clone()];
             while let Some(dir) = stack.pop() {
                 let entries = std::fs::read_dir(&dir)
-                    .map_err(|e| MatrixError(format!("{}: {e}", dir.display())))?;
+                    .map_err(|e| MatrixError::Unreadable(format!("{}: {e}", dir.display())))?;
                 for e in entries.filter_map(Result::ok) {
                     let path = e.path();
                     if path.is_dir() {
@@ -389,7 +421,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MatrixError> {
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(MatrixError(format!(
+            return Err(MatrixError::Invalid(format!(
                 "{}: no such file or directory",
                 p.display()
             )));

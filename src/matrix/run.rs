@@ -41,7 +41,8 @@ impl PolicyUnderTest {
     /// path matcher, scopes and native cross-check); any other by plain casbin.
     pub fn from_text(model: String, policy: String) -> Result<Self, MatrixError> {
         if same_model(&model) {
-            let file = parse_policy(&policy).map_err(|e| MatrixError(format!("policy: {e}")))?;
+            let file =
+                parse_policy(&policy).map_err(|e| MatrixError::Invalid(format!("policy: {e}")))?;
             Ok(Self::Warden(file))
         } else {
             Ok(Self::Casbin { model, policy })
@@ -54,7 +55,8 @@ impl PolicyUnderTest {
         policy: &std::path::Path,
     ) -> Result<Self, MatrixError> {
         let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).map_err(|e| MatrixError(format!("{}: {e}", p.display())))
+            std::fs::read_to_string(p)
+                .map_err(|e| MatrixError::Unreadable(format!("{}: {e}", p.display())))
         };
         Self::from_text(read(model)?, read(policy)?)
     }

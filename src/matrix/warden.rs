@@ -74,7 +74,7 @@ impl Matrix {
     pub fn policy_under_test(&self, policy: &RuleSet) -> Result<Policy, MatrixError> {
         let rows = self.policy_with_subjects(policy, policy.version);
         Policy::from_rows(crate::policy::model::MODEL, rows.rules, &rows.assignments)
-            .map_err(|e| MatrixError(e.to_string()))
+            .map_err(|e| MatrixError::Invalid(e.to_string()))
     }
 
     /// Evaluates every cell against a policy (route check first when the action has one).
@@ -99,7 +99,7 @@ impl Matrix {
         budget: &Budget,
     ) -> Result<Vec<Cell>, MatrixError> {
         if !self.domains.is_empty() {
-            return Err(MatrixError(
+            return Err(MatrixError::Invalid(
                 "Warden's model has no domains; give `model` and `policy` for a domain model"
                     .into(),
             ));
@@ -110,9 +110,7 @@ impl Matrix {
             let (s, _, _, a) = coords[i];
             if let (Some(route), Entry::Vacant(slot)) = (self.routes.get(a), routes.entry((s, a))) {
                 let (method, path) = parse_route(route)?;
-                let subject = self
-                    .subject(s)
-                    .ok_or_else(|| MatrixError("subject".into()))?;
+                let subject = self.subject(s).ok_or(MatrixError::Missing("subject"))?;
                 let d = snap.decide(&subject, &Object::route(&route_path(path)), method);
                 let matched = d.matched_rules.iter().map(i64::to_string).collect();
                 let why = why.reason(s, &subject.principal, &d);
@@ -241,10 +239,7 @@ pub fn parallel<T: Sync, R: Send>(
             .collect();
         let mut out = Vec::new();
         for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| MatrixError("a matrix worker panicked".into()))??,
-            );
+            out.extend(h.join().map_err(|_| MatrixError::WorkerPanicked)??);
         }
         Ok(out)
     })
@@ -255,7 +250,9 @@ pub fn parse_route(route: &str) -> Result<(&str, &str), MatrixError> {
     route
         .split_once(' ')
         .filter(|(m, p)| !m.is_empty() && p.starts_with('/'))
-        .ok_or_else(|| MatrixError(format!("route `{route}` must look like `GET /path/:id`")))
+        .ok_or_else(|| {
+            MatrixError::Invalid(format!("route `{route}` must look like `GET /path/:id`"))
+        })
 }
 
 /// A concrete path for a route pattern (`:param` segments become `1`).

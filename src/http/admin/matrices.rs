@@ -349,13 +349,13 @@ pub async fn why(
             let cell = m
                 .run_cells(&test, &coords, &[index], budget)?
                 .pop()
-                .ok_or_else(|| MatrixError("no cell".into()))?;
+                .ok_or(MatrixError::Missing("cell"))?;
             let subject = m
                 .subject(&q.subject)
-                .ok_or_else(|| MatrixError("subject".into()))?;
+                .ok_or(MatrixError::Missing("subject"))?;
             let object = m
                 .object(&q.object, &q.action, &q.subject)
-                .ok_or_else(|| MatrixError("object".into()))?;
+                .ok_or(MatrixError::Missing("object"))?;
             let conditions = test.explain_conditions(&subject, &object, &q.action);
             let declared = m.subjects.get(&q.subject).cloned().unwrap_or_default();
             Ok(CellWhy {
