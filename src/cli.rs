@@ -194,7 +194,7 @@ pub fn policy_lint(path: &std::path::Path) -> u8 {
     };
     match parse_policy(&text) {
         Ok(file) => {
-            if let Some(cycle) = crate::engine::change::find_cycle(&file.assignments) {
+            if let Some(cycle) = crate::policy::change::find_cycle(&file.assignments) {
                 return fail(format!(
                     "{}: role inheritance cycle {}",
                     path.display(),
@@ -289,18 +289,14 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
     if let Some(p) = &started.generated_admin_password {
         println!("bootstrap admin created: username `admin`, password `{p}` (shown once)");
     }
-    let snapshot = crate::store::policy::RulesSnapshot {
+    // id 0: imported rules get new ids (file rules carry their line number)
+    let restore = crate::policy::change::Op::Restore {
         rules: file
             .rules
             .iter()
-            // id 0: imported rules get new ids (file rules carry their line number)
-            .map(|r| crate::policy::rule::RuleText { id: 0, ..r.text() })
+            .map(|r| crate::policy::rule::Rule { id: 0, ..r.clone() })
             .collect(),
-        inheritance: file
-            .assignments
-            .iter()
-            .map(|a| (a.member.clone(), a.role.clone()))
-            .collect(),
+        inheritance: file.assignments.clone(),
     };
     let summary = format!("imported {}", path.display());
     let meta = crate::store::policy::ChangeMeta {
@@ -311,12 +307,7 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
     let state = &started.state;
     match state
         .engine
-        .change(
-            vec![crate::store::policy::Op::Restore(snapshot)],
-            None,
-            &meta,
-            state.now(),
-        )
+        .change(vec![restore], None, &meta, state.now())
         .await
     {
         Ok(applied) => {

@@ -9,11 +9,11 @@ use serde::Serialize;
 use super::{Engine, Snapshot};
 use crate::matrix::limits::Budget;
 use crate::matrix::{Matrix, MatrixError};
-pub use crate::policy::change::{Flip, MAX_ROLE_DEPTH, find_cycle, too_deep, validate_assignment};
+use crate::policy::change::{Op, apply, same_rule};
 use crate::policy::decide::Policy;
-use crate::policy::rule::{Assignment, Rule, RuleSet, RuleText};
-use crate::policy::{ChangeError, Conflict};
-use crate::store::policy::{ChangeMeta, Op, Outcome};
+use crate::policy::rule::{Rule, RuleSet};
+use crate::policy::{ChangeError, Conflict, Flip};
+use crate::store::policy::{ChangeMeta, Outcome};
 use crate::store::{self, Db};
 
 /// A committed change.
@@ -23,134 +23,6 @@ pub struct Applied {
     pub policy_version: i64,
     /// Ids of rules the change added.
     pub rule_ids: Vec<i64>,
-}
-
-/// Parses a rule body into a validated rule (422 naming the column otherwise).
-pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
-    Rule::from_text(t).map_err(|e| ChangeError::invalid_rule(&e))
-}
-
-/// The policy after `ops`, computed in memory from `base`. Rules added get negative ids.
-pub fn candidate(base: &Snapshot, ops: &[Op]) -> Result<RuleSet, ChangeError> {
-    let mut next = base.loaded();
-    let mut new_id = -1;
-    for op in ops {
-        match op {
-            Op::AddRule(t) => {
-                let mut r = validate_rule(t)?;
-                if next.rules.iter().any(|x| same_rule(x, &r)) {
-                    return Err(ChangeError::Conflict {
-                        code: Conflict::RuleExists,
-                        message: format!("an identical rule already exists: {r}"),
-                    });
-                }
-                r.id = new_id;
-                new_id -= 1;
-                next.rules.push(r);
-            }
-            Op::UpdateRule(id, t) => {
-                let mut r = validate_rule(t)?;
-                r.id = *id;
-                if next.rules.iter().any(|x| x.id != *id && same_rule(x, &r)) {
-                    return Err(ChangeError::Conflict {
-                        code: Conflict::RuleExists,
-                        message: format!("an identical rule already exists: {r}"),
-                    });
-                }
-                let slot = next
-                    .rules
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .ok_or_else(|| ChangeError::NotFound("rule".into()))?;
-                *slot = r;
-            }
-            Op::DeleteRule(id) => {
-                let before = next.rules.len();
-                next.rules.retain(|x| x.id != *id);
-                if next.rules.len() == before {
-                    return Err(ChangeError::NotFound("rule".into()));
-                }
-            }
-            Op::AddAssignment(member, role) => {
-                validate_assignment(member, role)?;
-                if next
-                    .assignments
-                    .iter()
-                    .any(|a| &a.member == member && &a.role == role)
-                {
-                    return Err(ChangeError::Conflict {
-                        code: Conflict::AssignmentExists,
-                        message: format!("{member} already has {role}"),
-                    });
-                }
-                next.assignments.push(Assignment {
-                    id: 0,
-                    member: member.clone(),
-                    role: role.clone(),
-                });
-            }
-            Op::RemoveAssignment(member, role) => {
-                let before = next.assignments.len();
-                next.assignments
-                    .retain(|a| !(&a.member == member && &a.role == role));
-                if next.assignments.len() == before {
-                    return Err(ChangeError::NotFound("role assignment".into()));
-                }
-            }
-            Op::Restore(snap) => {
-                next.rules = snap
-                    .rules
-                    .iter()
-                    .map(validate_rule)
-                    .collect::<Result<_, _>>()?;
-                next.assignments.retain(|a| a.member.starts_with("user:"));
-                for (member, role) in &snap.inheritance {
-                    next.assignments.push(Assignment {
-                        id: 0,
-                        member: member.clone(),
-                        role: role.clone(),
-                    });
-                }
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(&next.assignments) {
-        return Err(ChangeError::invalid(
-            "role",
-            format!(
-                "role inheritance would form a cycle: {}",
-                cycle.join(" -> ")
-            ),
-        ));
-    }
-    if let Some(chain) = too_deep(&next.assignments) {
-        return Err(ChangeError::invalid(
-            "role",
-            format!(
-                "role inheritance deeper than {MAX_ROLE_DEPTH} levels: {}",
-                chain.join(" -> ")
-            ),
-        ));
-    }
-    Ok(next)
-}
-
-fn same_rule(a: &Rule, b: &Rule) -> bool {
-    (
-        &a.subject,
-        &a.object,
-        &a.action,
-        &a.scope,
-        a.condition.as_str(),
-        a.effect,
-    ) == (
-        &b.subject,
-        &b.object,
-        &b.action,
-        &b.scope,
-        b.condition.as_str(),
-        b.effect,
-    )
 }
 
 /// The shipped matrices (embedded at build time). An invalid file is a build-time bug that
@@ -176,19 +48,8 @@ pub fn shipped_matrices() -> Result<Vec<Matrix>, ChangeError> {
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
 /// name nobody holds yet would go to whoever registers it first.
 async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ChangeError> {
-    let named = ops.iter().flat_map(|op| -> Vec<(&str, &str)> {
-        match op {
-            Op::AddRule(t) | Op::UpdateRule(_, t) => vec![("subject", t.subject.as_str())],
-            Op::AddAssignment(member, _) => vec![("member", member.as_str())],
-            // an imported policy file may name users too
-            Op::Restore(snap) => snap
-                .rules
-                .iter()
-                .map(|r| ("subject", r.subject.as_str()))
-                .collect(),
-            Op::DeleteRule(_) | Op::RemoveAssignment(..) => Vec::new(),
-        }
-    });
+    // an imported policy file may name users too
+    let named = ops.iter().flat_map(Op::subjects);
     let mut checked = std::collections::HashSet::new();
     for (field, subject) in named {
         if let Some(name) = subject.strip_prefix("user:")
@@ -453,7 +314,7 @@ impl Engine {
             .map_err(|_| ChangeError::Unavailable("the policy could not be loaded"))?;
         let base = self.snapshot()?;
         seen.before = Some(base.loaded());
-        let next = candidate(&base, ops)?;
+        let next = apply(&base.loaded(), ops)?;
         self.check_path_case(&next.rules)
             .map_err(|e| ChangeError::Invalid {
                 field: "rule",

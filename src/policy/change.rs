@@ -1,30 +1,225 @@
-//! The pure part of a policy change: the shapes a change reports and the checks on the role
-//! graph that need nothing but the proposed rows.
+//! The pure part of a policy change: its operations on validated values ([`Op`]), the policy
+//! they make ([`apply`]: a rule set in, a rule set out) and the checks on the role graph that
+//! need nothing but the proposed rows.
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use super::error::{ChangeError, Conflict};
+use super::rule::{Assignment, Rule, RuleSet, RuleText, parse_subject};
 
-use super::error::ChangeError;
-use super::rule::{Assignment, parse_subject};
+/// One operation of a change, on validated values: once you hold an `Op`, its rule parses
+/// and its assignment is well formed (the constructors check; the change protocol checks the
+/// rest against the current policy).
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Insert a rule.
+    AddRule(Rule),
+    /// Replace a rule's columns, keeping its id.
+    UpdateRule(i64, Rule),
+    /// Delete a rule.
+    DeleteRule(i64),
+    /// Insert a `g` row.
+    AddAssignment(Assignment),
+    /// Delete a `g` row.
+    RemoveAssignment(Assignment),
+    /// Replace every rule and every role -> role row (a rollback or an import). Rules with an
+    /// id keep it; rules with id 0 get new ids.
+    Restore {
+        /// The rules.
+        rules: Vec<Rule>,
+        /// The role -> role rows.
+        inheritance: Vec<Assignment>,
+    },
+}
 
-/// A matrix cell whose answer differs between the current and the proposed policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Flip {
-    /// Matrix name.
-    pub matrix: String,
-    /// Subject.
-    pub subject: String,
-    /// Object.
-    pub object: String,
-    /// Action.
-    pub action: String,
-    /// Answer now.
-    pub before: bool,
-    /// Answer after the change.
-    pub after: bool,
-    /// What the matrix expects (None = unchecked cell).
-    pub expected: Option<bool>,
+impl Op {
+    /// Adds the rule `t` (422 naming the column when it does not parse).
+    pub fn add_rule(t: &RuleText) -> Result<Self, ChangeError> {
+        Ok(Op::AddRule(validate_rule(t)?))
+    }
+
+    /// Replaces rule `id` with `t`.
+    pub fn update_rule(id: i64, t: &RuleText) -> Result<Self, ChangeError> {
+        let mut rule = validate_rule(t)?;
+        rule.id = id;
+        Ok(Op::UpdateRule(id, rule))
+    }
+
+    /// Gives `member` the role `role`.
+    pub fn assign(member: &str, role: &str) -> Result<Self, ChangeError> {
+        Ok(Op::AddAssignment(assignment(member, role)?))
+    }
+
+    /// Takes the role `role` from `member`.
+    pub fn unassign(member: &str, role: &str) -> Result<Self, ChangeError> {
+        Ok(Op::RemoveAssignment(assignment(member, role)?))
+    }
+
+    /// Restores `rules` and the role -> role rows `inheritance` (`(role:a, role:b)`: a
+    /// inherits b), as a rollback or an import.
+    pub fn restore(
+        rules: &[RuleText],
+        inheritance: &[(String, String)],
+    ) -> Result<Self, ChangeError> {
+        Ok(Op::Restore {
+            rules: rules
+                .iter()
+                .map(|t| {
+                    validate_rule(t).map(|mut r| {
+                        r.id = t.id;
+                        r
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            inheritance: inheritance
+                .iter()
+                .map(|(member, role)| assignment(member, role))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The account or role the operation names as a subject or member (an edit may only
+    /// name existing accounts), with the field that names it.
+    pub fn subjects(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Op::AddRule(r) | Op::UpdateRule(_, r) => vec![("subject", r.subject.as_str())],
+            Op::AddAssignment(a) => vec![("member", a.member.as_str())],
+            Op::Restore { rules, .. } => rules
+                .iter()
+                .map(|r| ("subject", r.subject.as_str()))
+                .collect(),
+            Op::DeleteRule(_) | Op::RemoveAssignment(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the operation changes rules or role -> role rows (not only an account's roles).
+    pub fn changes_rules(&self) -> bool {
+        match self {
+            Op::AddAssignment(a) | Op::RemoveAssignment(a) => a.member.starts_with("role:"),
+            _ => true,
+        }
+    }
+}
+
+/// Parses a rule body into a validated rule (422 naming the column otherwise).
+pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
+    Rule::from_text(t).map_err(|e| ChangeError::invalid_rule(&e))
+}
+
+fn assignment(member: &str, role: &str) -> Result<Assignment, ChangeError> {
+    validate_assignment(member, role)?;
+    Assignment::parse(0, member, role).map_err(|e| ChangeError::invalid("member", e))
+}
+
+/// The policy after `ops`, computed in memory from `base` (pure: nothing is written). Rules
+/// added get negative ids. Refused when a rule or assignment to add already exists (409),
+/// one to change or remove does not (404), or the role graph would get a cycle or grow
+/// deeper than [`MAX_ROLE_DEPTH`] (422).
+pub fn apply(base: &RuleSet, ops: &[Op]) -> Result<RuleSet, ChangeError> {
+    let mut next = base.clone();
+    let mut new_id = -1;
+    let exists = |r: &Rule| ChangeError::Conflict {
+        code: Conflict::RuleExists,
+        message: format!("an identical rule already exists: {r}"),
+    };
+    for op in ops {
+        match op {
+            Op::AddRule(r) => {
+                if next.rules.iter().any(|x| same_rule(x, r)) {
+                    return Err(exists(r));
+                }
+                let mut r = r.clone();
+                r.id = new_id;
+                new_id -= 1;
+                next.rules.push(r);
+            }
+            Op::UpdateRule(id, r) => {
+                if next.rules.iter().any(|x| x.id != *id && same_rule(x, r)) {
+                    return Err(exists(r));
+                }
+                let slot = next
+                    .rules
+                    .iter_mut()
+                    .find(|x| x.id == *id)
+                    .ok_or_else(|| ChangeError::NotFound("rule".into()))?;
+                *slot = Rule {
+                    id: *id,
+                    ..r.clone()
+                };
+            }
+            Op::DeleteRule(id) => {
+                let before = next.rules.len();
+                next.rules.retain(|x| x.id != *id);
+                if next.rules.len() == before {
+                    return Err(ChangeError::NotFound("rule".into()));
+                }
+            }
+            Op::AddAssignment(a) => {
+                if next
+                    .assignments
+                    .iter()
+                    .any(|x| x.member == a.member && x.role == a.role)
+                {
+                    return Err(ChangeError::Conflict {
+                        code: Conflict::AssignmentExists,
+                        message: format!("{} already has {}", a.member, a.role),
+                    });
+                }
+                next.assignments.push(a.clone());
+            }
+            Op::RemoveAssignment(a) => {
+                let before = next.assignments.len();
+                next.assignments
+                    .retain(|x| !(x.member == a.member && x.role == a.role));
+                if next.assignments.len() == before {
+                    return Err(ChangeError::NotFound("role assignment".into()));
+                }
+            }
+            Op::Restore { rules, inheritance } => {
+                next.rules = rules.clone();
+                next.assignments.retain(|a| a.member.starts_with("user:"));
+                next.assignments.extend(inheritance.iter().cloned());
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&next.assignments) {
+        return Err(ChangeError::invalid(
+            "role",
+            format!(
+                "role inheritance would form a cycle: {}",
+                cycle.join(" -> ")
+            ),
+        ));
+    }
+    if let Some(chain) = too_deep(&next.assignments) {
+        return Err(ChangeError::invalid(
+            "role",
+            format!(
+                "role inheritance deeper than {MAX_ROLE_DEPTH} levels: {}",
+                chain.join(" -> ")
+            ),
+        ));
+    }
+    Ok(next)
+}
+
+/// Whether two rules say the same (ids aside).
+pub fn same_rule(a: &Rule, b: &Rule) -> bool {
+    (
+        &a.subject,
+        &a.object,
+        &a.action,
+        &a.scope,
+        a.condition.as_str(),
+        a.effect,
+    ) == (
+        &b.subject,
+        &b.object,
+        &b.action,
+        &b.scope,
+        b.condition.as_str(),
+        b.effect,
+    )
 }
 
 /// Validates a `g` row: `user:<name>`/`role:<name>` inherits `role:<name>`.

@@ -4,7 +4,7 @@
 //! maps each variant to its status, stable code and body in one place
 //! (`impl From<ChangeError> for ApiError` in `src/http/error.rs`).
 
-use super::change::Flip;
+use serde::Serialize;
 
 /// Which conflict a change ran into; each is a stable error code of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,4 +102,23 @@ impl ChangeError {
     pub fn is_service_failure(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Internal(_))
     }
+}
+
+/// A matrix cell whose answer differs between the current and the proposed policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Flip {
+    /// Matrix name.
+    pub matrix: String,
+    /// Subject.
+    pub subject: String,
+    /// Object.
+    pub object: String,
+    /// Action.
+    pub action: String,
+    /// Answer now.
+    pub before: bool,
+    /// Answer after the change.
+    pub after: bool,
+    /// What the matrix expects (None = unchecked cell).
+    pub expected: Option<bool>,
 }

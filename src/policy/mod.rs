@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use condition::AttrValue;
-pub use error::{ChangeError, Conflict};
+pub use error::{ChangeError, Conflict, Flip};
 
 /// Who is asking. Serialised into the casbin request as `r.sub` (the oracle).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

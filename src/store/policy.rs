@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, StoreError, StoreResult};
-use crate::policy::rule::RuleText;
+use crate::policy::change::Op;
+use crate::policy::rule::{Rule, RuleText};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -104,23 +105,6 @@ pub struct RulesSnapshot {
     pub rules: Vec<RuleText>,
     /// `(role:a, role:b)` pairs: a inherits b.
     pub inheritance: Vec<(String, String)>,
-}
-
-/// One operation of a change.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// Insert a rule.
-    AddRule(RuleText),
-    /// Replace a rule's columns, keeping its id.
-    UpdateRule(i64, RuleText),
-    /// Delete a rule.
-    DeleteRule(i64),
-    /// Insert a `g` row.
-    AddAssignment(String, String),
-    /// Delete a `g` row.
-    RemoveAssignment(String, String),
-    /// Replace every rule and every role -> role row (rollback).
-    Restore(RulesSnapshot),
 }
 
 /// Who made a change and why.
@@ -413,9 +397,10 @@ impl Pending {
         for op in ops {
             match op {
                 Op::AddRule(r) => {
-                    let id = insert_rule(&mut tx, r, false, now).await?;
+                    let r = r.text();
+                    let id = insert_rule(&mut tx, &r, false, now).await?;
                     ids.push(id);
-                    after.push(serde_json::json!({ "rule": RuleText { id, ..r.clone() } }));
+                    after.push(serde_json::json!({ "rule": RuleText { id, ..r } }));
                 }
                 Op::UpdateRule(id, r) => {
                     let Some(old) = take_rule(&mut tx, *id).await? else {
@@ -423,7 +408,7 @@ impl Pending {
                     };
                     let new = RuleText {
                         id: *id,
-                        ..r.clone()
+                        ..r.text()
                     };
                     insert_rule(&mut tx, &new, true, now).await?;
                     before.push(serde_json::json!({ "rule": old }));
@@ -435,11 +420,13 @@ impl Pending {
                     };
                     before.push(serde_json::json!({ "rule": old }));
                 }
-                Op::AddAssignment(member, role) => {
+                Op::AddAssignment(a) => {
+                    let (member, role) = (&a.member, &a.role);
                     insert_assignment_tx(&mut tx, member, role, now).await?;
                     after.push(serde_json::json!({ "assignment": [member, role] }));
                 }
-                Op::RemoveAssignment(member, role) => {
+                Op::RemoveAssignment(a) => {
+                    let (member, role) = (&a.member, &a.role);
                     let gone =
                         sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
                             .bind(member)
@@ -452,7 +439,14 @@ impl Pending {
                     }
                     before.push(serde_json::json!({ "assignment": [member, role] }));
                 }
-                Op::Restore(snap) => {
+                Op::Restore { rules, inheritance } => {
+                    let snap = RulesSnapshot {
+                        rules: rules.iter().map(Rule::text).collect(),
+                        inheritance: inheritance
+                            .iter()
+                            .map(|a| (a.member.clone(), a.role.clone()))
+                            .collect(),
+                    };
                     let old = snapshot_tx(&mut tx).await?;
                     sqlx::query("DELETE FROM policy_rules")
                         .execute(&mut *tx)
@@ -471,16 +465,11 @@ impl Pending {
                         insert_assignment_tx(&mut tx, member, role, now).await?;
                     }
                     before.push(serde_json::to_value(old).map_err(json_err)?);
-                    after.push(serde_json::to_value(snap).map_err(json_err)?);
+                    after.push(serde_json::to_value(&snap).map_err(json_err)?);
                 }
             }
         }
-        let rules_changed = ops.iter().any(|op| match op {
-            Op::AddAssignment(member, _) | Op::RemoveAssignment(member, _) => {
-                member.starts_with("role:")
-            }
-            _ => true,
-        });
+        let rules_changed = ops.iter().any(Op::changes_rules);
         finish_version(
             &mut tx,
             version,

@@ -401,7 +401,8 @@ impl TestApp {
         &self,
         m: &warden::matrix::Matrix,
     ) -> std::collections::BTreeMap<String, String> {
-        use warden::store::policy::{ChangeMeta, Op, apply};
+        use warden::policy::change::Op;
+        use warden::store::policy::{ChangeMeta, apply};
         let mut tokens = std::collections::BTreeMap::new();
         for (name, s) in &m.subjects {
             let first = s
@@ -425,7 +426,7 @@ impl TestApp {
                 .roles
                 .iter()
                 .skip(1)
-                .map(|r| Op::AddAssignment(format!("user:{name}"), format!("role:{r}")))
+                .map(|r| Op::assign(&format!("user:{name}"), &format!("role:{r}")).expect("role"))
                 .collect();
             if !extra.is_empty() {
                 let meta = ChangeMeta {

@@ -54,7 +54,7 @@ async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_
     let outcome = warden::store::policy::apply(
         &other,
         None,
-        &[warden::store::policy::Op::AddRule(rule)],
+        &[warden::policy::change::Op::add_rule(&rule).expect("valid rule")],
         &meta,
         0,
     )

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::policy::ChangeBody;
-use crate::engine::change::{candidate, shipped_matrices};
+use crate::engine::change::shipped_matrices;
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
@@ -415,7 +415,7 @@ pub async fn run(
         .map_err(run_error)?;
     let snap = state.engine.snapshot()?;
     let policy = match body.change {
-        Some(change) => candidate(&snap, &change.ops()?)?,
+        Some(change) => crate::policy::change::apply(&snap.loaded(), &change.ops()?)?,
         None => snap.loaded(),
     };
     let results = run_on(&state, vec![m], &policy, true).await?;

@@ -16,8 +16,9 @@ use crate::auth::principal::Principal;
 use crate::engine::change::Applied;
 use crate::http::error::ApiError;
 use crate::http::guard::POLICY_VERSION_HEADER;
+use crate::policy::change::Op;
 use crate::state::AppState;
-use crate::store::policy::{ChangeMeta, Op};
+use crate::store::policy::ChangeMeta;
 
 pub use policy::ChangeBody;
 

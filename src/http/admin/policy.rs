@@ -10,15 +10,17 @@ use super::matrices::{run_error, total_cells};
 use super::rules::{AssignmentBody, RuleBody};
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
-use crate::engine::change::{Applied, Flip, Review, flips_within, shipped_matrices, violations};
+use crate::engine::change::{Applied, Review, flips_within, shipped_matrices, violations};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::policy::ChangeError;
+use crate::policy::Flip;
+use crate::policy::change::Op;
 use crate::policy::rule::RuleText;
 use crate::state::AppState;
 use crate::store::{
     self,
-    policy::{AuditEntry, Op, RulesSnapshot},
+    policy::{AuditEntry, RulesSnapshot},
 };
 
 /// Most operations in one change.
@@ -83,23 +85,20 @@ pub struct ChangeBody {
 impl ChangeBody {
     /// The store operations, in order: add, update, delete, assign, unassign.
     pub fn ops(self) -> Result<Vec<Op>, ChangeError> {
-        let mut ops: Vec<Op> = self.add.iter().map(|r| Op::AddRule(r.text())).collect();
-        ops.extend(
-            self.update
-                .iter()
-                .map(|u| Op::UpdateRule(u.id, u.rule.text())),
-        );
+        let mut ops = Vec::new();
+        for r in &self.add {
+            ops.push(Op::add_rule(&r.text())?);
+        }
+        for u in &self.update {
+            ops.push(Op::update_rule(u.id, &u.rule.text())?);
+        }
         ops.extend(self.delete.iter().map(|id| Op::DeleteRule(*id)));
-        ops.extend(
-            self.assign
-                .into_iter()
-                .map(|a| Op::AddAssignment(a.member, a.role)),
-        );
-        ops.extend(
-            self.unassign
-                .into_iter()
-                .map(|a| Op::RemoveAssignment(a.member, a.role)),
-        );
+        for a in &self.assign {
+            ops.push(Op::assign(&a.member, &a.role)?);
+        }
+        for a in &self.unassign {
+            ops.push(Op::unassign(&a.member, &a.role)?);
+        }
         if ops.is_empty() || ops.len() > MAX_OPS {
             return Err(ChangeError::invalid(
                 "change",
@@ -207,7 +206,7 @@ pub async fn rollback(
         &headers,
         "policy.rollback",
         &summary,
-        vec![Op::Restore(snap)],
+        vec![Op::restore(&snap.rules, &snap.inheritance)?],
     )
     .await?;
     Ok(Versioned::created(applied.policy_version, applied))
@@ -361,7 +360,10 @@ pub async fn dry_run(
         .map_err(run_error)?;
     let ops = match (body.change, body.rollback_to) {
         (Some(change), None) => change.ops(),
-        (None, Some(version)) => Ok(vec![Op::Restore(snapshot_of(&state, version).await?)]),
+        (None, Some(version)) => {
+            let snap = snapshot_of(&state, version).await?;
+            Op::restore(&snap.rules, &snap.inheritance).map(|op| vec![op])
+        }
         _ => {
             return Err(ApiError::validation(
                 "change",

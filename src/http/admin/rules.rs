@@ -10,9 +10,9 @@ use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::engine::change::Applied;
 use crate::http::error::{ApiError, Json, Path, Query};
+use crate::policy::change::Op;
 use crate::policy::rule::{Effect, Rule, RuleText};
 use crate::state::AppState;
-use crate::store::policy::Op;
 
 /// A rule as sent by an admin: the input counterpart of [`RuleText`], which the API shows.
 /// It is a type of its own only because it deserialises differently: unknown fields are a
@@ -203,7 +203,10 @@ pub async fn create(
     if rules.is_empty() || rules.len() > 1000 {
         return Err(ApiError::validation("rules", "must hold 1-1000 rules"));
     }
-    let ops: Vec<Op> = rules.iter().map(|r| Op::AddRule(r.text())).collect();
+    let ops = rules
+        .iter()
+        .map(|r| Op::add_rule(&r.text()))
+        .collect::<Result<Vec<_>, _>>()?;
     let summary = format!("added {} rule(s)", ops.len());
     let applied = apply(&state, &principal, &headers, "rules.add", &summary, ops).await?;
     Ok(Versioned::created(applied.policy_version, applied))
@@ -221,7 +224,7 @@ pub async fn replace(
     Json(body): Json<RuleBody>,
 ) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("replaced rule {id}");
-    let ops = vec![Op::UpdateRule(id, body.text())];
+    let ops = vec![Op::update_rule(id, &body.text())?];
     let applied = apply(&state, &principal, &headers, "rules.update", &summary, ops).await?;
     Ok(Versioned::ok(applied.policy_version, applied))
 }
@@ -262,7 +265,7 @@ pub async fn assign(
     Json(b): Json<AssignmentBody>,
 ) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("{} now inherits {}", b.member, b.role);
-    let ops = vec![Op::AddAssignment(b.member, b.role)];
+    let ops = vec![Op::assign(&b.member, &b.role)?];
     let applied = apply(&state, &principal, &headers, "roles.assign", &summary, ops).await?;
     Ok(Versioned::created(applied.policy_version, applied))
 }
@@ -277,7 +280,7 @@ pub async fn unassign(
     Json(b): Json<AssignmentBody>,
 ) -> Result<Versioned<Applied>, ApiError> {
     let summary = format!("{} no longer inherits {}", b.member, b.role);
-    let ops = vec![Op::RemoveAssignment(b.member, b.role)];
+    let ops = vec![Op::unassign(&b.member, &b.role)?];
     let applied = apply(
         &state,
         &principal,
