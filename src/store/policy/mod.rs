@@ -1,0 +1,223 @@
+//! The policy as stored: `p` rules and `g` role assignments (`rules`), the policy version
+//! (`versions`), its snapshots and the audit log (`audit`). This module is their only writer;
+//! in particular `versions::begin_version` is the one statement that moves `policy_state.version`, and every other store module that
+//! makes a policy version (registration, account edits) does it through a function here.
+//!
+//! Every change is one transaction ([`Pending`]): it takes the write lock first (by bumping
+//! the version, so concurrent writers, in this process or another, queue instead of failing
+//! to upgrade a read lock), checks the caller's expected version, applies its operations,
+//! stores the resulting rules as that version's snapshot, writes one audit row, commits. On
+//! Postgres the version's move is announced to every instance by a trigger
+//! ([`super::notify`]).
+
+use super::{StoreError, StoreResult};
+use crate::policy::change::Op;
+use crate::policy::rule::{Rule, RuleText};
+use crate::store::Db;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// `SELECT <every rule column> FROM policy_rules <rest>`: the one place the column list of
+/// a rule is written, in [`rules::RuleRecord`]'s order.
+macro_rules! select_rules {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ",
+            $rest
+        )
+    };
+}
+
+/// `SELECT <every audit column> FROM audit_log <rest>`, in [`audit::AuditRecord`]'s order.
+macro_rules! select_audit {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, version, actor, action, summary, before, after, created_at FROM audit_log ",
+            $rest
+        )
+    };
+}
+
+mod audit;
+mod rules;
+mod versions;
+
+pub(in crate::store) use audit::insert_audit;
+pub use audit::{AuditEntry, list_audit, snapshot_at, version_entry};
+#[cfg(any(test, feature = "test-util"))]
+pub use rules::corrupt_condition_for_tests;
+pub use rules::{AssignmentRow, PolicyRows, RulesSnapshot, load_all, seed_if_never_seeded};
+use rules::{insert_assignment_tx, insert_rule, snapshot_tx, take_rule};
+pub use versions::{MAX_REGISTRATIONS_APPLIED, registrations_between, version};
+pub(in crate::store) use versions::{REGISTRATION, record_account_edit, record_registration};
+use versions::{begin_version, finish_version};
+
+/// Who made a change and why.
+#[derive(Debug, Clone)]
+pub struct ChangeMeta<'a> {
+    /// Username of the actor (or `seed`, `registration`).
+    pub actor: &'a str,
+    /// Short machine-readable kind (`rules.add`, `rollback`, ...).
+    pub action: &'a str,
+    /// Human summary.
+    pub summary: &'a str,
+}
+
+/// What happened to a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed as `version`; `rule_ids` are the ids of added rules, in order.
+    Applied {
+        /// New policy version.
+        version: i64,
+        /// Ids of inserted rules.
+        rule_ids: Vec<i64>,
+    },
+    /// `If-Match` did not match; nothing changed.
+    VersionMismatch {
+        /// The version that is current.
+        current: i64,
+    },
+    /// An operation named a rule or assignment that does not exist; nothing changed.
+    NotFound(String),
+}
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Applies a change atomically. See the module docs.
+pub async fn apply(
+    db: &Db,
+    expected: Option<i64>,
+    ops: &[Op],
+    meta: &ChangeMeta<'_>,
+    now: i64,
+) -> StoreResult<Outcome> {
+    let pending = Pending::begin(db).await?;
+    if expected.is_some_and(|e| e != pending.base_version()) {
+        return Ok(Outcome::VersionMismatch {
+            current: pending.base_version(),
+        });
+    }
+    pending.write(ops, meta, now).await
+}
+
+/// A change that holds the database's policy write lock: the version is bumped but not yet
+/// committed, so no other writer (in this process or another) can change the policy until
+/// it is written or dropped. Dropping it rolls everything back.
+pub struct Pending {
+    tx: Tx<'static>,
+    version: i64,
+}
+
+impl Pending {
+    /// Takes the policy write lock, waiting for writers ahead of us.
+    pub async fn begin(db: &Db) -> StoreResult<Self> {
+        let mut tx = db.pool().begin().await?;
+        let version = begin_version(db, &mut tx).await?;
+        Ok(Self { tx, version })
+    }
+
+    /// The committed version this change builds on: nobody can move it while we hold the lock.
+    pub fn base_version(&self) -> i64 {
+        self.version - 1
+    }
+
+    /// Writes `ops` and their audit entry and commits, as version `base_version() + 1`.
+    pub async fn write(self, ops: &[Op], meta: &ChangeMeta<'_>, now: i64) -> StoreResult<Outcome> {
+        let Self { mut tx, version } = self;
+        let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+        for op in ops {
+            match op {
+                Op::AddRule(r) => {
+                    let r = r.text();
+                    let id = insert_rule(&mut tx, &r, false, now).await?;
+                    ids.push(id);
+                    after.push(serde_json::json!({ "rule": RuleText { id, ..r } }));
+                }
+                Op::UpdateRule(id, r) => {
+                    let Some(old) = take_rule(&mut tx, *id).await? else {
+                        return Ok(Outcome::NotFound(format!("rule {id}")));
+                    };
+                    let new = RuleText {
+                        id: *id,
+                        ..r.text()
+                    };
+                    insert_rule(&mut tx, &new, true, now).await?;
+                    before.push(serde_json::json!({ "rule": old }));
+                    after.push(serde_json::json!({ "rule": new }));
+                }
+                Op::DeleteRule(id) => {
+                    let Some(old) = take_rule(&mut tx, *id).await? else {
+                        return Ok(Outcome::NotFound(format!("rule {id}")));
+                    };
+                    before.push(serde_json::json!({ "rule": old }));
+                }
+                Op::AddAssignment(a) => {
+                    let (member, role) = (&a.member, &a.role);
+                    insert_assignment_tx(&mut tx, member, role, now).await?;
+                    after.push(serde_json::json!({ "assignment": [member, role] }));
+                }
+                Op::RemoveAssignment(a) => {
+                    let (member, role) = (&a.member, &a.role);
+                    let gone =
+                        sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
+                            .bind(member)
+                            .bind(role)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    if gone == 0 {
+                        return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
+                    }
+                    before.push(serde_json::json!({ "assignment": [member, role] }));
+                }
+                Op::Restore { rules, inheritance } => {
+                    let snap = RulesSnapshot {
+                        rules: rules.iter().map(Rule::text).collect(),
+                        inheritance: inheritance
+                            .iter()
+                            .map(|a| (a.member.clone(), a.role.clone()))
+                            .collect(),
+                    };
+                    let old = snapshot_tx(&mut tx).await?;
+                    sqlx::query("DELETE FROM policy_rules")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
+                        .execute(&mut *tx)
+                        .await?;
+                    for r in &snap.rules {
+                        // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
+                        let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
+                        if r.id <= 0 {
+                            ids.push(id);
+                        }
+                    }
+                    for (member, role) in &snap.inheritance {
+                        insert_assignment_tx(&mut tx, member, role, now).await?;
+                    }
+                    before.push(serde_json::to_value(old).map_err(json_err)?);
+                    after.push(serde_json::to_value(&snap).map_err(json_err)?);
+                }
+            }
+        }
+        let rules_changed = ops.iter().any(Op::changes_rules);
+        finish_version(
+            &mut tx,
+            version,
+            meta,
+            rules_changed,
+            &before.into(),
+            &after.into(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied {
+            version,
+            rule_ids: ids,
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! Rules and role assignments as stored: reading, inserting, deleting, the whole policy in
+//! one read, and the seed.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::ChangeMeta;
+use super::Tx;
+use super::versions::{begin_version, finish_version};
+use crate::policy::rule::RuleText;
+use crate::store::{Db, StoreError, StoreResult};
+
+/// A `policy_rules` row (the pure policy core knows no sqlx, so its [`RuleText`] cannot
+/// derive the mapping itself).
+#[derive(sqlx::FromRow)]
+pub(super) struct RuleRecord {
+    id: i64,
+    subject: String,
+    object: String,
+    action: String,
+    scope: String,
+    condition: String,
+    effect: String,
+}
+
+impl From<RuleRecord> for RuleText {
+    fn from(r: RuleRecord) -> Self {
+        RuleText {
+            id: r.id,
+            subject: r.subject,
+            object: r.object,
+            action: r.action,
+            scope: r.scope,
+            condition: r.condition,
+            effect: r.effect,
+        }
+    }
+}
+
+/// The part of the policy a rollback restores: rules and role -> role inheritance. Stored as
+/// JSON per version (`policy_snapshots`) and in audit rows, so its shape is a stored format;
+/// it holds text, not validated rules, because a restore validates it like any other edit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesSnapshot {
+    /// Rules with their ids.
+    pub rules: Vec<RuleText>,
+    /// `(role:a, role:b)` pairs: a inherits b.
+    pub inheritance: Vec<(String, String)>,
+}
+
+/// Deletes a rule and returns what it was (None if there was no such rule).
+pub(super) async fn take_rule(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
+    let old = rule_by_id(tx, id).await?;
+    if old.is_some() {
+        sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(old)
+}
+
+pub(super) async fn rule_by_id(tx: &mut Tx<'_>, id: i64) -> StoreResult<Option<RuleText>> {
+    Ok(
+        sqlx::query_as::<_, RuleRecord>(select_rules!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(RuleText::from),
+    )
+}
+
+pub(super) async fn insert_rule(
+    tx: &mut Tx<'_>,
+    r: &RuleText,
+    keep_id: bool,
+    now: i64,
+) -> StoreResult<i64> {
+    let q = if keep_id {
+        sqlx::query(
+            "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at) \
+             VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+    } else {
+        sqlx::query(
+            "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+    };
+    let q = q
+        .bind(&r.subject)
+        .bind(&r.object)
+        .bind(&r.action)
+        .bind(&r.scope)
+        .bind(&r.condition)
+        .bind(&r.effect)
+        .bind(now);
+    let q = if keep_id { q.bind(r.id) } else { q };
+    q.fetch_one(&mut **tx)
+        .await
+        .map_err(|e| StoreError::classify(e, "an identical rule"))?
+        .try_get("id")
+        .map_err(StoreError::from)
+}
+
+/// Reads the rules and role inheritance inside a transaction.
+pub(super) async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
+    let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(RuleText::from)
+        .collect();
+    let inheritance = sqlx::query(
+        "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' ORDER BY id",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("member")?, r.try_get("role")?)))
+    .collect::<StoreResult<Vec<_>>>()?;
+    Ok(RulesSnapshot { rules, inheritance })
+}
+
+/// A stored `g` rule.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AssignmentRow {
+    /// Stable id.
+    pub id: i64,
+    /// `user:<name>` or `role:<name>`.
+    pub member: String,
+    /// `role:<name>`.
+    pub role: String,
+}
+
+/// The whole policy as one consistent read, as stored: not yet validated (the engine turns
+/// it into a [`crate::policy::rule::RuleSet`], refusing the load if any row is invalid).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRows {
+    /// Version the rows belong to.
+    pub version: i64,
+    /// `p` rules, by id.
+    pub rules: Vec<RuleText>,
+    /// `g` rules, by id.
+    pub assignments: Vec<AssignmentRow>,
+}
+
+/// Reads the version and every rule and assignment in one transaction, so the three agree.
+pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
+    db.policy_read().await;
+    let mut tx = db.pool().begin().await?;
+    let version: i64 = sqlx::query("SELECT version FROM policy_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("version")?;
+    let rules = sqlx::query_as::<_, RuleRecord>(select_rules!("ORDER BY id"))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(RuleText::from)
+        .collect();
+    let assignments = sqlx::query_as::<_, AssignmentRow>(
+        "SELECT id, member, role FROM role_assignments ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(PolicyRows {
+        version,
+        rules,
+        assignments,
+    })
+}
+
+/// Loads the seed into an empty, never-seeded policy, in one transaction. Returns false
+/// (and changes nothing) if the policy was seeded before, even if it is empty now.
+pub async fn seed_if_never_seeded(
+    db: &Db,
+    rules: &[RuleText],
+    assignments: &[(&str, &str)],
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await?;
+    let claimed = sqlx::query("UPDATE policy_state SET seeded = 1 WHERE id = 1 AND seeded = 0")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(false);
+    }
+    for r in rules {
+        insert_rule(&mut tx, r, false, now).await?;
+    }
+    for (member, role) in assignments {
+        insert_assignment_tx(&mut tx, member, role, now).await?;
+    }
+    let version = begin_version(db, &mut tx).await?;
+    let meta = ChangeMeta {
+        actor: "seed",
+        action: "seed",
+        summary: "seed policy loaded on first start",
+    };
+    let after = serde_json::json!({ "rules": rules.len(), "assignments": assignments.len() });
+    finish_version(
+        &mut tx,
+        version,
+        &meta,
+        true,
+        &serde_json::json!([]),
+        &after,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Inserts a `g` rule inside a transaction.
+pub(super) async fn insert_assignment_tx(
+    tx: &mut Tx<'_>,
+    member: &str,
+    role: &str,
+    now: i64,
+) -> StoreResult<i64> {
+    sqlx::query(
+        "INSERT INTO role_assignments (member, role, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(member)
+    .bind(role)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| StoreError::classify(e, "role assignment"))?
+    .try_get("id")
+    .map_err(StoreError::from)
+}
+
+/// Overwrites the condition column of a rule without validation (tests simulate a corrupted
+/// row with it; nothing in the service calls it).
+#[cfg(any(test, feature = "test-util"))]
+pub async fn corrupt_condition_for_tests(db: &Db, id: i64, text: &str) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE policy_rules SET condition = $2 WHERE id = $1")
+        .bind(id)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+    begin_version(db, &mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
