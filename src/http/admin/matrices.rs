@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::policy::ChangeBody;
+use super::rules::ChangeBody;
 use crate::engine::change::shipped_matrices;
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;

@@ -20,7 +20,7 @@ use crate::policy::change::Op;
 use crate::state::AppState;
 use crate::store::policy::ChangeMeta;
 
-pub use policy::ChangeBody;
+pub use rules::ChangeBody;
 
 /// Admin routes (guarded by the policy in `http.rs`).
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,13 +7,12 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::matrices::{run_error, total_cells};
-use super::rules::{AssignmentBody, RuleBody};
+use super::rules::ChangeBody;
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::engine::change::{Applied, Review, flips_within, shipped_matrices, violations};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
-use crate::policy::ChangeError;
 use crate::policy::Flip;
 use crate::policy::change::Op;
 use crate::policy::rule::RuleText;
@@ -22,9 +21,6 @@ use crate::store::{
     self,
     policy::{AuditEntry, RulesSnapshot},
 };
-
-/// Most operations in one change.
-const MAX_OPS: usize = 1000;
 
 /// The current policy.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -49,64 +45,6 @@ pub async fn show(State(state): State<AppState>) -> Result<Versioned<PolicyInfo>
             assignments: snap.assignments().len(),
         },
     ))
-}
-
-/// A rule replacement inside a change.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleUpdate {
-    /// Rule id.
-    pub id: i64,
-    /// New columns.
-    pub rule: RuleBody,
-}
-
-/// Several operations applied all-or-nothing as one version (also the dry-run body).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeBody {
-    /// Rules to add.
-    #[serde(default)]
-    pub add: Vec<RuleBody>,
-    /// Rules to replace.
-    #[serde(default)]
-    pub update: Vec<RuleUpdate>,
-    /// Rule ids to delete.
-    #[serde(default)]
-    pub delete: Vec<i64>,
-    /// Role assignments to add.
-    #[serde(default)]
-    pub assign: Vec<AssignmentBody>,
-    /// Role assignments to remove.
-    #[serde(default)]
-    pub unassign: Vec<AssignmentBody>,
-}
-
-impl ChangeBody {
-    /// The store operations, in order: add, update, delete, assign, unassign.
-    pub fn ops(self) -> Result<Vec<Op>, ChangeError> {
-        let mut ops = Vec::new();
-        for r in &self.add {
-            ops.push(Op::add_rule(&r.text())?);
-        }
-        for u in &self.update {
-            ops.push(Op::update_rule(u.id, &u.rule.text())?);
-        }
-        ops.extend(self.delete.iter().map(|id| Op::DeleteRule(*id)));
-        for a in &self.assign {
-            ops.push(Op::assign(&a.member, &a.role)?);
-        }
-        for a in &self.unassign {
-            ops.push(Op::unassign(&a.member, &a.role)?);
-        }
-        if ops.is_empty() || ops.len() > MAX_OPS {
-            return Err(ChangeError::invalid(
-                "change",
-                format!("must hold 1-{MAX_OPS} operations"),
-            ));
-        }
-        Ok(ops)
-    }
 }
 
 /// Apply several operations as one version, all-or-nothing.

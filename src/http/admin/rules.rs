@@ -10,6 +10,7 @@ use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
 use crate::engine::change::Applied;
 use crate::http::error::{ApiError, Json, Path, Query};
+use crate::policy::ChangeError;
 use crate::policy::change::Op;
 use crate::policy::rule::{Effect, Rule, RuleText};
 use crate::state::AppState;
@@ -340,4 +341,65 @@ pub async fn roles(State(state): State<AppState>) -> Result<Versioned<Vec<RoleVi
             })
             .collect(),
     ))
+}
+
+/// Most operations in one change.
+const MAX_OPS: usize = 1000;
+
+/// A rule replacement inside a change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleUpdate {
+    /// Rule id.
+    pub id: i64,
+    /// New columns.
+    pub rule: RuleBody,
+}
+
+/// Several operations applied all-or-nothing as one version (also the dry-run body).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBody {
+    /// Rules to add.
+    #[serde(default)]
+    pub add: Vec<RuleBody>,
+    /// Rules to replace.
+    #[serde(default)]
+    pub update: Vec<RuleUpdate>,
+    /// Rule ids to delete.
+    #[serde(default)]
+    pub delete: Vec<i64>,
+    /// Role assignments to add.
+    #[serde(default)]
+    pub assign: Vec<AssignmentBody>,
+    /// Role assignments to remove.
+    #[serde(default)]
+    pub unassign: Vec<AssignmentBody>,
+}
+
+impl ChangeBody {
+    /// The store operations, in order: add, update, delete, assign, unassign.
+    pub fn ops(self) -> Result<Vec<Op>, ChangeError> {
+        let mut ops = Vec::new();
+        for r in &self.add {
+            ops.push(Op::add_rule(&r.text())?);
+        }
+        for u in &self.update {
+            ops.push(Op::update_rule(u.id, &u.rule.text())?);
+        }
+        ops.extend(self.delete.iter().map(|id| Op::DeleteRule(*id)));
+        for a in &self.assign {
+            ops.push(Op::assign(&a.member, &a.role)?);
+        }
+        for a in &self.unassign {
+            ops.push(Op::unassign(&a.member, &a.role)?);
+        }
+        if ops.is_empty() || ops.len() > MAX_OPS {
+            return Err(ChangeError::invalid(
+                "change",
+                format!("must hold 1-{MAX_OPS} operations"),
+            ));
+        }
+        Ok(ops)
+    }
 }
