@@ -100,11 +100,9 @@ pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
                 if !f[2].starts_with("role:") {
                     return Err(err(format!("`{}` must be a role:<name>", f[2])));
                 }
-                out.assignments.push(Assignment {
-                    id: i64::try_from(line).unwrap_or(0),
-                    member: f[1].clone(),
-                    role: f[2].clone(),
-                });
+                let id = i64::try_from(line).unwrap_or(0);
+                out.assignments
+                    .push(Assignment::parse(id, &f[1], &f[2]).map_err(|e| err(e.to_string()))?);
             }
             Some("p") => return Err(err(format!("a p line needs 7 fields, found {}", f.len()))),
             Some("g") => return Err(err(format!("a g line needs 3 fields, found {}", f.len()))),

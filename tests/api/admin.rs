@@ -273,26 +273,18 @@ async fn invalid_edits_are_refused_with_precise_errors() {
 #[tokio::test]
 async fn role_inheritance_deeper_than_the_limit_is_refused() {
     let (app, admin) = demo().await;
-    let assign = |member: String, role: String| {
-        app.call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": member, "role": role})),
-        )
-    };
     // user:bob -> role:editor -> role:viewer -> role:user is 3 edges; role:user -> role:l1
     // -> ... -> role:l5 makes 8, which is fine; a 9th is not
     let mut last = "role:user".to_owned();
     for i in 1..=5 {
         let next = format!("role:l{i}");
         assert_eq!(
-            assign(last.clone(), next.clone()).await.status,
+            app.assign(&admin, &last, &next).await.status,
             StatusCode::CREATED
         );
         last = next;
     }
-    let r = assign(last, "role:l6".into()).await;
+    let r = app.assign(&admin, &last, "role:l6").await;
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert!(
         r.body["message"].as_str().unwrap_or("").contains("deeper"),
@@ -395,14 +387,7 @@ async fn no_change_may_lock_every_admin_out() {
     assert_eq!(app.policy_version(&admin).await, v0);
     assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
     // with a second admin, the first may step down
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": "user:erin", "role": "role:admin"})),
-        )
-        .await;
+    let r = app.assign(&admin, "user:erin", "role:admin").await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let (method, path, body) = &lockouts[2];
     let r = app
@@ -562,14 +547,7 @@ async fn patching_attributes_and_roles_applies_to_the_next_request() {
         app.get("/api/documents/1", &erin).await.status,
         StatusCode::FORBIDDEN
     );
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": "user:erin", "role": "role:viewer"})),
-        )
-        .await;
+    let r = app.assign(&admin, "user:erin", "role:viewer").await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     // erin has clearance 0: still no
     assert_eq!(

@@ -137,14 +137,7 @@ async fn no_respelling_of_a_username_escapes_a_literal_deny_on_the_admin_api() {
         json!({"subject": "role:helpdesk", "object": "/v1/admin/users/admin", "action": "PATCH", "effect": "deny"}),
     )
     .await;
-    let assigned = app
-        .call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": "user:erin", "role": "role:helpdesk"})),
-        )
-        .await;
+    let assigned = app.assign(&admin, "user:erin", "role:helpdesk").await;
     assert!(assigned.status.is_success(), "{assigned:?}");
     let erin = app.demo_token("erin").await;
     let patch = json!({"attributes": {"department": "pwned"}});

@@ -207,6 +207,19 @@ impl TestApp {
         r
     }
 
+    /// Gives `member` the role `role` as `admin` (`POST /v1/admin/roles/assignments`); the
+    /// answer is returned unchecked, for tests of refusals too.
+    pub async fn assign(&self, admin: &str, member: &str, role: &str) -> TestResponse {
+        let body = serde_json::json!({"member": member, "role": role});
+        self.call(
+            Method::POST,
+            "/v1/admin/roles/assignments",
+            Some(admin),
+            Some(body),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
         self.call(Method::GET, path, Some(token), None).await
     }

@@ -439,14 +439,7 @@ async fn rules_that_open_the_admin_api_to_non_admins_are_refused_with_409() {
         );
     }
     // making every viewer a member of role:admin is the same grant by another road
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": "role:viewer", "role": "role:admin"})),
-        )
-        .await;
+    let r = app.assign(&admin, "role:viewer", "role:admin").await;
     assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
     assert_eq!(
         app.get("/v1/admin/policy", &admin).await.body["policy_version"],

@@ -303,14 +303,7 @@ async fn account_edits_on_two_instances_are_serialised_so_no_pair_locks_every_ad
     let admin = a.admin_token().await;
     // a second admin
     a.register("root2", crate::helpers::PASSWORD).await;
-    let r = a
-        .call(
-            Method::POST,
-            "/v1/admin/roles/assignments",
-            Some(&admin),
-            Some(json!({"member": "user:root2", "role": "role:admin"})),
-        )
-        .await;
+    let r = a.assign(&admin, "user:root2", "role:admin").await;
     assert!(r.status.is_success(), "{:?}", r.body);
     for round in 0..5 {
         for app in [&a, &b] {
