@@ -19,44 +19,33 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
+    for path in crate::helpers::rust_sources(src) {
+        let rel = path.strip_prefix(src).expect("under src");
+        let first = rel
+            .components()
+            .next()
+            .expect("component")
+            .as_os_str()
+            .to_string_lossy();
+        let owner = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
+        if !modules.contains(&owner) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        // Unit tests may reach anywhere (fixtures); the arrows are about the code.
+        let code = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
+        let targets = graph.entry(owner.clone()).or_default();
+        for line in code.lines() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(src).expect("under src");
-            let first = rel
-                .components()
-                .next()
-                .expect("component")
-                .as_os_str()
-                .to_string_lossy();
-            let owner = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
-            if !modules.contains(&owner) {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read");
-            // Unit tests may reach anywhere (fixtures); the arrows are about the code.
-            let code = text
-                .split("#[cfg(test)]\nmod tests")
-                .next()
-                .unwrap_or_default();
-            let targets = graph.entry(owner.clone()).or_default();
-            for line in code.lines() {
-                let line = line.trim_start();
-                if line.starts_with("//") {
-                    continue;
-                }
-                for named in names_after_crate(line) {
-                    if named != owner && modules.contains(&named) {
-                        targets.insert(named);
-                    }
+            for named in names_after_crate(line) {
+                if named != owner && modules.contains(&named) {
+                    targets.insert(named);
                 }
             }
         }

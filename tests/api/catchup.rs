@@ -160,16 +160,7 @@ async fn postgres_a_burst_of_registrations_on_one_instance_is_applied_by_another
     .await;
     let b = a.another_instance().await;
     // B follows as a served instance does: announcements and the heartbeat
-    let tasks: Vec<_> = [&a, &b]
-        .iter()
-        .flat_map(|app| {
-            let (s1, s2) = (app.state.clone(), app.state.clone());
-            [
-                tokio::spawn(async move { s1.engine.follow_changes().await }),
-                tokio::spawn(async move { s2.engine.watch_store().await }),
-            ]
-        })
-        .collect();
+    let tasks = crate::helpers::follow(&[&a, &b]);
     let reloads = full_reloads(&b);
     let names: Vec<String> = (0..40).map(|i| format!("burst{i}")).collect();
     for name in &names {

@@ -189,44 +189,34 @@ fn codes_in_source() -> Vec<(String, Option<u16>)> {
         _ => Some(0), // not an error status, or missing here: fails below if it has a code
     };
     let mut found = Vec::new();
-    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("src") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("source");
-            for (call, fixed) in CALLS {
-                for (at, _) in text.match_indices(call) {
-                    let mut rest = text[at + call.len()..].trim_start();
-                    let mut status = fixed;
-                    if let Some(after) = rest.strip_prefix("StatusCode::") {
-                        let name: String = after
-                            .chars()
-                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
-                            .collect();
-                        status = status_of(&name);
-                        rest = after[name.len()..].trim_start_matches([',', ' ', '\n']);
-                    } else if fixed.is_none() {
-                        // `new(status, "code"`: a status decided at run time.
-                        rest = rest.split_once(',').map_or("", |(_, r)| r).trim_start();
-                    }
-                    let Some(quoted) = rest.strip_prefix('"') else {
-                        continue; // a code passed through a variable, found at its source
-                    };
-                    let code: String = quoted
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for path in crate::helpers::rust_sources(&src) {
+        let text = std::fs::read_to_string(&path).expect("source");
+        for (call, fixed) in CALLS {
+            for (at, _) in text.match_indices(call) {
+                let mut rest = text[at + call.len()..].trim_start();
+                let mut status = fixed;
+                if let Some(after) = rest.strip_prefix("StatusCode::") {
+                    let name: String = after
                         .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
                         .collect();
-                    if quoted[code.len()..].starts_with('"') && !code.is_empty() {
-                        assert_ne!(status, Some(0), "add the status of `{code}` to this test");
-                        found.push((code, status));
-                    }
+                    status = status_of(&name);
+                    rest = after[name.len()..].trim_start_matches([',', ' ', '\n']);
+                } else if fixed.is_none() {
+                    // `new(status, "code"`: a status decided at run time.
+                    rest = rest.split_once(',').map_or("", |(_, r)| r).trim_start();
+                }
+                let Some(quoted) = rest.strip_prefix('"') else {
+                    continue; // a code passed through a variable, found at its source
+                };
+                let code: String = quoted
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if quoted[code.len()..].starts_with('"') && !code.is_empty() {
+                    assert_ne!(status, Some(0), "add the status of `{code}` to this test");
+                    found.push((code, status));
                 }
             }
         }

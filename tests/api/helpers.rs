@@ -549,3 +549,35 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// Every `.rs` file under `dir` (the crate's `src/` for the tests that read the source).
+pub fn rust_sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Makes each instance follow the others as `warden serve` does (change announcements and
+/// the store heartbeat); abort the tasks at the end of the test.
+pub fn follow(apps: &[&TestApp]) -> Vec<tokio::task::JoinHandle<()>> {
+    apps.iter()
+        .flat_map(|app| {
+            let (s1, s2) = (app.state.clone(), app.state.clone());
+            [
+                tokio::spawn(async move { s1.engine.follow_changes().await }),
+                tokio::spawn(async move { s2.engine.watch_store().await }),
+            ]
+        })
+        .collect()
+}

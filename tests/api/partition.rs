@@ -290,16 +290,7 @@ async fn postgres_a_partitioned_instance_in_deny_mode_stops_allowing_within_the_
         c.on_store_loss = warden::config::OnStoreLoss::Deny
     })
     .await;
-    let tasks: Vec<_> = [&a, &b]
-        .iter()
-        .flat_map(|app| {
-            let (s1, s2) = (app.state.clone(), app.state.clone());
-            [
-                tokio::spawn(async move { s1.engine.follow_changes().await }),
-                tokio::spawn(async move { s2.engine.watch_store().await }),
-            ]
-        })
-        .collect();
+    let tasks = crate::helpers::follow(&[&a, &b]);
     let admin = a.admin_token().await;
     let alice = a.demo_token("alice").await;
     assert!(matches!(alice_may_read(&b, &alice).await, Ok(true)));
