@@ -80,9 +80,18 @@ pub async fn load(db: &Db, claims: Claims) -> Result<Principal, AuthError> {
         .sub
         .parse()
         .map_err(|_| rejected("the token's subject is invalid"))?;
-    let user = store::users::find_by_id_cached(db, id)
+    let mut user = store::users::find_by_id_cached(db, id)
         .await?
         .ok_or_else(|| rejected("the token's user no longer exists"))?;
+    if user.token_generation < claims.r#gen {
+        // The token is newer than the cached account: another process moved the account on
+        // (a password reset, a logout-all) after it was cached. Generations only grow, so the
+        // database has it: read it again rather than call a token issued after the change
+        // revoked until the cache ages out.
+        user = store::users::find_by_id_fresh(db, id)
+            .await?
+            .ok_or_else(|| rejected("the token's user no longer exists"))?;
+    }
     if user.disabled {
         return Err(rejected("the account is disabled"));
     }

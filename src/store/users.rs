@@ -189,6 +189,18 @@ pub async fn find_by_id_cached(db: &Db, id: i64) -> StoreResult<Option<Arc<UserR
     Ok(Some(row))
 }
 
+/// Reads account `id` from the database whatever the cache holds, and caches what it read:
+/// for a caller whose token is newer than the cached account (another process changed it).
+pub async fn find_by_id_fresh(db: &Db, id: i64) -> StoreResult<Option<Arc<UserRow>>> {
+    let epoch = db.accounts().epoch();
+    let Some(row) = find_by_id(db, id).await? else {
+        return Ok(None);
+    };
+    let row = Arc::new(row);
+    db.accounts().put(row.clone(), epoch);
+    Ok(Some(row))
+}
+
 /// Number of accounts.
 pub async fn count(db: &Db) -> StoreResult<i64> {
     sqlx::query("SELECT COUNT(*) AS n FROM users")

@@ -144,6 +144,42 @@ fn a_first_start_on_a_port_in_use_exits_before_storing_anything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_issued_after_a_reset_by_another_process_is_valid_at_once() {
+    use axum::http::StatusCode;
+
+    use crate::helpers::TestApp;
+
+    let app = TestApp::new().await;
+    let (old_token, _) = app.user_tokens("resetme").await;
+    // the account is now cached by the running instance, at the generation before the reset
+    assert_eq!(app.get("/v1/me", &old_token).await.status, StatusCode::OK);
+    let out = warden_bin()
+        .args([
+            "admin",
+            "reset-password",
+            "resetme",
+            "--database-url",
+            &app.url,
+        ])
+        .env("WARDEN_ADMIN_PASSWORD", "reset-password-2")
+        .output()
+        .expect("run warden");
+    assert!(out.status.success(), "{out:?}");
+    let fresh = app.login("resetme", "reset-password-2").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{fresh:?}");
+    let token = fresh.body["access_token"].as_str().expect("token");
+    let me = app.get("/v1/me", token).await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "refused at once after the reset: {me:?}"
+    );
+    // and the account the instance now holds is the reset one: the earlier token is refused
+    let old = app.get("/v1/me", &old_token).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{old:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_password_replaces_the_password_revokes_earlier_tokens_and_is_audited() {
     use axum::http::StatusCode;
     use std::io::Write;
