@@ -8,12 +8,14 @@ use serde::Serialize;
 
 use super::{Cell, Matrix, failures};
 
-/// Rules no cell exercised, and rules whose removal changes no cell (dead or shadowed).
+/// Rules no cell exercised, and rules that matched in some cell but whose removal changes
+/// none (shadowed by others, within this matrix).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Coverage {
     /// Rules that matched in no cell.
     pub unexercised: Vec<String>,
-    /// Rules whose removal would change no decision of the matrix.
+    /// Rules that matched in some cell but whose removal would change no decision of the
+    /// matrix (a rule no cell exercised is listed in `unexercised` only).
     pub no_effect: Vec<String>,
 }
 
@@ -149,7 +151,7 @@ pub fn text(results: &[MatrixResult]) -> String {
         if !r.coverage.no_effect.is_empty() {
             let _ = writeln!(
                 out,
-                "  rules that change no decision (dead or shadowed): {}",
+                "  rules that matched but change no decision (shadowed): {}",
                 r.coverage.no_effect.join("; ")
             );
         }

@@ -547,3 +547,37 @@ fn secret_files_are_read_only_when_their_owner_alone_can_read_them() {
     );
     serves_with(&server.address(), "file-password-1");
 }
+
+#[test]
+fn the_readme_quotes_the_counts_matrix_check_prints() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let block = readme
+        .split("cargo run --release -- matrix check policies/matrices\n")
+        .nth(1)
+        .expect("the README shows `matrix check policies/matrices`");
+    // the quoted summary lines: `# ok     name (file): N cells, ...` and `# K matrices, ...`
+    let quoted: Vec<&str> = block
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter(|l| l.starts_with("ok ") || l.contains(" matrices, "))
+        .collect();
+    assert!(quoted.len() >= 2, "no summary lines quoted: {quoted:?}");
+    let out = warden_bin()
+        .current_dir(root)
+        .args(["matrix", "check", "policies/matrices"])
+        .output()
+        .expect("run warden");
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let printed: Vec<&str> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ok ") || l.contains(" matrices, "))
+        .collect();
+    assert_eq!(
+        quoted, printed,
+        "README.md quotes other counts than the tool prints"
+    );
+}
