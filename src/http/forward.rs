@@ -231,7 +231,7 @@ pub async fn gateway_answers(request: Request, next: axum::middleware::Next) -> 
         ("X-Forwarded-Uri" = Option<String>, Header, description = "the original URI (Caddy, Traefik)"),
         ("X-Original-Method" = Option<String>, Header, description = "the original method (nginx)"),
         ("X-Original-URI" = Option<String>, Header, description = "the original URI (nginx)"),
-        ("Warden-Min-Version" = Option<String>, Header, description = "decide at this policy version or later (503 `policy_stale` if this instance cannot reach it in time)"),
+        ("Warden-Min-Version" = Option<String>, Header, description = "decide at this policy version or later (403 `policy_stale` if this instance cannot reach it in time)"),
     ),
     responses(
         (status = 204, description = "allowed", headers(
