@@ -151,11 +151,9 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(TimeoutLayer::new(state.config.request_timeout)),
         )
         .layer(CatchPanicLayer::custom(panic_response))
-        // Outside the panic and timeout layers, so none of their answers reach a gateway as
-        // anything but a 403 (see `forward::gateway_answers`).
-        .layer(middleware::from_fn(forward::gateway_answers))
-        // Outside the panic and timeout layers, so those answers are logged and counted too;
-        // inside the request-id layers, so it sees the id they settled on.
+        // Outside the panic and timeout layers, so those answers are logged and counted too
+        // (and forward-auth's are made fit for a gateway); inside the request-id layers, so it
+        // sees the id they settled on.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -212,8 +212,12 @@ impl Drop for ClientSlot {
 /// (which includes every body that timed out).
 async fn guard_body(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
     use http_body::Body as _;
+    if req.body().is_end_stream() {
+        // No body (a GET): nothing to time out or to leave unread, and nothing to allocate.
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
-    let read = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let read = Arc::new(AtomicBool::new(false));
     let body = axum::body::Body::new(Tracked {
         inner: body,
         read: read.clone(),

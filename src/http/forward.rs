@@ -16,7 +16,7 @@
 //!
 //! Statuses, chosen for how gateways read them: nginx turns any `auth_request` answer other
 //! than 2xx, 401 and 403 into a 500 for the client, so this route answers only those
-//! ([`gateway_answers`] rewrites any other status, whatever produced it, into a 403):
+//! ([`for_gateway`] rewrites any other status, whatever produced it, into a 403):
 //! - 204 allowed, with `X-Warden-User` and `X-Warden-Roles` for the gateway to pass on;
 //! - 401 (with `WWW-Authenticate: Bearer`) without a valid token;
 //! - 403 for everything else, with the reason in the JSON body's `error` and in the
@@ -194,14 +194,12 @@ fn ambiguous_path(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// Middleware on the whole router (outside the timeout and panic layers): an answer of the
-/// forward route that is not 2xx, 401 or 403 becomes a 403, so no input a client controls can
-/// make the gateway answer 500; every refusal names its reason in `X-Warden-Error`.
-pub async fn gateway_answers(request: Request, next: axum::middleware::Next) -> Response {
-    if request.uri().path() != PATH {
-        return next.run(request).await;
-    }
-    let mut res = next.run(request).await;
+/// An answer of the forward route as a gateway may see it: anything but 2xx, 401 and 403
+/// becomes a 403, so no input a client controls can make the gateway answer 500; every
+/// refusal names its reason in `X-Warden-Error`. Applied by the outermost per-route layer
+/// ([`crate::http::observe::observe`], outside the timeout and panic layers), so their
+/// answers are covered too.
+pub fn for_gateway(mut res: Response) -> Response {
     let status = res.status();
     if status.is_success() {
         return res;

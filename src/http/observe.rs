@@ -91,10 +91,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         id: id.clone(),
         route: route.clone(),
     };
-    let res = CURRENT
+    let mut res = CURRENT
         .scope(context, next.run(req))
         .instrument(span.clone())
         .await;
+    if *route == *crate::http::forward::PATH {
+        // Here rather than in a layer of its own: one comparison, no extra boxed future.
+        res = crate::http::forward::for_gateway(res);
+    }
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
     state

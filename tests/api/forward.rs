@@ -611,3 +611,50 @@ async fn segment_parameters_are_refused_in_forwarded_and_checked_paths_unless_al
         assert_error(&r, StatusCode::FORBIDDEN, "ambiguous_path");
     }
 }
+
+#[tokio::test]
+async fn a_forward_request_cut_off_by_the_deadline_reaches_the_gateway_as_a_403() {
+    // The deadline's answer comes from a layer outside every handler: it too must not be a 503.
+    let app = TestApp::with_config(|c| {
+        trust_gateway(c);
+        c.request_timeout = std::time::Duration::from_millis(100);
+        c.min_version_wait = std::time::Duration::from_secs(5);
+    })
+    .await;
+    let (token, _) = app.user_tokens("zoe").await;
+    // the next version: this instance must read the database, which now never answers
+    let next = (app.state.engine.snapshot().expect("policy").version() + 1).to_string();
+    app.state.db.stall_for_tests(true);
+    let r = app
+        .send(ask(
+            Some(GATEWAY),
+            Some(&token),
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/app/home"),
+                ("warden-min-version", &next),
+            ],
+            Method::GET,
+        ))
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "timeout");
+    assert_eq!(header(&r, "x-warden-error"), "timeout");
+    // the same deadline on any other route is the usual 503
+    let body = json!({"checks": [{"object": {"path": "/app/home"}, "action": "GET"}]});
+    let mut req = Request::post("/v1/check")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("warden-min-version", next.as_str())
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            40_000,
+        ))));
+    assert_error(
+        &app.send(req).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+    );
+}
