@@ -44,7 +44,7 @@ trap cleanup EXIT INT TERM
 WARDEN_ADMIN_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 export WARDEN_ADMIN_PASSWORD
 : >"$work/server.log" # exists before the loop below reads it
-WARDEN_LISTEN=127.0.0.1:0 WARDEN_DATABASE_URL="sqlite://$work/warden.db" \
+WARDEN_LISTEN=127.0.0.1:0 WARDEN_DATABASE_URL="sqlite://$work/warden.db" WARDEN_EXAMPLE_DOCUMENTS=true \
   "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 

@@ -154,8 +154,15 @@ pub struct ServeArgs {
     pub signing_key: Option<SecretString>,
 
     /// Create the demo users and documents of the README walk-through (never use in production).
+    /// Implies --example-documents.
     #[arg(long, env = "WARDEN_DEMO")]
     pub demo: bool,
+
+    /// Mount the example resource `/api/documents` (a protected CRUD API that shows route,
+    /// object and list decisions). Off by default: a production instance serves Warden's own
+    /// API only, and `/api/documents` answers 404.
+    #[arg(long, env = "WARDEN_EXAMPLE_DOCUMENTS")]
+    pub example_documents: bool,
 
     /// Fraction of decisions (0 to 1) re-decided by casbin-rs off the request path; any
     /// disagreement with the compiled engine is logged as an error. 0 = off.
@@ -246,6 +253,8 @@ pub struct Config {
     pub signing_key: Option<SecretString>,
     /// Seed the demo data.
     pub demo: bool,
+    /// Mount the example resource `/api/documents` (`--example-documents`, implied by `--demo`).
+    pub example_documents: bool,
     /// Fraction of decisions re-decided by casbin-rs (`--shadow-casbin`), 0 = off.
     pub shadow_casbin: f64,
     /// `--on-store-loss`.
@@ -483,6 +492,7 @@ impl Config {
             admin_password,
             signing_key,
             demo: args.demo,
+            example_documents: args.example_documents,
             shadow_casbin: args.shadow_casbin,
             on_store_loss: args.on_store_loss,
             min_version_wait: Duration::from_millis(args.min_version_wait_ms),
@@ -498,6 +508,12 @@ impl Config {
             metrics_listen,
             decision_log,
         })
+    }
+
+    /// Whether `/api/documents` is served: asked for, or implied by the demo (whose walk-through
+    /// uses it).
+    pub fn serves_example_documents(&self) -> bool {
+        self.example_documents || self.demo
     }
 
     /// Defaults for a given database URL (tests and embedding).
@@ -526,6 +542,7 @@ impl Config {
             admin_password: None,
             signing_key: None,
             demo: false,
+            example_documents: false,
             shadow_casbin: 0.0,
             on_store_loss: OnStoreLoss::Serve,
             min_version_wait: Duration::from_secs(2),

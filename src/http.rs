@@ -96,8 +96,10 @@ async fn timeout_response(e: tower::BoxError) -> ApiError {
 /// Every route, each declared once (`routes!` over the handler's `#[utoipa::path]`): the axum
 /// routes and the OpenAPI description come from the same declarations, so a route cannot be
 /// served undocumented or documented unserved, and the metric labels (route templates) are the
-/// documented paths. The second router is what the policy guard protects.
-fn declared() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+/// documented paths. The second router is what the policy guard protects. The example resource
+/// `/api/documents` is declared only when asked for (`--demo`, `--example-documents`), so an
+/// instance without it neither serves nor documents it.
+fn declared(example_documents: bool) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
     let public = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(ready))
@@ -105,17 +107,20 @@ fn declared() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .merge(auth::public_router())
         // Authenticates and decides itself: its decision is about the forwarded request.
         .merge(forward::router());
-    let protected = OpenApiRouter::new()
+    let mut protected = OpenApiRouter::new()
         .merge(auth::protected_router())
         .merge(check::router())
-        .merge(documents::router())
         .merge(admin::router());
+    if example_documents {
+        protected = protected.merge(documents::router());
+    }
     (public, protected)
 }
 
-/// The OpenAPI description of every route, as `/openapi.json` serves it.
+/// The OpenAPI description of every route Warden can serve, the example resource included, as
+/// `/openapi.json` serves it on an instance started with `--example-documents` or `--demo`.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    let (public, protected) = declared();
+    let (public, protected) = declared(true);
     let mut doc = public.merge(protected).into_openapi();
     openapi::finish(&mut doc);
     doc
@@ -123,7 +128,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP surface. Pure: binds nothing.
 pub fn router(state: AppState) -> Router {
-    let (public, protected) = declared();
+    let (public, protected) = declared(state.config.serves_example_documents());
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
         require_policy,

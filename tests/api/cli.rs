@@ -581,3 +581,48 @@ fn the_readme_quotes_the_counts_matrix_check_prints() {
         "README.md quotes other counts than the tool prints"
     );
 }
+
+/// `/api/documents` is an example, not part of Warden: a production start (no flag) neither
+/// serves nor documents it; `--example-documents` and `--demo` do both.
+#[test]
+fn the_example_resource_is_served_and_documented_only_when_asked_for() {
+    let requests = [
+        ("GET", "/api/documents"),
+        ("POST", "/api/documents"),
+        ("GET", "/api/documents/1"),
+        ("HEAD", "/api/documents/1"),
+        ("PUT", "/api/documents/1"),
+        ("DELETE", "/api/documents/1"),
+        ("GET", "/API/documents/1"),
+    ];
+    let starts: [(&[&str], bool); 3] = [
+        (&[], false),
+        (&["--example-documents"], true),
+        (&["--demo"], true),
+    ];
+    for (flags, served) in starts {
+        let mut server = crate::helpers::Process::start_with(
+            flags,
+            &[("WARDEN_ADMIN_PASSWORD", "example-password-1")],
+        );
+        let addr = server.address();
+        for (method, path) in requests {
+            let answer = http(&addr, method, path, "");
+            let expected = match (served, path.starts_with("/api/")) {
+                (true, true) => "HTTP/1.1 401",
+                _ => "HTTP/1.1 404",
+            };
+            assert!(
+                answer.starts_with(expected),
+                "{flags:?} {method} {path}: {answer}"
+            );
+            if !served && method != "HEAD" {
+                assert!(answer.contains(r#""error":"not_found""#), "{answer}");
+            }
+        }
+        let doc = http(&addr, "GET", "/openapi.json", "");
+        assert!(doc.starts_with("HTTP/1.1 200"), "{doc}");
+        assert_eq!(doc.contains(r#""/api/documents/{id}""#), served, "{flags:?}");
+        assert_eq!(doc.contains(r#""/api/documents""#), served, "{flags:?}");
+    }
+}

@@ -118,6 +118,8 @@ impl TestApp {
     ) -> Self {
         let mut config = Config::for_database(&url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        // Most tests exercise the example resource; the default (off) has its own test.
+        config.example_documents = true;
         edit(&mut config);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -146,6 +148,8 @@ impl TestApp {
     pub async fn another_instance_with(&self, edit: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::for_database(&self.url);
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        // Most tests exercise the example resource; the default (off) has its own test.
+        config.example_documents = true;
         edit(&mut config);
         let started = warden::bootstrap::start(config, Arc::new(self.clock.clone()))
             .await
@@ -381,6 +385,7 @@ async fn served_on(edit: impl FnOnce(&mut Config), clock: Option<ManualClock>) -
     let url = fresh_database_url(dir.path()).await;
     let mut config = Config::for_database(&url);
     config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    config.example_documents = true;
     edit(&mut config);
     let time: Arc<dyn warden::clock::Clock> = match &clock {
         Some(c) => Arc::new(c.clone()),
