@@ -20,6 +20,9 @@ pub enum AccountError {
     /// The password could not be hashed.
     #[error(transparent)]
     Hash(HashError),
+    /// No random secret for an account without a password.
+    #[error(transparent)]
+    Random(#[from] super::tokens::IssueError),
     /// The store refused or failed (a taken username is a `Conflict`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -33,8 +36,9 @@ pub enum AccountError {
 pub struct NewAccount<'a> {
     /// Its name (unique case-insensitively).
     pub username: &'a Username,
-    /// Its password, hashed before it is stored.
-    pub password: Password,
+    /// Its password, hashed before it is stored; None for an account that gets its password
+    /// through a set-password token (it is stored with a hash nobody can match meanwhile).
+    pub password: Option<Password>,
     /// Optional e-mail address.
     pub email: Option<&'a Email>,
     /// Optional display name.
@@ -43,6 +47,8 @@ pub struct NewAccount<'a> {
     pub attributes: &'a BTreeMap<String, AttrValue>,
     /// The one role it starts with (`role:user`).
     pub role: &'a str,
+    /// The admin creating it (None: it registered itself, or is the bootstrap or demo).
+    pub created_by: Option<&'a str>,
 }
 
 /// A created account and the policy version its role assignment made.
@@ -65,10 +71,11 @@ pub async fn create_user(
     now: i64,
     new: NewAccount<'_>,
 ) -> Result<Created, AccountError> {
-    let hash = hasher
-        .hash(new.password.expose().to_owned())
-        .await
-        .map_err(AccountError::Hash)?;
+    let hash = match &new.password {
+        Some(p) => hasher.hash(p.expose().to_owned()).await,
+        None => hasher.hash(super::tokens::new_refresh_token()?).await,
+    }
+    .map_err(AccountError::Hash)?;
     let scopes: Vec<String> = DEFAULT_USER_SCOPES
         .iter()
         .map(|s| (*s).to_owned())
@@ -83,6 +90,7 @@ pub async fn create_user(
             attributes: new.attributes,
             scopes: &scopes,
             role: new.role,
+            created_by: new.created_by,
         },
         now,
     )

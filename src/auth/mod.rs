@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod client;
 pub mod domain;
 pub mod keys;
+pub mod lifecycle;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;

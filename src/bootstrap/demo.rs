@@ -55,11 +55,12 @@ pub async fn seed(state: &AppState) -> Result<(), StartError> {
         state
             .create_account(NewAccount {
                 username: &username,
-                password,
+                password: Some(password),
                 email: None,
                 display_name: None,
                 attributes: &attributes,
                 role: &format!("role:{role}"),
+                created_by: None,
             })
             .await
             .map_err(fail)?;

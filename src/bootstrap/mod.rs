@@ -158,11 +158,12 @@ async fn create_admin(state: &AppState) -> Result<(bool, Option<String>), StartE
     state
         .create_account(NewAccount {
             username: &username,
-            password,
+            password: Some(password),
             email: None,
             display_name: Some("Bootstrap administrator"),
             attributes: &attributes,
             role: "role:admin",
+            created_by: None,
         })
         .await
         .map_err(|e| err("bootstrap admin")(e.to_string()))?;

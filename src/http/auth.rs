@@ -33,11 +33,14 @@ pub fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke))
         .routes(routes!(logout_all))
         .routes(routes!(jwks))
+        .routes(routes!(set_password))
 }
 
 /// Routes guarded by the policy.
 pub fn protected_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
 /// `POST /v1/auth/register` body. Unknown fields (roles, attributes, scopes, disabled, ...)
@@ -120,45 +123,60 @@ pub async fn register(
         tracing::warn!(event = "registration_throttled", client = ?addr, retry_after, "registration throttled");
         return Err(ApiError::rate_limited(retry_after));
     }
-    let username =
-        Username::parse(&req.username).map_err(|e| ApiError::validation("username", e))?;
+    let (username, email) = account_fields(
+        &req.username,
+        req.email.as_deref(),
+        req.display_name.as_deref(),
+    )?;
     let password = Password::parse(req.password.expose_secret())
         .map_err(|e| ApiError::validation("password", e))?;
-    let email = req
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .transpose()
-        .map_err(|e| ApiError::validation("email", e))?;
-    if req
-        .display_name
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 128 || d.chars().any(char::is_control))
-    {
-        return Err(ApiError::validation(
-            "display_name",
-            "must be at most 128 characters, without control characters",
-        ));
-    }
     // New accounts start at clearance 0, so clearance conditions evaluate for them.
     let attributes = BTreeMap::from([("clearance".to_owned(), AttrValue::Int(0))]);
     let user = state
         .create_account(NewAccount {
             username: &username,
-            password,
+            password: Some(password),
             email: email.as_ref(),
             display_name: req.display_name.as_deref(),
             attributes: &attributes,
             role: "role:user",
+            created_by: None,
         })
         .await
-        .map_err(|e| match e {
-            AccountError::Store(store::StoreError::Conflict(_)) => {
-                ApiError::conflict("username_taken", "this username is taken")
-            }
-            other => other.into(),
-        })?;
+        .map_err(account_not_created)?;
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
+}
+
+/// A new account's name, e-mail and display name, validated as registration validates them
+/// (an admin creating an account is held to the same rules).
+pub(crate) fn account_fields(
+    username: &str,
+    email: Option<&str>,
+    display_name: Option<&str>,
+) -> Result<(Username, Option<Email>), ApiError> {
+    let username = Username::parse(username).map_err(|e| ApiError::validation("username", e))?;
+    let email = email
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation("email", e))?;
+    if display_name.is_some_and(|d| d.chars().count() > 128 || d.chars().any(char::is_control)) {
+        return Err(ApiError::validation(
+            "display_name",
+            "must be at most 128 characters, without control characters",
+        ));
+    }
+    Ok((username, email))
+}
+
+/// A taken name (also a deleted account's: names are never given twice) is 409
+/// `username_taken`; anything else answers as it would anywhere.
+pub(crate) fn account_not_created(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Store(store::StoreError::Conflict(_)) => {
+            ApiError::conflict("username_taken", "this username is taken")
+        }
+        other => other.into(),
+    }
 }
 
 /// The token endpoint's parameters (RFC 6749 §4.3 and §6). Unknown parameters are ignored,
@@ -365,4 +383,84 @@ mod tests {
         }
         assert_eq!(register.password.expose_secret(), "hunter2hunter2");
     }
+}
+
+/// `POST /v1/auth/set-password` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// The one-time token an admin handed over (from creating the account without a password,
+    /// or from a reset).
+    #[schema(value_type = String)]
+    pub token: SecretString,
+    /// The new password: 8-256 characters, as at registration.
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+/// Set a password with a one-time set-password token. The token is used up, and every token
+/// and session the account had ends; then log in with the new password.
+#[utoipa::path(post, path = "/v1/auth/set-password", tag = "auth", request_body = SetPasswordRequest,
+    responses((status = 204, description = "the password is set"),
+        (status = 400, description = "invalid_set_password_token: unknown, used or expired", body = crate::http::error::ErrorBody),
+        (status = 422, body = crate::http::error::ErrorBody)))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    Json(req): Json<SetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let password = Password::parse(req.password.expose_secret())
+        .map_err(|e| ApiError::validation("password", e))?;
+    crate::auth::lifecycle::redeem_set_password(
+        &state.db,
+        &state.hasher,
+        &req.token,
+        password,
+        state.now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/me/password` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The account's password now.
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
+    /// The new one: 8-256 characters, as at registration.
+    #[schema(value_type = String)]
+    pub new_password: SecretString,
+}
+
+/// Change your own password. The current one is required (wrong: 403 `wrong_password`,
+/// throttled like a login); every other session of the account ends at once, this one goes on.
+#[utoipa::path(post, path = "/v1/me/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204, description = "changed; other sessions revoked"),
+        (status = 401, body = crate::http::error::ErrorBody),
+        (status = 403, description = "forbidden by the policy, or wrong_password", body = crate::http::error::ErrorBody),
+        (status = 409, description = "concurrent_change", body = crate::http::error::ErrorBody),
+        (status = 422, body = crate::http::error::ErrorBody),
+        (status = 429, description = "too many wrong passwords", body = crate::http::error::ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    principal: Principal,
+    Json(req): Json<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let new = Password::parse(req.new_password.expose_secret())
+        .map_err(|e| ApiError::validation("new_password", e))?;
+    crate::auth::lifecycle::change_password(
+        &state.db,
+        &state.hasher,
+        &state.limiter,
+        &principal.user,
+        req.current_password,
+        new,
+        Some(principal.claims.sid.as_str()),
+        addr,
+        state.now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

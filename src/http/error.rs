@@ -347,6 +347,34 @@ impl From<crate::auth::accounts::AccountError> for ApiError {
     }
 }
 
+/// A lifecycle step that did nothing: a bad set-password token is 400
+/// `invalid_set_password_token` (one answer for unknown, used and expired), a wrong current
+/// password 403 `wrong_password`, too many of those 429.
+impl From<crate::auth::lifecycle::LifecycleError> for ApiError {
+    fn from(e: crate::auth::lifecycle::LifecycleError) -> Self {
+        use crate::auth::lifecycle::LifecycleError;
+        match e {
+            LifecycleError::BadToken => ApiError::bad_request(
+                "invalid_set_password_token",
+                LifecycleError::BadToken.to_string(),
+            ),
+            LifecycleError::WrongPassword => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_password",
+                "the current password is wrong",
+            ),
+            LifecycleError::Throttled(retry_after) => ApiError::rate_limited(retry_after),
+            LifecycleError::Changed => {
+                ApiError::conflict("concurrent_change", "the account changed meanwhile; retry")
+            }
+            LifecycleError::NoAccount => ApiError::not_found("user"),
+            LifecycleError::Store(e) => e.into(),
+            LifecycleError::Issue(e) => e.into(),
+            hash @ LifecycleError::Hash(_) => ApiError::internal(hash),
+        }
+    }
+}
+
 /// A token that names no caller: 401 `invalid_token` with the reason; a store failure
 /// answers as any store failure.
 impl From<crate::auth::principal::AuthError> for ApiError {

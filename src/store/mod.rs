@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod documents;
 pub mod keys;
+pub mod lifecycle;
 pub mod notify;
 pub mod policy;
 pub mod tokens;

@@ -27,6 +27,8 @@ pub struct NewUser<'a> {
     pub scopes: &'a [String],
     /// Initial role (`role:<name>`), stored as a `g` rule in the same transaction.
     pub role: &'a str,
+    /// The admin who created it (None: the account registered itself, or the bootstrap).
+    pub created_by: Option<&'a str>,
 }
 
 macro_rules! user_columns {
@@ -97,6 +99,12 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
     let key = username_key(user.username);
     let mut tx = db.pool().begin().await?;
+    // Every name is given once: a deleted account's name stays taken here.
+    sqlx::query("INSERT INTO account_names (username_key) VALUES ($1)")
+        .bind(&key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::classify(e, "username"))?;
     let id: i64 = sqlx::query(
         "INSERT INTO users (username, username_key, email, display_name, password_hash, \
          attributes, scopes, created_at, updated_at) \
@@ -115,9 +123,12 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     .map_err(|e| StoreError::classify(e, "username"))?
     .try_get("id")?;
     let member = format!("user:{key}");
-    let summary = format!("account {key} created with {}", user.role);
+    let summary = match user.created_by {
+        Some(admin) => format!("account {key} created with {} by {admin}", user.role),
+        None => format!("account {key} created with {}", user.role),
+    };
     let meta = super::policy::ChangeMeta {
-        actor: &key,
+        actor: user.created_by.unwrap_or(&key),
         action: super::policy::REGISTRATION,
         summary: &summary,
     };

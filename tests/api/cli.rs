@@ -622,7 +622,11 @@ fn the_example_resource_is_served_and_documented_only_when_asked_for() {
         }
         let doc = http(&addr, "GET", "/openapi.json", "");
         assert!(doc.starts_with("HTTP/1.1 200"), "{doc}");
-        assert_eq!(doc.contains(r#""/api/documents/{id}""#), served, "{flags:?}");
+        assert_eq!(
+            doc.contains(r#""/api/documents/{id}""#),
+            served,
+            "{flags:?}"
+        );
         assert_eq!(doc.contains(r#""/api/documents""#), served, "{flags:?}");
     }
 }

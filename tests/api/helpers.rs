@@ -432,11 +432,12 @@ impl TestApp {
             self.state
                 .create_account(warden::auth::accounts::NewAccount {
                     username: &username,
-                    password,
+                    password: Some(password),
                     email: None,
                     display_name: None,
                     attributes: &s.attributes,
                     role: &first,
+                    created_by: None,
                 })
                 .await
                 .expect("create");

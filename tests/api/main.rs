@@ -1,5 +1,6 @@
 //! Integration tests over the real router, each on a fresh temporary SQLite database.
 
+mod accounts;
 mod admin;
 mod architecture;
 mod auth;

@@ -15,7 +15,7 @@ use crate::policy::change::Op;
 use crate::policy::rule::{Rule, RuleText};
 use crate::store::Db;
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(in crate::store) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// `SELECT <every rule column> FROM policy_rules <rest>`: the one place the column list of
 /// a rule is written, in [`rules::RuleRecord`]'s order.
@@ -49,7 +49,9 @@ pub use rules::corrupt_condition_for_tests;
 pub use rules::{AssignmentRow, PolicyRows, RulesSnapshot, load_all, seed_if_never_seeded};
 use rules::{insert_assignment_tx, insert_rule, snapshot_tx, take_rule};
 pub use versions::{MAX_REGISTRATIONS_APPLIED, registrations_between, version};
-pub(in crate::store) use versions::{REGISTRATION, record_account_edit, record_registration};
+pub(in crate::store) use versions::{
+    REGISTRATION, record_account_edit, record_account_event, record_registration,
+};
 use versions::{begin_version, finish_version};
 
 /// Who made a change and why.

@@ -70,6 +70,20 @@ pub(in crate::store) async fn record_account_edit(
     Ok(Some(version))
 }
 
+/// Makes the version of an account event that no check depends on (a password set or reset,
+/// a set-password token issued) inside its transaction: the version and its audit row.
+pub(in crate::store) async fn record_account_event(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    meta: &ChangeMeta<'_>,
+    audit: (&serde_json::Value, &serde_json::Value),
+    now: i64,
+) -> StoreResult<i64> {
+    let version = begin_version(db, tx).await?;
+    insert_audit(tx, Some(version), meta, audit.0, audit.1, now).await?;
+    Ok(version)
+}
+
 /// Writes the version's audit row and, when the rules or role inheritance changed, its
 /// snapshot (a change of user -> role rows only, such as a registration, stores none: the
 /// previous snapshot still describes that version's rules). Call after the version's writes.
