@@ -390,6 +390,110 @@ pub async fn admin_reset_password(url: &str, username: &str, source: PasswordSou
     }
 }
 
+/// `warden admin create-user`: an account without a password, and the one-time token that
+/// sets it, printed once. Exit 2 on an invalid or taken name.
+pub async fn admin_create_user(url: &str, username: &str, ttl: i64) -> u8 {
+    use crate::auth::lifecycle::{SET_PASSWORD_TTL_RANGE, issue_set_password};
+    use secrecy::ExposeSecret;
+
+    if !SET_PASSWORD_TTL_RANGE.contains(&ttl) {
+        return fail(format!(
+            "--ttl-secs must be {}-{}",
+            SET_PASSWORD_TTL_RANGE.start(),
+            SET_PASSWORD_TTL_RANGE.end()
+        ));
+    }
+    let name = match crate::policy::username::Username::parse(username) {
+        Ok(n) => n,
+        Err(e) => return fail(format!("username: {e}")),
+    };
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let hasher = match crate::auth::password::Hasher::new(1).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let attributes = std::collections::BTreeMap::from([(
+        "clearance".to_owned(),
+        crate::policy::AttrValue::Int(0),
+    )]);
+    let created = crate::auth::accounts::create_user(
+        &db,
+        &hasher,
+        now,
+        crate::auth::accounts::NewAccount {
+            username: &name,
+            password: None,
+            email: None,
+            display_name: None,
+            attributes: &attributes,
+            role: "role:user",
+            created_by: Some("cli"),
+        },
+    )
+    .await;
+    let user = match created {
+        Ok(c) => c.user,
+        Err(crate::auth::accounts::AccountError::Store(crate::store::StoreError::Conflict(_))) => {
+            return fail(format!("the name `{username}` is taken"));
+        }
+        Err(e) => return fail(e),
+    };
+    match issue_set_password(&db, &hasher, &user, ttl, false, "cli", now).await {
+        Ok(t) => {
+            println!("account `{}` created (role user)", user.username);
+            println!(
+                "set-password token (shown once): {}",
+                t.token.expose_secret()
+            );
+            println!(
+                "it works until unix time {}: POST /v1/auth/set-password {{\"token\": ..., \"password\": ...}}",
+                t.expires_at
+            );
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `warden admin delete-user`: [`crate::engine::Engine::delete_account`] from the command
+/// line (the same lock-out and invariant checks as the API). Exit 2 when refused.
+pub async fn admin_delete_user(url: &str, username: &str) -> u8 {
+    let db = match Db::connect(url).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let user = match crate::store::users::find_by_username(&db, username).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return fail(format!("no user named `{username}`")),
+        Err(e) => return fail(e),
+    };
+    let engine = crate::engine::Engine::new(db);
+    let summary = format!(
+        "deleted account {} from the command line",
+        user.username_key
+    );
+    let meta = crate::store::policy::ChangeMeta {
+        actor: "cli",
+        action: "users.delete",
+        summary: &summary,
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match engine.delete_account(&user, &meta, now).await {
+        Ok(version) => {
+            println!(
+                "account `{}` deleted (policy version {version}); its name is retired",
+                user.username
+            );
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// `warden keys rotate`: see [`crate::auth::keys::rotate`].
 pub async fn keys_rotate(url: &str) -> u8 {
     let db = match Db::connect(url).await {

@@ -95,6 +95,26 @@ enum AdminCommand {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Create an account (role `user`) without a password and print a one-time
+    /// set-password token for its owner (`POST /v1/auth/set-password`). Works with
+    /// registration off. Exit 0 done, 2 refused.
+    CreateUser {
+        /// The new account's name.
+        username: String,
+        /// How long the set-password token works, in seconds (300 to 2592000).
+        #[arg(long, default_value_t = warden::auth::lifecycle::SET_PASSWORD_TTL_DEFAULT)]
+        ttl_secs: i64,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Delete an account: its role assignments, sessions and tokens go, its name is never
+    /// given again. Refused (exit 2) when nobody else could administer the policy.
+    DeleteUser {
+        /// The account.
+        username: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +238,14 @@ async fn main() -> ExitCode {
                 Err(_) => cli::PasswordSource::Stdin,
             };
             ExitCode::from(cli::admin_reset_password(&db.url, &username, source).await)
+        }
+        Command::Admin(AdminCommand::CreateUser {
+            username,
+            ttl_secs,
+            db,
+        }) => ExitCode::from(cli::admin_create_user(&db.url, &username, ttl_secs).await),
+        Command::Admin(AdminCommand::DeleteUser { username, db }) => {
+            ExitCode::from(cli::admin_delete_user(&db.url, &username).await)
         }
     }
 }

@@ -35,6 +35,7 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/admin/rules/{id}",
     "/v1/admin/users/{name}",
     "/v1/admin/users/{name}/roles",
+    "/v1/admin/users/{name}/reset-password",
     "/v1/admin/policy/versions/{version}/diff",
     "/v1/admin/policy/versions/{version}/compare",
     "/v1/admin/matrices/{matrix}",

@@ -630,3 +630,62 @@ fn the_example_resource_is_served_and_documented_only_when_asked_for() {
         assert_eq!(doc.contains(r#""/api/documents""#), served, "{flags:?}");
     }
 }
+
+/// The operator's way in when registration is off: `admin create-user` prints a one-time
+/// set-password token that the running service redeems; `admin delete-user` is held to the
+/// same lock-out check as the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_an_account_with_a_set_password_token_and_deletes_one() {
+    use axum::http::{Method, StatusCode};
+
+    let app = crate::helpers::TestApp::with_config(|c| c.allow_registration = false).await;
+    let out = warden_bin()
+        .args(["admin", "create-user", "Mona", "--ttl-secs", "600"])
+        .args(["--database-url", &app.url])
+        .output()
+        .expect("run warden");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("set-password token (shown once): "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_owned();
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/auth/set-password",
+            None,
+            Some(serde_json::json!({ "token": token, "password": "mona-password-1" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    assert_eq!(
+        app.login("mona", "mona-password-1").await.status,
+        StatusCode::OK
+    );
+    let taken = warden_bin()
+        .args(["admin", "create-user", "MONA", "--database-url", &app.url])
+        .output()
+        .expect("run warden");
+    assert_eq!(taken.status.code(), Some(2), "{taken:?}");
+    // the only admin stays
+    let refused = warden_bin()
+        .args(["admin", "delete-user", "admin", "--database-url", &app.url])
+        .output()
+        .expect("run warden");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no enabled account could reach"),
+        "{refused:?}"
+    );
+    let deleted = warden_bin()
+        .args(["admin", "delete-user", "mona", "--database-url", &app.url])
+        .output()
+        .expect("run warden");
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert_eq!(
+        app.login("mona", "mona-password-1").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
