@@ -910,3 +910,94 @@ async fn a_non_admin_sees_every_admin_action_refused() {
     }
     b.close().await;
 }
+
+/// The account pages: an admin creates an account without a password and hands over the
+/// token it shows once, resets another account's password, and deletes an account (asked
+/// twice); each reaches the API and each is refused the way the API refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_creates_resets_and_deletes_accounts_in_the_browser() {
+    let server = served(|c| c.allow_registration = false).await;
+    let Some(b) = browser_or_skip(
+        "an_admin_creates_resets_and_deletes_accounts_in_the_browser",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.section("people", "#users-table").await;
+
+    // Create without a password: the token is shown once and works.
+    b.click("#new-user").await;
+    b.fill("#new-username", "olga").await;
+    b.click("#new-user-save").await;
+    b.wait_text("#set-password-grant", "olga").await;
+    let token = b.text("#set-password-token").await;
+    assert!(token.len() >= 43, "{token}");
+    b.screenshot("new-account").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/auth/set-password",
+            None,
+            Some(json!({ "token": token, "password": "olga-password-1" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    assert_eq!(
+        app.login("olga", "olga-password-1").await.status,
+        StatusCode::OK
+    );
+    // A taken name is refused with the API's answer, next to the form.
+    b.click("#new-user").await;
+    b.fill("#new-username", "OLGA").await;
+    b.fill("#new-password", "olga-password-9").await;
+    b.click("#new-user-save").await;
+    b.wait_text("#new-user-error", "username_taken").await;
+
+    // Reset: olga's password and session end at once; a new token is shown.
+    let session = app.login("olga", "olga-password-1").await;
+    let olga = session.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    b.click("#users-table tr[data-user='olga'] .edit-user")
+        .await;
+    b.click("#user-reset").await;
+    b.wait_text("#user-result #set-password-grant", "olga")
+        .await;
+    assert_eq!(
+        app.get("/v1/me", &olga).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("olga", "olga-password-1").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Delete asks twice, then the account is gone from the list and from the API.
+    b.click("#user-delete").await;
+    b.wait_text("#user-delete", "Really delete olga?").await;
+    assert_eq!(
+        app.get("/v1/admin/users/olga", &admin).await.status,
+        StatusCode::OK,
+        "one click deletes nothing"
+    );
+    b.click("#user-delete").await;
+    b.wait_gone("#users-table tr[data-user='olga']").await;
+    assert_eq!(
+        app.get("/v1/admin/users/olga", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The last admin cannot be deleted: the lock-out refusal is shown.
+    b.click("#users-table tr[data-user='admin'] .edit-user")
+        .await;
+    b.click("#user-delete").await;
+    b.click("#user-delete").await;
+    b.wait_text("#user-error", "lockout").await;
+    assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
+    b.close().await;
+}

@@ -533,7 +533,9 @@
           h('button', { type: 'button', class: 'chip-x', 'aria-label': 'Remove ' + r + ' from ' + u.username,
             onclick: () => openUnassign('user:' + u.username.toLowerCase(), r) }, '×')))),
       h('td', {}, h('button', { type: 'button', class: 'secondary edit-user', 'aria-label': 'Edit ' + u.username, onclick: () => openUserEditor(editor, u) }, 'Edit'))));
-    box.append(pager('users-count', 'user(s)', page, usersOffset, (offset) => { usersOffset = offset; peopleView(); }), editor,
+    const create = h('button', { type: 'button', id: 'new-user', class: 'secondary', onclick: () => openNewUser(editor) }, 'New account');
+    box.append(h('div', { class: 'actions' }, create),
+      pager('users-count', 'user(s)', page, usersOffset, (offset) => { usersOffset = offset; peopleView(); }), editor,
       h('div', { class: 'scroll' }, h('table', { id: 'users-table', class: 'data' },
         h('thead', {}, h('tr', {}, ['user', 'status', 'attributes', 'scopes', 'roles', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, rows))));
@@ -550,6 +552,8 @@
       h('div', { class: 'field check' }, disabled, h('label', { for: 'user-disabled' }, 'Disabled (applies to the very next request)')),
       h('p', { class: 'field-error', id: 'err-user-disabled', hidden: true }),
       h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'user-save' }, 'Save'),
+        h('button', { type: 'button', class: 'secondary', id: 'user-reset', onclick: () => resetPassword(u, out) }, 'Reset password'),
+        h('button', { type: 'button', class: 'secondary danger', id: 'user-delete', onclick: () => deleteUser(u, out) }, 'Delete account'),
         h('button', { type: 'button', class: 'secondary', onclick: () => clear(editor) }, 'Close')), out);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -576,6 +580,77 @@
     });
     clear(editor).append(form);
     attrs.focus();
+  }
+
+  // Account lifecycle: create (with a password, or a one-time set-password token for the
+  // owner), reset the password, delete. A token is shown once, as text, never stored.
+  function grantBox(username, grant) {
+    const when = new Date(grant.set_password_expires_at * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+    return h('div', { id: 'set-password-grant', class: 'card', role: 'status' },
+      h('p', {}, 'One-time set-password token for ' + username + ' (shown once; it works until ' + when + '):'),
+      h('code', { id: 'set-password-token' }, grant.set_password_token),
+      h('p', { class: 'hint' }, 'Hand it to its owner, who sets a password with POST /v1/auth/set-password.'));
+  }
+
+  function openNewUser(editor) {
+    const name = h('input', { id: 'new-username', name: 'username', autocomplete: 'off', required: true });
+    const password = h('input', { id: 'new-password', name: 'password', type: 'password', autocomplete: 'new-password' });
+    const out = h('div', { id: 'new-user-result' });
+    const form = h('form', { id: 'new-user-form', class: 'card' }, h('h3', {}, 'New account'),
+      field('Username', name),
+      field('Initial password (leave empty to get a one-time set-password token instead)', password),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'new-user-save' }, 'Create'),
+        h('button', { type: 'button', class: 'secondary', onclick: () => clear(editor) }, 'Close')), out);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      clear(out);
+      const body = { username: name.value.trim() };
+      if (password.value) body.password = password.value;
+      try {
+        const { data } = await api('POST', '/v1/admin/users', { body });
+        password.value = '';
+        notice('Created ' + data.username + '.', 'ok');
+        await peopleView();
+        const box = document.getElementById('user-editor');
+        if (box && data.set_password_token) box.append(grantBox(data.username, data));
+      } catch (e) {
+        out.append(failure(e, 'new-user-error'));
+        if (e.details && e.details.field) showFieldError(form, e.details.field.split('.')[0], e.message);
+      }
+    });
+    clear(editor).append(form);
+    name.focus();
+  }
+
+  async function resetPassword(u, out) {
+    clear(out);
+    try {
+      const { data } = await api('POST', '/v1/admin/users/' + encodeURIComponent(u.username) + '/reset-password', { body: {} });
+      notice('Reset the password of ' + u.username + ': the old one and every session have ended.', 'ok');
+      out.append(grantBox(u.username, data));
+    } catch (e) {
+      out.append(failure(e, 'user-error'));
+    }
+  }
+
+  // Deleting asks twice: the first click arms the button, the second deletes.
+  async function deleteUser(u, out) {
+    const button = document.getElementById('user-delete');
+    if (button && button.dataset.armed !== 'yes') {
+      button.dataset.armed = 'yes';
+      button.textContent = 'Really delete ' + u.username + '?';
+      return;
+    }
+    clear(out);
+    try {
+      await api('DELETE', '/v1/admin/users/' + encodeURIComponent(u.username));
+      notice('Deleted ' + u.username + '; its name is retired.', 'ok');
+      peopleView();
+    } catch (e) {
+      out.append(failure(e, 'user-error'));
+      if (button) { button.dataset.armed = ''; button.textContent = 'Delete account'; }
+    }
   }
 
   // Roles as a tree: each role above the roles and users that inherit it.
