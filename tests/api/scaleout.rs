@@ -444,3 +444,48 @@ async fn in_serve_mode_a_caller_seen_before_the_loss_is_decided_even_before_the_
         "unavailable",
     );
 }
+
+/// An account deleted, or its password reset, on one instance is refused by another at once:
+/// the other instance served its cached row and session a moment before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_deletion_or_reset_on_one_instance_ends_the_account_on_another_at_once() {
+    let Some((a, b, followers)) = two_following_instances(
+        "postgres_a_deletion_or_reset_on_one_instance_ends_the_account_on_another_at_once",
+    )
+    .await
+    else {
+        return;
+    };
+    let admin = a.admin_token().await;
+    for (name, method, path) in [
+        ("gone", Method::DELETE, "/v1/admin/users/gone"),
+        (
+            "reset",
+            Method::POST,
+            "/v1/admin/users/reset/reset-password",
+        ),
+    ] {
+        let (token, _) = a.user_tokens(name).await;
+        // cached by B: its row and its live session
+        assert_eq!(b.get("/v1/me", &token).await.status, StatusCode::OK);
+        let body = (method == Method::POST).then(|| json!({}));
+        let r = a.call(method, path, Some(&admin), body).await;
+        assert!(r.status.is_success(), "{r:?}");
+        let started = std::time::Instant::now();
+        loop {
+            let now = b.get("/v1/me", &token).await.status;
+            if now == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{name}: B still answers {now} after {:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    for f in followers {
+        f.abort();
+    }
+}
