@@ -63,10 +63,12 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, &'static str> {
 }
 
 /// Parses a Warden policy file. Every line is validated; the first bad line is reported.
-/// `p` rules get their line number as id (useful when evaluating a file directly); the
-/// version is 0.
+/// `p` rules are numbered 1, 2, ... in file order, the ids the database gives them when it
+/// loads the file as its seed, so a rule has one name in the CLI, the API and the console;
+/// `g` lines get their line number. The version is 0.
 pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
     let mut out = RuleSet::default();
+    let mut rules: i64 = 0;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();
@@ -77,16 +79,9 @@ pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
         let f = split_csv_line(trimmed).map_err(|m| err(m.into()))?;
         match f.first().map(String::as_str) {
             Some("p") if f.len() == 7 => {
-                let rule = Rule::parse(
-                    i64::try_from(line).unwrap_or(0),
-                    &f[1],
-                    &f[2],
-                    &f[3],
-                    &f[4],
-                    &f[5],
-                    &f[6],
-                )
-                .map_err(|e| err(e.to_string()))?;
+                rules += 1;
+                let rule = Rule::parse(rules, &f[1], &f[2], &f[3], &f[4], &f[5], &f[6])
+                    .map_err(|e| err(e.to_string()))?;
                 out.rules.push(rule);
             }
             Some("g") if f.len() == 3 => {

@@ -689,3 +689,47 @@ async fn the_cli_creates_an_account_with_a_set_password_token_and_deletes_one() 
         StatusCode::BAD_REQUEST
     );
 }
+
+/// A rule has one name everywhere: the number `matrix check` gives a seed rule is the id the
+/// API (and the console) gives it in a database seeded from the same file.
+#[tokio::test]
+async fn matrix_check_numbers_the_seed_rules_as_the_api_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = warden_matrix_check(&root.join("policies/matrices"));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // "#N subject object action scope [condition] effect", separated by "; "
+    let mut labels = std::collections::BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.contains(": #")) {
+        let list = line.split_once(": ").expect("list").1;
+        for item in list.split("; ") {
+            let mut words = item.split(' ');
+            let id: i64 = words
+                .next()
+                .and_then(|w| w.strip_prefix('#'))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{item}"));
+            let sao: Vec<&str> = words.take(3).collect();
+            labels.insert(id, sao.join(" "));
+        }
+    }
+    assert!(labels.len() >= 5, "{stdout}");
+    let app = crate::helpers::TestApp::new().await;
+    let admin = app.admin_token().await;
+    let rules = app.get("/v1/admin/rules?limit=500", &admin).await;
+    for (id, sao) in labels {
+        let rule = rules.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no rule {id} in the API: {sao}"));
+        let api = format!(
+            "{} {} {}",
+            rule["subject"].as_str().expect("subject"),
+            rule["object"].as_str().expect("object"),
+            rule["action"].as_str().expect("action")
+        );
+        assert_eq!(api, sao, "#{id}");
+    }
+}
