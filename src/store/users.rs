@@ -356,7 +356,7 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
 }
 
 /// Sets a new password hash, bumps the token generation (every earlier access and refresh
-/// token stops working) and audits it, in one transaction. Returns false for an unknown user.
+/// token stops working) and audits it as a policy version, in one transaction. Returns false for an unknown user.
 pub async fn reset_password(
     db: &Db,
     username: &str,
@@ -382,7 +382,11 @@ pub async fn reset_password(
     };
     let after =
         serde_json::json!({ "user": username_key(username), "token_generation": generation });
-    super::policy::insert_audit(&mut tx, None, meta, &serde_json::json!({}), &after, now).await?;
+    // A policy version like every account edit: an instance that did not make it (another
+    // process, such as `warden admin reset-password`, on SQLite) sees the version move at
+    // its next heartbeat and reads its accounts again, so earlier tokens end there too.
+    super::policy::record_account_event(db, &mut tx, meta, (&serde_json::json!({}), &after), now)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

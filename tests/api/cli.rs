@@ -733,3 +733,45 @@ async fn matrix_check_numbers_the_seed_rules_as_the_api_does() {
         assert_eq!(api, sao, "#{id}");
     }
 }
+
+/// The other half of the reset race: tokens issued before a reset made by another process
+/// (the CLI, on the same SQLite file) stop working within the heartbeat, not after the
+/// account cache's 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_issued_before_a_reset_by_another_process_end_within_the_heartbeat() {
+    use axum::http::StatusCode;
+
+    let app = crate::helpers::TestApp::new().await;
+    let heartbeat = crate::helpers::follow(&[&app]);
+    let (old_token, _) = app.user_tokens("resetold").await;
+    // cached by the running instance just before the reset
+    assert_eq!(app.get("/v1/me", &old_token).await.status, StatusCode::OK);
+    let out = warden_bin()
+        .args([
+            "admin",
+            "reset-password",
+            "resetold",
+            "--database-url",
+            &app.url,
+        ])
+        .env("WARDEN_ADMIN_PASSWORD", "reset-password-3")
+        .output()
+        .expect("run warden");
+    assert!(out.status.success(), "{out:?}");
+    let started = std::time::Instant::now();
+    loop {
+        let status = app.get("/v1/me", &old_token).await.status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(900),
+            "the old token still answers {status} after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for h in heartbeat {
+        h.abort();
+    }
+}
