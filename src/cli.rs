@@ -361,13 +361,9 @@ pub async fn admin_reset_password(url: &str, username: &str, source: PasswordSou
         Ok(p) => p,
         Err(e) => return fail(format!("password: {e}")),
     };
-    let db = match Db::connect(url).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let hasher = match crate::auth::password::Hasher::new(1).await {
-        Ok(h) => h,
-        Err(e) => return fail(e),
+    let (db, hasher) = match db_and_hasher(url).await {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let hash = match hasher.hash(password.expose().to_owned()).await {
         Ok(h) => h,
@@ -390,6 +386,14 @@ pub async fn admin_reset_password(url: &str, username: &str, source: PasswordSou
     }
 }
 
+/// The database and a one-thread password hasher, for the account commands (exit code 2 and
+/// the reason printed when either fails).
+async fn db_and_hasher(url: &str) -> Result<(Db, crate::auth::password::Hasher), u8> {
+    let db = Db::connect(url).await.map_err(fail)?;
+    let hasher = crate::auth::password::Hasher::new(1).await.map_err(fail)?;
+    Ok((db, hasher))
+}
+
 /// `warden admin create-user`: an account without a password, and the one-time token that
 /// sets it, printed once. Exit 2 on an invalid or taken name.
 pub async fn admin_create_user(url: &str, username: &str, ttl: i64) -> u8 {
@@ -407,13 +411,9 @@ pub async fn admin_create_user(url: &str, username: &str, ttl: i64) -> u8 {
         Ok(n) => n,
         Err(e) => return fail(format!("username: {e}")),
     };
-    let db = match Db::connect(url).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let hasher = match crate::auth::password::Hasher::new(1).await {
-        Ok(h) => h,
-        Err(e) => return fail(e),
+    let (db, hasher) = match db_and_hasher(url).await {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let attributes = std::collections::BTreeMap::from([(

@@ -21,6 +21,16 @@ async fn set_password(app: &TestApp, token: &str, password: &str) -> TestRespons
     .await
 }
 
+async fn delete(app: &TestApp, token: &str, name: &str) -> TestResponse {
+    app.call(
+        Method::DELETE,
+        &format!("/v1/admin/users/{name}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 fn access(r: &TestResponse) -> String {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     r.body["access_token"].as_str().expect("access").to_owned()
@@ -299,9 +309,7 @@ async fn a_deleted_account_loses_its_sessions_and_roles_at_once_and_its_name_for
     let (access_token, refresh) = app.user_tokens("hank").await;
     app.assign(&admin, "user:hank", "role:editor").await;
     let before = app.policy_version(&admin).await;
-    let r = app
-        .call(Method::DELETE, "/v1/admin/users/Hank", Some(&admin), None)
-        .await;
+    let r = delete(&app, &admin, "Hank").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     let version: i64 = r.headers["warden-policy-version"]
         .to_str()
@@ -371,8 +379,7 @@ async fn a_deleted_account_loses_its_sessions_and_roles_at_once_and_its_name_for
         .await;
     assert!(r.status.is_client_error(), "{r:?}");
     assert_error(
-        &app.call(Method::DELETE, "/v1/admin/users/hank", Some(&admin), None)
-            .await,
+        &delete(&app, &admin, "hank").await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -383,8 +390,7 @@ async fn the_last_admin_cannot_be_deleted_but_one_of_two_can() {
     let app = TestApp::new().await;
     let admin = app.admin_token().await;
     assert_error(
-        &app.call(Method::DELETE, "/v1/admin/users/admin", Some(&admin), None)
-            .await,
+        &delete(&app, &admin, "admin").await,
         StatusCode::CONFLICT,
         "lockout",
     );
@@ -398,9 +404,7 @@ async fn the_last_admin_cannot_be_deleted_but_one_of_two_can() {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     app.assign(&admin, "user:ivy", "role:admin").await;
     let ivy = access(&app.login("ivy", PASSWORD).await);
-    let r = app
-        .call(Method::DELETE, "/v1/admin/users/admin", Some(&ivy), None)
-        .await;
+    let r = delete(&app, &ivy, "admin").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     assert_eq!(
         app.get("/v1/me", &admin).await.status,
@@ -412,8 +416,7 @@ async fn the_last_admin_cannot_be_deleted_but_one_of_two_can() {
     );
     // now ivy is the last one
     assert_error(
-        &app.call(Method::DELETE, "/v1/admin/users/ivy", Some(&ivy), None)
-            .await,
+        &delete(&app, &ivy, "ivy").await,
         StatusCode::CONFLICT,
         "lockout",
     );

@@ -42,7 +42,6 @@ mod audit;
 mod rules;
 mod versions;
 
-pub(in crate::store) use audit::insert_audit;
 pub use audit::{AuditEntry, list_audit, snapshot_at, version_entry};
 #[cfg(any(test, feature = "test-util"))]
 pub use rules::corrupt_condition_for_tests;
