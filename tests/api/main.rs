@@ -14,6 +14,7 @@ mod forward;
 mod head;
 mod helpers;
 mod keys;
+mod live_matrices;
 mod lockout;
 mod matrices;
 mod openapi;

@@ -69,3 +69,18 @@ pub(super) async fn replace_all(
     }
     Ok(())
 }
+
+/// Makes the database look as one from before matrices lived in it (no matrix, never
+/// seeded with them): tests of the upgrade path. Nothing in the service calls it.
+#[cfg(any(test, feature = "test-util"))]
+pub async fn forget_matrices_for_tests(db: &crate::store::Db) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM policy_matrices")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE policy_state SET matrices_seeded = 0 WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -46,6 +46,8 @@ mod versions;
 pub(in crate::store) use audit::insert_audit;
 pub use audit::{AuditEntry, list_audit, snapshot_at, version_entry};
 #[cfg(any(test, feature = "test-util"))]
+pub use matrices::forget_matrices_for_tests;
+#[cfg(any(test, feature = "test-util"))]
 pub use rules::corrupt_condition_for_tests;
 pub use rules::{AssignmentRow, PolicyRows, RulesSnapshot, load_all, seed_if_never_seeded};
 use rules::{insert_assignment_tx, insert_rule, snapshot_tx, take_rule};
