@@ -680,3 +680,58 @@ async fn policy_export_and_import_carry_the_matrices_and_an_older_file_leaves_th
         v
     );
 }
+
+/// The console's Grid page edits a matrix's YAML: an invariant the live policy fails is
+/// refused with its failing cells shown; a valid matrix is saved as a new version and its grid
+/// shown at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_edits_a_matrix_yaml_and_shows_a_refused_invariant_cell_by_cell() {
+    let server = crate::helpers::served(|c| c.demo = true).await;
+    let Some(b) = crate::helpers::browser::browser_or_skip(
+        "the_console_edits_a_matrix_yaml_and_shows_a_refused_invariant_cell_by_cell",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    let v0 = app.policy_version(&admin).await;
+    b.sign_in("admin", crate::helpers::ADMIN_PASSWORD).await;
+    b.section("grid", "#grid").await;
+    b.click("#matrix-edit").await;
+    b.find("#matrix-yaml").await;
+    let shown = b
+        .js("return document.querySelector('#matrix-yaml').value;")
+        .await;
+    let forward = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/matrices/forward.yaml"),
+    )
+    .expect("file");
+    assert_eq!(shown, json!(forward), "the stored text, comments and all");
+    // a new invariant the live policy fails: refused, the failing cell named, nothing stored
+    b.fill("#matrix-name", "invoices").await;
+    b.set_value("#matrix-yaml", &invoices("invoices", true, true))
+        .await;
+    b.click("#matrix-save").await;
+    b.wait_text("#matrix-error", "invariant_fails").await;
+    b.wait_text(
+        "#matrix-failing",
+        "invoices: fin read inv is denied, expected allowed",
+    )
+    .await;
+    assert_eq!(app.policy_version(&admin).await, v0);
+    // the same matrix as a report is saved as a version, and its grid is shown
+    b.set_value("#matrix-yaml", &invoices("invoices", false, false))
+        .await;
+    b.click("#matrix-save").await;
+    b.wait_text("#notice", &format!("saved as policy version {}", v0 + 1))
+        .await;
+    b.find("#grid[data-matrix='invoices']").await;
+    assert_eq!(
+        get_yaml(&app, &admin, "invoices").await.body,
+        json!(invoices("invoices", false, false))
+    );
+    b.close().await;
+}
