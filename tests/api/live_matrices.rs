@@ -194,8 +194,20 @@ async fn a_matrix_edit_is_an_audited_version_and_rollback_restores_rules_and_mat
     // GET as JSON: the results and the matrix itself, which PUTs back as it is
     let shown = app.get("/v1/admin/matrices/invoices", &admin).await;
     assert_eq!(shown.body["definition"], json_body, "{shown:?}");
-    // a rule edit, then a rollback to before the matrix: both go
+    // a rule edit, then a rollback to before the matrix: both go (compare says so first)
     app.add_rule(&admin, finance_rule()).await;
+    let compared = app
+        .get(&format!("/v1/admin/policy/versions/{v0}/compare"), &admin)
+        .await;
+    assert_eq!(compared.body["matrices_only_now"], json!(["invoices"]));
+    assert_eq!(compared.body["matrices_only_then"], json!([]));
+    let compared = app
+        .get(
+            &format!("/v1/admin/policy/versions/{}/compare", v0 + 1),
+            &admin,
+        )
+        .await;
+    assert_eq!(compared.body["matrices_changed"], json!(["invoices"]));
     let rolled = app
         .call(
             Method::POST,

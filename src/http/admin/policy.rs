@@ -181,9 +181,17 @@ pub struct VersionCompare {
     pub inheritance_only_then: Vec<(String, String)>,
     /// Role inheritance only the current policy has.
     pub inheritance_only_now: Vec<(String, String)>,
+    /// Matrices (by name) only the earlier version had (a rollback restores them).
+    pub matrices_only_then: Vec<String>,
+    /// Matrices only the current policy has (a rollback removes them).
+    pub matrices_only_now: Vec<String>,
+    /// Matrices whose text differs. All three are empty for a version stored before matrices
+    /// lived in the database (a rollback to it leaves the matrices as they are).
+    pub matrices_changed: Vec<String>,
 }
 
-/// An earlier version against the current policy: rules and role inheritance that differ.
+/// An earlier version against the current policy: rules, role inheritance and matrices that
+/// differ.
 #[utoipa::path(get, path = "/v1/admin/policy/versions/{version}/compare", tag = "admin", security(("bearer" = [])),
     params(("version" = i64, Path, description = "policy version")),
     responses((status = 200, body = VersionCompare), (status = 404, body = crate::http::error::ErrorBody)))]
@@ -220,6 +228,22 @@ pub async fn compare(
         .map(|a| (a.member.clone(), a.role.clone()))
         .collect();
     let inherited_then: BTreeSet<(String, String)> = then.inheritance.iter().cloned().collect();
+    let (mut matrices_only_then, mut matrices_only_now, mut matrices_changed) =
+        (Vec::new(), Vec::new(), Vec::new());
+    if let Some(then) = &then.matrices {
+        for m in then {
+            match snap.matrix(&m.name) {
+                Some((now, _)) if now.text != m.text => matrices_changed.push(m.name.clone()),
+                Some(_) => {}
+                None => matrices_only_then.push(m.name.clone()),
+            }
+        }
+        for (now, _) in snap.parsed_matrices() {
+            if !then.iter().any(|m| m.name == now.name) {
+                matrices_only_now.push(now.name.clone());
+            }
+        }
+    }
     Ok(Json(VersionCompare {
         version,
         current_version: snap.version(),
@@ -228,6 +252,9 @@ pub async fn compare(
         changed,
         inheritance_only_then: inherited_then.difference(&inherited_now).cloned().collect(),
         inheritance_only_now: inherited_now.difference(&inherited_then).cloned().collect(),
+        matrices_only_then,
+        matrices_only_now,
+        matrices_changed,
     }))
 }
 
