@@ -78,6 +78,7 @@ fn policy(n: usize) -> RuleSet {
         version: 1,
         rules,
         assignments,
+        matrices: Vec::new(),
     }
 }
 

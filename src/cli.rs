@@ -201,8 +201,13 @@ pub fn policy_lint(path: &std::path::Path) -> u8 {
                     cycle.join(" -> ")
                 ));
             }
+            let matrices = match file_matrices(path, &text) {
+                Ok(Some(m)) => format!(", {} matrices", m.len()),
+                Ok(None) => String::new(),
+                Err(e) => return fail(e),
+            };
             println!(
-                "{}: ok ({} rules, {} role assignments)",
+                "{}: ok ({} rules, {} role assignments{matrices})",
                 path.display(),
                 file.rules.len(),
                 file.assignments.len()
@@ -254,11 +259,39 @@ pub async fn policy_export(url: &str) -> u8 {
     {
         println!("g, {}, {}", a.member, a.role);
     }
+    println!(
+        "# the policy's matrices (`warden policy import` restores them; a file without this \
+         block leaves the matrices as they are)"
+    );
+    print!(
+        "{}",
+        crate::policy::stored_matrix::to_policy_file(&loaded.matrices)
+    );
     0
 }
 
-/// `warden policy import`: replaces the rules and role inheritance with a file's, as one
-/// versioned change that passes the same validation and invariants as the admin API.
+/// The matrices block of a policy file, each matrix checked as the admin API checks it.
+fn file_matrices(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<Option<Vec<crate::policy::stored_matrix::MatrixText>>, String> {
+    let at = |line: usize| match line {
+        0 => path.display().to_string(),
+        n => format!("{}: line {n}", path.display()),
+    };
+    let found = crate::policy::stored_matrix::from_policy_file(text)
+        .map_err(|(n, e)| format!("{}: {e}", at(n)))?;
+    for m in found.iter().flatten() {
+        crate::engine::matrices::parse(m)
+            .map_err(|e| format!("{}: matrix `{}`: {e}", path.display(), m.name))?;
+    }
+    Ok(found)
+}
+
+/// `warden policy import`: replaces the rules and role inheritance with a file's — and the
+/// matrices, when the file carries them (`warden policy export` writes them; a file without
+/// them leaves the matrices as they are) — as one versioned change that passes the same
+/// validation and invariants as the admin API.
 pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -280,6 +313,10 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             a.role
         ));
     }
+    let matrices = match file_matrices(path, &text) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
     let mut config = crate::config::Config::for_database(url);
     config.admin_password = None;
     let started = match crate::bootstrap::start(config, Arc::new(crate::clock::SystemClock)).await {
@@ -297,6 +334,7 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
             .map(|r| crate::policy::rule::Rule { id: 0, ..r.clone() })
             .collect(),
         inheritance: file.assignments.clone(),
+        matrices: matrices.clone(),
     };
     let summary = format!("imported {}", path.display());
     let meta = crate::store::policy::ChangeMeta {
@@ -311,8 +349,12 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
         .await
     {
         Ok(applied) => {
+            let what = match &matrices {
+                Some(m) => format!("and {} matrices", m.len()),
+                None => "(matrices unchanged: the file has none)".to_owned(),
+            };
             println!(
-                "imported {} rules as policy version {}",
+                "imported {} rules {what} as policy version {}",
                 file.rules.len(),
                 applied.policy_version
             );
@@ -320,7 +362,9 @@ pub async fn policy_import(path: &std::path::Path, url: &str) -> u8 {
         }
         Err(e) => {
             let code = fail(&e);
-            if let crate::policy::ChangeError::InvariantViolation { cells } = &e {
+            if let crate::policy::ChangeError::InvariantViolation { cells }
+            | crate::policy::ChangeError::InvariantFails { cells, .. } = &e
+            {
                 for c in cells {
                     eprintln!("  {}", serde_json::to_string(c).unwrap_or_default());
                 }

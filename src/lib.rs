@@ -17,10 +17,6 @@ pub mod matrix;
 pub mod metrics;
 pub mod policy;
 pub mod serve;
-/// Matrices embedded at build time.
-pub mod shipped {
-    include!(concat!(env!("OUT_DIR"), "/matrices.rs"));
-}
 pub mod state;
 pub mod store;
 

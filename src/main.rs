@@ -160,12 +160,13 @@ enum PolicyCommand {
         /// The policy.csv.
         file: PathBuf,
     },
-    /// Print the live rules and role inheritance as a policy file.
+    /// Print the live rules, role inheritance and matrices as a policy file.
     Export {
         #[command(flatten)]
         db: DatabaseArg,
     },
-    /// Replace the live rules and role inheritance with a file's, as one versioned change
+    /// Replace the live rules and role inheritance with a file's (and the matrices, when the
+    /// file carries them), as one versioned change
     /// (same validation and invariants as the admin API).
     Import {
         /// The policy.csv.

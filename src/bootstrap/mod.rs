@@ -125,7 +125,8 @@ async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
         .iter()
         .map(|a| (a.member.as_str(), a.role.as_str()))
         .collect();
-    store::policy::seed_if_never_seeded(db, &rules, &pairs, now)
+    let matrices = crate::matrix::seed::seed_matrices().map_err(err("the seed matrices"))?;
+    store::policy::seed_if_never_seeded(db, &rules, &pairs, &matrices, now)
         .await
         .map_err(|e| err("seeding the policy")(e.to_string()))
 }

@@ -54,6 +54,7 @@ impl SqlAdapter {
             version: rows.version,
             rules,
             assignments,
+            matrices: rows.matrices,
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::matrix::{Matrix, MatrixError};
 use crate::policy::change::{Op, apply, same_rule};
 use crate::policy::decide::Policy;
 use crate::policy::rule::{Rule, RuleSet};
+use crate::policy::stored_matrix::MatrixText;
 use crate::policy::{ChangeError, Conflict, Flip};
 use crate::store::policy::{ChangeMeta, Outcome};
 use crate::store::{self, Db};
@@ -23,26 +24,9 @@ pub struct Applied {
     pub policy_version: i64,
     /// Ids of rules the change added.
     pub rule_ids: Vec<i64>,
-}
-
-/// The shipped matrices (embedded at build time). An invalid file is a build-time bug that
-/// the matrix tests catch; should one ship anyway, edits are refused rather than left
-/// unguarded by the invariants it may hold.
-/// Parsed once: the files are embedded in the binary, so every call would parse the same text.
-pub fn shipped_matrices() -> Result<Vec<Matrix>, ChangeError> {
-    static PARSED: std::sync::OnceLock<Result<Vec<Matrix>, MatrixError>> =
-        std::sync::OnceLock::new();
-    PARSED
-        .get_or_init(|| {
-            crate::shipped::SHIPPED
-                .iter()
-                .map(|(name, text)| {
-                    Matrix::from_yaml(text).map_err(|e| e.at(&format!("shipped matrix {name}")))
-                })
-                .collect()
-        })
-        .clone()
-        .map_err(ChangeError::internal)
+    /// Matrices the change created (not part of the answer: `PUT` says it with 201).
+    #[serde(skip)]
+    pub matrices_created: Vec<String>,
 }
 
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
@@ -226,13 +210,9 @@ impl Engine {
         now: i64,
     ) -> Result<Applied, ChangeError> {
         let _one_at_a_time = self.change.lock().await;
-        let invariants: Vec<Matrix> = shipped_matrices()?
-            .into_iter()
-            .filter(|m| m.invariant)
-            .collect();
         // Validate against the newest policy without holding the database's write lock, so
         // the lock is held only for the writes themselves...
-        let validated = self.validate(&ops, &invariants).await?;
+        let validated = self.validate(&ops).await?;
         // ...then take it. Nobody can change the policy while we hold it (other instances
         // queue), so If-Match is checked against the truth.
         let pending = store::policy::Pending::begin(&self.db).await?;
@@ -245,11 +225,15 @@ impl Engine {
         }
         // The policy moved while we validated (another instance): validate again, now under
         // the lock. No retry loop, so contention cannot starve a change.
-        if validated != current && self.validate(&ops, &invariants).await? != current {
+        if validated != current && self.validate(&ops).await? != current {
             return Err(ChangeError::Unavailable("the policy could not be loaded"));
         }
         match pending.write(&ops, meta, now).await? {
-            Outcome::Applied { version, rule_ids } => {
+            Outcome::Applied {
+                version,
+                rule_ids,
+                matrices_created,
+            } => {
                 if let Err(e) = self.reload().await {
                     // Serving the replaced policy would contradict the admin's committed
                     // edit (say, a revoked grant): fail closed until the poller loads it.
@@ -259,6 +243,7 @@ impl Engine {
                 Ok(Applied {
                     policy_version: version,
                     rule_ids,
+                    matrices_created,
                 })
             }
             Outcome::NotFound(what) => Err(ChangeError::NotFound(what)),
@@ -272,12 +257,8 @@ impl Engine {
     /// function does the checking for both, so a dry run reports exactly the refusal the
     /// change would get. Server-side failures (503, 500) are errors of the dry run itself.
     pub async fn review(&self, ops: &[Op]) -> Result<Review, ChangeError> {
-        let invariants: Vec<Matrix> = shipped_matrices()?
-            .into_iter()
-            .filter(|m| m.invariant)
-            .collect();
         let mut seen = Proposal::default();
-        let verdict = match self.check_change(ops, &invariants, &mut seen).await {
+        let verdict = match self.check_change(ops, &mut seen).await {
             Err(e) if e.is_service_failure() => return Err(e),
             v => v.map(|_| ()),
         };
@@ -288,26 +269,24 @@ impl Engine {
             },
             before: seen.before,
             after: seen.after,
+            matrices: seen.matrices,
             verdict,
         })
     }
 
     /// The checks of [`Engine::change`]: see [`Engine::check_change`].
-    async fn validate(&self, ops: &[Op], invariants: &[Matrix]) -> Result<i64, ChangeError> {
-        self.check_change(ops, invariants, &mut Proposal::default())
-            .await
+    async fn validate(&self, ops: &[Op]) -> Result<i64, ChangeError> {
+        self.check_change(ops, &mut Proposal::default()).await
     }
 
     /// Every check a change must pass before it is committed, in order: the accounts it names
-    /// exist (422), the newest policy loads (503), the operations are valid (422/404/409), no
-    /// invariant cell breaks (409 `invariant_violation`), no lock-out (409 `lockout`). Records
-    /// the policies it got as far as in `seen`. Returns the version it checked against.
-    async fn check_change(
-        &self,
-        ops: &[Op],
-        invariants: &[Matrix],
-        seen: &mut Proposal,
-    ) -> Result<i64, ChangeError> {
+    /// exist (422), the newest policy loads (503), the operations are valid (422/404/409), the
+    /// matrices it would leave are valid (422), every new or edited invariant matrix holds on
+    /// the policy it would guard (422 `invariant_fails`), no cell of the other invariant
+    /// matrices breaks (409 `invariant_violation`), no lock-out (409 `lockout`). The invariants
+    /// are the live set's, as the change leaves it. Records the policies it got as far as in
+    /// `seen`. Returns the version it checked against.
+    async fn check_change(&self, ops: &[Op], seen: &mut Proposal) -> Result<i64, ChangeError> {
         ensure_users_exist(&self.db, ops).await?;
         self.reload()
             .await
@@ -322,7 +301,23 @@ impl Engine {
                 column: None,
             })?;
         seen.after = Some(next.clone());
-        let broken = broken_invariants(invariants, &base.loaded(), &next).await?;
+        let known = base.parsed_matrices();
+        let matrices = super::matrices::parse_set(&next.matrices, known)?;
+        seen.matrices = Some(matrices.clone());
+        let unchanged = |t: &MatrixText| known.iter().any(|(k, _)| k == t);
+        let (kept, fresh): (Vec<(&MatrixText, &Matrix)>, Vec<_>) = next
+            .matrices
+            .iter()
+            .zip(&matrices)
+            .filter(|(_, m)| m.invariant)
+            .partition(|(t, _)| unchanged(t));
+        let fresh: Vec<&Matrix> = fresh.into_iter().map(|(_, m)| m).collect();
+        let (cells, failing) = super::matrices::failing_cells(&fresh, &base.loaded(), &next)?;
+        if failing > 0 {
+            return Err(ChangeError::InvariantFails { cells, failing });
+        }
+        let invariants: Vec<Matrix> = kept.into_iter().map(|(_, m)| m.clone()).collect();
+        let broken = broken_invariants(&invariants, &base.loaded(), &next).await?;
         if !broken.is_empty() {
             return Err(ChangeError::InvariantViolation { cells: broken });
         }
@@ -346,10 +341,6 @@ impl Engine {
         now: i64,
     ) -> Result<i64, ChangeError> {
         let _one_at_a_time = self.change.lock().await;
-        let invariants: Vec<Matrix> = shipped_matrices()?
-            .into_iter()
-            .filter(|m| m.invariant)
-            .collect();
         let member = format!("user:{}", user.username_key);
         let before = serde_json::json!({ "user": user.username_key, "attributes": user.attributes, "scopes": user.scopes, "disabled": user.disabled });
         // A retry when another instance moved the policy between our checks and our write.
@@ -358,6 +349,13 @@ impl Engine {
                 .await
                 .map_err(|_| ChangeError::Unavailable("the policy could not be loaded"))?;
             let base = self.snapshot()?;
+            // the live set's invariants guard a deletion like any change
+            let invariants: Vec<Matrix> = base
+                .parsed_matrices()
+                .iter()
+                .filter(|(_, m)| m.invariant)
+                .map(|(_, m)| m.clone())
+                .collect();
             let ops = base
                 .assignments()
                 .iter()
@@ -417,6 +415,7 @@ impl Engine {
 struct Proposal {
     before: Option<RuleSet>,
     after: Option<RuleSet>,
+    matrices: Option<Vec<Matrix>>,
 }
 
 /// What the change protocol concludes about a proposed change (see [`Engine::review`]).
@@ -428,6 +427,8 @@ pub struct Review {
     pub before: Option<RuleSet>,
     /// The policy it would produce (None if refused before it could be built).
     pub after: Option<RuleSet>,
+    /// The matrices it would leave, parsed (None if refused before they were).
+    pub matrices: Option<Vec<Matrix>>,
     /// Ok: the change would be committed; Err: exactly the refusal the change gets.
     pub verdict: Result<(), ChangeError>,
 }

@@ -246,6 +246,7 @@ fn run(cases: u32) {
             version: 1,
             rules: case.rules.clone(),
             assignments: case.assignments.clone(),
+            matrices: Vec::new(),
         };
         let snap = Snapshot::compile(loaded).map_err(|e| TestCaseError::fail(e.to_string()))?;
         // A registration's shortcut (the last assignment added to the policy compiled without
@@ -255,6 +256,7 @@ fn run(cases: u32) {
                 version: 0,
                 rules: case.rules.clone(),
                 assignments: rest.to_vec(),
+                matrices: Vec::new(),
             })
             .ok()?;
             without.with_assignment(1, last)

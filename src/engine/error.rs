@@ -29,6 +29,14 @@ pub enum LoadError {
         /// Why.
         err: RuleError,
     },
+    /// A stored matrix is invalid.
+    #[error("matrix `{name}` refused: {err}")]
+    Matrix {
+        /// Its name.
+        name: String,
+        /// Why.
+        err: String,
+    },
     /// The model text is one the compiler refuses.
     #[error(transparent)]
     Model(#[from] ModelError),

@@ -15,6 +15,7 @@ pub use error::LoadError;
 #[cfg(test)]
 mod differential;
 pub mod lockout;
+pub mod matrices;
 pub mod resource;
 pub mod shadow;
 mod sync;
@@ -27,8 +28,10 @@ use arc_swap::ArcSwapOption;
 use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
+use crate::matrix::Matrix;
 use crate::policy::decide::{ConditionResult, Policy};
 use crate::policy::rule::{self, Assignment, Rule, RuleSet};
+use crate::policy::stored_matrix::MatrixText;
 use crate::policy::{AttrValue, Object, Subject};
 
 use crate::store::{self, Db};
@@ -89,6 +92,9 @@ pub struct Snapshot {
     model: Arc<str>,
     /// casbin-rs over the same rows, built on first use (tests, shadow evaluation).
     oracle: tokio::sync::OnceCell<Result<Enforcer, LoadError>>,
+    /// The policy's matrices: as stored, and parsed (the live set the invariants, the grid
+    /// and the previews use).
+    matrices: Arc<[(MatrixText, Matrix)]>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -165,12 +171,24 @@ impl Snapshot {
         if u32::try_from(loaded.rules.len()).is_err() {
             return Err(LoadError::TooManyRules);
         }
+        let matrices = loaded
+            .matrices
+            .into_iter()
+            .map(|t| match matrices::parse(&t) {
+                Ok(m) => Ok((t, m)),
+                Err(e) => Err(LoadError::Matrix {
+                    name: t.name,
+                    err: e.to_string(),
+                }),
+            })
+            .collect::<Result<_, _>>()?;
         let policy = Policy::from_rows(model, loaded.rules, &loaded.assignments)?;
         Ok(Self {
             policy,
             version: loaded.version,
             model: model.into(),
             oracle: tokio::sync::OnceCell::new(),
+            matrices,
         })
     }
 
@@ -183,6 +201,7 @@ impl Snapshot {
             version,
             model: self.model.clone(),
             oracle: tokio::sync::OnceCell::new(),
+            matrices: self.matrices.clone(),
         })
     }
 
@@ -194,6 +213,7 @@ impl Snapshot {
             version,
             model: self.model.clone(),
             oracle: tokio::sync::OnceCell::new(),
+            matrices: self.matrices.clone(),
         }
     }
 
@@ -228,7 +248,23 @@ impl Snapshot {
             version: self.version,
             rules: self.policy.rules().to_vec(),
             assignments: self.policy.assignments().to_vec(),
+            matrices: self.matrices.iter().map(|(t, _)| t.clone()).collect(),
         }
+    }
+
+    /// The policy's matrices, parsed, by name: the live set.
+    pub fn matrices(&self) -> Vec<Matrix> {
+        self.matrices.iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    /// One matrix of the policy: as stored and parsed.
+    pub fn matrix(&self, name: &str) -> Option<&(MatrixText, Matrix)> {
+        self.matrices.iter().find(|(t, _)| t.name == name)
+    }
+
+    /// The policy's matrices as stored and parsed (what a change's check reuses).
+    pub fn parsed_matrices(&self) -> &[(MatrixText, Matrix)] {
+        &self.matrices
     }
 
     /// Evaluates one request with the compiled engine. Any evaluation error is a deny.
@@ -687,6 +723,7 @@ mod tests {
             version: 1,
             rules: seed.rules,
             assignments: seed.assignments,
+            matrices: Vec::new(),
         };
         assert!(Snapshot::compile(loaded.clone()).is_ok());
         let edited = MODEL.replace(

@@ -124,6 +124,7 @@ mod tests {
             version: 1,
             rules: seed.rules,
             assignments: seed.assignments,
+            matrices: Vec::new(),
         };
         let snap = Snapshot::compile(loaded).unwrap();
         let sub = Subject {

@@ -7,7 +7,9 @@
 
 use std::borrow::Cow;
 
-use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{
+    BytesRejection, FormRejection, JsonRejection, PathRejection, QueryRejection,
+};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -280,6 +282,15 @@ impl From<FormRejection> for ApiError {
     }
 }
 
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if body_timed_out(&r) {
+            return ApiError::body_timeout();
+        }
+        from_rejection(r.status(), r.body_text())
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         from_rejection(r.status(), r.body_text())
@@ -327,6 +338,10 @@ impl From<ChangeError> for ApiError {
             ChangeError::InvariantViolation { cells } => {
                 ApiError::conflict("invariant_violation", message)
                     .with_details(serde_json::json!({ "cells": cells }))
+            }
+            ChangeError::InvariantFails { cells, failing } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invariant_fails", message)
+                    .with_details(serde_json::json!({ "cells": cells, "failing": failing }))
             }
             ChangeError::Lockout { routes } => ApiError::conflict("lockout", message)
                 .with_details(serde_json::json!({ "routes": routes })),

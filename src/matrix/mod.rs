@@ -24,55 +24,57 @@ pub mod generic;
 pub mod limits;
 pub mod report;
 pub mod run;
+pub mod seed;
 pub mod warden;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::AttrValue;
 
-/// A matrix file.
-#[derive(Debug, Clone, Deserialize)]
+/// A matrix file. Serialises to the same format (what `GET /v1/admin/matrices/{name}`
+/// shows as JSON).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Matrix {
     /// Name.
     pub name: String,
     /// What it shows.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Invariant matrices guard every policy edit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub invariant: bool,
     /// Casbin model under test (relative to the file); default Warden's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Casbin policy under test (relative to the file); default Warden's rules.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// Subjects by name.
     pub subjects: BTreeMap<String, MatrixSubject>,
     /// Domains (tenants), for models whose request has a `dom` field.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
     /// Objects by name.
     pub objects: BTreeMap<String, MatrixObject>,
     /// Actions to check on every object.
     pub actions: Vec<String>,
     /// Optional HTTP route per action: `"METHOD /path/:id"` (Warden's model only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, String>,
     /// Grid form: exactly these actions are allowed per subject per object (the rest denied).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expect: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     /// List form: cells that must be allowed: `[subject, object, action]`, or
     /// `[subject, domain, object, action]` with domains; `*` = any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<Vec<String>>,
     /// List form: cells that must be denied (wins over `allow`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<Vec<String>>,
     /// Where the file was read from (for resolving `model`/`policy`).
     #[serde(skip)]
@@ -80,29 +82,29 @@ pub struct Matrix {
 }
 
 /// A subject of a matrix.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixSubject {
     /// Role names (Warden: without `role:`; other models: added as `g, subject, role`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Attributes. For other models, a subject with attributes is passed as a map of them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, AttrValue>,
     /// Token scopes (Warden only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
 }
 
 /// An object of a matrix.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixObject {
     /// Resource type or path; default: the object's key.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Attributes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, AttrValue>,
 }
 

@@ -63,6 +63,7 @@ impl Matrix {
             version,
             rules: policy.rules.clone(),
             assignments,
+            matrices: Vec::new(),
         }
     }
 

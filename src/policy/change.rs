@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::{ChangeError, Conflict};
 use super::rule::{Assignment, Rule, RuleSet, RuleText, parse_subject};
+use super::stored_matrix::{MAX_MATRICES, MatrixText, check_name};
 
 /// One operation of a change, on validated values: once you hold an `Op`, its rule parses
 /// and its assignment is well formed (the constructors check; the change protocol checks the
@@ -22,6 +23,10 @@ pub enum Op {
     AddAssignment(Assignment),
     /// Delete a `g` row.
     RemoveAssignment(Assignment),
+    /// Create or replace a matrix (by its name).
+    PutMatrix(MatrixText),
+    /// Delete a matrix.
+    DeleteMatrix(String),
     /// Replace every rule and every role -> role row (a rollback or an import). Rules with an
     /// id keep it; rules with id 0 get new ids.
     Restore {
@@ -29,6 +34,10 @@ pub enum Op {
         rules: Vec<Rule>,
         /// The role -> role rows.
         inheritance: Vec<Assignment>,
+        /// The matrices, when the restored state records them (None: the matrices stay as
+        /// they are, for a version stored before matrices lived in the policy, or a policy
+        /// file without them).
+        matrices: Option<Vec<MatrixText>>,
     },
 }
 
@@ -60,8 +69,15 @@ impl Op {
     pub fn restore(
         rules: &[RuleText],
         inheritance: &[(String, String)],
+        matrices: Option<&[MatrixText]>,
     ) -> Result<Self, ChangeError> {
+        if let Some(m) = matrices {
+            for t in m {
+                check_name(&t.name).map_err(|e| ChangeError::invalid("matrix", e))?;
+            }
+        }
         Ok(Op::Restore {
+            matrices: matrices.map(<[MatrixText]>::to_vec),
             rules: rules
                 .iter()
                 .map(|t| {
@@ -88,11 +104,25 @@ impl Op {
                 .iter()
                 .map(|r| ("subject", r.subject.as_str()))
                 .collect(),
-            Op::DeleteRule(_) | Op::RemoveAssignment(_) => Vec::new(),
+            Op::DeleteRule(_)
+            | Op::RemoveAssignment(_)
+            | Op::PutMatrix(_)
+            | Op::DeleteMatrix(_) => Vec::new(),
         }
     }
 
-    /// Whether the operation changes rules or role -> role rows (not only an account's roles).
+    /// Creates or replaces the matrix `name` with `text` (its name checked; its content is
+    /// the engine's to parse and check).
+    pub fn put_matrix(name: &str, text: &str) -> Result<Self, ChangeError> {
+        check_name(name).map_err(|e| ChangeError::invalid("matrix", e))?;
+        Ok(Op::PutMatrix(MatrixText {
+            name: name.to_owned(),
+            text: text.to_owned(),
+        }))
+    }
+
+    /// Whether the operation changes rules, role -> role rows or matrices (what a version's
+    /// snapshot records), not only an account's roles.
     pub fn changes_rules(&self) -> bool {
         match self {
             Op::AddAssignment(a) | Op::RemoveAssignment(a) => a.member.starts_with("role:"),
@@ -175,12 +205,43 @@ pub fn apply(base: &RuleSet, ops: &[Op]) -> Result<RuleSet, ChangeError> {
                     return Err(ChangeError::NotFound("role assignment".into()));
                 }
             }
-            Op::Restore { rules, inheritance } => {
+            Op::PutMatrix(m) => match next.matrices.iter_mut().find(|x| x.name == m.name) {
+                Some(slot) => *slot = m.clone(),
+                None => next.matrices.push(m.clone()),
+            },
+            Op::DeleteMatrix(name) => {
+                let before = next.matrices.len();
+                next.matrices.retain(|x| x.name != *name);
+                if next.matrices.len() == before {
+                    return Err(ChangeError::NotFound("matrix".into()));
+                }
+            }
+            Op::Restore {
+                rules,
+                inheritance,
+                matrices,
+            } => {
                 next.rules = rules.clone();
                 next.assignments.retain(|a| a.member.starts_with("user:"));
                 next.assignments.extend(inheritance.iter().cloned());
+                if let Some(m) = matrices {
+                    next.matrices = m.clone();
+                }
             }
         }
+    }
+    next.matrices.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(w) = next.matrices.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(ChangeError::invalid(
+            "matrix",
+            format!("two matrices are named `{}`", w[0].name),
+        ));
+    }
+    if next.matrices.len() > MAX_MATRICES.max(base.matrices.len()) {
+        return Err(ChangeError::invalid(
+            "matrix",
+            format!("a policy holds at most {MAX_MATRICES} matrices"),
+        ));
     }
     if let Some(cycle) = find_cycle(&next.assignments) {
         return Err(ChangeError::invalid(

@@ -55,6 +55,19 @@ pub enum ChangeError {
         /// The cells it would break.
         cells: Vec<Flip>,
     },
+    /// A new or edited invariant matrix fails on the policy it would be stored with: the
+    /// invariants would not hold from the start. `cells` lists the first failing cells (the
+    /// answer now and with the change), `failing` counts them all.
+    #[error(
+        "the invariant matrix fails on {failing} cell(s) of the policy it would guard; \
+         nothing was changed"
+    )]
+    InvariantFails {
+        /// The first failing cells.
+        cells: Vec<Flip>,
+        /// How many cells fail.
+        failing: usize,
+    },
     /// After the change no enabled account could reach these admin routes (`METHOD /path`).
     #[error(
         "after this change no enabled account could reach {}; nothing was changed",

@@ -11,6 +11,7 @@ pub mod model;
 pub mod rule;
 pub mod scope;
 pub mod seed;
+pub mod stored_matrix;
 pub mod username;
 
 use std::collections::BTreeMap;

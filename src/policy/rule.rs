@@ -380,6 +380,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Validated `g` rows.
     pub assignments: Vec<Assignment>,
+    /// The policy's matrices, by name (their text; the engine parses them).
+    pub matrices: Vec<super::stored_matrix::MatrixText>,
 }
 
 #[cfg(test)]

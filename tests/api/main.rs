@@ -15,6 +15,7 @@ mod forward;
 mod head;
 mod helpers;
 mod keys;
+mod live_matrices;
 mod lockout;
 mod matrices;
 mod openapi;

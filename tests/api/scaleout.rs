@@ -466,8 +466,15 @@ async fn postgres_a_deletion_or_reset_on_one_instance_ends_the_account_on_anothe
         ),
     ] {
         let (token, _) = a.user_tokens(name).await;
-        // cached by B: its row and its live session
-        assert_eq!(b.get("/v1/me", &token).await.status, StatusCode::OK);
+        // cached by B (its row and its live session) once B has applied the registration
+        let seen = std::time::Instant::now();
+        while b.get("/v1/me", &token).await.status != StatusCode::OK {
+            assert!(
+                seen.elapsed() < std::time::Duration::from_secs(5),
+                "{name} never reached B"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let body = (method == Method::POST).then(|| json!({}));
         let r = a.call(method, path, Some(&admin), body).await;
         assert!(r.status.is_success(), "{r:?}");

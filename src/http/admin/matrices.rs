@@ -1,4 +1,5 @@
-//! `/v1/admin/matrices`: the shipped matrices against the live policy, and ad-hoc matrices
+//! `/v1/admin/matrices`: the policy's own matrices (the live set, stored with the rules: see
+//! [`super::matrix_edit`] for their edits) against the live policy, and ad-hoc matrices
 //! (optionally against a proposed change: a dry run).
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::rules::ChangeBody;
-use crate::engine::change::shipped_matrices;
+use crate::engine::Snapshot;
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::limits::RunError;
 use crate::matrix::report::{self, MatrixResult};
@@ -40,10 +41,16 @@ pub struct MatrixSummary {
     pub coverage: Option<serde_json::Value>,
     /// The policy version the matrix ran against.
     pub policy_version: i64,
+    /// The matrix itself, in the file format (`GET /v1/admin/matrices/{name}` only; send
+    /// `Accept: application/yaml` for its text as stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<serde_json::Value>,
 }
 
 fn summary(m: &Matrix, r: &MatrixResult, version: i64, coverage: bool) -> MatrixSummary {
     MatrixSummary {
+        definition: None,
         name: r.name.clone(),
         invariant: m.invariant,
         cells: r.cells,
@@ -131,7 +138,7 @@ pub struct ListOptions {
     pub coverage: Option<bool>,
 }
 
-/// Results of every shipped matrix against the live policy.
+/// Results of every matrix of the policy against the live policy.
 #[utoipa::path(get, path = "/v1/admin/matrices", operation_id = "list_matrices", tag = "admin", security(("bearer" = [])),
     params(ListOptions), responses((status = 200, body = [MatrixSummary])))]
 pub async fn list(
@@ -140,7 +147,7 @@ pub async fn list(
 ) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
     let coverage = options.coverage.unwrap_or(true);
     let snap = state.engine.snapshot()?;
-    let results = run_on(&state, shipped_matrices()?, &snap.loaded(), coverage).await?;
+    let results = run_on(&state, snap.matrices(), &snap.loaded(), coverage).await?;
     Ok(Json(
         results
             .iter()
@@ -149,20 +156,28 @@ pub async fn list(
     ))
 }
 
-/// One shipped matrix against the live policy; `{name}.html` returns the coloured grid.
+/// One matrix of the policy: with `Accept: application/yaml` (or `text/yaml`) its text as
+/// stored; otherwise its results against the live policy, with the matrix itself as
+/// `definition` (JSON, the file format); `{name}.html` returns the coloured grid.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}", operation_id = "show_matrix", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name, or name.html for the HTML grid")),
-    responses((status = 200, body = MatrixSummary), (status = 404, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, content((MatrixSummary = "application/json"), (String = "application/yaml"), (String = "text/html"))),
+        (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, as_html) = match name.strip_suffix(".html") {
         Some(n) => (n.to_owned(), true),
         None => (name, false),
     };
-    let m = shipped(&name)?;
     let snap = state.engine.snapshot()?;
+    let m = live(&snap, &name)?;
+    if !as_html && super::matrix_edit::wants_yaml(&headers) {
+        return Ok(super::matrix_edit::yaml_response(&snap, &name));
+    }
+    let definition = serde_json::to_value(&m).map_err(ApiError::internal)?;
     let results = run_on(&state, vec![m], &snap.loaded(), true).await?;
     let Some((m, r)) = results.first() else {
         return Err(ApiError::internal("a matrix run returned no result"));
@@ -179,13 +194,15 @@ pub async fn show(
         );
         return Ok(res);
     }
-    Ok(Json(summary(m, r, snap.version(), true)).into_response())
+    let mut body = summary(m, r, snap.version(), true);
+    body.definition = Some(definition);
+    Ok(Json(body).into_response())
 }
 
-fn shipped(name: &str) -> Result<Matrix, ApiError> {
-    shipped_matrices()?
-        .into_iter()
-        .find(|m| m.name == name)
+/// A matrix of the live set, by name (404 when the policy has none of that name).
+fn live(snap: &Snapshot, name: &str) -> Result<Matrix, ApiError> {
+    snap.matrix(name)
+        .map(|(_, m)| m.clone())
         .ok_or_else(|| ApiError::not_found("matrix"))
 }
 
@@ -241,7 +258,7 @@ pub struct MatrixGrid {
     pub cells: Vec<GridCell>,
 }
 
-/// Every cell of a shipped matrix against the live policy: the coloured grid's data.
+/// Every cell of a matrix of the policy against the live policy: the coloured grid's data.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/grid", operation_id = "matrix_grid", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name")),
     responses((status = 200, body = MatrixGrid), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)))]
@@ -249,8 +266,8 @@ pub async fn grid(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<MatrixGrid>, ApiError> {
-    let m = shipped(&name)?;
     let snap = state.engine.snapshot()?;
+    let m = live(&snap, &name)?;
     // The cells only: the grid shows no coverage, which costs far more on a large policy.
     let results = run_on(&state, vec![m], &snap.loaded(), false).await?;
     let Some((m, r)) = results.into_iter().next() else {
@@ -320,7 +337,7 @@ pub struct CellWhy {
     pub conditions: Vec<crate::policy::decide::ConditionResult>,
 }
 
-/// Why one cell of a shipped matrix is allowed or denied under the live policy: the rule
+/// Why one cell of a matrix of the policy is allowed or denied under the live policy: the rule
 /// that decided it and every applicable rule's condition with its result.
 #[utoipa::path(get, path = "/v1/admin/matrices/{matrix}/why", operation_id = "matrix_cell_why", tag = "admin", security(("bearer" = [])),
     params(("matrix" = String, Path, description = "matrix name"), CellQuery),
@@ -330,7 +347,8 @@ pub async fn why(
     Path(name): Path<String>,
     Query(q): Query<CellQuery>,
 ) -> Result<Json<CellWhy>, ApiError> {
-    let m = shipped(&name)?;
+    let snap = state.engine.snapshot()?;
+    let m = live(&snap, &name)?;
     let coords = m.coordinates();
     let Some(index) = coords
         .iter()
@@ -338,7 +356,6 @@ pub async fn why(
     else {
         return Err(ApiError::not_found("matrix cell"));
     };
-    let snap = state.engine.snapshot()?;
     let rules = snap.loaded();
     let slot = state.matrix_runs.admit(Some(1)).map_err(run_error)?;
     let why = state
@@ -379,48 +396,77 @@ pub async fn why(
     Ok(Json(why))
 }
 
-/// A matrix to run, optionally against a proposed change.
+/// A matrix to run, optionally against a proposed change; without `matrix`, the policy's own
+/// matrices (the live set).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
-    /// The matrix (YAML text, same format as the files).
-    pub matrix: String,
+    /// The matrix (YAML text, same format as the files). Absent: run every matrix of the
+    /// policy.
+    #[serde(default)]
+    pub matrix: Option<String>,
     /// A proposed change: run against the policy as it would be (nothing is applied).
     pub change: Option<ChangeBody>,
 }
 
-/// Run a matrix against the live policy, or against a proposed change (dry run).
+/// The result of a run: one matrix's, or (for the live set) every matrix's, by name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum RunResult {
+    /// The matrix of the request.
+    One(MatrixSummary),
+    /// Every matrix of the policy.
+    All(Vec<MatrixSummary>),
+}
+
+/// Run a matrix against the live policy, or against a proposed change (dry run); without
+/// `matrix`, run every matrix of the policy (the live set) and answer with a list.
 ///
 /// Bounded: at most 100,000 cells per request (422 `matrix_too_large`, answered before
 /// anything is evaluated), 2 runs at once (503 `busy` with `Retry-After`), 10 s of evaluation
 /// (503 `timeout`). A matrix that checks no cell is refused (422).
 #[utoipa::path(post, path = "/v1/admin/matrices/run", operation_id = "run_matrix", tag = "admin", security(("bearer" = [])), request_body = RunBody,
-    responses((status = 200, body = MatrixSummary), (status = 422, body = crate::http::error::ErrorBody),
+    responses((status = 200, body = RunResult), (status = 404, body = crate::http::error::ErrorBody),
+        (status = 409, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody),
         (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,
     Json(body): Json<RunBody>,
-) -> Result<Json<MatrixSummary>, ApiError> {
-    let m = Matrix::from_yaml(&body.matrix).map_err(|e| ApiError::validation("matrix", e))?;
-    if m.model.is_some() {
-        return Err(ApiError::validation(
-            "matrix",
-            "model/policy files cannot be named through the API; use `warden matrix check`",
-        ));
-    }
+) -> Result<Json<RunResult>, ApiError> {
+    let snap = state.engine.snapshot()?;
+    let matrices = match &body.matrix {
+        Some(text) => {
+            let m = Matrix::from_yaml(text).map_err(|e| ApiError::validation("matrix", e))?;
+            if m.model.is_some() {
+                return Err(ApiError::validation(
+                    "matrix",
+                    "model/policy files cannot be named through the API; use `warden matrix check`",
+                ));
+            }
+            vec![m]
+        }
+        None => snap.matrices(),
+    };
     // Sized before anything else is computed: a small body can name billions of cells.
     state
         .matrix_runs
-        .size(total_cells([&m]))
+        .size(total_cells(&matrices))
         .map_err(run_error)?;
-    let snap = state.engine.snapshot()?;
     let policy = match body.change {
         Some(change) => crate::policy::change::apply(&snap.loaded(), &change.ops()?)?,
         None => snap.loaded(),
     };
-    let results = run_on(&state, vec![m], &policy, true).await?;
-    let (m, r) = results
-        .first()
-        .ok_or_else(|| ApiError::internal("a matrix run returned no result"))?;
-    Ok(Json(summary(m, r, snap.version(), true)))
+    let results = run_on(&state, matrices, &policy, true).await?;
+    let mut all: Vec<MatrixSummary> = results
+        .iter()
+        .map(|(m, r)| summary(m, r, snap.version(), true))
+        .collect();
+    match (body.matrix, all.pop()) {
+        (Some(_), Some(one)) => Ok(Json(RunResult::One(one))),
+        (Some(_), None) => Err(ApiError::internal("a matrix run returned no result")),
+        (None, last) => {
+            all.extend(last);
+            Ok(Json(RunResult::All(all)))
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod decisions;
 pub mod matrices;
+pub mod matrix_edit;
 pub mod policy;
 pub mod rules;
 pub mod users;
@@ -44,7 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decisions::recent))
         .routes(routes!(matrices::list))
         .routes(routes!(matrices::run))
-        .routes(routes!(matrices::show))
+        .routes(routes!(
+            matrices::show,
+            matrix_edit::put,
+            matrix_edit::remove
+        ))
         .routes(routes!(matrices::grid))
         .routes(routes!(matrices::why))
 }

@@ -10,7 +10,7 @@ use super::matrices::{run_error, total_cells};
 use super::rules::ChangeBody;
 use super::{Page, Versioned, apply};
 use crate::auth::principal::Principal;
-use crate::engine::change::{Applied, Review, flips_within, shipped_matrices, violations};
+use crate::engine::change::{Applied, Review, flips_within, violations};
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
 use crate::policy::Flip;
@@ -126,8 +126,9 @@ pub struct RollbackBody {
     pub version: i64,
 }
 
-/// Restore the rules and role inheritance of an earlier version, as a new version.
-/// User -> role assignments are account data and stay as they are.
+/// Restore the rules, role inheritance and matrices of an earlier version, as a new version.
+/// User -> role assignments are account data and stay as they are; a version stored before
+/// matrices lived in the database leaves the matrices as they are.
 #[utoipa::path(post, path = "/v1/admin/policy/rollback", tag = "admin", security(("bearer" = [])), request_body = RollbackBody,
     responses((status = 201, body = Applied, headers(("etag" = String, description = "the policy version shown, quoted: `\"8\"`"))), (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)))]
 pub async fn rollback(
@@ -144,7 +145,11 @@ pub async fn rollback(
         &headers,
         "policy.rollback",
         &summary,
-        vec![Op::restore(&snap.rules, &snap.inheritance)?],
+        vec![Op::restore(
+            &snap.rules,
+            &snap.inheritance,
+            snap.matrices.as_deref(),
+        )?],
     )
     .await?;
     Ok(Versioned::created(applied.policy_version, applied))
@@ -176,9 +181,17 @@ pub struct VersionCompare {
     pub inheritance_only_then: Vec<(String, String)>,
     /// Role inheritance only the current policy has.
     pub inheritance_only_now: Vec<(String, String)>,
+    /// Matrices (by name) only the earlier version had (a rollback restores them).
+    pub matrices_only_then: Vec<String>,
+    /// Matrices only the current policy has (a rollback removes them).
+    pub matrices_only_now: Vec<String>,
+    /// Matrices whose text differs. All three are empty for a version stored before matrices
+    /// lived in the database (a rollback to it leaves the matrices as they are).
+    pub matrices_changed: Vec<String>,
 }
 
-/// An earlier version against the current policy: rules and role inheritance that differ.
+/// An earlier version against the current policy: rules, role inheritance and matrices that
+/// differ.
 #[utoipa::path(get, path = "/v1/admin/policy/versions/{version}/compare", tag = "admin", security(("bearer" = [])),
     params(("version" = i64, Path, description = "policy version")),
     responses((status = 200, body = VersionCompare), (status = 404, body = crate::http::error::ErrorBody)))]
@@ -215,6 +228,22 @@ pub async fn compare(
         .map(|a| (a.member.clone(), a.role.clone()))
         .collect();
     let inherited_then: BTreeSet<(String, String)> = then.inheritance.iter().cloned().collect();
+    let (mut matrices_only_then, mut matrices_only_now, mut matrices_changed) =
+        (Vec::new(), Vec::new(), Vec::new());
+    if let Some(then) = &then.matrices {
+        for m in then {
+            match snap.matrix(&m.name) {
+                Some((now, _)) if now.text != m.text => matrices_changed.push(m.name.clone()),
+                Some(_) => {}
+                None => matrices_only_then.push(m.name.clone()),
+            }
+        }
+        for (now, _) in snap.parsed_matrices() {
+            if !then.iter().any(|m| m.name == now.name) {
+                matrices_only_now.push(now.name.clone());
+            }
+        }
+    }
     Ok(Json(VersionCompare {
         version,
         current_version: snap.version(),
@@ -223,6 +252,9 @@ pub async fn compare(
         changed,
         inheritance_only_then: inherited_then.difference(&inherited_now).cloned().collect(),
         inheritance_only_now: inherited_now.difference(&inherited_then).cloned().collect(),
+        matrices_only_then,
+        matrices_only_now,
+        matrices_changed,
     }))
 }
 
@@ -237,7 +269,7 @@ pub struct DryRunBody {
     /// A rollback, as `POST /v1/admin/policy/rollback` with this version would make it.
     #[serde(default)]
     pub rollback_to: Option<i64>,
-    /// Extra matrices (YAML) to evaluate besides the shipped ones.
+    /// Extra matrices (YAML) to evaluate besides the policy's own.
     #[serde(default)]
     pub matrices: Vec<String>,
 }
@@ -300,7 +332,7 @@ pub async fn dry_run(
         (Some(change), None) => change.ops(),
         (None, Some(version)) => {
             let snap = snapshot_of(&state, version).await?;
-            Op::restore(&snap.rules, &snap.inheritance).map(|op| vec![op])
+            Op::restore(&snap.rules, &snap.inheritance, snap.matrices.as_deref()).map(|op| vec![op])
         }
         _ => {
             return Err(ApiError::validation(
@@ -315,6 +347,7 @@ pub async fn dry_run(
             version: state.engine.snapshot()?.version(),
             before: None,
             after: None,
+            matrices: None,
             verdict: Err(refused),
         },
     };
@@ -324,7 +357,12 @@ pub async fn dry_run(
                 .matrix_runs
                 .admit(total_cells(&extra))
                 .map_err(run_error)?;
-            let mut matrices = shipped_matrices()?;
+            // The live set as the change would leave it (a matrix edit's preview shows the
+            // matrices it stores); the current one when the change's matrices are invalid.
+            let mut matrices = match review.matrices {
+                Some(m) => m,
+                None => state.engine.snapshot()?.matrices(),
+            };
             let invariants: Vec<Matrix> =
                 matrices.iter().filter(|m| m.invariant).cloned().collect();
             matrices.extend(extra);

@@ -74,8 +74,8 @@
   }
 
   async function call(method, path, opts) {
-    const { body, form, ifMatch } = opts || {};
-    const headers = { Accept: 'application/json' };
+    const { body, form, ifMatch, yaml, accept } = opts || {};
+    const headers = { Accept: accept || 'application/json' };
     if (session.access && !form) headers.Authorization = 'Bearer ' + session.access;
     let payload;
     if (form) {
@@ -84,11 +84,15 @@
     } else if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       payload = JSON.stringify(body);
+    } else if (yaml !== undefined) {
+      headers['Content-Type'] = 'application/yaml';
+      payload = yaml;
     }
     if (ifMatch !== undefined && ifMatch !== null) headers['If-Match'] = '"' + ifMatch + '"';
     const res = await fetch(path, { method, headers, body: payload, credentials: 'omit', cache: 'no-store', redirect: 'error' });
     const text = await res.text();
     let data = null;
+    if (accept && res.ok) return { res, data: text };
     try { data = text ? JSON.parse(text) : null; } catch (_) { data = { message: text.slice(0, 200) }; }
     return { res, data };
   }
@@ -819,7 +823,8 @@
   }
 
   // ---------------------------------------------------------------------------------------
-  // Grid: the live matrix of a shipped file, filterable, with a "why" for every cell.
+  // Grid: the live matrix of any matrix of the policy, filterable, with a "why" for every
+  // cell, and its YAML to edit (matrixEditor).
   let gridMatrix = null;
 
   async function gridView() {
@@ -839,7 +844,11 @@
     const fo = h('input', { id: 'grid-object', name: 'object', placeholder: 'filter objects' });
     const area = h('div', { id: 'grid-area' });
     const why = h('aside', { id: 'why', 'aria-live': 'polite' });
-    main.append(h('div', { class: 'filters' }, field('Matrix', select), field('Subject contains', fs), field('Object contains', fo)),
+    const editor = h('div', { id: 'matrix-editor' });
+    const edit = h('button', { id: 'matrix-edit', type: 'button', class: 'secondary' }, 'Edit YAML…');
+    edit.addEventListener('click', () => matrixEditor(editor, select.value));
+    main.append(h('div', { class: 'filters' }, field('Matrix', select), field('Subject contains', fs), field('Object contains', fo), edit),
+      editor,
       h('p', { class: 'legend' }, h('span', { class: 'cell allow' }, 'allow'), ' ', h('span', { class: 'cell deny' }, 'deny'), ' ',
         h('span', { class: 'cell allow unexpected' }, '!'), ' differs from what the matrix expects; select a cell for why.'),
       h('div', { class: 'gridwrap' }, area, why));
@@ -861,6 +870,52 @@
     fs.addEventListener('input', draw);
     fo.addEventListener('input', draw);
     await load();
+  }
+
+  // A matrix's YAML as stored, in a text area; Save puts it back as a new policy version
+  // (If-Match: the version it was read at). A name not in the policy creates a matrix.
+  async function matrixEditor(box, name) {
+    clear(box).append(h('p', { class: 'hint' }, 'Loading…'));
+    let got;
+    try {
+      got = await api('GET', '/v1/admin/matrices/' + encodeURIComponent(name), { accept: 'application/yaml' });
+    } catch (e) {
+      clear(box).append(failure(e));
+      return;
+    }
+    const version = got.etag ? got.etag.replace(/"/g, '') : null;
+    const nameInput = h('input', { id: 'matrix-name', name: 'matrix-name', value: name });
+    const text = h('textarea', { id: 'matrix-yaml', name: 'matrix-yaml', rows: 18, spellcheck: 'false' });
+    text.value = got.data;
+    const status = h('div', { id: 'matrix-edit-status', 'aria-live': 'polite' });
+    const save = h('button', { id: 'matrix-save', type: 'submit' }, 'Save as a new version');
+    const cancel = h('button', { id: 'matrix-cancel', type: 'button', class: 'secondary', onclick: () => clear(box) }, 'Cancel');
+    const form = h('form', { id: 'matrix-form', class: 'card' },
+      h('h2', {}, 'Matrix YAML'),
+      h('p', { class: 'hint' }, 'The file format of policies/matrices. An invariant matrix must hold on the live policy; every later change must keep it.'),
+      field('Name', nameInput), field('YAML', text), status, h('div', { class: 'actions' }, save, cancel));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const target = nameInput.value.trim();
+      clear(status);
+      try {
+        const r = await api('PUT', '/v1/admin/matrices/' + encodeURIComponent(target),
+          { yaml: text.value, ifMatch: target === name ? version : null });
+        gridMatrix = target;
+        notice('Matrix ' + target + ' saved as policy version ' + r.data.policy_version + '.');
+        await gridView();
+      } catch (e) {
+        status.append(failure(e, 'matrix-error'));
+        const cells = (e.details && e.details.cells) || [];
+        if (cells.length) {
+          status.append(h('ul', { id: 'matrix-failing' }, cells.map((c) =>
+            h('li', {}, c.matrix + ': ' + c.subject + ' ' + c.action + ' ' + c.object + ' is ' + (c.after ? 'allowed' : 'denied') +
+              ', expected ' + (c.expected ? 'allowed' : 'denied')))));
+        }
+      }
+    });
+    clear(box).append(form);
+    text.focus();
   }
 
   function drawGrid(area, why, g, fs, fo) {

@@ -39,10 +39,13 @@ macro_rules! select_audit {
 }
 
 mod audit;
+mod matrices;
 mod rules;
 mod versions;
 
 pub use audit::{AuditEntry, list_audit, snapshot_at, version_entry};
+#[cfg(any(test, feature = "test-util"))]
+pub use matrices::forget_matrices_for_tests;
 #[cfg(any(test, feature = "test-util"))]
 pub use rules::corrupt_condition_for_tests;
 pub use rules::{AssignmentRow, PolicyRows, RulesSnapshot, load_all, seed_if_never_seeded};
@@ -73,6 +76,8 @@ pub enum Outcome {
         version: i64,
         /// Ids of inserted rules.
         rule_ids: Vec<i64>,
+        /// Matrices the change created (a put of a name that did not exist).
+        matrices_created: Vec<String>,
     },
     /// `If-Match` did not match; nothing changed.
     VersionMismatch {
@@ -129,6 +134,7 @@ impl Pending {
     pub async fn write(self, ops: &[Op], meta: &ChangeMeta<'_>, now: i64) -> StoreResult<Outcome> {
         let Self { mut tx, version } = self;
         let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+        let mut matrices_created = Vec::new();
         for op in ops {
             match op {
                 Op::AddRule(r) => {
@@ -174,15 +180,38 @@ impl Pending {
                     }
                     before.push(serde_json::json!({ "assignment": [member, role] }));
                 }
-                Op::Restore { rules, inheritance } => {
+                Op::PutMatrix(m) => {
+                    match matrices::take(&mut tx, &m.name).await? {
+                        Some(old) => before.push(serde_json::json!({ "matrix": old })),
+                        None => matrices_created.push(m.name.clone()),
+                    }
+                    matrices::insert(&mut tx, m, now).await?;
+                    after.push(serde_json::json!({ "matrix": m }));
+                }
+                Op::DeleteMatrix(name) => {
+                    let Some(old) = matrices::take(&mut tx, name).await? else {
+                        return Ok(Outcome::NotFound(format!("matrix {name}")));
+                    };
+                    before.push(serde_json::json!({ "matrix": old }));
+                }
+                Op::Restore {
+                    rules,
+                    inheritance,
+                    matrices: restored,
+                } => {
+                    let old = snapshot_tx(&mut tx).await?;
                     let snap = RulesSnapshot {
                         rules: rules.iter().map(Rule::text).collect(),
                         inheritance: inheritance
                             .iter()
                             .map(|a| (a.member.clone(), a.role.clone()))
                             .collect(),
+                        // what the version will hold: the restored set, or the one kept
+                        matrices: restored.clone().or_else(|| old.matrices.clone()),
                     };
-                    let old = snapshot_tx(&mut tx).await?;
+                    if let Some(m) = restored {
+                        matrices::replace_all(&mut tx, m, now).await?;
+                    }
                     sqlx::query("DELETE FROM policy_rules")
                         .execute(&mut *tx)
                         .await?;
@@ -219,6 +248,7 @@ impl Pending {
         Ok(Outcome::Applied {
             version,
             rule_ids: ids,
+            matrices_created,
         })
     }
 }

@@ -6,8 +6,10 @@ use sqlx::Row;
 
 use super::ChangeMeta;
 use super::Tx;
+use super::matrices;
 use super::versions::{begin_version, finish_version};
 use crate::policy::rule::RuleText;
+use crate::policy::stored_matrix::MatrixText;
 use crate::store::{Db, StoreError, StoreResult};
 
 /// A `policy_rules` row (the pure policy core knows no sqlx, so its [`RuleText`] cannot
@@ -37,15 +39,20 @@ impl From<RuleRecord> for RuleText {
     }
 }
 
-/// The part of the policy a rollback restores: rules and role -> role inheritance. Stored as
-/// JSON per version (`policy_snapshots`) and in audit rows, so its shape is a stored format;
-/// it holds text, not validated rules, because a restore validates it like any other edit.
+/// The part of the policy a rollback restores: rules, role -> role inheritance and matrices.
+/// Stored as JSON per version (`policy_snapshots`) and in audit rows, so its shape is a stored
+/// format; it holds text, not validated rules, because a restore validates it like any other
+/// edit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesSnapshot {
     /// Rules with their ids.
     pub rules: Vec<RuleText>,
     /// `(role:a, role:b)` pairs: a inherits b.
     pub inheritance: Vec<(String, String)>,
+    /// The matrices, by name. None in a snapshot stored before matrices lived in the
+    /// database: a rollback to such a version leaves the matrices as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrices: Option<Vec<MatrixText>>,
 }
 
 /// Deletes a rule and returns what it was (None if there was no such rule).
@@ -119,7 +126,12 @@ pub(super) async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
     .iter()
     .map(|r| Ok((r.try_get("member")?, r.try_get("role")?)))
     .collect::<StoreResult<Vec<_>>>()?;
-    Ok(RulesSnapshot { rules, inheritance })
+    let matrices = Some(matrices::all_tx(tx).await?);
+    Ok(RulesSnapshot {
+        rules,
+        inheritance,
+        matrices,
+    })
 }
 
 /// A stored `g` rule.
@@ -143,6 +155,8 @@ pub struct PolicyRows {
     pub rules: Vec<RuleText>,
     /// `g` rules, by id.
     pub assignments: Vec<AssignmentRow>,
+    /// Matrices, by name.
+    pub matrices: Vec<MatrixText>,
 }
 
 /// Reads the version and every rule and assignment in one transaction, so the three agree.
@@ -164,20 +178,27 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    let matrices = matrices::all_tx(&mut tx).await?;
     tx.commit().await?;
     Ok(PolicyRows {
         version,
         rules,
         assignments,
+        matrices,
     })
 }
 
-/// Loads the seed into an empty, never-seeded policy, in one transaction. Returns false
-/// (and changes nothing) if the policy was seeded before, even if it is empty now.
+/// Loads the seed into an empty, never-seeded policy, in one transaction: the rules and
+/// assignments once per database, and the matrices once per database too (on a database
+/// that was seeded before matrices lived in it, at its first start with them; they guarded
+/// its edits from the binary until then). Returns false (and changes nothing) if the policy
+/// was seeded before, even if it is empty now; matrices an admin deleted are never loaded
+/// again either.
 pub async fn seed_if_never_seeded(
     db: &Db,
     rules: &[RuleText],
     assignments: &[(&str, &str)],
+    seed_matrices: &[MatrixText],
     now: i64,
 ) -> StoreResult<bool> {
     let mut tx = db.pool().begin().await?;
@@ -186,22 +207,45 @@ pub async fn seed_if_never_seeded(
         .await?
         .rows_affected()
         == 1;
-    if !claimed {
+    let claimed_matrices = sqlx::query(
+        "UPDATE policy_state SET matrices_seeded = 1 WHERE id = 1 AND matrices_seeded = 0",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed && !claimed_matrices {
         return Ok(false);
     }
+    let (rules, assignments) = if claimed {
+        (rules, assignments)
+    } else {
+        (&[][..], &[][..])
+    };
     for r in rules {
         insert_rule(&mut tx, r, false, now).await?;
     }
     for (member, role) in assignments {
         insert_assignment_tx(&mut tx, member, role, now).await?;
     }
+    for m in seed_matrices {
+        matrices::insert(&mut tx, m, now).await?;
+    }
     let version = begin_version(db, &mut tx).await?;
     let meta = ChangeMeta {
         actor: "seed",
         action: "seed",
-        summary: "seed policy loaded on first start",
+        summary: if claimed {
+            "seed policy loaded on first start"
+        } else {
+            "seed matrices loaded into a policy seeded before matrices lived in it"
+        },
     };
-    let after = serde_json::json!({ "rules": rules.len(), "assignments": assignments.len() });
+    let after = serde_json::json!({
+        "rules": rules.len(),
+        "assignments": assignments.len(),
+        "matrices": seed_matrices.len(),
+    });
     finish_version(
         &mut tx,
         version,
@@ -213,7 +257,7 @@ pub async fn seed_if_never_seeded(
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(claimed)
 }
 
 /// Inserts a `g` rule inside a transaction.
