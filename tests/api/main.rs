@@ -12,6 +12,7 @@ mod errors;
 mod etag;
 mod forward;
 mod head;
+mod healthcheck;
 mod helpers;
 mod keys;
 mod lockout;
