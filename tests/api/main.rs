@@ -14,6 +14,7 @@ mod forward;
 mod head;
 mod healthcheck;
 mod helpers;
+mod image;
 mod keys;
 mod lockout;
 mod matrices;
