@@ -15,7 +15,9 @@
 #      mounted (`podman image mount`), a fresh directory owned by 10001 is bound onto its /data
 #      (what a volume is), and the binary runs in that root with `chroot --userspec=10001:10001`
 #      and the image's environment only: `serve --listen 127.0.0.1:<free port>` with the
-#      admin password in WARDEN_ADMIN_PASSWORD.
+#      admin password in WARDEN_ADMIN_PASSWORD;
+#   5. when WARDEN_TEST_POSTGRES names a server (.ci/run exports its throwaway cluster), the
+#      same again on a fresh Postgres database (what the compose file runs): /healthz, a login.
 # Everything is unmounted and removed on every exit path. Needs root (mount, chroot), podman
 # (Debian's `podman`), curl and python3. Prints how long it took.
 set -euo pipefail
@@ -41,6 +43,8 @@ podman=(podman --root "$work/store" --runroot "$work/run")
 image=localhost/warden-scratch:ci
 mounted=""
 server=""
+pg_created=""
+pg_db=""
 
 # stop PID: SIGTERM, as `docker stop` sends it; SIGKILL after 10 s, as `docker stop` would.
 # Succeeds when the process ended by itself with status 0.
@@ -68,6 +72,7 @@ cleanup() {
   for p in /proc/[0-9]*; do
     case $(readlink "$p/root" 2>/dev/null) in "$work"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
   done
+  [ -n "$pg_created" ] && psql -q "$WARDEN_TEST_POSTGRES" -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1
   if [ "$rc" != 0 ] && [ -s "$work/serve.log" ]; then
     echo "--- warden's log:" >&2
     cat "$work/serve.log" >&2
@@ -151,55 +156,76 @@ mounted=$("${podman[@]}" image mount "$image")
 install -d -m 0700 -o "$uid" -g "$gid" "$work/volume"
 mount --bind "$work/volume" "$mounted/data"
 
-in_image() { # the image's environment only, as its user, in its root
-  env -i "${image_env[@]}" "$@"
+# serve_in_image [VAR=value...]: starts `warden serve` in the image's root as its user, with the
+# image's environment plus the given variables, on a free loopback port ($port), admin password
+# $password; returns once /healthz answers, having checked who and where the process is.
+serve_in_image() {
+  port=$(free_port)
+  : >"$work/serve.log"
+  # (env itself in the background, not a function: $! is then warden's own pid)
+  env -i "${image_env[@]}" WARDEN_ADMIN_PASSWORD="$password" "$@" \
+    chroot --userspec="$uid:$gid" "$mounted" /usr/local/bin/warden serve --listen "127.0.0.1:$port" \
+    >"$work/serve.log" 2>&1 &
+  server=$!
+  wait_up "http://127.0.0.1:$port/healthz" 60
+  kill -0 "$server" 2>/dev/null || fail "warden exited"
+  # the image's binary, in the image's root, as the image's user with no other group (real,
+  # effective, saved and filesystem ids; supplementary groups none or its own)
+  if [ "$(readlink "/proc/$server/root")" != "$mounted" ] ||
+    [ "$(readlink "/proc/$server/exe")" != "$mounted/usr/local/bin/warden" ]; then
+    fail "pid $server is not the image's binary in the image's root"
+  fi
+  local ids
+  ids=$(awk '/^(Uid|Gid|Groups):/ { for (i = 2; i <= NF; i++) printf "%s ", $i }' "/proc/$server/status")
+  case "$ids" in
+    "$uid $uid $uid $uid $gid $gid $gid $gid " | "$uid $uid $uid $uid $gid $gid $gid $gid $gid ") ;;
+    *) fail "warden runs as uid/gid/groups '$ids', expected $uid:$gid only" ;;
+  esac
 }
-port=$(free_port)
-password=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
-# (env itself, not the function, in the background: $! is then warden's own pid)
-env -i "${image_env[@]}" WARDEN_ADMIN_PASSWORD="$password" \
-  chroot --userspec="$uid:$gid" "$mounted" /usr/local/bin/warden serve --listen "127.0.0.1:$port" \
-  >"$work/serve.log" 2>&1 &
-server=$!
-wait_up "http://127.0.0.1:$port/healthz" 60
-kill -0 "$server" 2>/dev/null || fail "warden exited"
-# It is the image's binary, in the image's root, as the image's user with no other group
-# (real, effective, saved and filesystem ids; supplementary groups none or its own).
-if [ "$(readlink "/proc/$server/root")" != "$mounted" ] ||
-  [ "$(readlink "/proc/$server/exe")" != "$mounted/usr/local/bin/warden" ]; then
-  fail "pid $server is not the image's binary in the image's root"
-fi
-ids=$(awk '/^(Uid|Gid|Groups):/ { for (i = 2; i <= NF; i++) printf "%s ", $i }' "/proc/$server/status")
-case "$ids" in
-  "$uid $uid $uid $uid $gid $gid $gid $gid " | "$uid $uid $uid $uid $gid $gid $gid $gid $gid ") ;;
-  *) fail "warden runs as uid/gid/groups '$ids', expected $uid:$gid only" ;;
-esac
-echo "serve: up as $uid:$gid on 127.0.0.1:$port, database in the volume"
 
-# A login as the bootstrap admin (the form in a private file, not on curl's command line).
-umask 077
-printf 'grant_type=password&username=admin&password=%s' "$password" >"$work/login.form"
-answer=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$port/v1/auth/token" \
-  -H 'content-type: application/x-www-form-urlencoded' --data-binary "@$work/login.form")
-status=${answer##*$'\n'}
-body=${answer%$'\n'*}
-# (only the error code of a refusal is shown: an answer may hold tokens)
-[ "$status" = 200 ] || fail "login answered $status: $(python3 -c \
-  'import json, sys; print(json.loads(sys.argv[1]).get("error"))' "$body" 2>/dev/null)"
-python3 -c '
+# login_as_admin: the bootstrap admin's password grant gets a bearer access token (the form in a
+# private file, not on curl's command line; of a refusal only the error code is shown).
+login_as_admin() {
+  local answer status body
+  printf 'grant_type=password&username=admin&password=%s' "$password" >"$work/login.form"
+  answer=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$port/v1/auth/token" \
+    -H 'content-type: application/x-www-form-urlencoded' --data-binary "@$work/login.form")
+  status=${answer##*$'\n'}
+  body=${answer%$'\n'*}
+  [ "$status" = 200 ] || fail "login answered $status: $(python3 -c \
+    'import json, sys; print(json.loads(sys.argv[1]).get("error"))' "$body" 2>/dev/null)"
+  python3 -c '
 import json, sys
 t = json.loads(sys.argv[1])
 assert t.get("token_type") == "bearer" and t.get("access_token", "").count(".") == 2, t.keys()
-'  "$body" || fail "the login's answer holds no access token"
-echo "login: admin got an access token"
+' "$body" || fail "the login's answer holds no access token"
+}
 
+umask 077
+password=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+serve_in_image
+echo "serve: up as $uid:$gid on 127.0.0.1:$port, SQLite database in the volume"
+login_as_admin
+echo "login: admin got an access token"
 # The image's own HEALTHCHECK command, in the image, as its user (WARDEN_LISTEN names the port).
-in_image WARDEN_LISTEN="127.0.0.1:$port" \
+env -i "${image_env[@]}" WARDEN_LISTEN="127.0.0.1:$port" \
   chroot --userspec="$uid:$gid" "$mounted" /usr/local/bin/warden healthcheck ||
   fail "the HEALTHCHECK command failed"
-
 stop "$server" || fail "warden did not stop cleanly on SIGTERM within 10 s"
 server=""
 [ "$(stat -c '%u %a' "$work/volume/warden.db")" = "$uid 600" ] ||
   fail "the database in the volume is $(stat -c '%u %a' "$work/volume/warden.db" 2>&1), expected $uid 600"
+
+# 5. On Postgres too (what the compose file runs), when WARDEN_TEST_POSTGRES names a server
+# whose user may create databases (.ci/run exports its throwaway cluster): a fresh database.
+if [ -n "${WARDEN_TEST_POSTGRES:-}" ]; then
+  pg_db=warden_image_$$
+  psql -q -v ON_ERROR_STOP=1 "$WARDEN_TEST_POSTGRES" -c "CREATE DATABASE $pg_db" >/dev/null
+  pg_created=1
+  serve_in_image WARDEN_DATABASE_URL="${WARDEN_TEST_POSTGRES%/*}/$pg_db"
+  login_as_admin
+  stop "$server" || fail "warden on Postgres did not stop cleanly on SIGTERM within 10 s"
+  server=""
+  echo "postgres: up as $uid:$gid on a fresh database, admin got an access token"
+fi
 echo "scripts/image.sh: ok in $((SECONDS - started)) s"
