@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod decisions;
 pub mod engine;
+pub mod healthcheck;
 pub mod http;
 pub mod logging;
 pub mod matrix;

@@ -60,6 +60,8 @@ refused."
     /// Token signing keys: rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// GET /healthz of a running server (a container's HEALTHCHECK): exit 0 on 2xx, else 1.
+    Healthcheck(warden::healthcheck::HealthcheckArgs),
 }
 
 /// `--database-url`, shared by every subcommand that opens the database.
@@ -210,6 +212,7 @@ async fn main() -> ExitCode {
     }
     match cli.command {
         Command::Serve(args) => serve(*args).await,
+        Command::Healthcheck(args) => ExitCode::from(warden::healthcheck::run(&args)),
         Command::Matrix(MatrixCommand::Check {
             paths,
             source,
