@@ -615,13 +615,18 @@ async fn segment_parameters_are_refused_in_forwarded_and_checked_paths_unless_al
 #[tokio::test]
 async fn a_forward_request_cut_off_by_the_deadline_reaches_the_gateway_as_a_403() {
     // The deadline's answer comes from a layer outside every handler: it too must not be a 503.
-    let app = TestApp::with_config(|c| {
-        trust_gateway(c);
-        c.request_timeout = std::time::Duration::from_millis(100);
-        c.min_version_wait = std::time::Duration::from_secs(5);
-    })
-    .await;
-    let (token, _) = app.user_tokens("zoe").await;
+    // The account and its token come from an instance with the usual deadline (a login's
+    // argon2id on a loaded machine can take longer than 100 ms); the instance under test
+    // starts after, on the same database, and loads both.
+    let setup = TestApp::with_config(trust_gateway).await;
+    let (token, _) = setup.user_tokens("zoe").await;
+    let app = setup
+        .another_instance_with(|c| {
+            trust_gateway(c);
+            c.request_timeout = std::time::Duration::from_millis(100);
+            c.min_version_wait = std::time::Duration::from_secs(5);
+        })
+        .await;
     // the next version: this instance must read the database, which now never answers
     let next = (app.state.engine.snapshot().expect("policy").version() + 1).to_string();
     app.state.db.stall_for_tests(true);
