@@ -88,9 +88,7 @@ struct Case {
 /// A rule's (subject, object, action, scope, condition, deny?) as indexes. A `dense` policy
 /// draws only rules for everyone or roles on `*`/`document`, `*`/`read`, any scope, so that
 /// several rules apply to each request: where unevaluable rules meet matching ones.
-fn rule_strategy(
-    dense: bool,
-) -> BoxedStrategy<(usize, usize, usize, usize, usize, bool)> {
+fn rule_strategy(dense: bool) -> BoxedStrategy<(usize, usize, usize, usize, usize, bool)> {
     let everyone = USERS.len() + ROLES;
     if dense {
         (
@@ -277,8 +275,8 @@ struct Seen {
 
 impl Seen {
     fn count(&self, d: &super::Decision) {
-        use std::sync::atomic::Ordering::Relaxed;
         use crate::policy::rule::Effect;
+        use std::sync::atomic::Ordering::Relaxed;
         let deny_unevaluated = d.unevaluated.iter().any(|u| u.effect == Effect::Deny);
         let allow_unevaluated = d.unevaluated.iter().any(|u| u.effect == Effect::Allow);
         if d.allowed && allow_unevaluated {
@@ -441,16 +439,25 @@ async fn the_oracle_applies_the_rule_for_unevaluable_conditions_on_casbins_answe
     let ids = |d: &super::Decision| d.unevaluated.iter().map(|u| u.rule_id).collect::<Vec<_>>();
     // no owner: rule 1 grants nothing, rule 2 allows
     let d = snap.casbin_decide(&sub, &doc, "read").await;
-    assert_eq!((d.allowed, &d.matched_rules, ids(&d)), (true, &vec![2], vec![1]));
+    assert_eq!(
+        (d.allowed, &d.matched_rules, ids(&d)),
+        (true, &vec![2], vec![1])
+    );
     assert_eq!(d.error, None);
     // casbin alone would skip rule 3 (`() != "alice"` is true in Rhai: a deny!) or not;
     // either way the rule says: it cannot be evaluated, so it denies, and 4 still matched
     let d = snap.casbin_decide(&sub, &doc, "update").await;
-    assert_eq!((d.allowed, &d.matched_rules, ids(&d)), (false, &vec![4], vec![3]));
+    assert_eq!(
+        (d.allowed, &d.matched_rules, ids(&d)),
+        (false, &vec![4], vec![3])
+    );
     assert!(d.error.is_some());
     // a matching deny ends the scan: rule 6 after it is never named
     let d = snap.casbin_decide(&sub, &doc, "delete").await;
-    assert_eq!((d.allowed, &d.matched_rules, ids(&d)), (false, &vec![5], vec![]));
+    assert_eq!(
+        (d.allowed, &d.matched_rules, ids(&d)),
+        (false, &vec![5], vec![])
+    );
     assert_eq!(d.error, None);
     assert_eq!(d, snap.decide(&sub, &doc, "delete"));
 }

@@ -101,7 +101,11 @@ impl Snapshot {
         // Step 4: the unevaluable rules the scan reached, up to the deny that ended it.
         let stop = matched
             .last()
-            .filter(|id| rules.iter().any(|r| r.id == **id && r.effect == Effect::Deny))
+            .filter(|id| {
+                rules
+                    .iter()
+                    .any(|r| r.id == **id && r.effect == Effect::Deny)
+            })
             .copied();
         let unevaluated: Vec<Unevaluated> = strict
             .into_iter()

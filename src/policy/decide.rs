@@ -384,9 +384,8 @@ impl Policy {
                 }
             }
         }
-        let allowed = allowed
-            && !matched_deny
-            && !unevaluated.iter().any(|u| u.effect == Effect::Deny);
+        let allowed =
+            allowed && !matched_deny && !unevaluated.iter().any(|u| u.effect == Effect::Deny);
         Outcome {
             allowed,
             error: deny_reason(allowed, matched_deny, &unevaluated),
@@ -672,7 +671,15 @@ mod tests {
     /// orders (unevaluated deny before and after a matching allow).
     fn unevaluable_policy() -> Policy {
         let rules = vec![
-            rule(1, "role:user", "document", "read", "*", "r.obj.owner == r.sub.name", "allow"),
+            rule(
+                1,
+                "role:user",
+                "document",
+                "read",
+                "*",
+                "r.obj.owner == r.sub.name",
+                "allow",
+            ),
             rule(2, "role:staff", "document", "read", "*", "", "allow"),
             rule(
                 3,
@@ -683,7 +690,15 @@ mod tests {
                 "r.obj.classification >= 3 && r.sub.clearance < 3",
                 "deny",
             ),
-            rule(4, "role:user", "document", "update", "*", "r.obj.owner == r.sub.name", "allow"),
+            rule(
+                4,
+                "role:user",
+                "document",
+                "update",
+                "*",
+                "r.obj.owner == r.sub.name",
+                "allow",
+            ),
             rule(5, "*", "document", "update", "*", "r.obj.locked", "deny"),
             rule(
                 7,
@@ -694,7 +709,15 @@ mod tests {
                 "r.obj.department == r.sub.department",
                 "allow",
             ),
-            rule(8, "*", "document", "delete", "*", "r.obj.classification > 1", "deny"),
+            rule(
+                8,
+                "*",
+                "document",
+                "delete",
+                "*",
+                "r.obj.classification > 1",
+                "deny",
+            ),
             rule(9, "role:user", "document", "delete", "*", "", "allow"),
         ];
         let assignments = [
@@ -713,7 +736,10 @@ mod tests {
             principal: format!("user:{name}"),
             name: name.into(),
             scopes: vec![],
-            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         let alice = person(
             "alice",
@@ -722,47 +748,171 @@ mod tests {
         let bob = person("bob", &[("clearance", Int(2))]);
         let obj = |attrs: &[(&str, AttrValue)]| Object {
             resource: "document".into(),
-            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         let s = |v: &str| Str(v.into());
         // (subject, object, action) -> (allowed, matched, unevaluated (id, attributes), error?)
-        type Cell<'a> = (&'a Subject, Object, &'a str, bool, Vec<i64>, Vec<(i64, Vec<&'a str>)>, bool);
+        type Cell<'a> = (
+            &'a Subject,
+            Object,
+            &'a str,
+            bool,
+            Vec<i64>,
+            Vec<(i64, Vec<&'a str>)>,
+            bool,
+        );
         let cells: Vec<Cell> = vec![
             // the trap: no owner sent, yet rule 2 (which does not read it) allows
-            (&alice, obj(&[("classification", Int(1))]), "read", true, vec![2],
-                vec![(1, vec!["r.obj.owner"]), (7, vec!["r.obj.department"])], false),
+            (
+                &alice,
+                obj(&[("classification", Int(1))]),
+                "read",
+                true,
+                vec![2],
+                vec![(1, vec!["r.obj.owner"]), (7, vec!["r.obj.department"])],
+                false,
+            ),
             // bob has only the owner rule and the department rule: nothing can allow
-            (&bob, obj(&[("classification", Int(1))]), "read", false, vec![],
-                vec![(1, vec!["r.obj.owner"]), (7, vec!["r.obj.department", "r.sub.department"])], true),
-            (&bob, obj(&[("owner", s("bob")), ("classification", Int(1))]), "read", true, vec![1],
-                vec![(7, vec!["r.obj.department", "r.sub.department"])], false),
+            (
+                &bob,
+                obj(&[("classification", Int(1))]),
+                "read",
+                false,
+                vec![],
+                vec![
+                    (1, vec!["r.obj.owner"]),
+                    (7, vec!["r.obj.department", "r.sub.department"]),
+                ],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("classification", Int(1))]),
+                "read",
+                true,
+                vec![1],
+                vec![(7, vec!["r.obj.department", "r.sub.department"])],
+                false,
+            ),
             // a mistyped owner: the rule cannot be evaluated either
-            (&bob, obj(&[("owner", Int(7)), ("classification", Int(1)), ("department", s("eng"))]),
-                "read", false, vec![],
+            (
+                &bob,
+                obj(&[
+                    ("owner", Int(7)),
+                    ("classification", Int(1)),
+                    ("department", s("eng")),
+                ]),
+                "read",
+                false,
+                vec![],
                 // two attributes of different types: both are named, either may be wrong
-                vec![(1, vec!["r.obj.owner", "r.sub.name"]), (7, vec!["r.sub.department"])], true),
+                vec![
+                    (1, vec!["r.obj.owner", "r.sub.name"]),
+                    (7, vec!["r.sub.department"]),
+                ],
+                true,
+            ),
             // a deny that matches ends the scan: rule 7 after it is never evaluated
-            (&alice, obj(&[("owner", s("bob")), ("classification", Int(3))]), "read", false,
-                vec![2, 3], vec![], false),
+            (
+                &alice,
+                obj(&[("owner", s("bob")), ("classification", Int(3))]),
+                "read",
+                false,
+                vec![2, 3],
+                vec![],
+                false,
+            ),
             // the deny rule cannot be evaluated (no classification, or text): it denies over
             // the allow that matched, and names what to send
-            (&alice, obj(&[("owner", s("bob")), ("department", s("eng"))]), "read", false,
-                vec![2, 7], vec![(3, vec!["r.obj.classification"])], true),
-            (&alice, obj(&[("owner", s("bob")), ("classification", s("3")), ("department", s("eng"))]),
-                "read", false, vec![2, 7], vec![(3, vec!["r.obj.classification"])], true),
-            (&bob, obj(&[("owner", s("bob")), ("locked", Bool(false))]), "update", true, vec![4],
-                vec![], false),
-            (&bob, obj(&[("owner", s("bob"))]), "update", false, vec![4],
-                vec![(5, vec!["r.obj.locked"])], true),
-            (&bob, obj(&[("owner", s("bob")), ("locked", Int(1))]), "update", false, vec![4],
-                vec![(5, vec!["r.obj.locked"])], true),
-            (&bob, obj(&[("owner", s("bob")), ("locked", Bool(true))]), "update", false, vec![4, 5],
-                vec![], false),
-            (&bob, obj(&[]), "update", false, vec![],
-                vec![(4, vec!["r.obj.owner"]), (5, vec!["r.obj.locked"])], true),
+            (
+                &alice,
+                obj(&[("owner", s("bob")), ("department", s("eng"))]),
+                "read",
+                false,
+                vec![2, 7],
+                vec![(3, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &alice,
+                obj(&[
+                    ("owner", s("bob")),
+                    ("classification", s("3")),
+                    ("department", s("eng")),
+                ]),
+                "read",
+                false,
+                vec![2, 7],
+                vec![(3, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Bool(false))]),
+                "update",
+                true,
+                vec![4],
+                vec![],
+                false,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob"))]),
+                "update",
+                false,
+                vec![4],
+                vec![(5, vec!["r.obj.locked"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Int(1))]),
+                "update",
+                false,
+                vec![4],
+                vec![(5, vec!["r.obj.locked"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Bool(true))]),
+                "update",
+                false,
+                vec![4, 5],
+                vec![],
+                false,
+            ),
+            (
+                &bob,
+                obj(&[]),
+                "update",
+                false,
+                vec![],
+                vec![(4, vec!["r.obj.owner"]), (5, vec!["r.obj.locked"])],
+                true,
+            ),
             // an unevaluable deny before the allow that matches denies too
-            (&bob, obj(&[]), "delete", false, vec![9], vec![(8, vec!["r.obj.classification"])], true),
-            (&bob, obj(&[("classification", Int(1))]), "delete", true, vec![9], vec![], false),
+            (
+                &bob,
+                obj(&[]),
+                "delete",
+                false,
+                vec![9],
+                vec![(8, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("classification", Int(1))]),
+                "delete",
+                true,
+                vec![9],
+                vec![],
+                false,
+            ),
         ];
         for (sub, o, act, allowed, matched, unevaluated, error) in cells {
             let got = p.decide(sub, &o, act);
@@ -772,7 +922,12 @@ mod tests {
                 .map(|u| (u.rule_id, u.attributes.iter().map(String::as_str).collect()))
                 .collect();
             assert_eq!(
-                (got.allowed, &got.matched_rules, &got_unevaluated, got.error.is_some()),
+                (
+                    got.allowed,
+                    &got.matched_rules,
+                    &got_unevaluated,
+                    got.error.is_some()
+                ),
                 (allowed, &matched, &unevaluated, error),
                 "subject={} object={:?} action={act}: expected allowed={allowed}, got {got:?}",
                 sub.name,

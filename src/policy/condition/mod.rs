@@ -667,7 +667,12 @@ mod tests {
 
     #[test]
     fn an_evaluation_error_names_its_kind_and_the_attributes_to_send_or_fix() {
-        let err = |text: &str| Condition::parse(text).unwrap().eval(&sub, &obj).unwrap_err();
+        let err = |text: &str| {
+            Condition::parse(text)
+                .unwrap()
+                .eval(&sub, &obj)
+                .unwrap_err()
+        };
         let e = err("r.sub.clearance >= r.obj.missing");
         assert_eq!(e.kind(), EvalErrorKind::MissingAttribute);
         assert_eq!(e.attributes(), ["r.obj.missing"]);
@@ -719,7 +724,12 @@ mod tests {
             c.missing_attributes(&Only),
             ["r.obj.owner", "r.sub.clearance", "r.obj.classification"]
         );
-        assert!(Condition::parse("").unwrap().missing_attributes(&Only).is_empty());
+        assert!(
+            Condition::parse("")
+                .unwrap()
+                .missing_attributes(&Only)
+                .is_empty()
+        );
     }
 
     #[test]
