@@ -25,8 +25,11 @@ fn rule_id(r: &TestResponse) -> i64 {
     r.body["rule_ids"][0].as_i64().expect("rule id")
 }
 
-/// `[(rule_id, [attributes])]` of a result's or a log record's `unevaluated`.
-fn unevaluated(v: &Value) -> Vec<(i64, Vec<String>)> {
+/// Rules named as unevaluated: `(rule_id, [attributes])`.
+type Named = Vec<(i64, Vec<String>)>;
+
+/// The rules a result's or a log record's `unevaluated` names.
+fn unevaluated(v: &Value) -> Named {
     v["unevaluated"]
         .as_array()
         .map(|list| {
@@ -337,7 +340,7 @@ async fn the_route_guard_and_the_decision_log_apply_the_same_rule_and_name_the_a
         .collect();
     let team_missing = (team, vec!["r.sub.team".to_owned()]);
     // (allowed, error, unevaluated) of each of alice's route decisions, in order
-    let got: Vec<(bool, bool, Vec<(i64, Vec<String>)>)> = routes
+    let got: Vec<(bool, bool, Named)> = routes
         .iter()
         .map(|l| (l["allowed"] == true, l["error"] == true, unevaluated(l)))
         .collect();
