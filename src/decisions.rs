@@ -7,7 +7,8 @@
 //!   (`warden_decision_log_dropped_total`) instead of making the request wait.
 //! - **No secrets.** A record names the subject (user name), resource, action, outcome,
 //!   matched rule ids, policy version, latency and the request id; of attributes only the
-//!   values of those the operator lists in `--decision-log-attributes`.
+//!   values of those the operator lists in `--decision-log-attributes`; of the rules that could
+//!   not be evaluated, the names (not values) of the attributes missing or mistyped.
 //!   Tokens and passwords never reach a decision, so they cannot reach the log.
 //! - **Sampling** (`--decision-log-sample`) keeps every `1/rate`-th decision (deterministic,
 //!   so a rate of 1 is every decision), in the sink and in the in-memory ring alike.
@@ -80,11 +81,16 @@ pub struct Record {
     pub action: String,
     /// Allowed?
     pub allowed: bool,
-    /// Whether the decision is a deny because something could not be evaluated (or no policy
-    /// was loaded).
+    /// Whether the decision is a deny because something could not be evaluated (rules named
+    /// in `unevaluated`, with no matching deny rule) or no policy was loaded.
     pub error: bool,
     /// Ids of the rules that matched: the allows, and the deny that overrode them.
     pub matched_rules: Vec<i64>,
+    /// Rules that applied but whose condition could not be evaluated (an allow among them
+    /// granted nothing, a deny denied), with the attributes that were missing or mistyped
+    /// (names only, never values). Absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unevaluated: Option<Vec<crate::policy::decide::Unevaluated>>,
     /// The policy version it was decided under (absent when none was loaded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<i64>,
@@ -198,6 +204,9 @@ impl DecisionLog {
             allowed: outcome.is_some_and(|d| d.allowed),
             error: outcome.is_none_or(|d| d.error.is_some()),
             matched_rules: outcome.map(|d| d.matched_rules.clone()).unwrap_or_default(),
+            unevaluated: outcome
+                .filter(|d| !d.unevaluated.is_empty())
+                .map(|d| d.unevaluated.clone()),
             policy_version: outcome.map(|d| d.policy_version),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             attributes: self.loggable_values(asked),

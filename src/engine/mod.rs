@@ -6,7 +6,8 @@
 //! writer; a reload builds the next snapshot off the hot path and swaps it in. If no
 //! snapshot could ever be loaded, every decision is [`AuthzError::Unavailable`] (503).
 //! casbin-rs is the oracle, not the hot path: [`Snapshot::casbin_decide`] builds its
-//! enforcer on first use and answers with the pre-compilation semantics.
+//! enforcers on first use and answers by the rule stated in `oracle.rs` (casbin-rs over the
+//! rules whose conditions can be evaluated, plus the rule for those that cannot).
 
 pub mod adapter;
 pub mod change;
@@ -16,6 +17,7 @@ pub use error::LoadError;
 mod differential;
 pub mod lockout;
 pub mod matrices;
+mod oracle;
 pub mod resource;
 pub mod shadow;
 mod sync;
@@ -29,10 +31,10 @@ use casbin::{CoreApi, DefaultModel, Enforcer};
 use serde::Serialize;
 
 use crate::matrix::Matrix;
-use crate::policy::decide::{ConditionResult, Policy};
+use crate::policy::decide::{ConditionResult, Policy, Unevaluated};
 use crate::policy::rule::{self, Assignment, Rule, RuleSet};
 use crate::policy::stored_matrix::MatrixText;
-use crate::policy::{AttrValue, Object, Subject};
+use crate::policy::{Object, Subject};
 
 use crate::store::{self, Db};
 
@@ -53,9 +55,14 @@ pub struct Decision {
     pub allowed: bool,
     /// Ids of the rules that matched (allows, and the deny that overrode them).
     pub matched_rules: Vec<i64>,
+    /// Rules that applied but whose condition could not be evaluated: an allow among them
+    /// granted nothing, a deny denied (see [`crate::policy::decide`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unevaluated: Vec<Unevaluated>,
     /// The policy version this was decided under.
     pub policy_version: i64,
-    /// Set when evaluation failed (the decision is then a deny).
+    /// Set when the decision is a deny because rules could not be evaluated (see
+    /// [`crate::policy::decide::deny_reason`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -74,16 +81,6 @@ impl From<AuthzError> for crate::policy::ChangeError {
     }
 }
 
-/// An applicable rule whose condition could not be evaluated (the oracle's strict check).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("rule {rule}: {error}")]
-pub struct ConditionError {
-    /// The rule.
-    pub rule: i64,
-    /// Why its condition could not be evaluated.
-    pub error: crate::policy::condition::EvalError,
-}
-
 /// One loaded, immutable policy.
 pub struct Snapshot {
     policy: Policy,
@@ -91,7 +88,7 @@ pub struct Snapshot {
     /// The model text the policy was compiled from (the oracle uses the same).
     model: Arc<str>,
     /// casbin-rs over the same rows, built on first use (tests, shadow evaluation).
-    oracle: tokio::sync::OnceCell<Result<Enforcer, LoadError>>,
+    oracle: oracle::Oracle,
     /// The policy's matrices: as stored, and parsed (the live set the invariants, the grid
     /// and the previews use).
     matrices: Arc<[(MatrixText, Matrix)]>,
@@ -187,7 +184,7 @@ impl Snapshot {
             policy,
             version: loaded.version,
             model: model.into(),
-            oracle: tokio::sync::OnceCell::new(),
+            oracle: oracle::Oracle::default(),
             matrices,
         })
     }
@@ -200,7 +197,7 @@ impl Snapshot {
             policy,
             version,
             model: self.model.clone(),
-            oracle: tokio::sync::OnceCell::new(),
+            oracle: oracle::Oracle::default(),
             matrices: self.matrices.clone(),
         })
     }
@@ -212,7 +209,7 @@ impl Snapshot {
             policy: self.policy.clone(),
             version,
             model: self.model.clone(),
-            oracle: tokio::sync::OnceCell::new(),
+            oracle: oracle::Oracle::default(),
             matrices: self.matrices.clone(),
         }
     }
@@ -267,98 +264,22 @@ impl Snapshot {
         &self.matrices
     }
 
-    /// Evaluates one request with the compiled engine. Any evaluation error is a deny.
+    /// Evaluates one request with the compiled engine: the one decision function behind the
+    /// route guard, forward-auth, handlers' object checks and `/v1/check`.
     ///
-    /// Semantics are those of the casbin-rs + strict native evaluation this replaces (and
-    /// which [`Snapshot::casbin_decide`] still computes): deny overrides allow, no match is a
-    /// deny, and a rule that applies but whose condition cannot be evaluated (missing
-    /// attribute, type mismatch) makes the decision a deny with that error.
+    /// Deny overrides allow, no match is a deny, and a rule that applies but whose condition
+    /// cannot be evaluated (missing attribute, type mismatch) grants nothing if it is an allow
+    /// and denies if it is a deny; the decision names such rules ([`Decision::unevaluated`]).
+    /// [`Snapshot::casbin_decide`] computes the same from casbin-rs (the oracle).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
         let outcome = self.policy.decide(sub, obj, act);
         Decision {
             allowed: outcome.allowed,
             matched_rules: outcome.matched_rules,
+            unevaluated: outcome.unevaluated,
             policy_version: self.version,
             error: outcome.error,
         }
-    }
-
-    /// The oracle: the same request decided the way Warden decided before the compiled
-    /// engine — casbin-rs's enforcer over every rule, cross-checked by [`Snapshot::native`]
-    /// (any casbin error, native error or disagreement is a deny). Builds the enforcer on
-    /// first use, so serving never pays for it.
-    pub async fn casbin_decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
-        let deny = |error: String| Decision {
-            allowed: false,
-            matched_rules: Vec::new(),
-            policy_version: self.version,
-            error: Some(error),
-        };
-        let enforcer = self
-            .oracle
-            .get_or_init(|| {
-                build_enforcer_with_model(&self.model, adapter::RowsAdapter(self.loaded()))
-            })
-            .await;
-        let enforcer = match enforcer {
-            Ok(e) => e,
-            Err(e) => return deny(e.to_string()),
-        };
-        let casbin = match enforcer.enforce_ex((sub, obj, act)) {
-            Ok(r) => r,
-            Err(e) => return deny(e.to_string()),
-        };
-        let native = match self.native(sub, obj, act) {
-            Ok(n) => n,
-            Err(e) => return deny(e.to_string()),
-        };
-        if casbin.0 != native {
-            return deny("the policy engines disagree".to_owned());
-        }
-        Decision {
-            allowed: casbin.0,
-            matched_rules: casbin
-                .1
-                .iter()
-                .filter_map(|row| row.last().and_then(|id| id.parse().ok()))
-                .collect(),
-            policy_version: self.version,
-            error: None,
-        }
-    }
-
-    /// Warden's original strict evaluation, a linear scan over every rule (the oracle's
-    /// cross-check; not used for serving): deny overrides allow, no match is deny, and an
-    /// applicable rule whose condition cannot be evaluated is an error.
-    pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Result<bool, ConditionError> {
-        let mut subjects = self.roles_of(&sub.principal);
-        subjects.push(sub.principal.clone());
-        let lookup_sub = |k: &str| match k {
-            "name" => Some(AttrValue::Str(sub.name.clone())),
-            "principal" => Some(AttrValue::Str(sub.principal.clone())),
-            "scopes" => Some(AttrValue::List(sub.scopes.clone())),
-            _ => sub.attributes.get(k).cloned(),
-        };
-        let lookup_obj = |k: &str| match k {
-            "resource" => Some(AttrValue::Str(obj.resource.clone())),
-            _ => obj.attributes.get(k).cloned(),
-        };
-        let mut allowed = false;
-        let applicable = self.policy.rules().iter().filter(|r| {
-            (r.action == "*" || r.action == act)
-                && rule::object_matches(&obj.resource, &r.object)
-                && (r.scope == "*" || sub.scopes.contains(&r.scope))
-                && (r.subject == rule::EVERYONE || subjects.contains(&r.subject))
-        });
-        for r in applicable {
-            match r.condition.eval(&lookup_sub, &lookup_obj) {
-                Ok(true) if r.effect == rule::Effect::Deny => return Ok(false),
-                Ok(true) => allowed = true,
-                Ok(false) => {}
-                Err(error) => return Err(ConditionError { rule: r.id, error }),
-            }
-        }
-        Ok(allowed)
     }
 
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.

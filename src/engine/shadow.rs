@@ -85,15 +85,25 @@ pub async fn disagreement(
     fast: &Decision,
 ) -> Option<String> {
     let reference = snap.casbin_decide(sub, obj, act).await;
-    let key = |d: &Decision| (d.allowed, d.matched_rules.clone(), d.error.is_some());
+    let unevaluated = |d: &Decision| d.unevaluated.iter().map(|u| u.rule_id).collect::<Vec<_>>();
+    let key = |d: &Decision| {
+        (
+            d.allowed,
+            d.matched_rules.clone(),
+            unevaluated(d),
+            d.error.is_some(),
+        )
+    };
     (key(fast) != key(&reference)).then(|| {
         format!(
-            "shadow casbin disagrees: compiled engine allowed={} matched={:?} error={:?}; casbin allowed={} matched={:?} error={:?}",
+            "shadow casbin disagrees: compiled engine allowed={} matched={:?} unevaluated={:?} error={:?}; casbin allowed={} matched={:?} unevaluated={:?} error={:?}",
             fast.allowed,
             fast.matched_rules,
+            unevaluated(fast),
             fast.error,
             reference.allowed,
             reference.matched_rules,
+            unevaluated(&reference),
             reference.error
         )
     })

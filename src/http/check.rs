@@ -74,9 +74,17 @@ pub struct CheckObject {
 pub struct CheckResult {
     /// Allowed?
     pub allowed: bool,
-    /// Why a check could not be evaluated (unknown subject, evaluation error); it is a deny.
+    /// Why the answer is a deny that no matching deny rule made: an unknown or disabled
+    /// subject, or rules that could not be evaluated (each named in `unevaluated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Rules that applied but whose condition could not be evaluated for this check (an
+    /// attribute missing or of the wrong type), with or without `explain`: an `allow` rule
+    /// among them granted nothing (another rule may still have allowed), a `deny` rule denied.
+    /// `attributes` says what to send (`r.obj.NAME`: `object.attributes.NAME`) or have an
+    /// admin set (`r.sub.NAME`: the subject's attributes). Absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unevaluated: Option<Vec<crate::policy::decide::Unevaluated>>,
     /// With `explain`: ids of the rules that matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched_rules: Option<Vec<i64>>,
@@ -191,6 +199,7 @@ pub async fn check(
             Err(e) => CheckResult {
                 allowed: false,
                 error: Some(e),
+                unevaluated: None,
                 matched_rules: None,
                 conditions: None,
             },
@@ -203,15 +212,13 @@ pub async fn check(
                     action,
                     || Ok(snap.decide(&subject, &object, action)),
                 )?;
-                // Evaluation errors name rules and attributes: only for callers who may explain.
-                let error = match d.error {
-                    Some(e) if req.explain => Some(e),
-                    Some(_) => Some("the policy could not evaluate this check; denied".to_owned()),
-                    None => None,
-                };
+                // Rules that could not be evaluated are named to every caller, with the
+                // attributes to send (never values, never the condition text: that stays
+                // with `explain`), so a caller can fix the check rather than guess.
                 CheckResult {
                     allowed: d.allowed,
-                    error,
+                    error: d.error,
+                    unevaluated: (!d.unevaluated.is_empty()).then_some(d.unevaluated),
                     matched_rules: req.explain.then_some(d.matched_rules),
                     conditions: req.explain.then(|| snap.explain(&subject, &object, action)),
                 }

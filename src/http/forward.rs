@@ -11,8 +11,9 @@
 //! The decision is Warden's route-level one on the forwarded route: (caller, canonical path,
 //! original method), with the path canonicalised exactly as for `/v1/check`
 //! ([`canonical_path`]) and the query string dropped. A gateway knows no object attributes,
-//! so a rule whose condition reads `r.obj.*` cannot be evaluated here and denies (fail
-//! closed); `r.sub.*` conditions work as everywhere.
+//! so a rule whose condition reads `r.obj.*` cannot be evaluated here: an allow rule of that
+//! kind grants nothing and a deny rule denies (fail closed), as everywhere; `r.sub.*`
+//! conditions work as everywhere.
 //!
 //! Statuses, chosen for how gateways read them: nginx turns any `auth_request` answer other
 //! than 2xx, 401 and 403 into a 500 for the client, so this route answers only those

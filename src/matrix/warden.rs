@@ -171,10 +171,44 @@ impl<'a> Why<'a> {
         }
     }
 
+    /// The cell's reason: what matched, and every rule that could not be evaluated (as
+    /// `/v1/check` and the decision log name them). A deny those rules made reads
+    /// `evaluation error: ...`.
     fn reason(&self, name: &str, principal: &str, d: &Outcome) -> String {
-        if let Some(e) = &d.error {
-            return format!("evaluation error: {e}");
+        let unevaluated = || {
+            d.unevaluated
+                .iter()
+                .map(|u| {
+                    let what = match u.effect {
+                        Effect::Allow => "granted nothing",
+                        Effect::Deny => "denied",
+                    };
+                    format!(
+                        "rule #{} ({}) {what}: {}",
+                        u.rule_id,
+                        u.effect.as_str(),
+                        u.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let decided = self.matched(name, principal, d);
+        if d.error.is_some() {
+            return if d.matched_rules.is_empty() {
+                format!("evaluation error: {}", unevaluated())
+            } else {
+                format!("evaluation error: {}; {decided}", unevaluated())
+            };
         }
+        if d.unevaluated.is_empty() {
+            decided
+        } else {
+            format!("{decided}; not evaluated: {}", unevaluated())
+        }
+    }
+
+    fn matched(&self, name: &str, principal: &str, d: &Outcome) -> String {
         let matched: Vec<Matched> = d
             .matched_rules
             .iter()
@@ -263,4 +297,85 @@ pub fn route_path(pattern: &str) -> String {
         .map(|s| if s.starts_with(':') { "1" } else { s })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_a_rule_could_not_be_evaluated_for_names_the_rule_and_the_attribute() {
+        let matrix = Matrix::from_yaml(
+            r#"
+name: unevaluable
+subjects:
+  alice: {roles: [staff], attributes: {clearance: 2}}
+  bob: {roles: [user], attributes: {clearance: 2}}
+objects:
+  no-owner: {type: document, attributes: {classification: 1}}
+  bobs: {type: document, attributes: {owner: bob, classification: 1}}
+  unlabelled: {type: document, attributes: {owner: bob}}
+actions: [read]
+expect:
+  alice: {no-owner: [read], bobs: [read]}
+  bob: {bobs: [read]}
+"#,
+        )
+        .unwrap();
+        let rule = |id, sub: &str, cond: &str, eft: &str| {
+            Rule::parse(id, sub, "document", "read", "*", cond, eft).unwrap()
+        };
+        let rules = RuleSet {
+            version: 1,
+            matrices: Vec::new(),
+            rules: vec![
+                rule(1, "role:user", "r.obj.owner == r.sub.name", "allow"),
+                rule(2, "role:staff", "", "allow"),
+                rule(
+                    3,
+                    "*",
+                    "r.obj.classification >= 3 && r.sub.clearance < 3",
+                    "deny",
+                ),
+            ],
+            assignments: vec![Assignment::parse(1, "role:staff", "role:user").unwrap()],
+        };
+        let cells = matrix
+            .run(&matrix.policy_under_test(&rules).unwrap())
+            .unwrap();
+        let reason = |s: &str, o: &str| {
+            let c = cells
+                .iter()
+                .find(|c| c.subject == s && c.object == o)
+                .unwrap();
+            assert!(c.passed(), "{c}");
+            c.reason.clone()
+        };
+        // allowed by rule 2 although rule 1 could not be evaluated: both are said
+        assert_eq!(
+            reason("alice", "no-owner"),
+            "allow by rule #2 (role:staff document read) via alice -> role:staff; not \
+             evaluated: rule #1 (allow) granted nothing: missing attribute `r.obj.owner`"
+        );
+        // nothing else could allow bob: the deny is an evaluation error naming what to send
+        assert_eq!(
+            reason("bob", "no-owner"),
+            "evaluation error: rule #1 (allow) granted nothing: missing attribute `r.obj.owner`"
+        );
+        // the deny rule cannot be evaluated without a classification: it denies
+        let r = reason("alice", "unlabelled");
+        assert!(
+            r.starts_with(
+                "evaluation error: rule #3 (deny) denied: missing attribute \
+                 `r.obj.classification`; "
+            ),
+            "{r}"
+        );
+        assert!(r.contains("rule #2"), "{r}");
+        assert_eq!(
+            reason("bob", "bobs"),
+            "allow by rule #1 (role:user document read) via bob -> role:user"
+        );
+    }
 }

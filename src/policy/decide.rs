@@ -1,16 +1,25 @@
 //! The decision function over a compiled policy.
 //!
-//! Semantics (today's, kept exactly): the rules that the matcher accepts are considered in
-//! load order; deny overrides allow and nothing matching is a deny; the first matching deny
-//! ends the scan (casbin's effector stops there too, so the matched ids are the allows
-//! before it plus that deny); a rule whose subject, object, action and scope apply but
-//! whose condition cannot be evaluated (missing attribute, type mismatch) makes the whole
-//! decision a deny carrying the error.
+//! Semantics: the rules that the matcher accepts apart from their condition (subject, object,
+//! action and scope apply) are considered in load order, and each one's condition is
+//! evaluated. Deny overrides allow and nothing matching is a deny; the first matching deny
+//! ends the scan (casbin's effector stops there too, so the matched ids are the allows before
+//! it plus that deny). A rule whose condition **cannot be evaluated** for this request (an
+//! attribute it reads is missing or has the wrong type) is *unevaluated*: it is not a match
+//! and does not end the scan, and
+//! - an unevaluated **allow** rule grants nothing (other allow rules still may allow);
+//! - an unevaluated **deny** rule denies (fail closed): the decision is a deny whatever else
+//!   matched.
+//!
+//! The outcome names every unevaluated rule the scan reached, with the attributes to send or
+//! fix ([`Unevaluated`]); [`Outcome::error`] says when the answer is a deny *because of* them
+//! (a deny no matching deny rule made: an unevaluated deny rule, or no allow where an
+//! unevaluated allow rule might have allowed).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::condition::{AttrRef, Attributes, EvalError};
+use super::condition::{AttrRef, Attributes, EvalError, EvalErrorKind};
 use super::index::{ANY, Index};
 use super::model::{Column, Model, Plan, Term};
 use super::rule::{Assignment, EVERYONE, Effect, Rule, object_matches};
@@ -23,8 +32,76 @@ pub struct Outcome {
     pub allowed: bool,
     /// Ids of the rules that matched (allows, and the deny that overrode them).
     pub matched_rules: Vec<i64>,
-    /// Set when a condition could not be evaluated (the decision is then a deny).
+    /// Rules that applied but whose condition could not be evaluated, in load order (only
+    /// those before the first matching deny, where the scan stops).
+    pub unevaluated: Vec<Unevaluated>,
+    /// Set when the decision is a deny because of unevaluated rules (see [`deny_reason`]).
     pub error: Option<String>,
+}
+
+/// An applicable rule whose condition could not be evaluated for this request: an allow
+/// rule that grants nothing, or a deny rule that denies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Unevaluated {
+    /// Rule id.
+    pub rule_id: i64,
+    /// `allow` (it granted nothing) or `deny` (it denied).
+    pub effect: Effect,
+    /// Why it could not be evaluated.
+    pub reason: EvalErrorKind,
+    /// What to send or fix, as the condition names them (`r.obj.owner`: the check's object
+    /// attribute `owner`; `r.sub.*`: the subject's attributes, set by an admin). For a missing
+    /// attribute, every attribute the condition reads that the request lacks; for a type
+    /// mismatch or a non-boolean, the attributes whose values have the wrong type.
+    pub attributes: Vec<String>,
+    /// The evaluation error, for people (names and types, never values).
+    pub message: String,
+}
+
+impl Unevaluated {
+    /// `rule`, whose condition failed with `error` on a request carrying the attributes
+    /// `present(side, name)` says it carries.
+    pub fn new(rule: &Rule, error: &EvalError, present: impl Fn(&str, &str) -> bool) -> Self {
+        let attributes = match error {
+            EvalError::MissingAttribute(_) => rule.condition.missing_attributes_by(present),
+            _ => error.attributes(),
+        };
+        Unevaluated {
+            rule_id: rule.id,
+            effect: rule.effect,
+            reason: error.kind(),
+            attributes,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Why a decision is a deny because of unevaluated rules, if it is: a deny that no matching
+/// deny rule made, where some rule could not be evaluated (an unevaluated deny denied, or an
+/// unevaluated allow might have allowed had its attributes been sent). None for an allow, for
+/// a deny a matching deny rule made, and for a plain "nothing matched".
+pub fn deny_reason(
+    allowed: bool,
+    matched_deny: bool,
+    unevaluated: &[Unevaluated],
+) -> Option<String> {
+    if allowed || matched_deny || unevaluated.is_empty() {
+        return None;
+    }
+    Some(
+        unevaluated
+            .iter()
+            .map(|u| {
+                format!(
+                    "rule {} ({}) could not be evaluated: {}",
+                    u.rule_id,
+                    u.effect.as_str(),
+                    u.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// One applicable rule's condition and how it evaluated (for explain output).
@@ -36,7 +113,8 @@ pub struct ConditionResult {
     pub effect: Effect,
     /// The condition text ("" = always true).
     pub condition: String,
-    /// `true`, `false`, or `error: ...` (an error is a non-match, so a deny for allow rules).
+    /// `true`, `false`, or `error: ...` (the rule could not be evaluated: an allow rule then
+    /// grants nothing, a deny rule denies).
     pub result: String,
 }
 
@@ -273,11 +351,13 @@ impl Policy {
         self.rules[pos].condition.eval_with(&attrs)
     }
 
-    /// Decides one request.
+    /// Decides one request (see the module docs for the semantics).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Outcome {
         let req = self.request(sub, obj, act);
         let mut matched = Vec::new();
+        let mut unevaluated = Vec::new();
         let mut allowed = false;
+        let mut matched_deny = false;
         for pos in self.applicable(&req) {
             let rule = &self.rules[pos as usize];
             match self.condition(pos as usize, &req) {
@@ -285,24 +365,32 @@ impl Policy {
                 Ok(true) => {
                     matched.push(rule.id);
                     if rule.effect == Effect::Deny {
-                        allowed = false;
+                        matched_deny = true;
                         break;
                     }
                     allowed = true;
                 }
+                // Not a match and not the end of the scan: an allow rule grants nothing, a
+                // deny rule denies (below), and both are named.
                 Err(e) => {
-                    return Outcome {
-                        allowed: false,
-                        matched_rules: Vec::new(),
-                        error: Some(format!("rule {}: {e}", rule.id)),
-                    };
+                    let attrs = RequestAttributes { sub, obj };
+                    unevaluated.push(Unevaluated::new(rule, &e, |side, name| {
+                        if side == "sub" {
+                            attrs.sub(name).is_some()
+                        } else {
+                            attrs.obj(name).is_some()
+                        }
+                    }));
                 }
             }
         }
+        let allowed =
+            allowed && !matched_deny && !unevaluated.iter().any(|u| u.effect == Effect::Deny);
         Outcome {
             allowed,
+            error: deny_reason(allowed, matched_deny, &unevaluated),
             matched_rules: matched,
-            error: None,
+            unevaluated,
         }
     }
 
@@ -532,8 +620,10 @@ mod tests {
                 false,
             ),
             (&[], doc(int(1)), "read", false, vec![], false),
-            (&["docs:read"], doc(None), "read", false, vec![], true),
-            (&["docs:read"], doc(text), "read", false, vec![], true),
+            // the deny rule cannot be evaluated (no or a text classification): it denies over
+            // the viewer rule that matched
+            (&["docs:read"], doc(None), "read", false, vec![1], true),
+            (&["docs:read"], doc(text), "read", false, vec![1], true),
             (&["docs:read"], doc(int(1)), "update", false, vec![], false),
             (&[], route.clone(), "GET", true, vec![2, 4], false),
             (&[], route, "POST", true, vec![4], false),
@@ -574,5 +664,362 @@ mod tests {
             (false, vec![1, 3], None),
             "without eval(p.cond) the deny applies unconditionally"
         );
+    }
+
+    /// The unevaluated-rule semantics as a matrix: an allow rule on `owner` and one that does
+    /// not read it, deny rules reading attributes the request may lack or mistype, in both
+    /// orders (unevaluated deny before and after a matching allow).
+    fn unevaluable_policy() -> Policy {
+        let rules = vec![
+            rule(
+                1,
+                "role:user",
+                "document",
+                "read",
+                "*",
+                "r.obj.owner == r.sub.name",
+                "allow",
+            ),
+            rule(2, "role:staff", "document", "read", "*", "", "allow"),
+            rule(
+                3,
+                "*",
+                "document",
+                "read",
+                "*",
+                "r.obj.classification >= 3 && r.sub.clearance < 3",
+                "deny",
+            ),
+            rule(
+                4,
+                "role:user",
+                "document",
+                "update",
+                "*",
+                "r.obj.owner == r.sub.name",
+                "allow",
+            ),
+            rule(5, "*", "document", "update", "*", "r.obj.locked", "deny"),
+            rule(
+                7,
+                "role:user",
+                "document",
+                "read",
+                "*",
+                "r.obj.department == r.sub.department",
+                "allow",
+            ),
+            rule(
+                8,
+                "*",
+                "document",
+                "delete",
+                "*",
+                "r.obj.classification > 1",
+                "deny",
+            ),
+            rule(9, "role:user", "document", "delete", "*", "", "allow"),
+        ];
+        let assignments = [
+            assign("user:alice", "role:staff"),
+            assign("role:staff", "role:user"),
+            assign("user:bob", "role:user"),
+        ];
+        Policy::new(Model::compile(SEED).unwrap(), rules, &assignments)
+    }
+
+    #[test]
+    fn an_unevaluable_allow_grants_nothing_and_an_unevaluable_deny_denies() {
+        use AttrValue::{Bool, Int, Str};
+        let p = unevaluable_policy();
+        let person = |name: &str, attrs: &[(&str, AttrValue)]| Subject {
+            principal: format!("user:{name}"),
+            name: name.into(),
+            scopes: vec![],
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        };
+        let alice = person(
+            "alice",
+            &[("clearance", Int(2)), ("department", Str("eng".into()))],
+        );
+        let bob = person("bob", &[("clearance", Int(2))]);
+        let obj = |attrs: &[(&str, AttrValue)]| Object {
+            resource: "document".into(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        };
+        let s = |v: &str| Str(v.into());
+        // (subject, object, action) -> (allowed, matched, unevaluated (id, attributes), error?)
+        type Cell<'a> = (
+            &'a Subject,
+            Object,
+            &'a str,
+            bool,
+            Vec<i64>,
+            Vec<(i64, Vec<&'a str>)>,
+            bool,
+        );
+        let cells: Vec<Cell> = vec![
+            // the trap: no owner sent, yet rule 2 (which does not read it) allows
+            (
+                &alice,
+                obj(&[("classification", Int(1))]),
+                "read",
+                true,
+                vec![2],
+                vec![(1, vec!["r.obj.owner"]), (7, vec!["r.obj.department"])],
+                false,
+            ),
+            // bob has only the owner rule and the department rule: nothing can allow
+            (
+                &bob,
+                obj(&[("classification", Int(1))]),
+                "read",
+                false,
+                vec![],
+                vec![
+                    (1, vec!["r.obj.owner"]),
+                    (7, vec!["r.obj.department", "r.sub.department"]),
+                ],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("classification", Int(1))]),
+                "read",
+                true,
+                vec![1],
+                vec![(7, vec!["r.obj.department", "r.sub.department"])],
+                false,
+            ),
+            // a mistyped owner: the rule cannot be evaluated either
+            (
+                &bob,
+                obj(&[
+                    ("owner", Int(7)),
+                    ("classification", Int(1)),
+                    ("department", s("eng")),
+                ]),
+                "read",
+                false,
+                vec![],
+                // two attributes of different types: both are named, either may be wrong
+                vec![
+                    (1, vec!["r.obj.owner", "r.sub.name"]),
+                    (7, vec!["r.sub.department"]),
+                ],
+                true,
+            ),
+            // a deny that matches ends the scan: rule 7 after it is never evaluated
+            (
+                &alice,
+                obj(&[("owner", s("bob")), ("classification", Int(3))]),
+                "read",
+                false,
+                vec![2, 3],
+                vec![],
+                false,
+            ),
+            // the deny rule cannot be evaluated (no classification, or text): it denies over
+            // the allow that matched, and names what to send
+            (
+                &alice,
+                obj(&[("owner", s("bob")), ("department", s("eng"))]),
+                "read",
+                false,
+                vec![2, 7],
+                vec![(3, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &alice,
+                obj(&[
+                    ("owner", s("bob")),
+                    ("classification", s("3")),
+                    ("department", s("eng")),
+                ]),
+                "read",
+                false,
+                vec![2, 7],
+                vec![(3, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Bool(false))]),
+                "update",
+                true,
+                vec![4],
+                vec![],
+                false,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob"))]),
+                "update",
+                false,
+                vec![4],
+                vec![(5, vec!["r.obj.locked"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Int(1))]),
+                "update",
+                false,
+                vec![4],
+                vec![(5, vec!["r.obj.locked"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("owner", s("bob")), ("locked", Bool(true))]),
+                "update",
+                false,
+                vec![4, 5],
+                vec![],
+                false,
+            ),
+            (
+                &bob,
+                obj(&[]),
+                "update",
+                false,
+                vec![],
+                vec![(4, vec!["r.obj.owner"]), (5, vec!["r.obj.locked"])],
+                true,
+            ),
+            // an unevaluable deny before the allow that matches denies too
+            (
+                &bob,
+                obj(&[]),
+                "delete",
+                false,
+                vec![9],
+                vec![(8, vec!["r.obj.classification"])],
+                true,
+            ),
+            (
+                &bob,
+                obj(&[("classification", Int(1))]),
+                "delete",
+                true,
+                vec![9],
+                vec![],
+                false,
+            ),
+        ];
+        for (sub, o, act, allowed, matched, unevaluated, error) in cells {
+            let got = p.decide(sub, &o, act);
+            let got_unevaluated: Vec<(i64, Vec<&str>)> = got
+                .unevaluated
+                .iter()
+                .map(|u| (u.rule_id, u.attributes.iter().map(String::as_str).collect()))
+                .collect();
+            assert_eq!(
+                (
+                    got.allowed,
+                    &got.matched_rules,
+                    &got_unevaluated,
+                    got.error.is_some()
+                ),
+                (allowed, &matched, &unevaluated, error),
+                "subject={} object={:?} action={act}: expected allowed={allowed}, got {got:?}",
+                sub.name,
+                o.attributes
+            );
+            // an unevaluated deny rule never leaves an allow standing
+            assert!(!(got.allowed && got.unevaluated.iter().any(|u| u.effect == Effect::Deny)));
+        }
+    }
+
+    #[test]
+    fn an_unevaluated_rule_is_named_with_its_effect_reason_and_what_to_send() {
+        let p = unevaluable_policy();
+        let bob = Subject {
+            principal: "user:bob".into(),
+            name: "bob".into(),
+            scopes: vec![],
+            attributes: BTreeMap::new(),
+        };
+        let got = p.decide(&bob, &doc(Some(AttrValue::Int(1))), "update");
+        assert_eq!(
+            got.unevaluated,
+            [
+                Unevaluated {
+                    rule_id: 4,
+                    effect: Effect::Allow,
+                    reason: EvalErrorKind::MissingAttribute,
+                    attributes: vec!["r.obj.owner".into()],
+                    message: "missing attribute `r.obj.owner`".into(),
+                },
+                Unevaluated {
+                    rule_id: 5,
+                    effect: Effect::Deny,
+                    reason: EvalErrorKind::MissingAttribute,
+                    attributes: vec!["r.obj.locked".into()],
+                    message: "missing attribute `r.obj.locked`".into(),
+                },
+            ]
+        );
+        assert_eq!(
+            got.error.as_deref(),
+            Some(
+                "rule 4 (allow) could not be evaluated: missing attribute `r.obj.owner`; \
+                 rule 5 (deny) could not be evaluated: missing attribute `r.obj.locked`"
+            )
+        );
+        let mistyped = Object {
+            resource: "document".into(),
+            attributes: BTreeMap::from([
+                ("owner".into(), AttrValue::Str("bob".into())),
+                ("locked".into(), AttrValue::Str("yes".into())),
+            ]),
+        };
+        let got = p.decide(&bob, &mistyped, "update");
+        assert_eq!(got.unevaluated.len(), 1);
+        assert_eq!(got.unevaluated[0].reason, EvalErrorKind::NotBoolean);
+        assert_eq!(
+            got.unevaluated[0].message,
+            "expected a boolean value in `r.obj.locked`, found string"
+        );
+        assert!(!got.unevaluated[0].message.contains("yes"), "no values");
+        let json = serde_json::to_value(&got.unevaluated[0]).unwrap();
+        assert_eq!(json["reason"], "not_boolean");
+        assert_eq!(json["effect"], "deny");
+        assert_eq!(json["attributes"], serde_json::json!(["r.obj.locked"]));
+    }
+
+    #[test]
+    fn deny_reason_is_set_only_for_a_deny_that_unevaluated_rules_made() {
+        let u = |effect| Unevaluated {
+            rule_id: 1,
+            effect,
+            reason: EvalErrorKind::MissingAttribute,
+            attributes: vec!["r.obj.a".into()],
+            message: "missing attribute `r.obj.a`".into(),
+        };
+        let (allow, deny) = ([u(Effect::Allow)], [u(Effect::Deny)]);
+        // (allowed, a deny rule matched, unevaluated) -> reason?
+        let cells: [(bool, bool, &[Unevaluated], bool); 6] = [
+            (true, false, &allow, false),
+            (false, true, &deny, false),
+            (false, true, &allow, false),
+            (false, false, &[], false),
+            (false, false, &allow, true),
+            (false, false, &deny, true),
+        ];
+        for (allowed, matched_deny, unevaluated, reason) in cells {
+            assert_eq!(
+                deny_reason(allowed, matched_deny, unevaluated).is_some(),
+                reason,
+                "{allowed} {matched_deny} {unevaluated:?}"
+            );
+        }
     }
 }

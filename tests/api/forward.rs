@@ -298,6 +298,14 @@ async fn rules_that_need_object_attributes_deny_at_the_gateway_and_subject_attri
     .await;
     let r = forward(&app, &zoe, "PUT", "/app/notes/1").await;
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+    // ... and it takes nothing away from a rule that does not read them
+    app.add_rule(
+        &admin,
+        json!({"subject": "user:zoe", "object": "/app/notes/1", "action": "PUT", "effect": "allow"}),
+    )
+    .await;
+    let r = forward(&app, &zoe, "PUT", "/app/notes/1").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
     // a deny that reads object attributes cannot be evaluated either: it denies (fail closed)
     // rather than being skipped, even where an allow matches
     app.add_rule(

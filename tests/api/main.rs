@@ -8,6 +8,7 @@ mod authz;
 mod canonical;
 mod catchup;
 mod cli;
+mod conditions;
 mod console;
 mod errors;
 mod etag;

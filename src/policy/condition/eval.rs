@@ -89,8 +89,28 @@ impl Val<'_> {
     }
 }
 
-fn mismatch(msg: String) -> EvalError {
-    EvalError::TypeMismatch(msg)
+/// An operand as an error message names it: an attribute with the type it holds
+/// (`r.obj.classification (string)`), a literal by its type.
+fn operand(e: &Expr, v: Val<'_>) -> String {
+    match e {
+        Expr::Attr(side, name) => format!("r.{side}.{name} ({})", v.type_name()),
+        _ => v.type_name().to_owned(),
+    }
+}
+
+/// A type mismatch between `operands` (built only when evaluation fails): it names the
+/// attributes among them.
+fn mismatch(operands: &[&Expr], detail: String) -> EvalError {
+    EvalError::TypeMismatch {
+        detail,
+        attributes: operands
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Attr(side, name) => Some(format!("r.{side}.{name}")),
+                _ => None,
+            })
+            .collect(),
+    }
 }
 
 fn value<'a, A: Attributes + ?Sized>(e: &'a Expr, env: &'a A) -> Result<Val<'a>, EvalError> {
@@ -141,9 +161,10 @@ pub(super) fn truth<A: Attributes + ?Sized>(e: &Expr, env: &A) -> Result<bool, E
             let (a, b) = (value(l, env)?, value(r, env)?);
             if matches!(*op, "==" | "!=") && a.type_name() != b.type_name() {
                 // Never "just unequal": `r.obj.classification == 3` on a string "3" would
-                // make a deny rule silently not fire. A mismatch is an error, so a deny.
-                let (ta, tb) = (a.type_name(), b.type_name());
-                return Err(mismatch(format!("cannot compare {ta} with {tb}")));
+                // make a deny rule silently not fire. A mismatch is an error: the rule
+                // cannot be evaluated (an allow grants nothing, a deny denies).
+                let (ta, tb) = (operand(l, a), operand(r, b));
+                return Err(mismatch(&[l, r], format!("cannot compare {ta} with {tb}")));
             }
             let ord = match (*op, a, b) {
                 ("==", ..) => return Ok(a.same(b)),
@@ -157,16 +178,18 @@ pub(super) fn truth<A: Attributes + ?Sized>(e: &Expr, env: &A) -> Result<bool, E
                 }
                 ("in", _, Val::List(_)) => return Ok(false),
                 ("in", ..) => {
-                    let tb = b.type_name();
-                    return Err(mismatch(format!(
-                        "right side of `in` is a {tb}, not a list"
-                    )));
+                    let tb = operand(r, b);
+                    // only the right side is wrong: anything may be looked for in a list
+                    return Err(mismatch(
+                        &[r],
+                        format!("right side of `in` is {tb}, not a list"),
+                    ));
                 }
                 (_, Val::Int(x), Val::Int(y)) => x.cmp(&y),
                 (_, Val::Str(x), Val::Str(y)) => x.cmp(y),
                 _ => {
-                    let (ta, tb) = (a.type_name(), b.type_name());
-                    return Err(mismatch(format!("cannot order {ta} against {tb}")));
+                    let (ta, tb) = (operand(l, a), operand(r, b));
+                    return Err(mismatch(&[l, r], format!("cannot order {ta} against {tb}")));
                 }
             };
             Ok(match *op {
@@ -178,7 +201,14 @@ pub(super) fn truth<A: Attributes + ?Sized>(e: &Expr, env: &A) -> Result<bool, E
         }
         _ => match value(e, env)? {
             Val::Bool(b) => Ok(b),
-            _ => Err(EvalError::NotBoolean),
+            // The grammar admits only attributes and `true`/`false` here, so this names one.
+            v => Err(EvalError::NotBoolean {
+                attribute: match e {
+                    Expr::Attr(side, name) => Some(format!("r.{side}.{name}")),
+                    _ => None,
+                },
+                found: v.type_name(),
+            }),
         },
     }
 }

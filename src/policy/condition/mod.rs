@@ -32,7 +32,8 @@
 //! except that it is stricter where Rhai quietly answers: a missing attribute is
 //! [`EvalError::MissingAttribute`] (Rhai reads `()`), and `<`/`<=`/`>`/`>=` on anything but two
 //! ints or two strings is [`EvalError::TypeMismatch`] (Rhai answers `false` for mixed types and
-//! orders bools). Callers should treat every `EvalError` as "condition not satisfied".
+//! orders bools). An `EvalError` means the rule cannot be evaluated for this request: an allow
+//! rule then grants nothing and a deny rule denies (see `policy::decide`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -150,18 +151,63 @@ impl ConditionError {
     }
 }
 
-/// Why evaluating a valid condition failed.
+/// Why evaluating a valid condition failed. Each names the attributes involved (as the
+/// condition spells them, `r.sub.NAME` / `r.obj.NAME`), so a caller can see what to send or fix;
+/// never their values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
     /// The named attribute (e.g. `r.sub.clearance`) was not provided.
     #[error("missing attribute `{0}`")]
     MissingAttribute(String),
     /// An operator got operands of unsupported types.
-    #[error("type mismatch: {0}")]
-    TypeMismatch(String),
+    #[error("type mismatch: {detail}")]
+    TypeMismatch {
+        /// The operation and its operands' types (`cannot compare r.obj.classification
+        /// (string) with int`).
+        detail: String,
+        /// The attributes among the operands.
+        attributes: Vec<String>,
+    },
     /// A boolean was required but another value was found.
-    #[error("expected a boolean value")]
+    #[error("expected a boolean value{}, found {found}", attribute.as_ref().map(|a| format!(" in `{a}`")).unwrap_or_default())]
+    NotBoolean {
+        /// The attribute that held it.
+        attribute: Option<String>,
+        /// The type found.
+        found: &'static str,
+    },
+}
+
+/// The kind of an [`EvalError`], as APIs report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalErrorKind {
+    /// An attribute the condition reads was not provided.
+    MissingAttribute,
+    /// An attribute holds a value of a type the condition cannot use there.
+    TypeMismatch,
+    /// An attribute used as a boolean holds another type.
     NotBoolean,
+}
+
+impl EvalError {
+    /// The kind, for APIs.
+    pub fn kind(&self) -> EvalErrorKind {
+        match self {
+            Self::MissingAttribute(_) => EvalErrorKind::MissingAttribute,
+            Self::TypeMismatch { .. } => EvalErrorKind::TypeMismatch,
+            Self::NotBoolean { .. } => EvalErrorKind::NotBoolean,
+        }
+    }
+
+    /// The attributes this error is about (`r.sub.NAME` / `r.obj.NAME`).
+    pub fn attributes(&self) -> Vec<String> {
+        match self {
+            Self::MissingAttribute(a) => vec![a.clone()],
+            Self::TypeMismatch { attributes, .. } => attributes.clone(),
+            Self::NotBoolean { attribute, .. } => attribute.iter().cloned().collect(),
+        }
+    }
 }
 
 /// A parsed, validated condition. `Display` prints the trimmed source text.
@@ -226,7 +272,8 @@ impl Condition {
     /// Evaluates against subject (`r.sub.*`) and object (`r.obj.*`) attribute lookups.
     ///
     /// # Errors
-    /// An [`EvalError`] for a missing attribute or an operand of the wrong type; treat it as a deny.
+    /// An [`EvalError`] for a missing attribute or an operand of the wrong type: the rule
+    /// cannot be evaluated (an allow grants nothing, a deny denies).
     pub fn eval(
         &self,
         sub: &dyn Fn(&str) -> Option<AttrValue>,
@@ -253,13 +300,37 @@ impl Condition {
     /// Evaluates against borrowed attributes: no parsing and no allocation unless it fails.
     ///
     /// # Errors
-    /// An [`EvalError`] for a missing attribute or an operand of the wrong type; treat it as a deny.
+    /// An [`EvalError`] for a missing attribute or an operand of the wrong type: the rule
+    /// cannot be evaluated (an allow grants nothing, a deny denies).
     #[inline]
     pub fn eval_with<A: Attributes + ?Sized>(&self, attrs: &A) -> Result<bool, EvalError> {
         match &self.expr {
             None => Ok(true),
             Some(e) => truth(e, attrs),
         }
+    }
+
+    /// Every attribute this condition reads that `attrs` lacks, as `r.sub.NAME` / `r.obj.NAME`,
+    /// in first-seen order: what a caller must send for it to be evaluated at all, whichever
+    /// branch evaluation would take.
+    pub fn missing_attributes<A: Attributes + ?Sized>(&self, attrs: &A) -> Vec<String> {
+        self.missing_attributes_by(|side, name| {
+            if side == "sub" {
+                attrs.sub(name).is_some()
+            } else {
+                attrs.obj(name).is_some()
+            }
+        })
+    }
+
+    /// [`Condition::missing_attributes`] with `present(side, name)` saying what the request
+    /// carries (`side` is `"sub"` or `"obj"`).
+    pub fn missing_attributes_by(&self, present: impl Fn(&str, &str) -> bool) -> Vec<String> {
+        self.attributes()
+            .into_iter()
+            .filter(|(side, name)| !present(side, name))
+            .map(|(side, name)| format!("r.{side}.{name}"))
+            .collect()
     }
 
     /// Attribute names referenced, as `("sub"|"obj", name)` pairs, deduplicated, in first-seen order.
@@ -482,7 +553,18 @@ mod tests {
     #[test]
     fn evaluates_true_false_and_each_error_kind() {
         let missing = |n: &str| Err(EvalError::MissingAttribute(n.into()));
-        let mismatch = |m: &str| Err(EvalError::TypeMismatch(m.into()));
+        let mismatch = |detail: &str, attrs: &[&str]| {
+            Err(EvalError::TypeMismatch {
+                detail: detail.into(),
+                attributes: attrs.iter().map(|a| a.to_string()).collect(),
+            })
+        };
+        let not_bool = |a: &str, found| {
+            Err(EvalError::NotBoolean {
+                attribute: Some(a.into()),
+                found,
+            })
+        };
         let cases = [
             ("", Ok(true)),
             (
@@ -500,15 +582,24 @@ mod tests {
             ),
             (
                 "r.sub.clearance == \"3\"",
-                mismatch("cannot compare int with string"),
+                mismatch(
+                    "cannot compare r.sub.clearance (int) with string",
+                    &["r.sub.clearance"],
+                ),
             ),
             (
                 "r.sub.clearance != \"3\"",
-                mismatch("cannot compare int with string"),
+                mismatch(
+                    "cannot compare r.sub.clearance (int) with string",
+                    &["r.sub.clearance"],
+                ),
             ),
             (
                 "r.sub.scopes != 1",
-                mismatch("cannot compare list with int"),
+                mismatch(
+                    "cannot compare r.sub.scopes (list) with int",
+                    &["r.sub.scopes"],
+                ),
             ),
             ("r.sub.clearance in r.sub.scopes", Ok(false)),
             ("r.sub.scopes == [\"documents:read\", \"x\"]", Ok(true)),
@@ -524,32 +615,121 @@ mod tests {
             ("r.obj.nope", missing("r.obj.nope")),
             (
                 "r.sub.clearance < \"x\"",
-                mismatch("cannot order int against string"),
+                mismatch(
+                    "cannot order r.sub.clearance (int) against string",
+                    &["r.sub.clearance"],
+                ),
+            ),
+            (
+                "r.sub.clearance >= r.obj.department",
+                mismatch(
+                    "cannot order r.sub.clearance (int) against r.obj.department (string)",
+                    &["r.sub.clearance", "r.obj.department"],
+                ),
             ),
             (
                 "r.sub.active < true",
-                mismatch("cannot order bool against bool"),
+                mismatch(
+                    "cannot order r.sub.active (bool) against bool",
+                    &["r.sub.active"],
+                ),
             ),
             (
                 "r.sub.scopes > [1]",
-                mismatch("cannot order list against list"),
+                mismatch(
+                    "cannot order r.sub.scopes (list) against list",
+                    &["r.sub.scopes"],
+                ),
             ),
             (
                 "r.sub.name in r.obj.flag",
-                mismatch("right side of `in` is a int, not a list"),
+                mismatch(
+                    "right side of `in` is r.obj.flag (int), not a list",
+                    &["r.obj.flag"],
+                ),
             ),
             (
                 "r.sub.name in r.sub.name",
-                mismatch("right side of `in` is a string, not a list"),
+                mismatch(
+                    "right side of `in` is r.sub.name (string), not a list",
+                    &["r.sub.name"],
+                ),
             ),
-            ("r.sub.name", Err(EvalError::NotBoolean)),
-            ("r.obj.flag && true", Err(EvalError::NotBoolean)),
-            ("!r.sub.clearance", Err(EvalError::NotBoolean)),
+            ("r.sub.name", not_bool("r.sub.name", "string")),
+            ("r.obj.flag && true", not_bool("r.obj.flag", "int")),
+            ("!r.sub.clearance", not_bool("r.sub.clearance", "int")),
         ];
         for (text, want) in cases {
             let cond = Condition::parse(text).unwrap();
             assert_eq!(cond.eval(&sub, &obj), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_evaluation_error_names_its_kind_and_the_attributes_to_send_or_fix() {
+        let err = |text: &str| {
+            Condition::parse(text)
+                .unwrap()
+                .eval(&sub, &obj)
+                .unwrap_err()
+        };
+        let e = err("r.sub.clearance >= r.obj.missing");
+        assert_eq!(e.kind(), EvalErrorKind::MissingAttribute);
+        assert_eq!(e.attributes(), ["r.obj.missing"]);
+        assert_eq!(e.to_string(), "missing attribute `r.obj.missing`");
+        let e = err("r.obj.owner == 3");
+        assert_eq!(e.kind(), EvalErrorKind::TypeMismatch);
+        assert_eq!(e.attributes(), ["r.obj.owner"]);
+        assert_eq!(
+            e.to_string(),
+            "type mismatch: cannot compare r.obj.owner (string) with int"
+        );
+        let e = err("r.obj.flag");
+        assert_eq!(e.kind(), EvalErrorKind::NotBoolean);
+        assert_eq!(e.attributes(), ["r.obj.flag"]);
+        assert_eq!(
+            e.to_string(),
+            "expected a boolean value in `r.obj.flag`, found int"
+        );
+        // no attribute value ever reaches a message: only names and types
+        for text in ["r.obj.owner == 3", "r.sub.department < 1", "r.sub.name"] {
+            let message = err(text).to_string();
+            assert!(
+                !message.contains("alice") && !message.contains("eng"),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(EvalErrorKind::MissingAttribute).unwrap(),
+            "missing_attribute"
+        );
+    }
+
+    #[test]
+    fn missing_attributes_lists_every_attribute_read_and_absent_in_first_seen_order() {
+        struct Only;
+        impl Attributes for Only {
+            fn sub(&self, name: &str) -> Option<AttrRef<'_>> {
+                (name == "name").then_some(AttrRef::Str("alice"))
+            }
+            fn obj(&self, _: &str) -> Option<AttrRef<'_>> {
+                None
+            }
+        }
+        let c = Condition::parse(
+            "r.obj.owner == r.sub.name || r.sub.clearance >= r.obj.classification && r.obj.owner != \"x\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.missing_attributes(&Only),
+            ["r.obj.owner", "r.sub.clearance", "r.obj.classification"]
+        );
+        assert!(
+            Condition::parse("")
+                .unwrap()
+                .missing_attributes(&Only)
+                .is_empty()
+        );
     }
 
     #[test]
