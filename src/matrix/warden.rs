@@ -15,11 +15,17 @@ impl Matrix {
     /// The casbin subject of a matrix subject.
     pub fn subject(&self, name: &str) -> Option<Subject> {
         let s = self.subjects.get(name)?;
+        // Every live subject says what it is (`r.sub.kind`); a matrix subject is a user unless
+        // its attributes say `kind: service`.
+        let mut attributes = s.attributes.clone();
+        attributes
+            .entry(crate::policy::KIND_ATTRIBUTE.to_owned())
+            .or_insert_with(|| AttrValue::Str("user".to_owned()));
         Some(Subject {
             principal: format!("user:{name}"),
             name: name.to_owned(),
             scopes: s.scopes.clone(),
-            attributes: s.attributes.clone(),
+            attributes,
         })
     }
 

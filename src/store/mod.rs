@@ -9,6 +9,7 @@ pub mod documents;
 pub mod keys;
 pub mod notify;
 pub mod policy;
+pub mod service_accounts;
 pub mod tokens;
 pub mod users;
 

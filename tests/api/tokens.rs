@@ -43,6 +43,7 @@ fn valid_claims(app: &TestApp, sub: &str, sid: &str) -> Claims {
         scope: "documents:read".into(),
         r#gen: 0,
         sid: sid.into(),
+        kind: warden::store::accounts::AccountKind::User,
     }
 }
 

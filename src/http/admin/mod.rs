@@ -5,6 +5,7 @@ pub mod decisions;
 pub mod matrices;
 pub mod policy;
 pub mod rules;
+pub mod service_accounts;
 pub mod users;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -32,6 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list))
         .routes(routes!(users::show, users::patch))
         .routes(routes!(users::roles))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(service_accounts::show, service_accounts::remove))
+        .routes(routes!(service_accounts::rotate))
         .routes(routes!(policy::show))
         .routes(routes!(policy::change))
         .routes(routes!(policy::versions))

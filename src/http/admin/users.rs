@@ -15,10 +15,11 @@ use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::policy::AttrValue;
 use crate::state::AppState;
+use crate::store::accounts::KIND_ATTRIBUTE;
 use crate::store::{self, policy::ChangeMeta, users::Replaced, users::UserRow};
 
 /// Most attributes one user may carry.
-const MAX_ATTRIBUTES: usize = 32;
+pub(super) const MAX_ATTRIBUTES: usize = 32;
 
 /// A user as shown to admins.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -141,7 +142,8 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
+/// An attribute an admin may store on an account (a user's or a service's).
+pub(super) fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
     let field = format!("attributes.{name}");
     let ident = name.len() <= 64
         && name
@@ -149,10 +151,10 @@ fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !ident || RESERVED_ATTRIBUTES.contains(&name) {
+    if !ident || RESERVED_ATTRIBUTES.contains(&name) || name == KIND_ATTRIBUTE {
         return Err(ApiError::validation(
             &field,
-            "must be an identifier other than principal, name, scopes, resource",
+            "must be an identifier other than principal, name, scopes, resource, kind",
         ));
     }
     let too_long = match value {
