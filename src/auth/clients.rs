@@ -228,8 +228,15 @@ mod tests {
     fn secrets_parse_into_their_row_id_and_random_part() {
         assert_eq!(parse_secret("wsec_12.abc-_x"), Some((12, "abc-_x")));
         for bad in [
-            "", "wsec_", "wsec_.abc", "wsec_x.abc", "wsec_12abc", "sec_12.abc", "wsec_-1.abc",
-            "wsec_+1.abc", "wsec_99999999999999999999.abc",
+            "",
+            "wsec_",
+            "wsec_.abc",
+            "wsec_x.abc",
+            "wsec_12abc",
+            "sec_12.abc",
+            "wsec_-1.abc",
+            "wsec_+1.abc",
+            "wsec_99999999999999999999.abc",
         ] {
             assert_eq!(parse_secret(bad), None, "{bad}");
         }

@@ -122,7 +122,9 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
                 None => false,
             };
             if !live {
-                return Err(rejected("the secret this token was obtained with no longer works"));
+                return Err(rejected(
+                    "the secret this token was obtained with no longer works",
+                ));
             }
         }
     }

@@ -250,9 +250,7 @@ impl Engine {
         write: store::service_accounts::Write<'_>,
         edit: AccountEdit<'_>,
     ) -> Result<(Applied, store::service_accounts::Written), ChangeError> {
-        let (applied, written) = self
-            .commit(ops, None, meta, now, Some(write), edit)
-            .await?;
+        let (applied, written) = self.commit(ops, None, meta, now, Some(write), edit).await?;
         let written =
             written.ok_or_else(|| ChangeError::internal("an account write reported nothing"))?;
         Ok((applied, written))

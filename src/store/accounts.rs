@@ -46,7 +46,9 @@ pub struct UserRow {
 
 /// What an account is: a person (password grant, console) or a service (client_credentials
 /// only). Tokens carry it (`kind` claim) and the policy reads it as `r.sub.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
     /// A person: signs in with a password.
@@ -271,10 +273,16 @@ mod tests {
         user.attributes
             .insert("kind".into(), AttrValue::Str("service".into()));
         let sub = user.subject(Vec::new());
-        assert_eq!(sub.attributes.get("kind"), Some(&AttrValue::Str("user".into())));
+        assert_eq!(
+            sub.attributes.get("kind"),
+            Some(&AttrValue::Str("user".into()))
+        );
         user.kind = AccountKind::Service;
         let sub = user.subject(Vec::new());
-        assert_eq!(sub.attributes.get("kind"), Some(&AttrValue::Str("service".into())));
+        assert_eq!(
+            sub.attributes.get("kind"),
+            Some(&AttrValue::Str("service".into()))
+        );
         for k in [AccountKind::User, AccountKind::Service] {
             assert_eq!(AccountKind::parse(k.as_str()), Some(k));
         }

@@ -157,14 +157,13 @@ pub async fn write(
         } => {
             // Touching the account announces it (Postgres trigger), so every instance drops
             // what it cached about the account's secrets.
-            let found = sqlx::query(
-                "UPDATE users SET updated_at = $2 WHERE id = $1 AND kind = 'service'",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            let found =
+                sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1 AND kind = 'service'")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
             if found == 0 {
                 return Ok(None);
             }

@@ -21,6 +21,7 @@ mod operations;
 mod partition;
 mod scaleout;
 mod server;
+mod service_accounts;
 mod sessions;
 mod storage;
 mod tokens;

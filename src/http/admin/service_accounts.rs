@@ -165,14 +165,20 @@ async fn find(state: &AppState, name: &str) -> Result<ServiceAccount, ApiError> 
 }
 
 fn name_taken() -> ApiError {
-    ApiError::conflict("name_taken", "a user or service account already has this name")
+    ApiError::conflict(
+        "name_taken",
+        "a user or service account already has this name",
+    )
 }
 
 /// `role:<r>` for each role given, each one the policy knows (a rule's subject, or a role in
 /// an assignment): a role nobody has defined grants nothing and is most likely a typo.
 fn known_roles(snap: &Snapshot, given: &[String]) -> Result<Vec<String>, ApiError> {
     if given.len() > MAX_ROLES {
-        return Err(ApiError::validation("roles", format!("at most {MAX_ROLES}")));
+        return Err(ApiError::validation(
+            "roles",
+            format!("at most {MAX_ROLES}"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(given.len());
     for r in given {
@@ -212,7 +218,10 @@ pub async fn create(
 ) -> Result<Versioned<CreatedServiceAccount>, ApiError> {
     let name = Username::parse(&body.name).map_err(|e| ApiError::validation("name", e))?;
     if body.scopes.iter().any(|s| s.contains(' ')) {
-        return Err(ApiError::validation("scopes", "a scope cannot contain a space"));
+        return Err(ApiError::validation(
+            "scopes",
+            "a scope cannot contain a space",
+        ));
     }
     let scopes =
         Scope::parse_list(&body.scopes.join(" ")).map_err(|e| ApiError::validation("scopes", e))?;
