@@ -144,6 +144,27 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
                 p
             }),
         ),
+        (
+            "missing kind",
+            forge(&kid, &{
+                let mut p = claims.clone();
+                p.as_object_mut().map(|o| o.remove("kind"));
+                p
+            }),
+        ),
+        (
+            "unknown kind",
+            forge(&kid, &{
+                let mut p = claims.clone();
+                p["kind"] = "robot".into();
+                p
+            }),
+        ),
+        // a user's token claiming to be a service's (no secret row is its session)
+        (
+            "kind other than the account's",
+            sign(&|c| c.kind = warden::store::accounts::AccountKind::Service),
+        ),
         ("unknown kid", forge("not-a-key", &claims)),
         ("alg none", format!("{}.{}.", b64(&none_header), parts[1])),
         ("HS256 signed with the public key", confused),
