@@ -269,3 +269,19 @@ pub fn route_path(pattern: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matrix_subject_is_a_user_unless_its_attributes_say_service() {
+        let m = Matrix::from_yaml(
+            "name: kinds\nsubjects:\n  alice: {roles: [user]}\n  bot: {roles: [user], attributes: {kind: service}}\nobjects:\n  r: {type: report}\nactions: [read]\ndeny:\n  - [alice, r, read]\n",
+        )
+        .expect("matrix");
+        let kind = |s: &str| m.subject(s).expect("subject").attributes["kind"].clone();
+        assert_eq!(kind("alice"), AttrValue::Str("user".into()));
+        assert_eq!(kind("bot"), AttrValue::Str("service".into()));
+    }
+}

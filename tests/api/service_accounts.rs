@@ -809,3 +809,45 @@ async fn deleting_or_rotating_on_one_instance_stops_the_service_on_every_instanc
     );
     followers.iter().for_each(|f| f.abort());
 }
+
+#[tokio::test]
+async fn the_openapi_documents_the_service_account_routes_and_the_grant() {
+    let app = TestApp::new().await;
+    let spec = app
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .body;
+    let paths = &spec["paths"];
+    for (path, methods) in [
+        ("/v1/admin/service-accounts", &["get", "post"][..]),
+        ("/v1/admin/service-accounts/{name}", &["get", "delete"][..]),
+        ("/v1/admin/service-accounts/{name}/secret", &["post"][..]),
+    ] {
+        for m in methods {
+            assert!(paths[path][m].is_object(), "{m} {path} undocumented");
+        }
+    }
+    assert!(paths["/v1/admin/service-accounts"]["post"]["responses"]["201"].is_object());
+    assert!(paths["/v1/admin/service-accounts/{name}"]["delete"]["responses"]["204"].is_object());
+    assert!(
+        paths["/v1/admin/service-accounts/{name}/secret"]["post"]["responses"]["201"].is_object()
+    );
+    let token = &paths["/v1/auth/token"]["post"];
+    assert!(
+        token["responses"]["401"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("invalid_client"))
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["client_secret_basic"]["scheme"],
+        "basic"
+    );
+    let request = &spec["components"]["schemas"]["TokenRequest"]["properties"];
+    assert!(request["client_id"].is_object() && request["client_secret"].is_object());
+    let response = &spec["components"]["schemas"]["TokenResponse"];
+    let required = response["required"].as_array().expect("required");
+    assert!(
+        !required.contains(&json!("refresh_token")),
+        "client_credentials has none"
+    );
+}
