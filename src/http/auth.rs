@@ -410,7 +410,15 @@ mod tests {
             r#"{"grant_type": "password", "username": "alice", "password": "hunter2hunter2"}"#,
         )
         .expect("token body");
-        for printed in [format!("{register:?}"), format!("{token:?}")] {
+        let client: TokenRequest = serde_json::from_str(
+            r#"{"grant_type": "client_credentials", "client_id": "alice", "client_secret": "hunter2hunter2"}"#,
+        )
+        .expect("client body");
+        for printed in [
+            format!("{register:?}"),
+            format!("{token:?}"),
+            format!("{client:?}"),
+        ] {
             assert!(!printed.contains("hunter2"), "{printed}");
             assert!(printed.contains("alice"), "{printed}");
         }

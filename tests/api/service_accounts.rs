@@ -851,3 +851,41 @@ async fn the_openapi_documents_the_service_account_routes_and_the_grant() {
         "client_credentials has none"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_service_account_gets_no_token_and_its_tokens_stop() {
+    let (app, admin, creds) = with_bot().await;
+    let token = app.service_token(&creds).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/ci-bot",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        app.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_invalid_client(
+        &app.client_token_basic(&creds.client_id, &creds.client_secret, "")
+            .await,
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/ci-bot",
+            Some(&admin),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        app.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "re-enabling does not bring old tokens back"
+    );
+    app.service_token(&creds).await;
+}
