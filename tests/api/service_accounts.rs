@@ -94,6 +94,22 @@ async fn an_admin_creates_a_service_account_whose_secret_is_shown_once_and_never
             "{text}"
         );
     }
+    // it is an account: the user list shows it, marked as a service
+    let users = app.get("/v1/admin/users", &admin).await;
+    let kinds: Vec<(Value, Value)> = users.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|u| (u["username"].clone(), u["kind"].clone()))
+        .collect();
+    assert!(
+        kinds.contains(&(json!("ci-bot"), json!("service"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(json!("admin"), json!("user"))),
+        "{kinds:?}"
+    );
     // the service's roles are the policy's: the role list names it as a member
     let roles = app.get("/v1/admin/roles", &admin).await;
     let user_role = roles

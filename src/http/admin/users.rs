@@ -39,6 +39,9 @@ pub struct AdminUser {
     pub attributes: BTreeMap<String, AttrValue>,
     /// Requestable scopes.
     pub scopes: Vec<String>,
+    /// `user`, or `service` for a service account (see `/v1/admin/service-accounts`).
+    #[schema(value_type = String)]
+    pub kind: store::accounts::AccountKind,
 }
 
 impl From<UserRow> for AdminUser {
@@ -51,6 +54,7 @@ impl From<UserRow> for AdminUser {
             disabled: u.disabled,
             attributes: u.attributes,
             scopes: u.scopes,
+            kind: u.kind,
         }
     }
 }
