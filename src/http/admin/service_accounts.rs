@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 
 use super::users::{MAX_ATTRIBUTES, valid_attribute};
 use super::{Page, Versioned, detached};
@@ -26,137 +25,20 @@ use crate::state::AppState;
 use crate::store::policy::ChangeMeta;
 use crate::store::service_accounts::{self as accounts, ServiceAccount, Write};
 
+mod body;
+
+use body::view;
+pub use body::{
+    CreateServiceAccount, CreatedServiceAccount, RotateSecret, RotatedSecret, SecretView,
+    ServiceAccountPage, ServiceAccountView,
+};
+
 /// How long a replaced secret keeps working when the rotation does not say.
 pub const DEFAULT_OVERLAP_SECS: i64 = 3600;
 /// The longest overlap a rotation may ask for: 7 days.
 pub const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
 /// Most roles given at creation.
 const MAX_ROLES: usize = 32;
-
-/// `POST /v1/admin/service-accounts` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateServiceAccount {
-    /// 3-64 characters of `[A-Za-z0-9._-]`, unique case-insensitively among users and
-    /// service accounts (it is the subject `user:<name>` in the policy).
-    pub name: String,
-    /// Roles to assign (`reader` or `role:reader`); each must exist in the policy.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// Scopes the service may request; its tokens carry at most these.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Attributes the policy reads (`r.sub.*`), as for users. `kind` is Warden's.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub attributes: BTreeMap<String, AttrValue>,
-}
-
-/// A secret that works now (never its value).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SecretView {
-    /// When it was made (Unix seconds).
-    pub created_at: i64,
-    /// When it stops working: null for the current secret, the end of the overlap for the
-    /// one the last rotation replaced.
-    pub expires_at: Option<i64>,
-}
-
-/// A service account as shown to admins (never a secret).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ServiceAccountView {
-    /// Its name: the policy's subject `user:<name>`.
-    pub name: String,
-    /// Its client id (public).
-    pub client_id: String,
-    /// Roles assigned directly (`role:<name>`).
-    pub roles: Vec<String>,
-    /// Scopes it may request.
-    pub scopes: Vec<String>,
-    /// Attributes.
-    #[schema(value_type = Object)]
-    pub attributes: BTreeMap<String, AttrValue>,
-    /// Disabled (through `PATCH /v1/admin/users/{name}`)?
-    pub disabled: bool,
-    /// When it was created.
-    pub created_at: i64,
-    /// Its working secrets, newest first.
-    pub secrets: Vec<SecretView>,
-}
-
-/// The answer to a create: the account and its secret, shown this once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedServiceAccount {
-    /// The account.
-    #[serde(flatten)]
-    pub account: ServiceAccountView,
-    /// The secret. Store it now: Warden keeps only its hash and never shows it again.
-    pub client_secret: String,
-    /// The policy version the creation made.
-    pub policy_version: i64,
-}
-
-/// `POST .../{name}/secret` body (optional: `{}` or no body at all is the default overlap).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecret {
-    /// How long the replaced secret (and the tokens it obtained) keeps working, in seconds:
-    /// 0-604800, default 3600. A secret still in an earlier overlap stops at once.
-    pub overlap_secs: Option<i64>,
-}
-
-/// The answer to a rotation: the new secret, shown this once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RotatedSecret {
-    /// The client id (unchanged).
-    pub client_id: String,
-    /// The new secret. Store it now: it is never shown again.
-    pub client_secret: String,
-    /// When the replaced secret stops working (Unix seconds).
-    pub previous_secret_expires_at: i64,
-    /// The policy version the rotation made.
-    pub policy_version: i64,
-}
-
-/// A page of service accounts.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ServiceAccountPage {
-    /// All service accounts.
-    pub total: i64,
-    /// This page.
-    pub items: Vec<ServiceAccountView>,
-}
-
-fn view(snap: Option<&Snapshot>, a: ServiceAccount) -> ServiceAccountView {
-    let member = format!("user:{}", a.user.username_key);
-    let mut roles: Vec<String> = snap
-        .map(|s| {
-            s.assignments()
-                .iter()
-                .filter(|x| x.member == member)
-                .map(|x| x.role.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    roles.sort();
-    ServiceAccountView {
-        name: a.user.username,
-        client_id: a.client_id,
-        roles,
-        scopes: a.user.scopes,
-        attributes: a.user.attributes,
-        disabled: a.user.disabled,
-        created_at: a.created_at,
-        secrets: a
-            .secrets
-            .into_iter()
-            .map(|s| SecretView {
-                created_at: s.created_at,
-                expires_at: s.expires_at,
-            })
-            .collect(),
-    }
-}
 
 async fn find(state: &AppState, name: &str) -> Result<ServiceAccount, ApiError> {
     accounts::find_by_name(&state.db, name, state.now())
@@ -216,89 +98,121 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<CreateServiceAccount>,
 ) -> Result<Versioned<CreatedServiceAccount>, ApiError> {
-    let name = Username::parse(&body.name).map_err(|e| ApiError::validation("name", e))?;
-    if body.scopes.iter().any(|s| s.contains(' ')) {
-        return Err(ApiError::validation(
-            "scopes",
-            "a scope cannot contain a space",
-        ));
-    }
-    let scopes =
-        Scope::parse_list(&body.scopes.join(" ")).map_err(|e| ApiError::validation("scopes", e))?;
-    for (k, v) in &body.attributes {
-        valid_attribute(k, v)?;
-    }
-    if body.attributes.len() > MAX_ATTRIBUTES {
-        return Err(ApiError::validation(
-            "attributes",
-            format!("at most {MAX_ATTRIBUTES} per account"),
-        ));
-    }
-    let roles = known_roles(&*state.engine.snapshot()?, &body.roles)?;
-    if crate::store::users::find_by_username(&state.db, name.as_str())
+    let valid = body.validated(&*state.engine.snapshot()?)?;
+    if crate::store::users::find_by_username(&state.db, valid.name.as_str())
         .await?
         .is_some()
     {
         return Err(name_taken());
     }
-    let member = format!("user:{}", name.key());
-    let ops = roles
-        .iter()
-        .map(|r| Op::assign(&member, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The hash is made before the change takes the policy lock (argon2 costs tens of ms).
     let client_id = new_client_id().map_err(ApiError::internal)?;
     let secret = NewSecret::generate(&state.hasher)
         .await
         .map_err(ApiError::internal)?;
     let actor = principal.user.username_key.clone();
-    detached(async move {
-        let summary = format!(
-            "service account {} created with {}",
-            name.key(),
-            if roles.is_empty() { "no role".to_owned() } else { roles.join(", ") }
-        );
-        let meta = ChangeMeta {
-            actor: &actor,
-            action: "service_accounts.create",
-            summary: &summary,
-        };
-        let write = Write::Create {
-            name: name.as_str(),
-            client_id: &client_id,
-            secret_hash: &secret.hash,
-            scopes: &scopes,
-            attributes: &body.attributes,
-        };
-        let edit = AccountEdit {
-            creating: Some(name.as_str()),
-            changed: None,
-        };
-        let (applied, written) = state
-            .engine
-            .change_service_account(ops, &meta, state.now(), write, edit)
-            .await
-            .map_err(|e| match ApiError::from(e) {
-                e if e.code() == "conflict" => name_taken(),
-                e => e,
-            })?;
-        drop(written.guard);
-        let secret_id = written
-            .secret_id
-            .ok_or_else(|| ApiError::internal("a created service account has no secret"))?;
-        tracing::info!(event = "service_account_created", actor = %actor, name = %name.key(),
-            client_id = %client_id, policy_version = applied.policy_version, "service account created");
-        let account = find(&state, name.as_str()).await?;
-        let snap = state.engine.snapshot().ok();
-        Ok(Versioned::created(
-            applied.policy_version,
-            CreatedServiceAccount {
-                account: view(snap.as_deref(), account),
-                client_secret: secret.reveal(secret_id).expose_secret().to_owned(),
-                policy_version: applied.policy_version,
-            },
-        ))
-    })
-    .await
+    detached(commit_create(state, actor, valid, client_id, secret)).await
+}
+
+/// A create request whose every field is valid.
+struct ValidAccount {
+    name: Username,
+    roles: Vec<String>,
+    scopes: Vec<String>,
+    attributes: BTreeMap<String, AttrValue>,
+}
+
+impl CreateServiceAccount {
+    /// The request checked field by field (422 naming the field), roles against `snap`.
+    fn validated(self, snap: &Snapshot) -> Result<ValidAccount, ApiError> {
+        let name = Username::parse(&self.name).map_err(|e| ApiError::validation("name", e))?;
+        if self.scopes.iter().any(|s| s.contains(' ')) {
+            return Err(ApiError::validation(
+                "scopes",
+                "a scope cannot contain a space",
+            ));
+        }
+        let scopes = Scope::parse_list(&self.scopes.join(" "))
+            .map_err(|e| ApiError::validation("scopes", e))?;
+        for (k, v) in &self.attributes {
+            valid_attribute(k, v)?;
+        }
+        if self.attributes.len() > MAX_ATTRIBUTES {
+            return Err(ApiError::validation(
+                "attributes",
+                format!("at most {MAX_ATTRIBUTES} per account"),
+            ));
+        }
+        Ok(ValidAccount {
+            roles: known_roles(snap, &self.roles)?,
+            name,
+            scopes,
+            attributes: self.attributes,
+        })
+    }
+}
+
+/// Creates the account and its role assignments as one policy version; answers with the
+/// secret, revealed this once.
+async fn commit_create(
+    state: AppState,
+    actor: String,
+    new: ValidAccount,
+    client_id: String,
+    secret: NewSecret,
+) -> Result<Versioned<CreatedServiceAccount>, ApiError> {
+    let member = format!("user:{}", new.name.key());
+    let ops = new
+        .roles
+        .iter()
+        .map(|r| Op::assign(&member, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let roles = match new.roles.is_empty() {
+        true => "no role".to_owned(),
+        false => new.roles.join(", "),
+    };
+    let summary = format!("service account {} created with {roles}", new.name.key());
+    let meta = ChangeMeta {
+        actor: &actor,
+        action: "service_accounts.create",
+        summary: &summary,
+    };
+    let write = Write::Create {
+        name: new.name.as_str(),
+        client_id: &client_id,
+        secret_hash: &secret.hash,
+        scopes: &new.scopes,
+        attributes: &new.attributes,
+    };
+    let edit = AccountEdit {
+        creating: Some(new.name.as_str()),
+        changed: None,
+    };
+    let (applied, written) = state
+        .engine
+        .change_service_account(ops, &meta, state.now(), write, edit)
+        .await
+        // the name was taken meanwhile (by another instance, or a registration)
+        .map_err(|e| match ApiError::from(e) {
+            e if e.code() == "conflict" => name_taken(),
+            e => e,
+        })?;
+    drop(written.guard);
+    let secret_id = written
+        .secret_id
+        .ok_or_else(|| ApiError::internal("a created service account has no secret"))?;
+    tracing::info!(event = "service_account_created", actor = %actor, name = %new.name.key(),
+        client_id = %client_id, policy_version = applied.policy_version, "service account created");
+    let account = find(&state, new.name.as_str()).await?;
+    let snap = state.engine.snapshot().ok();
+    Ok(Versioned::created(
+        applied.policy_version,
+        CreatedServiceAccount {
+            account: view(snap.as_deref(), account),
+            client_secret: secret.reveal(secret_id).expose_secret().to_owned(),
+            policy_version: applied.policy_version,
+        },
+    ))
 }
 
 /// List service accounts (never a secret).
