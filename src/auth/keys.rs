@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::store::accounts::AccountKind;
 use crate::store::{self, Db, StoreError, keys::KeyRow};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
@@ -44,8 +45,12 @@ pub struct Claims {
     /// The user's token generation at issue.
     pub r#gen: i64,
     /// The session (refresh-token family) this token belongs to: revoking the session
-    /// rejects the token at once.
+    /// rejects the token at once. A service's token names the secret it was obtained with
+    /// instead (`svc:<secret id>`), so it dies with that secret.
     pub sid: String,
+    /// What the subject is: `user` or `service` (any other value, or none, is refused). Must
+    /// agree with the account's kind.
+    pub kind: AccountKind,
 }
 
 /// Why a token was refused (the message is safe to show).
@@ -421,6 +426,7 @@ mod tests {
             scope: "a b".into(),
             r#gen: 0,
             sid: "s".into(),
+            kind: AccountKind::User,
         }
     }
 

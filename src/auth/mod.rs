@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod clients;
 pub mod domain;
 pub mod keys;
 pub mod lifecycle;

@@ -22,6 +22,7 @@ pub struct Hasher {
     dummy_hash: Arc<str>,
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -98,12 +99,19 @@ impl Hasher {
             dummy_hash: dummy_hash.into(),
             running: Arc::default(),
             peak: Arc::default(),
+            finished: Arc::default(),
         })
     }
 
     /// The most hashes that ever ran at once (observability, and proof of the bound).
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    /// How many hashes and verifications have finished (proof that every path of a grant
+    /// does the same work: tests compare it across answers).
+    pub fn hashes_finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
     }
 
     /// Runs one argon2 job on a hashing thread, counted against the bound.
@@ -123,12 +131,14 @@ impl Hasher {
             .await
             .map_err(|e| HashError(e.to_string()))?;
         let (running, peak) = (self.running.clone(), self.peak.clone());
+        let finished = self.finished.clone();
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
             let out = job();
             running.fetch_sub(1, Ordering::SeqCst);
+            finished.fetch_add(1, Ordering::SeqCst);
             drop(permit);
             let _ = done.send(out);
         });

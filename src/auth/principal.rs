@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::keys::{Claims, KeyRing};
 use crate::policy::Subject;
+use crate::store::accounts::AccountKind;
 use crate::store::{self, Db, StoreError, users::UserRow};
 
 /// An authenticated caller. Attributes, scopes held and the disabled flag come from the
@@ -64,7 +65,7 @@ pub async fn verify(
     token: &str,
 ) -> Result<Principal, AuthError> {
     let claims = verify_token(keys, now, token)?;
-    load(db, claims).await
+    load(db, claims, now).await
 }
 
 /// The token's signature and claims (algorithm, key, issuer, audience, times): CPU only, no
@@ -75,7 +76,7 @@ pub fn verify_token(keys: &KeyRing, now: i64, token: &str) -> Result<Claims, Aut
 
 /// The caller verified `claims` name: their account (rejected when gone, disabled or of an
 /// older token generation) and live session, read from the account cache or the database.
-pub async fn load(db: &Db, claims: Claims) -> Result<Principal, AuthError> {
+pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthError> {
     let id: i64 = claims
         .sub
         .parse()
@@ -98,10 +99,34 @@ pub async fn load(db: &Db, claims: Claims) -> Result<Principal, AuthError> {
     if user.token_generation != claims.r#gen {
         return Err(rejected("the token has been revoked"));
     }
-    // One indexed lookup: a session revoked by reuse detection, logout-all or
-    // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
-    if !store::tokens::session_is_live(db, user.id, &claims.sid).await? {
-        return Err(rejected("the token's session has been revoked"));
+    if user.kind != claims.kind {
+        return Err(rejected("the token's kind does not match its account"));
+    }
+    match user.kind {
+        // One indexed lookup: a session revoked by reuse detection, logout-all or
+        // `/v1/auth/revoke` (or unknown) rejects its access tokens at once.
+        AccountKind::User => {
+            if !store::tokens::session_is_live(db, user.id, &claims.sid).await? {
+                return Err(rejected("the token's session has been revoked"));
+            }
+        }
+        // A service's token lives as long as the secret it was obtained with: a rotation's
+        // overlap ends it, on every instance, whatever its `exp`.
+        AccountKind::Service => {
+            let secret = claims
+                .sid
+                .strip_prefix(store::service_accounts::SID_PREFIX)
+                .and_then(|id| id.parse::<i64>().ok());
+            let live = match secret {
+                Some(id) => store::service_accounts::secret_is_live(db, user.id, id, now).await?,
+                None => false,
+            };
+            if !live {
+                return Err(rejected(
+                    "the secret this token was obtained with no longer works",
+                ));
+            }
+        }
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {

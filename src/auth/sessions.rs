@@ -16,6 +16,7 @@ use super::tokens::{
     new_refresh_token,
 };
 use crate::policy::username::Username;
+use crate::store::accounts::AccountKind;
 use crate::store::{self, StoreError, tokens::Rotation};
 
 /// Longest refresh token looked at (Warden's are 43 characters).
@@ -34,6 +35,10 @@ pub enum GrantError {
     /// A requested scope is malformed or not the caller's (`invalid_scope`).
     #[error("{0}")]
     InvalidScope(&'static str),
+    /// The client could not be authenticated (`invalid_client`, 401): unknown client id,
+    /// wrong or expired secret, or no credentials. One answer for every reason.
+    #[error("{0}")]
+    InvalidClient(&'static str),
     /// Too many attempts from this client or on this account: retry after this many seconds.
     #[error("too many attempts; retry in {0} s")]
     Throttled(u64),
@@ -106,8 +111,13 @@ pub async fn login(
             return Err(GrantError::Throttled(retry_after));
         }
     };
+    // A service account has no password: it is looked up as if it did not exist (dummy
+    // hash, the wrong-password answer), so the password grant and the console never admit
+    // it, and the answer does not tell that the name is a service's.
     let user = match &name {
-        Some(name) => store::users::find_by_username(g.issuer.db, name.as_str()).await?,
+        Some(name) => store::users::find_by_username(g.issuer.db, name.as_str())
+            .await?
+            .filter(|u| u.kind == AccountKind::User),
         None => None,
     };
     // Unknown users are verified against a dummy hash: same work, same answer.
@@ -176,7 +186,7 @@ pub async fn refresh(
         access_token: access_token(issuer, &user, &scope, row.generation, &row.family_id)?,
         token_type: "bearer",
         expires_in: lifetimes.access,
-        refresh_token: next,
+        refresh_token: Some(next),
         scope,
     })
 }

@@ -57,13 +57,16 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Access-token lifetime in seconds.
     pub expires_in: i64,
-    /// Opaque refresh token (rotated on every use).
-    pub refresh_token: String,
+    /// Opaque refresh token (rotated on every use). Absent for client_credentials (RFC 6749
+    /// §4.4.3: a service asks for a new access token with its credentials instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: String,
 }
 
-fn random_token(bytes: usize) -> Result<String, IssueError> {
+/// `bytes` random bytes, base64url without padding.
+pub fn random_token(bytes: usize) -> Result<String, IssueError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| IssueError::Random(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
@@ -87,18 +90,32 @@ pub fn access_token(
     generation: i64,
     sid: &str,
 ) -> Result<String, IssueError> {
+    access_token_until(issuer, user, scope, generation, sid, i64::MAX)
+}
+
+/// [`access_token`] expiring no later than `not_after` (a service token obtained with a
+/// secret in its rotation overlap ends with the overlap).
+pub fn access_token_until(
+    issuer: &Issuer<'_>,
+    user: &UserRow,
+    scope: &str,
+    generation: i64,
+    sid: &str,
+    not_after: i64,
+) -> Result<String, IssueError> {
     let now = issuer.now;
     let claims = Claims {
         sub: user.id.to_string(),
         iss: issuer.keys.issuer().to_owned(),
         aud: issuer.keys.audience().to_owned(),
-        exp: now + issuer.lifetimes.access,
+        exp: (now + issuer.lifetimes.access).min(not_after),
         nbf: now,
         iat: now,
         jti: random_token(16)?,
         scope: scope.to_owned(),
         r#gen: generation,
         sid: sid.to_owned(),
+        kind: user.kind,
     };
     issuer
         .keys
@@ -132,7 +149,7 @@ pub async fn issue_new_family(
         access_token: access_token(issuer, user, scope, user.token_generation, &family)?,
         token_type: "bearer",
         expires_in: issuer.lifetimes.access,
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         scope: scope.to_owned(),
     })
 }

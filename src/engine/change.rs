@@ -31,12 +31,18 @@ pub struct Applied {
 
 /// `user:<name>` subjects an edit introduces must name an existing account: a grant to a
 /// name nobody holds yet would go to whoever registers it first.
-async fn ensure_users_exist(db: &Db, ops: &[Op]) -> Result<(), ChangeError> {
+/// `creating` is an account the same change creates (a service account and its roles).
+async fn ensure_users_exist(
+    db: &Db,
+    ops: &[Op],
+    creating: Option<&str>,
+) -> Result<(), ChangeError> {
     // an imported policy file may name users too
     let named = ops.iter().flat_map(Op::subjects);
     let mut checked = std::collections::HashSet::new();
     for (field, subject) in named {
         if let Some(name) = subject.strip_prefix("user:")
+            && creating.is_none_or(|c| store::users::username_key(c) != name)
             && checked.insert(name)
             && store::users::find_by_username(db, name).await?.is_none()
         {
@@ -209,13 +215,47 @@ impl Engine {
         meta: &ChangeMeta<'_>,
         now: i64,
     ) -> Result<Applied, ChangeError> {
+        Ok(self
+            .commit(ops, if_match, meta, now, None, AccountEdit::default())
+            .await?
+            .0)
+    }
+
+    /// A change that also writes a service account (create, rotate, delete) in the same
+    /// transaction: validated, invariant- and lock-out-checked, versioned and audited like any
+    /// change, the account write committing with it or not at all. `edit` says which account
+    /// the change creates (its assignments may name it) or what it becomes (for the lock-out
+    /// check: a deleted account is checked as disabled).
+    pub async fn change_service_account(
+        &self,
+        ops: Vec<Op>,
+        meta: &ChangeMeta<'_>,
+        now: i64,
+        write: store::service_accounts::Write<'_>,
+        edit: AccountEdit<'_>,
+    ) -> Result<(Applied, store::service_accounts::Written), ChangeError> {
+        let (applied, written) = self.commit(ops, None, meta, now, Some(write), edit).await?;
+        let written =
+            written.ok_or_else(|| ChangeError::internal("an account write reported nothing"))?;
+        Ok((applied, written))
+    }
+
+    async fn commit(
+        &self,
+        ops: Vec<Op>,
+        if_match: Option<i64>,
+        meta: &ChangeMeta<'_>,
+        now: i64,
+        write: Option<store::service_accounts::Write<'_>>,
+        edit: AccountEdit<'_>,
+    ) -> Result<(Applied, Option<store::service_accounts::Written>), ChangeError> {
         let _one_at_a_time = self.change.lock().await;
         // Validate against the newest policy without holding the database's write lock, so
         // the lock is held only for the writes themselves...
-        let validated = self.validate(&ops).await?;
+        let validated = self.validate(&ops, edit).await?;
         // ...then take it. Nobody can change the policy while we hold it (other instances
         // queue), so If-Match is checked against the truth.
-        let pending = store::policy::Pending::begin(&self.db).await?;
+        let mut pending = store::policy::Pending::begin(&self.db).await?;
         let current = pending.base_version();
         if let Some(v) = if_match.filter(|v| *v != current) {
             return Err(ChangeError::VersionMismatch {
@@ -225,9 +265,17 @@ impl Engine {
         }
         // The policy moved while we validated (another instance): validate again, now under
         // the lock. No retry loop, so contention cannot starve a change.
-        if validated != current && self.validate(&ops).await? != current {
+        if validated != current && self.validate(&ops, edit).await? != current {
             return Err(ChangeError::Unavailable("the policy could not be loaded"));
         }
+        let written = match &write {
+            Some(w) => Some(
+                store::service_accounts::write(&self.db, &mut pending, w, now)
+                    .await?
+                    .ok_or_else(|| ChangeError::NotFound("service account".into()))?,
+            ),
+            None => None,
+        };
         match pending.write(&ops, meta, now).await? {
             Outcome::Applied {
                 version,
@@ -240,11 +288,14 @@ impl Engine {
                     tracing::error!(error = %e, "committed policy could not be loaded; denying all");
                     self.current.store(None);
                 }
-                Ok(Applied {
-                    policy_version: version,
-                    rule_ids,
-                    matrices_created,
-                })
+                Ok((
+                    Applied {
+                        policy_version: version,
+                        rule_ids,
+                        matrices_created,
+                    },
+                    written,
+                ))
             }
             Outcome::NotFound(what) => Err(ChangeError::NotFound(what)),
             Outcome::VersionMismatch { .. } => Err(ChangeError::internal(
@@ -258,7 +309,10 @@ impl Engine {
     /// change would get. Server-side failures (503, 500) are errors of the dry run itself.
     pub async fn review(&self, ops: &[Op]) -> Result<Review, ChangeError> {
         let mut seen = Proposal::default();
-        let verdict = match self.check_change(ops, &mut seen).await {
+        let verdict = match self
+            .check_change(ops, &mut seen, AccountEdit::default())
+            .await
+        {
             Err(e) if e.is_service_failure() => return Err(e),
             v => v.map(|_| ()),
         };
@@ -275,8 +329,8 @@ impl Engine {
     }
 
     /// The checks of [`Engine::change`]: see [`Engine::check_change`].
-    async fn validate(&self, ops: &[Op]) -> Result<i64, ChangeError> {
-        self.check_change(ops, &mut Proposal::default()).await
+    async fn validate(&self, ops: &[Op], edit: AccountEdit<'_>) -> Result<i64, ChangeError> {
+        self.check_change(ops, &mut Proposal::default(), edit).await
     }
 
     /// Every check a change must pass before it is committed, in order: the accounts it names
@@ -286,8 +340,13 @@ impl Engine {
     /// matrices breaks (409 `invariant_violation`), no lock-out (409 `lockout`). The invariants
     /// are the live set's, as the change leaves it. Records the policies it got as far as in
     /// `seen`. Returns the version it checked against.
-    async fn check_change(&self, ops: &[Op], seen: &mut Proposal) -> Result<i64, ChangeError> {
-        ensure_users_exist(&self.db, ops).await?;
+    async fn check_change(
+        &self,
+        ops: &[Op],
+        seen: &mut Proposal,
+        edit: AccountEdit<'_>,
+    ) -> Result<i64, ChangeError> {
+        ensure_users_exist(&self.db, ops, edit.creating).await?;
         self.reload()
             .await
             .map_err(|_| ChangeError::Unavailable("the policy could not be loaded"))?;
@@ -324,7 +383,7 @@ impl Engine {
         let proposed = Snapshot::from_rows(next)
             .await
             .map_err(ChangeError::internal)?;
-        self.ensure_administrable(&proposed, None).await?;
+        self.ensure_administrable(&proposed, edit.changed).await?;
         Ok(base.version())
     }
 }
@@ -408,6 +467,15 @@ impl Engine {
             "the policy kept changing meanwhile; retry",
         ))
     }
+}
+
+/// The account a change creates or changes besides the policy (service accounts).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountEdit<'a> {
+    /// The name of an account the change creates: its assignments may name it.
+    pub creating: Option<&'a str>,
+    /// An account as the change leaves it, for the lock-out check (a deleted one as disabled).
+    pub changed: Option<&'a store::users::UserRow>,
 }
 
 /// The policies a change's checks got as far as building.

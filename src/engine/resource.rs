@@ -36,6 +36,8 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/admin/users/{name}",
     "/v1/admin/users/{name}/roles",
     "/v1/admin/users/{name}/reset-password",
+    "/v1/admin/service-accounts/{name}",
+    "/v1/admin/service-accounts/{name}/secret",
     "/v1/admin/policy/versions/{version}/diff",
     "/v1/admin/policy/versions/{version}/compare",
     "/v1/admin/matrices/{matrix}",

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use axum::Form;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::accounts::{AccountError, NewAccount};
+use crate::auth::clients::{self, ClientCredentials};
 use crate::auth::domain::{Email, Password};
 use crate::auth::principal::Principal;
 use crate::auth::sessions::{self, GrantError};
@@ -194,6 +195,43 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// For `refresh_token`.
     pub refresh_token: Option<String>,
+    /// For `client_credentials` with `client_secret_post` (else send HTTP Basic).
+    pub client_id: Option<String>,
+    /// For `client_credentials` with `client_secret_post`. Never printed.
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+}
+
+/// The client's credentials for `client_credentials`: HTTP Basic (`client_secret_basic`) or
+/// the body's `client_id` and `client_secret` (`client_secret_post`), never both (RFC 6749
+/// §2.3: one method per request). None of either is `invalid_client`.
+fn client_credentials_of(
+    headers: &HeaderMap,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+) -> Result<ClientCredentials, GrantError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ClientCredentials::from_basic);
+    match (basic, client_id, client_secret) {
+        (Some(_), _, Some(_)) => Err(GrantError::InvalidRequest(
+            "use one client authentication method: HTTP Basic or client_secret in the body",
+        )),
+        (Some(basic), body_id, None) => {
+            let basic = basic?;
+            if body_id.is_some_and(|id| id != basic.client_id) {
+                return Err(GrantError::InvalidRequest(
+                    "client_id differs from the client authenticated by HTTP Basic",
+                ));
+            }
+            Ok(basic)
+        }
+        (None, Some(client_id), Some(secret)) => Ok(ClientCredentials { client_id, secret }),
+        _ => Err(GrantError::InvalidClient(
+            "client authentication is required: HTTP Basic or client_id and client_secret",
+        )),
+    }
 }
 
 fn oauth(code: &'static str, message: &'static str) -> ApiError {
@@ -247,15 +285,20 @@ fn no_store(body: TokenResponse) -> Response {
     res
 }
 
-/// OAuth2 token endpoint: `password` and `refresh_token` grants.
+/// OAuth2 token endpoint: `password` and `refresh_token` grants for people, and
+/// `client_credentials` for service accounts (RFC 6749 §4.4: HTTP Basic or `client_id` and
+/// `client_secret` in the body; the answer has no refresh token).
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
     responses((status = 200, body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = crate::http::error::ErrorBody),
+        (status = 401, description = "invalid_client (client_credentials): unknown client, wrong or expired secret, or none; with `WWW-Authenticate: Basic`", body = crate::http::error::ErrorBody),
         (status = 429, description = "too many attempts", body = crate::http::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     FormOrJson(req): FormOrJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match req.grant_type.as_deref() {
@@ -277,9 +320,17 @@ pub async fn token(
                 sessions::refresh(&state.issuer(), presented, scope).await?,
             ))
         }
+        Some("client_credentials") => {
+            let creds = client_credentials_of(&headers, req.client_id, req.client_secret)?;
+            let grants = state.grants();
+            let scope = req.scope.as_deref();
+            Ok(no_store(
+                clients::client_credentials(&grants, creds, scope, addr).await?,
+            ))
+        }
         Some(_) => Err(oauth(
             "unsupported_grant_type",
-            "grant_type must be password or refresh_token",
+            "grant_type must be password, refresh_token or client_credentials",
         )),
         None => Err(oauth("invalid_request", "grant_type is required")),
     }
@@ -377,7 +428,15 @@ mod tests {
             r#"{"grant_type": "password", "username": "alice", "password": "hunter2hunter2"}"#,
         )
         .expect("token body");
-        for printed in [format!("{register:?}"), format!("{token:?}")] {
+        let client: TokenRequest = serde_json::from_str(
+            r#"{"grant_type": "client_credentials", "client_id": "alice", "client_secret": "hunter2hunter2"}"#,
+        )
+        .expect("client body");
+        for printed in [
+            format!("{register:?}"),
+            format!("{token:?}"),
+            format!("{client:?}"),
+        ] {
             assert!(!printed.contains("hunter2"), "{printed}");
             assert!(printed.contains("alice"), "{printed}");
         }

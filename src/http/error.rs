@@ -113,6 +113,15 @@ impl ApiError {
         e
     }
 
+    /// 401 `invalid_client` (RFC 6749 §5.2): the client's id or secret is wrong, or it sent
+    /// none. Always with the Basic challenge: a client that authenticated with Basic must
+    /// get it, and one that sent its secret in the body learns which scheme is supported.
+    pub fn invalid_client(message: impl Into<Cow<'static, str>>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", message);
+        e.www_authenticate = Some(r#"Basic realm="warden", charset="UTF-8""#);
+        e
+    }
+
     /// 401 when no credentials were presented at all (RFC 6750 §3.1: no error code).
     pub fn missing_token() -> Self {
         let mut e = Self::new(
@@ -420,6 +429,7 @@ impl From<crate::auth::sessions::GrantError> for ApiError {
             GrantError::InvalidRequest(m) => ApiError::bad_request("invalid_request", m),
             GrantError::InvalidGrant(m) => ApiError::bad_request("invalid_grant", m),
             GrantError::InvalidScope(m) => ApiError::bad_request("invalid_scope", m),
+            GrantError::InvalidClient(m) => ApiError::invalid_client(m),
             GrantError::Throttled(retry_after) => ApiError::rate_limited(retry_after),
             GrantError::Issue(e) => e.into(),
             GrantError::Store(e) => e.into(),

@@ -255,7 +255,7 @@ pub async fn authenticate_at(
     // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
     // on the database for the account.
     state.engine.available()?;
-    Ok(principal::load(&state.db, claims).await?)
+    Ok(principal::load(&state.db, claims, state.now()).await?)
 }
 
 impl FromRequestParts<AppState> for Principal {

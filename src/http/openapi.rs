@@ -41,6 +41,11 @@ impl utoipa::Modify for BearerScheme {
                     .build(),
             ),
         );
+        // A service account's client id and secret on the token endpoint (client_credentials).
+        components.add_security_scheme(
+            "client_secret_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 

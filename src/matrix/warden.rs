@@ -15,11 +15,17 @@ impl Matrix {
     /// The casbin subject of a matrix subject.
     pub fn subject(&self, name: &str) -> Option<Subject> {
         let s = self.subjects.get(name)?;
+        // Every live subject says what it is (`r.sub.kind`); a matrix subject is a user unless
+        // its attributes say `kind: service`.
+        let mut attributes = s.attributes.clone();
+        attributes
+            .entry(crate::policy::KIND_ATTRIBUTE.to_owned())
+            .or_insert_with(|| AttrValue::Str("user".to_owned()));
         Some(Subject {
             principal: format!("user:{name}"),
             name: name.to_owned(),
             scopes: s.scopes.clone(),
-            attributes: s.attributes.clone(),
+            attributes,
         })
     }
 
@@ -377,5 +383,16 @@ expect:
             reason("bob", "bobs"),
             "allow by rule #1 (role:user document read) via bob -> role:user"
         );
+    }
+
+    #[test]
+    fn a_matrix_subject_is_a_user_unless_its_attributes_say_service() {
+        let m = Matrix::from_yaml(
+            "name: kinds\nsubjects:\n  alice: {roles: [user]}\n  bot: {roles: [user], attributes: {kind: service}}\nobjects:\n  r: {type: report}\nactions: [read]\ndeny:\n  - [alice, r, read]\n",
+        )
+        .expect("matrix");
+        let kind = |s: &str| m.subject(s).expect("subject").attributes["kind"].clone();
+        assert_eq!(kind("alice"), AttrValue::Str("user".into()));
+        assert_eq!(kind("bot"), AttrValue::Str("service".into()));
     }
 }

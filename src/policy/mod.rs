@@ -21,6 +21,10 @@ use serde::Serialize;
 pub use condition::AttrValue;
 pub use error::{ChangeError, Conflict, Flip};
 
+/// The subject attribute Warden sets on every subject to say what it is: `user` or
+/// `service` (`r.sub.kind`). No stored attribute may use the name.
+pub const KIND_ATTRIBUTE: &str = "kind";
+
 /// Who is asking. Serialised into the casbin request as `r.sub` (the oracle).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Subject {

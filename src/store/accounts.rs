@@ -40,16 +40,60 @@ pub struct UserRow {
     pub attributes: BTreeMap<String, AttrValue>,
     /// Scopes this user may request.
     pub scopes: Vec<String>,
+    /// A person or a service.
+    pub kind: AccountKind,
 }
 
+/// What an account is: a person (password grant, console) or a service (client_credentials
+/// only). Tokens carry it (`kind` claim) and the policy reads it as `r.sub.kind`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// A person: signs in with a password.
+    #[default]
+    User,
+    /// A non-human principal: authenticates with a client id and secret.
+    Service,
+}
+
+impl AccountKind {
+    /// `user` or `service`: the stored and the policy's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Service => "service",
+        }
+    }
+
+    /// The stored spelling back; None for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(AccountKind::User),
+            "service" => Some(AccountKind::Service),
+            _ => None,
+        }
+    }
+}
+
+pub use crate::policy::KIND_ATTRIBUTE;
+
 impl UserRow {
-    /// The policy's subject for this user holding `scopes`.
+    /// The policy's subject for this user holding `scopes`: its attributes plus `kind`, which
+    /// always says what the account is (an attribute of that name cannot be stored, and would
+    /// be overridden here if it were).
     pub fn subject(&self, scopes: Vec<String>) -> crate::policy::Subject {
+        let mut attributes = self.attributes.clone();
+        attributes.insert(
+            KIND_ATTRIBUTE.to_owned(),
+            AttrValue::Str(self.kind.as_str().to_owned()),
+        );
         crate::policy::Subject {
             principal: format!("user:{}", self.username_key),
             name: self.username_key.clone(),
             scopes,
-            attributes: self.attributes.clone(),
+            attributes,
         }
     }
 }
@@ -219,7 +263,30 @@ mod tests {
             token_generation: 0,
             attributes: Default::default(),
             scopes: Vec::new(),
+            kind: AccountKind::User,
         })
+    }
+
+    #[test]
+    fn a_subject_always_says_what_kind_of_account_it_is() {
+        let mut user = UserRow::clone(&row(1));
+        user.attributes
+            .insert("kind".into(), AttrValue::Str("service".into()));
+        let sub = user.subject(Vec::new());
+        assert_eq!(
+            sub.attributes.get("kind"),
+            Some(&AttrValue::Str("user".into()))
+        );
+        user.kind = AccountKind::Service;
+        let sub = user.subject(Vec::new());
+        assert_eq!(
+            sub.attributes.get("kind"),
+            Some(&AttrValue::Str("service".into()))
+        );
+        for k in [AccountKind::User, AccountKind::Service] {
+            assert_eq!(AccountKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(AccountKind::parse("robot"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod notify;
 pub mod policy;
+pub mod service_accounts;
 pub mod tokens;
 pub mod users;
 

@@ -34,7 +34,7 @@ pub struct NewUser<'a> {
 macro_rules! user_columns {
     () => {
         "id, username, username_key, email, display_name, password_hash, disabled, \
-                       token_generation, attributes, scopes"
+                       token_generation, attributes, scopes, kind"
     };
 }
 
@@ -52,6 +52,7 @@ struct UserRecord {
     token_generation: i64,
     attributes: String,
     scopes: String,
+    kind: String,
 }
 
 impl TryFrom<UserRecord> for UserRow {
@@ -69,6 +70,8 @@ impl TryFrom<UserRecord> for UserRow {
             attributes: serde_json::from_str(&r.attributes)
                 .map_err(|e| StoreError::Corrupt(format!("users.attributes: {e}")))?,
             scopes: r.scopes.split_whitespace().map(str::to_owned).collect(),
+            kind: super::accounts::AccountKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("users.kind: {}", r.kind)))?,
         })
     }
 }

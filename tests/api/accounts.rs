@@ -589,3 +589,32 @@ async fn the_lifecycle_routes_are_governed_by_the_policy() {
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
 }
+
+#[tokio::test]
+async fn a_service_account_is_neither_reset_nor_deleted_through_the_user_routes() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    app.service_account(&admin, "bot-x", &[], &[]).await;
+    assert_error(
+        &delete(&app, &admin, "bot-x").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.call(
+            Method::POST,
+            "/v1/admin/users/bot-x/reset-password",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_eq!(
+        app.get("/v1/admin/service-accounts/bot-x", &admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

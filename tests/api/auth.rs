@@ -143,7 +143,12 @@ async fn token_endpoint_errors_use_rfc6749_codes() {
         ),
         ("grant_type=password&username=alice", "invalid_request"),
         ("username=alice&password=x", "invalid_request"),
-        ("grant_type=client_credentials", "unsupported_grant_type"),
+        // client_credentials is supported (tests/api/service_accounts.rs); these are not
+        (
+            "grant_type=authorization_code&code=x",
+            "unsupported_grant_type",
+        ),
+        ("grant_type=implicit", "unsupported_grant_type"),
         (
             "grant_type=password&username=alice&password=correct-horse-battery&scope=admin",
             "invalid_scope",

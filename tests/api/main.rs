@@ -26,6 +26,7 @@ mod operations;
 mod partition;
 mod scaleout;
 mod server;
+mod service_accounts;
 mod sessions;
 mod storage;
 mod tokens;

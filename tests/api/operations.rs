@@ -493,7 +493,9 @@ fn capture(
 }
 
 /// Login, refresh (twice: the second is a reuse), an admin read and write, a registration
-/// and a login of the new user, a decision check. Returns every secret that was used.
+/// and a login of the new user, a decision check, a service account's life (created, its
+/// token by both client authentication methods, a wrong secret, a rotation). Returns every
+/// secret that was used.
 async fn secret_flow(app: &TestApp) -> Vec<String> {
     let login = app.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{login:?}");
@@ -534,12 +536,43 @@ async fn secret_flow(app: &TestApp) -> Vec<String> {
         .call(Method::POST, "/v1/check", Some(&user_access), Some(check))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // a service account: created, its token by Basic and by post, a failed attempt, rotated
+    let svc = app.service_account(&admin, "ci-bot", &["user"], &[]).await;
+    let basic = app
+        .client_token_basic(&svc.client_id, &svc.client_secret, "")
+        .await;
+    let post = app
+        .client_token_post(&svc.client_id, &svc.client_secret, "")
+        .await;
+    let wrong = format!("{}x", svc.client_secret);
+    app.client_token_basic(&svc.client_id, &wrong, "").await;
+    let rotated = app.rotate_service_secret(&admin, "ci-bot", None).await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{rotated:?}");
+    let new_secret = rotated.body["client_secret"].as_str().expect("secret");
     let mut secrets = vec![
         ADMIN_PASSWORD.to_owned(),
         PASSWORD.to_owned(),
         SIGNING_SEED.to_owned(),
+        svc.client_secret.clone(),
+        wrong,
+        new_secret.to_owned(),
     ];
-    for token in [access, access2, admin, user_access] {
+    // the secrets' random parts alone, and the Basic header that carried the first
+    for s in [&svc.client_secret, new_secret] {
+        secrets.push(s.split_once('.').expect("shape").1.to_owned());
+    }
+    secrets.push(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{}", svc.client_id, svc.client_secret),
+    ));
+    let service_tokens = [&basic, &post].map(|r| {
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body["access_token"].as_str().expect("token").to_owned()
+    });
+    for token in [access, access2, admin, user_access]
+        .into_iter()
+        .chain(service_tokens)
+    {
         // the whole token, and its signature alone
         secrets.push(token.rsplit('.').next().expect("signature").to_owned());
         secrets.push(token);

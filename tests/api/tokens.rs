@@ -43,6 +43,7 @@ fn valid_claims(app: &TestApp, sub: &str, sid: &str) -> Claims {
         scope: "documents:read".into(),
         r#gen: 0,
         sid: sid.into(),
+        kind: warden::store::accounts::AccountKind::User,
     }
 }
 
@@ -142,6 +143,27 @@ async fn every_bad_token_is_rejected_with_401_and_an_rfc6750_challenge() {
                 p.as_object_mut().map(|o| o.remove("sid"));
                 p
             }),
+        ),
+        (
+            "missing kind",
+            forge(&kid, &{
+                let mut p = claims.clone();
+                p.as_object_mut().map(|o| o.remove("kind"));
+                p
+            }),
+        ),
+        (
+            "unknown kind",
+            forge(&kid, &{
+                let mut p = claims.clone();
+                p["kind"] = "robot".into();
+                p
+            }),
+        ),
+        // a user's token claiming to be a service's (no secret row is its session)
+        (
+            "kind other than the account's",
+            sign(&|c| c.kind = warden::store::accounts::AccountKind::Service),
         ),
         ("unknown kid", forge("not-a-key", &claims)),
         ("alg none", format!("{}.{}.", b64(&none_header), parts[1])),

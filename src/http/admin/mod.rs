@@ -6,6 +6,7 @@ pub mod matrices;
 pub mod matrix_edit;
 pub mod policy;
 pub mod rules;
+pub mod service_accounts;
 pub mod users;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,6 +35,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::show, users::patch, users::remove))
         .routes(routes!(users::reset_password))
         .routes(routes!(users::roles))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(service_accounts::show, service_accounts::remove))
+        .routes(routes!(service_accounts::rotate))
         .routes(routes!(policy::show))
         .routes(routes!(policy::change))
         .routes(routes!(policy::versions))

@@ -16,10 +16,11 @@ use crate::http::error::{ApiError, Json, Path, Query};
 use crate::http::guard::POLICY_VERSION_HEADER;
 use crate::policy::AttrValue;
 use crate::state::AppState;
+use crate::store::accounts::KIND_ATTRIBUTE;
 use crate::store::{self, policy::ChangeMeta, users::Replaced, users::UserRow};
 
 /// Most attributes one user may carry.
-const MAX_ATTRIBUTES: usize = 32;
+pub(super) const MAX_ATTRIBUTES: usize = 32;
 
 /// A user as shown to admins.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -39,6 +40,9 @@ pub struct AdminUser {
     pub attributes: BTreeMap<String, AttrValue>,
     /// Requestable scopes.
     pub scopes: Vec<String>,
+    /// `user`, or `service` for a service account (see `/v1/admin/service-accounts`).
+    #[schema(value_type = String)]
+    pub kind: store::accounts::AccountKind,
 }
 
 impl From<UserRow> for AdminUser {
@@ -51,6 +55,7 @@ impl From<UserRow> for AdminUser {
             disabled: u.disabled,
             attributes: u.attributes,
             scopes: u.scopes,
+            kind: u.kind,
         }
     }
 }
@@ -68,6 +73,16 @@ async fn find(state: &AppState, name: &str) -> Result<UserRow, ApiError> {
     store::users::find_by_username(&state.db, name)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// A person's account: a service account is reset and deleted through its own routes
+/// (`/v1/admin/service-accounts`), so here it is not found.
+async fn find_person(state: &AppState, name: &str) -> Result<UserRow, ApiError> {
+    let user = find(state, name).await?;
+    if user.kind != store::accounts::AccountKind::User {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(user)
 }
 
 /// List users.
@@ -142,7 +157,8 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
+/// An attribute an admin may store on an account (a user's or a service's).
+pub(super) fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
     let field = format!("attributes.{name}");
     let ident = name.len() <= 64
         && name
@@ -150,10 +166,10 @@ fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiError> {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !ident || RESERVED_ATTRIBUTES.contains(&name) {
+    if !ident || RESERVED_ATTRIBUTES.contains(&name) || name == KIND_ATTRIBUTE {
         return Err(ApiError::validation(
             &field,
-            "must be an identifier other than principal, name, scopes, resource",
+            "must be an identifier other than principal, name, scopes, resource, kind",
         ));
     }
     let too_long = match value {
@@ -458,7 +474,7 @@ pub async fn reset_password(
     let ttl = ttl(req.set_password_ttl_secs)?;
     let actor = principal.user.username_key.clone();
     super::detached(async move {
-        let user = find(&state, &name).await?;
+        let user = find_person(&state, &name).await?;
         let t = crate::auth::lifecycle::issue_set_password(
             &state.db,
             &state.hasher,
@@ -504,7 +520,7 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     let actor = principal.user.username_key.clone();
     super::detached(async move {
-        let user = find(&state, &name).await?;
+        let user = find_person(&state, &name).await?;
         let summary = format!("deleted account {}", user.username_key);
         let meta = ChangeMeta {
             actor: &actor,

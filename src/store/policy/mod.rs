@@ -125,6 +125,12 @@ impl Pending {
         Ok(Self { tx, version })
     }
 
+    /// The change's transaction, for account writes that belong to the same version (service
+    /// accounts): they commit with it or not at all.
+    pub(in crate::store) fn tx(&mut self) -> &mut Tx<'static> {
+        &mut self.tx
+    }
+
     /// The committed version this change builds on: nobody can move it while we hold the lock.
     pub fn base_version(&self) -> i64 {
         self.version - 1
