@@ -31,6 +31,16 @@ async fn delete(app: &TestApp, token: &str, name: &str) -> TestResponse {
     .await
 }
 
+async fn reset(app: &TestApp, token: &str, name: &str, body: serde_json::Value) -> TestResponse {
+    app.call(
+        Method::POST,
+        &format!("/v1/admin/users/{name}/reset-password"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
 fn access(r: &TestResponse) -> String {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     r.body["access_token"].as_str().expect("access").to_owned()
@@ -243,14 +253,7 @@ async fn a_reset_ends_the_old_password_and_every_session_at_once() {
         app.get("/v1/me", &access_token).await.status,
         StatusCode::OK
     );
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/admin/users/GINA/reset-password",
-            Some(&admin),
-            Some(json!({})),
-        )
-        .await;
+    let r = reset(&app, &admin, "GINA", json!({})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     assert_eq!(r.headers["cache-control"], "no-store");
     let token = r.body["set_password_token"]
@@ -267,14 +270,13 @@ async fn a_reset_ends_the_old_password_and_every_session_at_once() {
         StatusCode::BAD_REQUEST
     );
     // a second reset replaces the first token
-    let again = app
-        .call(
-            Method::POST,
-            "/v1/admin/users/gina/reset-password",
-            Some(&admin),
-            Some(json!({ "set_password_ttl_secs": 600 })),
-        )
-        .await;
+    let again = reset(
+        &app,
+        &admin,
+        "gina",
+        json!({ "set_password_ttl_secs": 600 }),
+    )
+    .await;
     let newer = again.body["set_password_token"]
         .as_str()
         .expect("token")
@@ -290,13 +292,7 @@ async fn a_reset_ends_the_old_password_and_every_session_at_once() {
     );
     access(&app.login("gina", "gina-password-2").await);
     assert_error(
-        &app.call(
-            Method::POST,
-            "/v1/admin/users/nobody/reset-password",
-            Some(&admin),
-            Some(json!({})),
-        )
-        .await,
+        &reset(&app, &admin, "nobody", json!({})).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -601,13 +597,7 @@ async fn a_service_account_is_neither_reset_nor_deleted_through_the_user_routes(
         "not_found",
     );
     assert_error(
-        &app.call(
-            Method::POST,
-            "/v1/admin/users/bot-x/reset-password",
-            Some(&admin),
-            Some(json!({})),
-        )
-        .await,
+        &reset(&app, &admin, "bot-x", json!({})).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
