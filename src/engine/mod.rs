@@ -15,6 +15,7 @@ mod error;
 pub use error::LoadError;
 #[cfg(test)]
 mod differential;
+mod lifecycle;
 pub mod lockout;
 pub mod matrices;
 mod oracle;
