@@ -999,5 +999,23 @@ async fn an_admin_creates_resets_and_deletes_accounts_in_the_browser() {
     b.click("#user-delete").await;
     b.wait_text("#user-error", "lockout").await;
     assert_eq!(app.get("/v1/me", &admin).await.status, StatusCode::OK);
+
+    // A check that leaves out an attribute a rule reads is still decided by the other rules,
+    // and the console says which rule could not be evaluated and what to send.
+    b.fill("#check-user", "admin").await;
+    b.fill("#check-object", "document").await;
+    b.fill("#check-action", "read").await;
+    b.fill(
+        "#check-attributes",
+        r#"{"department": "eng", "classification": 1}"#,
+    )
+    .await;
+    b.click("#check-submit").await;
+    assert_eq!(
+        b.attr("#check-answer", "data-allowed").await.as_deref(),
+        Some("true")
+    );
+    let unevaluated = b.wait_text("#check-unevaluated", "owner").await;
+    assert!(unevaluated.contains("(allow)"), "{unevaluated}");
     b.close().await;
 }

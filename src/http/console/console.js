@@ -739,6 +739,13 @@
           (res.allowed ? 'Allowed' : 'Denied') + ' under policy version ' + r.policy_version +
           (res.error ? ' (' + res.error + ')' : '') +
           (res.matched_rules && res.matched_rules.length ? '; matched rule(s) ' + res.matched_rules.join(', ') : '; no rule matched')));
+        if (res.unevaluated && res.unevaluated.length) {
+          // Rules whose condition could not be evaluated: an allow among them granted nothing,
+          // a deny denied. Each says which attributes to send (or fix).
+          out.append(h('ul', { id: 'check-unevaluated', class: 'hint' }, res.unevaluated.map((u) =>
+            h('li', {}, 'Not evaluated: rule #' + u.rule_id + ' (' + u.effect + '): ' + u.message +
+              (u.attributes && u.attributes.length ? ' (send: ' + u.attributes.join(', ') + ')' : '')))));
+        }
         if (res.conditions && res.conditions.length) out.append(conditionsTable(res.conditions));
       } catch (e) {
         out.append(failure(e, 'check-error'));
