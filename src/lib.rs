@@ -16,7 +16,8 @@ pub mod http;
 pub mod logging;
 pub mod matrix;
 pub mod metrics;
-pub mod policy;
+/// The pure policy core, its own crate (`crates/warden-policy`): `crate::policy` everywhere.
+pub use warden_policy as policy;
 pub mod serve;
 pub mod state;
 pub mod store;

@@ -159,3 +159,37 @@ fn the_cycle_finder_finds_a_two_module_loop_and_a_longer_one() {
         vec!["engine", "policy", "store"]
     );
 }
+
+/// The pure policy core is its own crate, so the compiler keeps its arrow one-way; this keeps
+/// its manifest honest: it may not depend on the server, HTTP, SQL, an async runtime or casbin.
+#[test]
+fn the_policy_crate_depends_on_no_server_http_sql_or_runtime_crate() {
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/warden-policy/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("the policy crate's manifest");
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line.contains("dependencies");
+            continue;
+        }
+        if let Some((name, _)) = line
+            .split_once('=')
+            .filter(|_| in_deps && !line.starts_with('#'))
+        {
+            deps.push(name.trim().to_owned());
+        }
+    }
+    assert!(deps.contains(&"serde".to_owned()), "{deps:?}");
+    for banned in [
+        "warden", "axum", "tower", "hyper", "sqlx", "tokio", "casbin", "tracing",
+    ] {
+        assert!(
+            !deps
+                .iter()
+                .any(|d| d == banned || d.starts_with(&format!("{banned}-"))),
+            "warden-policy depends on {banned}: {deps:?}"
+        );
+    }
+}

@@ -18,7 +18,7 @@
 //! * `true`, `false` and parentheses.
 
 /// The model every Warden policy is evaluated with (`policies/model.conf`).
-pub const MODEL: &str = include_str!("../../policies/model.conf");
+pub const MODEL: &str = include_str!("../../../policies/model.conf");
 
 use std::fmt;
 
@@ -555,7 +555,7 @@ impl fmt::Display for Column {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../../policies/model.conf");
+    const SEED: &str = include_str!("../../../policies/model.conf");
 
     fn with_matcher(m: &str) -> String {
         let (head, _) = SEED.split_once("[matchers]").unwrap();

@@ -130,7 +130,7 @@ pub struct RuleText {
 }
 
 /// A character of a role, user or matrix name: `[A-Za-z0-9._-]`.
-pub(crate) fn is_name_char(b: u8) -> bool {
+pub fn is_name_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 

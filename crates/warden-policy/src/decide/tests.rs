@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::policy::AttrValue;
+use crate::AttrValue;
 
-const SEED: &str = include_str!("../../../policies/model.conf");
+const SEED: &str = include_str!("../../../../policies/model.conf");
 
 fn rule(id: i64, sub: &str, obj: &str, act: &str, scope: &str, cond: &str, eft: &str) -> Rule {
     Rule::parse(id, sub, obj, act, scope, cond, eft).unwrap()

@@ -182,7 +182,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rule::object_matches;
+    use crate::rule::object_matches;
 
     #[test]
     fn the_trie_finds_exactly_the_patterns_object_matches_accepts() {

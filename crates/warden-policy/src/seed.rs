@@ -3,7 +3,7 @@
 use super::rule::{Assignment, Rule, RuleError, RuleSet, parse_subject};
 
 /// The seed policy loaded into an empty database on first start.
-pub const SEED_POLICY: &str = include_str!("../../policies/policy.csv");
+pub const SEED_POLICY: &str = include_str!("../../../policies/policy.csv");
 
 /// A line of a policy file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
