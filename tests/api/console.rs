@@ -1019,3 +1019,71 @@ async fn an_admin_creates_resets_and_deletes_accounts_in_the_browser() {
     assert!(unevaluated.contains("(allow)"), "{unevaluated}");
     b.close().await;
 }
+
+/// The service accounts on the People page: created with its secret shown once, rotated (a
+/// new secret shown once), deleted (asked twice); each secret works for the client_credentials
+/// grant exactly while the API says it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_creates_rotates_and_deletes_a_service_account_in_the_browser() {
+    let server = served(|_| {}).await;
+    let Some(b) = browser_or_skip(
+        "an_admin_creates_rotates_and_deletes_a_service_account_in_the_browser",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let grant = |id: String, secret: String| {
+        let app = &app;
+        async move {
+            app.token_form(&format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+            ))
+            .await
+            .status
+        }
+    };
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.section("people", "#services-table").await;
+    b.fill("#service-name", "ci-bot").await;
+    b.fill("#service-roles", "viewer").await;
+    b.fill("#service-scopes", "documents:read").await;
+    b.click("#service-save").await;
+    b.wait_text("#service-secret", "ci-bot").await;
+    b.find("#services-table tr[data-service='ci-bot']").await;
+    let id = b.text("#service-client-id").await;
+    let first = b.text("#service-client-secret").await;
+    assert!(
+        id.starts_with("svc-") && first.starts_with("wsec_"),
+        "{id} {first}"
+    );
+    assert_eq!(grant(id.clone(), first.clone()).await, StatusCode::OK);
+
+    b.click("#services-table tr[data-service='ci-bot'] .rotate-service")
+        .await;
+    b.wait_text("#service-secret", "New secret of ci-bot").await;
+    let second = b.text("#service-client-secret").await;
+    assert_ne!(first, second);
+    assert_eq!(grant(id.clone(), second.clone()).await, StatusCode::OK);
+    assert_eq!(
+        grant(id.clone(), first).await,
+        StatusCode::OK,
+        "the old secret works for the overlap"
+    );
+
+    b.click("#services-table tr[data-service='ci-bot'] .delete-service")
+        .await;
+    b.wait_text(
+        "#services-table tr[data-service='ci-bot'] .delete-service",
+        "Really delete?",
+    )
+    .await;
+    b.click("#services-table tr[data-service='ci-bot'] .delete-service")
+        .await;
+    b.wait_gone("#services-table tr[data-service='ci-bot']")
+        .await;
+    assert_eq!(grant(id, second).await, StatusCode::UNAUTHORIZED);
+    b.close().await;
+}

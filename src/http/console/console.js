@@ -502,7 +502,8 @@
     const rolesBox = h('section', { id: 'roles', 'aria-label': 'Roles' }, h('h2', {}, 'Roles'));
     const assignBox = h('section', { id: 'assignments', 'aria-label': 'Assignments' }, h('h2', {}, 'Assign a role'));
     const checkBox = h('section', { id: 'check', 'aria-label': 'Check a decision' }, h('h2', {}, 'Check a decision'));
-    main.append(h('div', { class: 'two' }, h('div', {}, usersBox), h('div', {}, rolesBox, assignBox, checkBox)));
+    const servicesBox = h('section', { id: 'services', 'aria-label': 'Service accounts' }, h('h2', {}, 'Service accounts'));
+    main.append(h('div', { class: 'two' }, h('div', {}, usersBox, servicesBox), h('div', {}, rolesBox, assignBox, checkBox)));
     let users, roles;
     try {
       [users, roles] = await Promise.all([
@@ -516,6 +517,7 @@
       roles = [];
     }
     if (users) renderUsers(usersBox, users, roles);
+    renderServices(servicesBox);
     renderRoles(rolesBox, roles);
     renderAssign(assignBox);
     renderCheck(checkBox);
@@ -655,6 +657,79 @@
       out.append(failure(e, 'user-error'));
       if (button) { button.dataset.armed = ''; button.textContent = 'Delete account'; }
     }
+  }
+
+  // Service accounts: non-human principals with a client id and a secret (shown once, on
+  // creation and on rotation), for the OAuth2 client_credentials grant.
+  async function renderServices(box) {
+    const out = h('div', { id: 'service-result' });
+    const name = h('input', { id: 'service-name', name: 'name', autocomplete: 'off', required: true });
+    const roles = h('input', { id: 'service-roles', name: 'roles', placeholder: 'viewer editor' });
+    const scopes = h('input', { id: 'service-scopes', name: 'scopes', placeholder: 'documents:read' });
+    const form = h('form', { id: 'service-form', class: 'card' }, h('h3', {}, 'New service account'),
+      field('Name', name), field('Roles (space separated)', roles), field('Scopes it may request (space separated)', scopes),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'service-save' }, 'Create')));
+    const secretBox = (what, data) => h('div', { id: 'service-secret', class: 'card', role: 'status' },
+      h('p', {}, what + ' (shown once; Warden keeps only its hash):'),
+      h('p', {}, 'client id ', h('code', { id: 'service-client-id' }, data.client_id)),
+      h('p', {}, 'secret ', h('code', { id: 'service-client-secret' }, data.client_secret)),
+      h('p', { class: 'hint' }, 'The service gets tokens with grant_type=client_credentials (HTTP Basic or form fields).'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      clear(out);
+      const words = (el) => el.value.split(/\s+/).filter(Boolean);
+      try {
+        const { data } = await api('POST', '/v1/admin/service-accounts', { body: { name: name.value.trim(), roles: words(roles), scopes: words(scopes) } });
+        notice('Created service account ' + data.name + '.', 'ok');
+        await listServices();
+        out.append(secretBox('Secret of ' + data.name, data));
+      } catch (e) {
+        out.append(failure(e, 'service-error'));
+        if (e.details && e.details.field) showFieldError(form, e.details.field.split(/[.[]/)[0], e.message);
+      }
+    });
+    const list = h('div', { id: 'services-list' });
+    async function listServices() {
+      clear(list);
+      let page;
+      try {
+        page = (await api('GET', '/v1/admin/service-accounts?limit=' + PAGE)).data;
+      } catch (e) {
+        list.append(failure(e, 'services-error'));
+        return;
+      }
+      const row = (a) => h('tr', { data: { service: a.name } },
+        h('td', {}, a.name, h('small', { class: 'hint' }, ' ' + a.client_id)),
+        h('td', {}, a.roles.map((r) => r.replace(/^role:/, '')).join(' ') || '—'),
+        h('td', {}, a.scopes.join(' ') || '—'),
+        h('td', {}, a.secrets.map((x) => x.expires_at ? 'old until ' + new Date(x.expires_at * 1000).toISOString().slice(11, 19) : 'current').join(', ')),
+        h('td', {},
+          h('button', { type: 'button', class: 'secondary rotate-service', 'aria-label': 'Rotate the secret of ' + a.name, onclick: async () => {
+            clear(out);
+            try {
+              const { data } = await api('POST', '/v1/admin/service-accounts/' + encodeURIComponent(a.name) + '/secret', { body: {} });
+              await listServices();
+              out.append(secretBox('New secret of ' + a.name + ' (the old one works for the overlap)', data));
+            } catch (e) { out.append(failure(e, 'service-error')); }
+          } }, 'Rotate'),
+          h('button', { type: 'button', class: 'secondary danger delete-service', 'aria-label': 'Delete ' + a.name, onclick: async (ev) => {
+            const b = ev.currentTarget;
+            if (b.dataset.armed !== 'yes') { b.dataset.armed = 'yes'; b.textContent = 'Really delete?'; return; }
+            clear(out);
+            try {
+              await api('DELETE', '/v1/admin/service-accounts/' + encodeURIComponent(a.name));
+              notice('Deleted service account ' + a.name + '.', 'ok');
+              await listServices();
+            } catch (e) { out.append(failure(e, 'service-error')); }
+          } }, 'Delete')));
+      list.append(h('p', { id: 'services-count', class: 'hint' }, page.total + ' service account(s)'),
+        h('div', { class: 'scroll' }, h('table', { id: 'services-table', class: 'data' },
+          h('thead', {}, h('tr', {}, ['service', 'roles', 'scopes', 'secrets', ''].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, page.items.map(row)))));
+    }
+    box.append(form, out, list);
+    await listServices();
   }
 
   // Roles as a tree: each role above the roles and users that inherit it.
