@@ -14,7 +14,6 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::matrix::limits::RunGate;
 use crate::store::Db;
-use crate::store::users::UserRow;
 
 /// Everything a request may need. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -72,19 +71,20 @@ impl AppState {
 
     /// Creates an account ([`accounts::create_user`]) and brings the live policy to the
     /// version its role assignment made, so the account's first request is decided with it.
+    /// Returns the account and that version.
     pub async fn create_account(
         &self,
         new: accounts::NewAccount<'_>,
-    ) -> Result<UserRow, accounts::AccountError> {
+    ) -> Result<accounts::Created, accounts::AccountError> {
         let created = accounts::create_user(&self.db, &self.hasher, self.now(), new).await?;
         if let Err(e) = self
             .engine
-            .add_assignment(created.policy_version, created.assignment)
+            .add_assignment(created.policy_version, created.assignment.clone())
             .await
         {
             tracing::error!(error = %e, "policy update after registration failed");
         }
-        Ok(created.user)
+        Ok(created)
     }
 
     /// What the OAuth2 grants need, now.

@@ -20,9 +20,6 @@ pub enum AccountError {
     /// The password could not be hashed.
     #[error(transparent)]
     Hash(HashError),
-    /// No random secret for an account without a password.
-    #[error(transparent)]
-    Random(#[from] super::tokens::IssueError),
     /// The store refused or failed (a taken username is a `Conflict`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -73,7 +70,7 @@ pub async fn create_user(
 ) -> Result<Created, AccountError> {
     let hash = match &new.password {
         Some(p) => hasher.hash(p.expose().to_owned()).await,
-        None => hasher.hash(super::tokens::new_refresh_token()?).await,
+        None => hasher.unusable_hash().await,
     }
     .map_err(AccountError::Hash)?;
     let scopes: Vec<String> = DEFAULT_USER_SCOPES

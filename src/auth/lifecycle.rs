@@ -62,14 +62,6 @@ pub struct SetPasswordToken {
     pub policy_version: i64,
 }
 
-/// A password hash nobody can match: the hash of 256 random bits that are then forgotten. It
-/// takes the same time to (fail to) verify as a real one, so a login to an account waiting
-/// for its password confirms nothing.
-pub async fn unusable_password_hash(hasher: &Hasher) -> Result<String, LifecycleError> {
-    let secret = new_refresh_token()?;
-    Ok(hasher.hash(secret).await?)
-}
-
 /// Issues a set-password token for `user` that works for `ttl` seconds, replacing any earlier
 /// one. With `reset`, the account's password stops working at once, and so does every token
 /// and session it has; without (a new account), nothing else changes.
@@ -84,7 +76,7 @@ pub async fn issue_set_password(
 ) -> Result<SetPasswordToken, LifecycleError> {
     let token = new_refresh_token()?;
     let cut_off = if reset {
-        Some(unusable_password_hash(hasher).await?)
+        Some(hasher.unusable_hash().await?)
     } else {
         None
     };

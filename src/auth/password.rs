@@ -155,6 +155,15 @@ impl Hasher {
         self.run(move || hash_blocking(&password)).await?
     }
 
+    /// A hash nobody can match: of 256 random bits that are then forgotten. It takes the same
+    /// time to (fail to) verify as a real one, so a login to an account waiting for its
+    /// password (created without one, or reset) confirms nothing.
+    pub async fn unusable_hash(&self) -> Result<String, HashError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| HashError(e.to_string()))?;
+        self.hash(hex::encode(seed)).await
+    }
+
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
     /// user, so both paths do the same work. Returns true only for a real match.
     pub async fn verify(

@@ -144,7 +144,8 @@ pub async fn register(
             created_by: None,
         })
         .await
-        .map_err(account_not_created)?;
+        .map_err(account_not_created)?
+        .user;
     Ok((StatusCode::CREATED, Json(public_user(&state, user))))
 }
 

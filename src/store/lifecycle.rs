@@ -9,6 +9,39 @@ use super::policy::{ChangeMeta, record_account_edit, record_account_event};
 use super::users::UserRow;
 use super::{Db, StoreResult};
 
+/// Takes `username_key` for a new account, user or service: a conflict (409) when any account
+/// ever had it. Names are given once, so nobody inherits what rules (`user:<name>`), documents
+/// (`owner`) or the audit say about an earlier account of that name.
+pub(super) async fn claim_name(
+    tx: &mut super::policy::Tx<'_>,
+    username_key: &str,
+    taken: &'static str,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO account_names (username_key) VALUES ($1)")
+        .bind(username_key)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| super::StoreError::classify(e, taken))?;
+    Ok(())
+}
+
+/// Marks `username_key` retired (its account is gone); it stays taken for good.
+pub(super) async fn retire_name(
+    tx: &mut super::policy::Tx<'_>,
+    username_key: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO account_names (username_key, retired_at) VALUES ($1, $2) \
+         ON CONFLICT (username_key) DO UPDATE SET retired_at = excluded.retired_at",
+    )
+    .bind(username_key)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// What [`delete`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -41,18 +74,9 @@ pub async fn delete(
         .bind(format!("user:{}", user.username_key))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(user.id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    // revoked first, so other instances hear of it; then gone with the row
+    end_sessions_tx(&mut tx, user.id, None, now).await?;
     sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM set_password_tokens WHERE user_id = $1")
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
@@ -64,14 +88,7 @@ pub async fn delete(
     if gone != 1 {
         return Ok(Deleted::Gone);
     }
-    sqlx::query(
-        "INSERT INTO account_names (username_key, retired_at) VALUES ($1, $2) \
-         ON CONFLICT (username_key) DO UPDATE SET retired_at = excluded.retired_at",
-    )
-    .bind(&user.username_key)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    retire_name(&mut tx, &user.username_key, now).await?;
     tx.commit().await?;
     Ok(Deleted::Stored(version))
 }
@@ -103,38 +120,23 @@ pub async fn issue_set_password(
     let version =
         record_account_event(db, &mut tx, meta, (&serde_json::json!({}), &after), now).await?;
     let found = match cut_off {
-        Some(hash) => sqlx::query(
-            "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, \
-                 updated_at = $3 WHERE id = $1",
-        )
-        .bind(user_id)
-        .bind(hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected(),
-        None => sqlx::query("SELECT id FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map_or(0, |_| 1),
+        // a reset: the password, every token and session, every earlier set-password token
+        Some(hash) => set_password_tx(&mut tx, user_id, hash, None, now).await?,
+        None => {
+            sqlx::query("DELETE FROM set_password_tokens WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT id FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map_or(0, |_| 1)
+        }
     };
     if found != 1 {
         return Ok(None);
     }
-    if cut_off.is_some() {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query("DELETE FROM set_password_tokens WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO set_password_tokens (token_hash, user_id, created_at, expires_at) \
          VALUES ($1, $2, $3, $4)",
@@ -250,8 +252,8 @@ async fn set_password_tx(
     password_hash: &str,
     keep: Option<&str>,
     now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
+) -> StoreResult<u64> {
+    let found = sqlx::query(
         "UPDATE users SET password_hash = $2, token_generation = token_generation + $4, \
          updated_at = $3 WHERE id = $1",
     )
@@ -260,8 +262,10 @@ async fn set_password_tx(
     .bind(now)
     .bind(i64::from(keep.is_none()))
     .execute(&mut **tx)
-    .await?;
-    end_sessions_tx(tx, user_id, keep, now).await
+    .await?
+    .rows_affected();
+    end_sessions_tx(tx, user_id, keep, now).await?;
+    Ok(found)
 }
 
 /// Ends every session of the account but `keep`, and every set-password token.

@@ -120,11 +120,12 @@ pub async fn write(
             let attributes = serde_json::to_string(attributes)
                 .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?;
             // Every name is given once, to a user or a service (see `users::insert`).
-            sqlx::query("INSERT INTO account_names (username_key) VALUES ($1)")
-                .bind(super::users::username_key(name))
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| StoreError::classify(e, "an account with this name"))?;
+            super::lifecycle::claim_name(
+                tx,
+                &super::users::username_key(name),
+                "an account with this name",
+            )
+            .await?;
             // A service has no password: this is no PHC string, so no password verifies.
             let user_id: i64 = sqlx::query(
                 "INSERT INTO users (username, username_key, password_hash, attributes, scopes, \
@@ -208,14 +209,7 @@ pub async fn write(
             // Its name is retired like a deleted user's: rules naming it never reach a
             // newcomer.
             if let Some(key) = &key {
-                sqlx::query(
-                    "INSERT INTO account_names (username_key, retired_at) VALUES ($1, $2) \
-                     ON CONFLICT (username_key) DO UPDATE SET retired_at = excluded.retired_at",
-                )
-                .bind(key)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
+                super::lifecycle::retire_name(tx, key, now).await?;
             }
             let found = u64::from(key.is_some());
             Ok((found == 1).then_some(Written {

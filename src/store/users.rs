@@ -103,11 +103,7 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     let key = username_key(user.username);
     let mut tx = db.pool().begin().await?;
     // Every name is given once: a deleted account's name stays taken here.
-    sqlx::query("INSERT INTO account_names (username_key) VALUES ($1)")
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::classify(e, "username"))?;
+    super::lifecycle::claim_name(&mut tx, &key, "username").await?;
     let id: i64 = sqlx::query(
         "INSERT INTO users (username, username_key, email, display_name, password_hash, \
          attributes, scopes, created_at, updated_at) \

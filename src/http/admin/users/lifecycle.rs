@@ -50,6 +50,28 @@ pub struct SetPasswordGrant {
     pub set_password_expires_at: i64,
 }
 
+impl From<&crate::auth::lifecycle::SetPasswordToken> for SetPasswordGrant {
+    fn from(t: &crate::auth::lifecycle::SetPasswordToken) -> Self {
+        Self {
+            set_password_token: secrecy::ExposeSecret::expose_secret(&t.token).to_owned(),
+            set_password_expires_at: t.expires_at,
+        }
+    }
+}
+
+/// A 201 that may carry a secret shown once: never stored by a cache, and naming the policy
+/// version the change made.
+fn created_once(body: impl serde::Serialize, version: i64) -> Response {
+    let mut res = (axum::http::StatusCode::CREATED, Json(body)).into_response();
+    res.headers_mut()
+        .insert(POLICY_VERSION_HEADER, HeaderValue::from(version));
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
 /// A created account; `set_password_token` only when it was created without a password.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedUser {
@@ -120,7 +142,7 @@ pub async fn create(
     let actor = principal.user.username_key.clone();
     let no_password = password.is_none();
     super::super::detached(async move {
-        let user = state
+        let created = state
             .create_account(crate::auth::accounts::NewAccount {
                 username: &username,
                 password,
@@ -132,7 +154,7 @@ pub async fn create(
             })
             .await
             .map_err(crate::http::auth::account_not_created)?;
-        let mut version = state.engine.snapshot().map(|s| s.version()).unwrap_or(0);
+        let (user, mut version) = (created.user, created.policy_version);
         let set_password = if no_password {
             let t = crate::auth::lifecycle::issue_set_password(
                 &state.db,
@@ -146,31 +168,21 @@ pub async fn create(
             .await?;
             version = t.policy_version;
             let _ = state.engine.account_edited(version).await;
-            Some(SetPasswordGrant {
-                set_password_token: secrecy::ExposeSecret::expose_secret(&t.token).to_owned(),
-                set_password_expires_at: t.expires_at,
-            })
+            Some(SetPasswordGrant::from(&t))
         } else {
             None
         };
         let location = format!("/v1/admin/users/{}", user.username_key);
-        let mut res = (
-            axum::http::StatusCode::CREATED,
-            Json(CreatedUser {
+        let mut res = created_once(
+            CreatedUser {
                 user: user.into(),
                 set_password,
-            }),
-        )
-            .into_response();
+            },
+            version,
+        );
         if let Ok(v) = HeaderValue::from_str(&location) {
             res.headers_mut().insert(axum::http::header::LOCATION, v);
         }
-        res.headers_mut()
-            .insert(POLICY_VERSION_HEADER, HeaderValue::from(version));
-        res.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
         Ok(res)
     })
     .await
@@ -212,21 +224,7 @@ pub async fn reset_password(
         )
         .await?;
         let _ = state.engine.account_edited(t.policy_version).await;
-        let mut res = (
-            axum::http::StatusCode::CREATED,
-            Json(SetPasswordGrant {
-                set_password_token: secrecy::ExposeSecret::expose_secret(&t.token).to_owned(),
-                set_password_expires_at: t.expires_at,
-            }),
-        )
-            .into_response();
-        res.headers_mut()
-            .insert(POLICY_VERSION_HEADER, HeaderValue::from(t.policy_version));
-        res.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
-        Ok(res)
+        Ok(created_once(SetPasswordGrant::from(&t), t.policy_version))
     })
     .await
 }
