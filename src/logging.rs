@@ -66,3 +66,133 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     tracing::subscriber::set_global_default(subscriber(format, filter, ansi, std::io::stderr))
         .map_err(|e| e.to_string())
 }
+
+/// What `warden serve` tells its operator outside the log (where it listens, how to log in,
+/// a start that failed), in the process's log format: a plain line in `text`; in `json` one
+/// object per line with the log's own fields (`timestamp`, `level`, `target` =
+/// `warden::console`, `message`) plus the line's facts, so that under docker or systemd every
+/// line either stream carries parses as JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    format: LogFormat,
+}
+
+impl Console {
+    /// Prints in `format`.
+    pub fn new(format: LogFormat) -> Self {
+        Self { format }
+    }
+
+    /// An informational line on stdout, with `fields` as JSON members in `json` format.
+    pub fn say(&self, message: &str, fields: &[(&str, serde_json::Value)]) {
+        println!("{}", self.line("INFO", message, fields));
+    }
+
+    /// A failure on stderr: `error: <message>` in `text` format.
+    pub fn error(&self, message: &str) {
+        match self.format {
+            LogFormat::Text => eprintln!("error: {message}"),
+            LogFormat::Json => eprintln!("{}", self.line("ERROR", message, &[])),
+        }
+    }
+
+    fn line(&self, level: &str, message: &str, fields: &[(&str, serde_json::Value)]) -> String {
+        match self.format {
+            LogFormat::Text => message.to_owned(),
+            LogFormat::Json => {
+                let mut object = serde_json::Map::new();
+                object.insert(
+                    "timestamp".into(),
+                    chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                        .into(),
+                );
+                object.insert("level".into(), level.into());
+                object.insert("target".into(), "warden::console".into());
+                object.insert("message".into(), message.into());
+                for (name, value) in fields {
+                    object.insert((*name).to_owned(), value.clone());
+                }
+                serde_json::Value::Object(object).to_string()
+            }
+        }
+    }
+}
+
+/// A request path as an access line shows it when no route matched: at most
+/// [`LOGGED_PATH_CHARS`] characters (then `…`), control characters escaped (`\n`, `\u{7f}`),
+/// so a crafted path can neither forge a line nor flood the log.
+pub fn loggable_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len().min(LOGGED_PATH_CHARS) + 8);
+    for (n, c) in path.chars().enumerate() {
+        if n == LOGGED_PATH_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How much of an unmatched path an access line keeps.
+pub const LOGGED_PATH_CHARS: usize = 256;
+
+/// A latency in milliseconds rounded to the microsecond (`0.068`, not `0.06752999999999999`).
+pub fn latency_ms(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unmatched_path_is_bounded_and_its_control_characters_escaped() {
+        assert_eq!(loggable_path("/nope"), "/nope");
+        assert_eq!(
+            loggable_path("/a\nb\r\u{7f}\u{1b}[31m"),
+            "/a\\nb\\r\\u{7f}\\u{1b}[31m"
+        );
+        let long = format!("/{}", "é".repeat(1000));
+        let shown = loggable_path(&long);
+        assert_eq!(shown.chars().count(), LOGGED_PATH_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert!(!loggable_path("/x\ny").contains('\n'));
+    }
+
+    #[test]
+    fn latencies_are_rounded_to_the_microsecond() {
+        use std::time::Duration;
+        assert_eq!(
+            latency_ms(Duration::from_nanos(67_530)).to_string(),
+            "0.067"
+        );
+        assert_eq!(
+            latency_ms(Duration::from_micros(1_234_567)).to_string(),
+            "1234.567"
+        );
+        assert_eq!(latency_ms(Duration::ZERO).to_string(), "0");
+    }
+
+    #[test]
+    fn json_console_lines_are_objects_with_the_log_fields() {
+        let c = Console::new(LogFormat::Json);
+        let line = c.line(
+            "INFO",
+            "warden listening on http://x",
+            &[("url", "http://x".into())],
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["target"], "warden::console");
+        assert_eq!(v["message"], "warden listening on http://x");
+        assert_eq!(v["url"], "http://x");
+        assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(!line.contains('\n'));
+        assert_eq!(Console::new(LogFormat::Text).line("INFO", "hi", &[]), "hi");
+    }
+}

@@ -202,16 +202,21 @@ async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     // Before anything else runs: a secret given as a flag's value is refused outright.
     if let Err(e) = warden::config::refuse_command_line_secrets(&matches) {
-        eprintln!("error: {e}");
+        let format = matches
+            .get_one::<LogFormat>("log_format")
+            .copied()
+            .unwrap_or(LogFormat::Text);
+        warden::logging::Console::new(format).error(&e.to_string());
         return ExitCode::from(2);
     }
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let console = warden::logging::Console::new(cli.log_format);
     if let Err(e) = warden::logging::init(cli.log_format, &cli.log_level) {
-        eprintln!("error: {e}");
+        console.error(&e);
         return ExitCode::from(2);
     }
     match cli.command {
-        Command::Serve(args) => serve(*args).await,
+        Command::Serve(args) => serve(*args, console).await,
         Command::Healthcheck(args) => ExitCode::from(warden::healthcheck::run(&args)),
         Command::Matrix(MatrixCommand::Check {
             paths,
@@ -254,11 +259,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> ExitCode {
+async fn serve(args: ServeArgs, console: warden::logging::Console) -> ExitCode {
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            console.error(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -271,7 +276,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
+            console.error(&format!("cannot listen on {listen}: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -279,7 +284,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => Some(l),
             Err(e) => {
-                eprintln!("error: cannot listen on {addr} (--metrics-listen): {e}");
+                console.error(&format!("cannot listen on {addr} (--metrics-listen): {e}"));
                 return ExitCode::FAILURE;
             }
         },
@@ -289,7 +294,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            console.error(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -310,32 +315,50 @@ async fn serve(args: ServeArgs) -> ExitCode {
         rules = policy.as_ref().map(|p| p.rules().len()),
         "warden started"
     );
-    println!("warden listening on http://{addr}");
+    let url = format!("http://{addr}");
+    console.say(
+        &format!("warden listening on {url}"),
+        &[("url", url.clone().into())],
+    );
     match &started.generated_admin_password {
-        Some(p) => println!(
-            "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
+        Some(p) => console.say(
+            &format!(
+                "bootstrap admin created: username `admin`, password `{p}` (shown once; store it now)"
+            ),
+            &[("username", "admin".into())],
         ),
-        None if started.admin_created => println!(
+        None if started.admin_created => console.say(
             "bootstrap admin created: username `admin`, password from WARDEN_ADMIN_PASSWORD \
-             or --admin-password-file"
+             or --admin-password-file",
+            &[("username", "admin".into())],
         ),
-        None => println!(
+        None => console.say(
             "log in as `admin` with the password set on first start \
-             (forgotten? `warden admin reset-password`)"
+             (forgotten? `warden admin reset-password`)",
+            &[("username", "admin".into())],
         ),
     }
     if demo {
-        println!(
-            "demo users: alice bob carol dave erin, password `{}`",
-            warden::bootstrap::demo::DEMO_PASSWORD
+        console.say(
+            &format!(
+                "demo users: alice bob carol dave erin, password `{}`",
+                warden::bootstrap::demo::DEMO_PASSWORD
+            ),
+            &[],
         );
     }
-    println!("admin console: http://{addr}/console");
-    println!("API docs: http://{addr}/docs");
+    console.say(
+        &format!("admin console: {url}/console"),
+        &[("url", format!("{url}/console").into())],
+    );
+    console.say(
+        &format!("API docs: {url}/docs"),
+        &[("url", format!("{url}/docs").into())],
+    );
     match warden::serve(listener, metrics, started.state).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            console.error(&e.to_string());
             ExitCode::FAILURE
         }
     }

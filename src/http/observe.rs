@@ -86,6 +86,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         .into();
     let method = req.method().clone();
+    let unmatched_path = (*route == *UNMATCHED_ROUTE).then(|| req.uri().path().to_owned());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let context = RequestContext {
         id: id.clone(),
@@ -111,12 +112,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     {
         state.metrics.store_error();
     }
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let latency_ms = crate::logging::latency_ms(elapsed);
     let _entered = span.enter();
+    // An unmatched route has no template to name: the line shows what was asked for instead.
+    let path = unmatched_path.as_deref().map(crate::logging::loggable_path);
     if status >= 500 {
-        tracing::warn!(target: "warden::access", %method, %route, status, latency_ms, request_id = %id, "request");
+        tracing::warn!(target: "warden::access", %method, %route, path, status, latency_ms, request_id = %id, "request");
     } else {
-        tracing::info!(target: "warden::access", %method, %route, status, latency_ms, request_id = %id, "request");
+        tracing::info!(target: "warden::access", %method, %route, path, status, latency_ms, request_id = %id, "request");
     }
     res
 }

@@ -922,6 +922,105 @@ fn json_logs_are_one_object_per_line_with_stable_fields_and_the_request_id_on_ea
     // the request's span: on every line logged while serving it
     assert_eq!(access["span"]["request_id"], "trace-me-1");
     assert_eq!(access["span"]["route"], "/v1/me");
+    // rounded to the microsecond: at most three decimals
+    let latency = access["latency_ms"].to_string();
+    assert!(
+        latency.split('.').nth(1).is_none_or(|d| d.len() <= 3),
+        "{latency}"
+    );
+    assert!(
+        access.get("path").is_none(),
+        "a matched route logs its template only: {access}"
+    );
+
+    // No route matched: the line names the path asked for (bounded), not only `unmatched`.
+    let long = "x".repeat(400);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.write_all(
+        format!(
+            "GET /no/such/{long}?secret=1 HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-2\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let access: Value = serde_json::from_str(&warden.line_with("trace-me-2")).expect("JSON");
+    assert_eq!(access["route"], "unmatched");
+    let path = access["path"].as_str().expect("path");
+    assert!(path.starts_with("/no/such/xxx"), "{path}");
+    assert!(!path.contains("secret"), "the query is not logged: {path}");
+    assert_eq!(
+        path.chars().count(),
+        warden::logging::LOGGED_PATH_CHARS + 1,
+        "bounded: {path}"
+    );
+}
+
+/// Under docker or systemd both streams reach one collector: in JSON mode every line the
+/// server prints (where it listens, how to log in, a start that fails) is a JSON object too.
+#[test]
+fn in_json_mode_every_line_on_stdout_and_stderr_is_a_json_object() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let mut child = warden()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .args(["--log-format", "json", "--demo"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut messages = Vec::new();
+    for line in stdout.lines() {
+        let line = line.expect("line");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "INFO", "{v}");
+        assert!(v["timestamp"].is_string(), "{v}");
+        let message = v["message"].as_str().expect("message").to_owned();
+        let done = message.starts_with("API docs");
+        messages.push(message);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let all = messages.join("\n");
+    for needle in [
+        "warden listening on http://127.0.0.1:",
+        "bootstrap admin created",
+        "demo users",
+    ] {
+        assert!(all.contains(needle), "{needle} missing from {all}");
+    }
+
+    // A start that fails says so on stderr as one JSON object with level ERROR.
+    let out = warden()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "nosuch://x",
+        ])
+        .args(["--log-format", "json"])
+        .env_clear()
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "nothing on stderr");
+    for line in lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{v}");
+    }
 }
 
 #[tokio::test]
