@@ -3,15 +3,19 @@
 //! - [`plan`]: for one (subject, action, object type), the residual condition over the
 //!   object's attributes that decides exactly like [`crate::decide::Policy::decide`] (a list
 //!   endpoint turns it into a database filter).
+//! - [`reverse`]: who may do an action on an object (with the rules and role chains that
+//!   grant it) and what a subject may do (per object pattern and action, with conditions).
 //!
 //! Everything here goes through the policy's public shape (`Policy::explain`, `Subject`,
 //! `Object`, `Rule`), so a new dimension of the request (a tenant) is one more input.
 
 pub mod cond;
 pub mod plan;
+pub mod reverse;
 
 pub use cond::{AttrType, Cmp, Cond, Schema};
 pub use plan::{Plan, PlanKind, plan, residual};
+pub use reverse::{Capability, GrantingRule, granting_rules, role_chain, what_can};
 
 #[cfg(test)]
 mod tests;

@@ -83,10 +83,27 @@ pub fn plan(
 
 /// The unrestricted residual condition (see the module docs).
 pub fn residual(policy: &Policy, sub: &Subject, act: &str, object_type: &str) -> Cond {
+    compile(policy, sub, act, object_type, Some(object_type))
+}
+
+/// The residual condition for objects of any type that no rule names (the rules for `*`
+/// apply): the object's type, `r.obj.resource`, stays open and appears in the condition as
+/// the attribute `resource`.
+pub fn residual_any_type(policy: &Policy, sub: &Subject, act: &str) -> Cond {
+    compile(policy, sub, act, "*", None)
+}
+
+fn compile(
+    policy: &Policy,
+    sub: &Subject,
+    act: &str,
+    resource: &str,
+    object_type: Option<&str>,
+) -> Cond {
     let ctx = Ctx { sub, object_type };
     let mut allows = Vec::new();
     let mut denies = Vec::new();
-    for (rule, _) in policy.explain(sub, &Object::route(object_type), act) {
+    for (rule, _) in policy.explain(sub, &Object::route(resource), act) {
         let (t, f) = match rule.condition.expr() {
             Some(e) if policy.uses_conditions() => ctx.truth(e),
             _ => (Cond::True, Cond::False),
@@ -111,7 +128,8 @@ type Cases = Vec<(Cond, Sym)>;
 
 struct Ctx<'a> {
     sub: &'a Subject,
-    object_type: &'a str,
+    /// `r.obj.resource`, when it is known.
+    object_type: Option<&'a str>,
 }
 
 impl Ctx<'_> {
@@ -135,9 +153,11 @@ impl Ctx<'_> {
                 .map(|v| (Cond::True, Sym::Val(v)))
                 .into_iter()
                 .collect(),
-            Expr::Attr(_, name) if name == "resource" => {
-                vec![(Cond::True, Sym::Val(Val::Str(self.object_type.to_owned())))]
-            }
+            Expr::Attr(_, name) if name == "resource" => match self.object_type {
+                Some(t) => vec![(Cond::True, Sym::Val(Val::Str(t.to_owned())))],
+                // Every object has a type, and it is a string.
+                None => vec![(Cond::True, Sym::Attr(name.clone(), AttrType::String))],
+            },
             Expr::Attr(_, name) => AttrType::ALL
                 .iter()
                 .map(|&ty| {

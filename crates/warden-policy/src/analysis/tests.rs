@@ -346,3 +346,108 @@ fn the_json_form_is_tagged_by_op() {
     assert_eq!(serde_json::from_value::<Cond>(json).unwrap(), c);
     assert_eq!(c.to_string(), "department == \"eng\" && !(owner is string)");
 }
+
+#[test]
+fn who_can_names_the_granting_rule_and_the_role_chain_to_it() {
+    let policy = seed_policy(&[("user:bob", "role:editor"), ("user:erin", "role:user")]);
+    let bob = seed_subject(
+        "bob",
+        &[
+            ("department", AttrValue::Str("eng".into())),
+            ("clearance", AttrValue::Int(3)),
+        ],
+    );
+    let doc = Object {
+        resource: "document".into(),
+        attributes: BTreeMap::from([
+            ("department".into(), AttrValue::Str("eng".into())),
+            ("owner".into(), AttrValue::Str("erin".into())),
+            ("classification".into(), AttrValue::Int(1)),
+        ]),
+    };
+    let rules = granting_rules(&policy, &bob, &doc, "read").unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].subject, "role:viewer");
+    assert_eq!(rules[0].chain, ["role:editor", "role:viewer"]);
+    let erin = seed_subject("erin", &[]);
+    let owned = granting_rules(&policy, &erin, &doc, "read").unwrap();
+    assert_eq!(owned[0].subject, "role:user");
+    assert_eq!(owned[0].chain, ["role:user"]);
+    let carol = seed_subject("carol", &[]);
+    assert_eq!(granting_rules(&policy, &carol, &doc, "read"), None);
+}
+
+#[test]
+fn who_can_and_what_can_agree_with_the_decision_function_on_random_policies() {
+    let mut g = Gen::new(7);
+    for case in 0..1500 {
+        let policy = random_policy(&mut g);
+        let sub = random_subject(&mut g);
+        let (caps, complete) = what_can(&policy, &sub, |_| None);
+        assert_eq!(
+            complete,
+            caps.iter()
+                .all(|c| c.plan.kind == PlanKind::Always && c.object != "*")
+        );
+        for _ in 0..20 {
+            let ty = g.pick(&["document", "folder"]);
+            let act = g.pick(&["read", "update", "delete"]);
+            let attrs = attributes(&mut g, OBJECT_ATTRIBUTES);
+            let obj = Object {
+                resource: ty.into(),
+                attributes: attrs.clone(),
+            };
+            let allowed = policy.decide(&sub, &obj, act).allowed;
+            // who-can: granted exactly when decided, and only by allow rules that apply.
+            let granted = granting_rules(&policy, &sub, &obj, act);
+            assert_eq!(granted.is_some(), allowed, "case {case}");
+            // what-can: the entry for this request decides like the decision function (the
+            // exact type if a rule names it, else `*`; the exact action if named, else `*`),
+            // and whatever is allowed is covered by some entry.
+            let roles = policy.roles_of(&sub.principal);
+            let applicable: Vec<_> = policy
+                .rules()
+                .iter()
+                .filter(|r| {
+                    r.subject == "*" || r.subject == sub.principal || roles.contains(&r.subject)
+                })
+                .collect();
+            let object = if applicable.iter().any(|r| r.object == ty) {
+                ty
+            } else {
+                "*"
+            };
+            let action = if applicable
+                .iter()
+                .any(|r| (r.object == object || r.object == "*") && r.action == act)
+            {
+                act
+            } else {
+                "*"
+            };
+            let mut with_type = attrs.clone();
+            with_type.insert("resource".into(), AttrValue::Str(ty.into()));
+            match caps
+                .iter()
+                .find(|c| c.object == object && c.action == action)
+            {
+                Some(c) => assert_eq!(
+                    c.plan.condition.eval(&with_type),
+                    allowed,
+                    "case {case}: {ty} {act}: {c:?}"
+                ),
+                None => assert!(
+                    !allowed,
+                    "case {case}: {ty} {act} allowed but not listed in {caps:?}"
+                ),
+            }
+            if allowed {
+                assert!(
+                    caps.iter().any(|c| (c.object == ty || c.object == "*")
+                        && (c.action == act || c.action == "*")),
+                    "case {case}: {ty} {act} allowed but not listed in {caps:?}"
+                );
+            }
+        }
+    }
+}
