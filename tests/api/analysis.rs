@@ -368,3 +368,233 @@ async fn another_subjects_plan_needs_check_any_like_v1_check() {
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Usernames `/v1/check` (asked by an admin about each account) allows: the brute force.
+async fn allowed_by_check(
+    app: &TestApp,
+    admin: &str,
+    users: &[&str],
+    object: serde_json::Value,
+    action: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for user in users {
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/check",
+                Some(admin),
+                Some(json!({"checks": [{"subject": {"name": user}, "object": object, "action": action}]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        if r.body["results"][0]["allowed"] == json!(true) {
+            out.push(user.to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+const ACCOUNTS: [&str; 6] = ["admin", "alice", "bob", "carol", "dave", "erin"];
+
+#[tokio::test]
+async fn who_can_equals_a_check_of_every_account_and_names_rules_and_role_chains() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    for (id, department, owner, classification) in [
+        (1, "eng", "bob", 1),
+        (2, "sales", "carol", 1),
+        (3, "eng", "bob", 3),
+        (4, "eng", "erin", 0),
+    ] {
+        for action in ["read", "update", "delete"] {
+            let r = app
+                .get(
+                    &format!("/v1/admin/analysis/who-can?object_type=document&object_id={id}&action={action}"),
+                    &admin,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            assert_eq!(r.body["complete"], true);
+            let names: Vec<String> = r.body["subjects"]
+                .as_array()
+                .expect("subjects")
+                .iter()
+                .map(|s| s["username"].as_str().expect("name").to_owned())
+                .collect();
+            let object = json!({"type": "document", "attributes":
+                {"department": department, "owner": owner, "classification": classification}});
+            assert_eq!(
+                names,
+                allowed_by_check(&app, &admin, &ACCOUNTS, object, action).await,
+                "document {id} {action}"
+            );
+        }
+    }
+    let r = app
+        .get(
+            "/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read",
+            &admin,
+        )
+        .await;
+    let bob = r.body["subjects"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .find(|s| s["username"] == "bob")
+        .expect("bob reads document 1")
+        .clone();
+    assert_eq!(
+        bob["rules"][0]["chain"],
+        json!(["role:editor", "role:viewer"]),
+        "{bob}"
+    );
+    assert_eq!(bob["rules"][0]["subject"], "role:viewer");
+    assert!(
+        bob["roles"]
+            .as_array()
+            .expect("roles")
+            .contains(&json!("role:editor"))
+    );
+}
+
+#[tokio::test]
+async fn who_can_without_an_object_says_on_which_objects_and_that_it_is_incomplete() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .get(
+            "/v1/admin/analysis/who-can?object_type=document&action=read",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["complete"], false);
+    let alice = r.body["subjects"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .find(|s| s["username"] == "alice")
+        .expect("alice")
+        .clone();
+    assert_eq!(
+        alice["condition"],
+        "(department == \"eng\" && classification <= 2 || owner == \"alice\") && classification < 3"
+    );
+    let admin_entry = r.body["subjects"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .find(|s| s["username"] == "admin")
+        .expect("admin")
+        .clone();
+    assert!(admin_entry.get("condition").is_none(), "{admin_entry}");
+    let route = app
+        .get(
+            "/v1/admin/analysis/who-can?object_type=/v1/admin/users&action=GET",
+            &admin,
+        )
+        .await;
+    assert_eq!(route.body["complete"], true, "{route:?}");
+    assert_eq!(
+        route.body["subjects"].as_array().expect("subjects").len(),
+        1,
+        "{route:?}"
+    );
+    assert_eq!(route.body["subjects"][0]["username"], "admin");
+}
+
+#[tokio::test]
+async fn what_can_lists_actions_and_conditions_that_decide_like_the_engine() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .get("/v1/admin/analysis/what-can?subject=user:alice", &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["complete"], false);
+    let caps = r.body["capabilities"].as_array().expect("capabilities");
+    let find = |object: &str, action: &str| {
+        caps.iter()
+            .find(|c| c["object"] == object && c["action"] == action)
+            .cloned()
+    };
+    assert_eq!(
+        find("document", "read").expect("read")["plan"]["text"],
+        "(department == \"eng\" && classification <= 2 || owner == \"alice\") && classification < 3"
+    );
+    assert_eq!(find("/v1/me", "GET").expect("me")["plan"]["kind"], "always");
+    assert!(
+        find("document", "delete").is_none(),
+        "alice deletes nothing"
+    );
+    assert!(find("/v1/admin/*", "GET").is_none());
+    // The conditions decide like the engine on every demo document.
+    let alice = app.demo_token("alice").await;
+    for (id, department, owner, classification) in [
+        (1, "eng", "bob", 1),
+        (2, "sales", "carol", 1),
+        (3, "eng", "bob", 3),
+        (4, "eng", "erin", 0),
+        (5, "eng", "bob", 2),
+    ] {
+        let cond: warden::policy::analysis::Cond = serde_json::from_value(
+            find("document", "read").expect("read")["plan"]["condition"].clone(),
+        )
+        .expect("cond");
+        let attrs = BTreeMap::from([
+            ("department".to_owned(), AttrValue::Str(department.into())),
+            ("owner".to_owned(), AttrValue::Str(owner.into())),
+            ("classification".to_owned(), AttrValue::Int(classification)),
+        ]);
+        let read = app
+            .get(&format!("/api/documents/{id}"), &alice)
+            .await
+            .status
+            == StatusCode::OK;
+        assert_eq!(cond.eval(&attrs), read, "document {id}");
+    }
+}
+
+#[tokio::test]
+async fn analysis_is_admin_only_and_refuses_bad_queries() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let alice = app.demo_token("alice").await;
+    for path in [
+        "/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read",
+        "/v1/admin/analysis/what-can?subject=user:alice",
+    ] {
+        assert_error(
+            &app.get(path, &alice).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
+    let admin = app.admin_token().await;
+    assert_error(
+        &app.get(
+            "/v1/admin/analysis/who-can?object_type=document&object_id=999&action=read",
+            &admin,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/v1/admin/analysis/what-can?subject=user:nobody", &admin)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    for bad in [
+        "/v1/admin/analysis/who-can?object_type=folder&object_id=1&action=read",
+        "/v1/admin/analysis/who-can?object_type=document&action=",
+        "/v1/admin/analysis/who-can?object_type=document&action=read&x=1",
+        "/v1/admin/analysis/what-can?subject=alice",
+    ] {
+        let r = app.get(bad, &admin).await;
+        assert!(r.status.is_client_error(), "{bad}: {r:?}");
+        assert!(r.body["error"].is_string(), "{bad}: {r:?}");
+    }
+}
