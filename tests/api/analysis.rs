@@ -598,3 +598,113 @@ async fn analysis_is_admin_only_and_refuses_bad_queries() {
         assert!(r.body["error"].is_string(), "{bad}: {r:?}");
     }
 }
+
+#[tokio::test]
+async fn an_access_review_lists_every_account_and_diffs_two_versions_in_json_and_csv() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let before = app.policy_version(&admin).await;
+    let r = app.get("/v1/admin/analysis/review", &admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["policy_version"], before);
+    let rows = r.body["rows"].as_array().expect("rows");
+    let erin_read = rows
+        .iter()
+        .find(|x| x["username"] == "erin" && x["object"] == "document" && x["action"] == "read")
+        .expect("erin reads what she owns");
+    assert_eq!(
+        erin_read["condition"],
+        "owner == \"erin\" && classification < 3"
+    );
+    let csv = app
+        .get("/v1/admin/analysis/review?format=csv", &admin)
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let text = csv.body.as_str().expect("text");
+    assert!(
+        text.starts_with("username,object,action,kind,condition\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\nerin,document,read,conditional,\"owner == \"\"erin\"\" && classification < 3\"\n"
+        ),
+        "{text}"
+    );
+    // Rule 13 (everyone reads what they own) goes: erin loses her only document permission.
+    let deleted = app
+        .call(Method::DELETE, "/v1/admin/rules/13", Some(&admin), None)
+        .await;
+    assert!(deleted.status.is_success(), "{deleted:?}");
+    let after = app.policy_version(&admin).await;
+    let d = app
+        .get(
+            &format!("/v1/admin/analysis/review?from={before}&to={after}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{d:?}");
+    assert_eq!(
+        (d.body["from"].as_i64(), d.body["to"].as_i64()),
+        (Some(before), Some(after))
+    );
+    let lost: Vec<String> = d.body["lost"]
+        .as_array()
+        .expect("lost")
+        .iter()
+        .filter(|x| x["object"] == "document")
+        .map(|x| {
+            format!(
+                "{} {}",
+                x["username"].as_str().unwrap_or(""),
+                x["action"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(lost.contains(&"erin read".to_owned()), "{lost:?}");
+    assert!(
+        lost.contains(&"alice read".to_owned()),
+        "her condition changed: {lost:?}"
+    );
+    let gained_alice = d.body["gained"]
+        .as_array()
+        .expect("gained")
+        .iter()
+        .find(|x| x["username"] == "alice" && x["action"] == "read")
+        .expect("alice's new condition")
+        .clone();
+    assert_eq!(
+        gained_alice["condition"],
+        "department == \"eng\" && classification <= 2 && classification < 3"
+    );
+    let csv = app
+        .get(
+            &format!("/v1/admin/analysis/review?from={before}&format=csv"),
+            &admin,
+        )
+        .await;
+    let text = csv.body.as_str().expect("text");
+    assert!(
+        text.starts_with("change,username,object,action,kind,condition\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nlost,erin,document,read,"), "{text}");
+    assert_error(
+        &app.get("/v1/admin/analysis/review?from=999", &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/v1/admin/analysis/review?format=xml", &admin)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    let alice = app.demo_token("alice").await;
+    assert_error(
+        &app.get("/v1/admin/analysis/review", &alice).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+}

@@ -203,3 +203,175 @@ pub async fn what_can(
         complete,
     }))
 }
+
+/// `?format=json|csv&from=&to=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewParams {
+    /// `json` (default) or `csv`.
+    pub format: Option<ReviewFormat>,
+    /// With `from`: the diff from this version to `to` (who gained and who lost what).
+    pub from: Option<i64>,
+    /// The version to review (default: the current one).
+    pub to: Option<i64>,
+}
+
+/// How a review is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewFormat {
+    /// JSON.
+    #[default]
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+/// Every account's effective permissions under one policy version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewResponse {
+    /// The version reviewed.
+    pub policy_version: i64,
+    /// One row per account, object and action.
+    pub rows: Vec<analysis::ReviewRow>,
+}
+
+/// Who gained and who lost what between two versions (today's accounts, their attributes and
+/// role assignments under each version's rules and role inheritance).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewDiffResponse {
+    /// The earlier version.
+    pub from: i64,
+    /// The later version.
+    pub to: i64,
+    /// Gained and lost permissions.
+    #[serde(flatten)]
+    pub diff: analysis::ReviewDiff,
+}
+
+/// The policy of `version` as a review sees it: that version's rules and role inheritance,
+/// today's user -> role assignments (account data, which versions do not record).
+async fn policy_at(
+    state: &AppState,
+    current: &crate::engine::Snapshot,
+    version: i64,
+) -> Result<crate::policy::decide::Policy, ApiError> {
+    if version == current.version() {
+        return Ok(current.policy().clone());
+    }
+    let then = store::policy::snapshot_at(&state.db, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version"))?;
+    let rules = then
+        .rules
+        .iter()
+        .map(crate::policy::rule::Rule::from_text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    let mut assignments: Vec<_> = current
+        .policy()
+        .assignments()
+        .iter()
+        .filter(|a| !a.member.starts_with("role:"))
+        .cloned()
+        .collect();
+    for (member, role) in &then.inheritance {
+        assignments.push(
+            crate::policy::rule::Assignment::parse(0, member, role).map_err(ApiError::internal)?,
+        );
+    }
+    crate::policy::decide::Policy::from_rows(crate::policy::model::MODEL, rules, &assignments)
+        .map_err(ApiError::internal)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_rows<'a>(
+    rows: impl Iterator<Item = (&'a str, &'a analysis::ReviewRow)>,
+    change: bool,
+) -> String {
+    let mut out = String::from(if change {
+        "change,username,object,action,kind,condition\n"
+    } else {
+        "username,object,action,kind,condition\n"
+    });
+    for (c, r) in rows {
+        if change {
+            out.push_str(c);
+            out.push(',');
+        }
+        let kind = match r.kind {
+            PlanKind::Always => "always",
+            PlanKind::Never => "never",
+            PlanKind::Conditional => "conditional",
+        };
+        let fields = [
+            r.username.as_str(),
+            &r.object,
+            &r.action,
+            kind,
+            &r.condition,
+        ];
+        out.push_str(&fields.map(csv_field).join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// An access review: every enabled account's effective permissions (per object type or route
+/// pattern and action, with conditions), or with `from` the diff between two versions.
+#[utoipa::path(get, path = "/v1/admin/analysis/review", tag = "admin", security(("bearer" = [])), params(ReviewParams),
+    responses((status = 200, description = "the review (JSON `ReviewResponse`, or with `from` a `ReviewDiffResponse`; CSV with `format=csv`)",
+            content((ReviewResponse = "application/json"), (String = "text/csv"))),
+        (status = 403, body = crate::http::error::ErrorBody),
+        (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
+pub async fn review(
+    State(state): State<AppState>,
+    Query(p): Query<ReviewParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let snap = state.engine.snapshot()?;
+    let to = p.to.unwrap_or(snap.version());
+    let subjects: Vec<Subject> = accounts(&state).await?.iter().map(subject_of).collect();
+    let schema = |t: &str| (t == "document").then(store::documents::schema);
+    let after = analysis::review(&policy_at(&state, &snap, to).await?, &subjects, schema);
+    let format = p.format.unwrap_or_default();
+    let csv = |body: String| {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    };
+    match p.from {
+        None => Ok(match format {
+            ReviewFormat::Json => Json(ReviewResponse {
+                policy_version: to,
+                rows: after,
+            })
+            .into_response(),
+            ReviewFormat::Csv => csv(csv_rows(after.iter().map(|r| ("", r)), false)),
+        }),
+        Some(from) => {
+            let before =
+                analysis::review(&policy_at(&state, &snap, from).await?, &subjects, schema);
+            let diff = analysis::diff(&before, &after);
+            Ok(match format {
+                ReviewFormat::Json => Json(ReviewDiffResponse { from, to, diff }).into_response(),
+                ReviewFormat::Csv => csv(csv_rows(
+                    diff.gained
+                        .iter()
+                        .map(|r| ("gained", r))
+                        .chain(diff.lost.iter().map(|r| ("lost", r))),
+                    true,
+                )),
+            })
+        }
+    }
+}

@@ -59,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(matrices::why))
         .routes(routes!(analysis::who_can))
         .routes(routes!(analysis::what_can))
+        .routes(routes!(analysis::review))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

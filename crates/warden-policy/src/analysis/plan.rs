@@ -26,7 +26,9 @@ use crate::rule::Effect;
 use crate::{AttrValue, Object, Subject};
 
 /// What a plan says, at a glance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanKind {
     /// Every object of the type is allowed.

@@ -451,3 +451,51 @@ fn who_can_and_what_can_agree_with_the_decision_function_on_random_policies() {
         }
     }
 }
+
+#[test]
+fn a_review_diff_names_who_gained_and_who_lost_what() {
+    let before = seed_policy(&[("user:alice", "role:viewer"), ("user:erin", "role:user")]);
+    let rules: Vec<Rule> = before
+        .rules()
+        .iter()
+        .filter(|r| r.condition.as_str() != "r.obj.owner == r.sub.name")
+        .cloned()
+        .chain([Rule::parse(99, "user:erin", "document", "delete", "*", "", "allow").unwrap()])
+        .collect();
+    let after = Policy::from_rows(MODEL, rules, before.assignments()).unwrap();
+    let subjects = [
+        seed_subject(
+            "alice",
+            &[
+                ("department", AttrValue::Str("eng".into())),
+                ("clearance", AttrValue::Int(2)),
+            ],
+        ),
+        seed_subject("erin", &[("clearance", AttrValue::Int(0))]),
+    ];
+    let schema = |t: &str| (t == "document").then(document_schema);
+    let d = diff(
+        &review(&before, &subjects, schema),
+        &review(&after, &subjects, schema),
+    );
+    let show = |rows: &[ReviewRow]| {
+        rows.iter()
+            .map(|r| format!("{} {} {}: {}", r.username, r.object, r.action, r.condition))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        show(&d.gained),
+        [
+            "alice document read: department == \"eng\" && classification <= 2 && classification < 3",
+            "erin document delete: true",
+        ]
+    );
+    assert_eq!(
+        show(&d.lost),
+        [
+            "alice document read: (department == \"eng\" && classification <= 2 || owner == \"alice\") && classification < 3",
+            // (update needs documents:write, which the subjects here do not hold)
+            "erin document read: owner == \"erin\" && classification < 3",
+        ]
+    );
+}
