@@ -708,3 +708,135 @@ async fn an_access_review_lists_every_account_and_diffs_two_versions_in_json_and
         "forbidden",
     );
 }
+
+fn analyze(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .env_clear()
+        .arg("analyze")
+        .args(args)
+        .output()
+        .expect("run warden");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_answers_who_can_what_can_and_review_on_a_live_database_like_the_api() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let db = app.url.as_str();
+    let (code, out, err) = analyze(&[
+        "who-can",
+        "--database-url",
+        db,
+        "--object-type",
+        "document",
+        "--object-id",
+        "1",
+        "--action",
+        "read",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let cli: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let api = app
+        .get(
+            "/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read",
+            &admin,
+        )
+        .await;
+    assert_eq!(cli["subjects"], api.body["subjects"]);
+    assert_eq!(cli["complete"], true);
+    let (code, out, err) = analyze(&["what-can", "--database-url", db, "--subject", "user:alice"]);
+    assert_eq!(code, 0, "{err}");
+    let cli: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let api = app
+        .get("/v1/admin/analysis/what-can?subject=user:alice", &admin)
+        .await;
+    assert_eq!(cli["capabilities"], api.body["capabilities"]);
+    let v1 = app.policy_version(&admin).await;
+    let deleted = app
+        .call(Method::DELETE, "/v1/admin/rules/13", Some(&admin), None)
+        .await;
+    assert!(deleted.status.is_success(), "{deleted:?}");
+    let v2 = app.policy_version(&admin).await;
+    let (code, out, err) = analyze(&[
+        "review",
+        "--database-url",
+        db,
+        "--diff",
+        &v1.to_string(),
+        &v2.to_string(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let api = app
+        .get(
+            &format!("/v1/admin/analysis/review?from={v1}&to={v2}&format=csv"),
+            &admin,
+        )
+        .await;
+    assert_eq!(Some(out.as_str()), api.body.as_str());
+    assert!(out.contains("\nlost,erin,document,read,"), "{out}");
+    let (code, _, err) = analyze(&["review", "--database-url", db, "--diff", "1", "999"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no policy version 999"), "{err}");
+}
+
+#[test]
+fn the_cli_analyses_a_policy_file_with_the_members_it_names() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("policy.csv");
+    std::fs::write(
+        &file,
+        "p, role:reader, document, read, *, r.obj.open == true, allow\n\
+         p, user:zed, document, read, *, , allow\n\
+         g, user:amy, role:reader\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8");
+    let (code, out, err) = analyze(&[
+        "who-can",
+        "--policy",
+        path,
+        "--object-type",
+        "document",
+        "--action",
+        "read",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["subjects"][0]["username"], "amy");
+    assert_eq!(v["subjects"][0]["condition"], "open == true");
+    assert_eq!(v["subjects"][1]["username"], "zed");
+    let (code, out, _) = analyze(&[
+        "who-can",
+        "--policy",
+        path,
+        "--object-type",
+        "document",
+        "--attr",
+        "open=false",
+        "--action",
+        "read",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["subjects"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["subjects"][0]["rules"][0]["id"], 2);
+    let (code, out, _) = analyze(&["review", "--policy", path, "--format", "csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "username,object,action,kind,condition\n\
+         amy,document,read,conditional,open == true\n\
+         zed,document,read,always,true\n"
+    );
+    let (code, _, err) = analyze(&["review", "--policy", path, "--diff", "1", "2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs a database"), "{err}");
+}

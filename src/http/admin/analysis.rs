@@ -10,9 +10,6 @@ use crate::policy::{Object, Subject};
 use crate::state::AppState;
 use crate::store::{self, accounts::UserRow};
 
-/// Accounts read per query while listing every account.
-const ACCOUNT_PAGE: i64 = 500;
-
 /// `?object_type=&object_id=&action=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -52,22 +49,13 @@ pub struct WhoCanResponse {
     pub complete: bool,
 }
 
-/// Every enabled account as a subject holding every scope it may request (what `/v1/check`
-/// assumes for a named subject).
+/// Every enabled account.
 async fn accounts(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
-    let mut out = Vec::new();
-    loop {
-        let (page, _) = store::users::list(&state.db, ACCOUNT_PAGE, out.len() as i64).await?;
-        let done = (page.len() as i64) < ACCOUNT_PAGE;
-        out.extend(page);
-        if done {
-            break;
-        }
-    }
-    out.retain(|u| !u.disabled);
-    Ok(out)
+    Ok(store::users::all_enabled(&state.db).await?)
 }
 
+/// An account as a subject holding every scope it may request (what `/v1/check` assumes for
+/// a named subject).
 fn subject_of(u: &UserRow) -> Subject {
     u.subject(u.scopes.clone())
 }
@@ -249,79 +237,23 @@ pub struct ReviewDiffResponse {
     pub diff: analysis::ReviewDiff,
 }
 
-/// The policy of `version` as a review sees it: that version's rules and role inheritance,
-/// today's user -> role assignments (account data, which versions do not record).
 async fn policy_at(
     state: &AppState,
     current: &crate::engine::Snapshot,
     version: i64,
 ) -> Result<crate::policy::decide::Policy, ApiError> {
-    if version == current.version() {
-        return Ok(current.policy().clone());
-    }
-    let then = store::policy::snapshot_at(&state.db, version)
-        .await?
-        .ok_or_else(|| ApiError::not_found("policy version"))?;
-    let rules = then
-        .rules
-        .iter()
-        .map(crate::policy::rule::Rule::from_text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
-    let mut assignments: Vec<_> = current
-        .policy()
-        .assignments()
-        .iter()
-        .filter(|a| !a.member.starts_with("role:"))
-        .cloned()
-        .collect();
-    for (member, role) in &then.inheritance {
-        assignments.push(
-            crate::policy::rule::Assignment::parse(0, member, role).map_err(ApiError::internal)?,
-        );
-    }
-    crate::policy::decide::Policy::from_rows(crate::policy::model::MODEL, rules, &assignments)
-        .map_err(ApiError::internal)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn csv_rows<'a>(
-    rows: impl Iterator<Item = (&'a str, &'a analysis::ReviewRow)>,
-    change: bool,
-) -> String {
-    let mut out = String::from(if change {
-        "change,username,object,action,kind,condition\n"
-    } else {
-        "username,object,action,kind,condition\n"
-    });
-    for (c, r) in rows {
-        if change {
-            out.push_str(c);
-            out.push(',');
-        }
-        let kind = match r.kind {
-            PlanKind::Always => "always",
-            PlanKind::Never => "never",
-            PlanKind::Conditional => "conditional",
-        };
-        let fields = [
-            r.username.as_str(),
-            &r.object,
-            &r.action,
-            kind,
-            &r.condition,
-        ];
-        out.push_str(&fields.map(csv_field).join(","));
-        out.push('\n');
-    }
-    out
+    use crate::engine::LoadError;
+    crate::engine::history::policy_at(&state.db, current, version)
+        .await
+        .map_err(|e| match e {
+            // A database outage stays a 503; a stored row that no longer compiles is a bug.
+            LoadError::Store(s) => match std::sync::Arc::try_unwrap(s) {
+                Ok(s) => ApiError::from(s),
+                Err(s) => ApiError::internal(s),
+            },
+            other => ApiError::internal(other),
+        })?
+        .ok_or_else(|| ApiError::not_found("policy version"))
 }
 
 /// An access review: every enabled account's effective permissions (per object type or route
@@ -356,7 +288,7 @@ pub async fn review(
                 rows: after,
             })
             .into_response(),
-            ReviewFormat::Csv => csv(csv_rows(after.iter().map(|r| ("", r)), false)),
+            ReviewFormat::Csv => csv(analysis::csv(&after)),
         }),
         Some(from) => {
             let before =
@@ -364,13 +296,7 @@ pub async fn review(
             let diff = analysis::diff(&before, &after);
             Ok(match format {
                 ReviewFormat::Json => Json(ReviewDiffResponse { from, to, diff }).into_response(),
-                ReviewFormat::Csv => csv(csv_rows(
-                    diff.gained
-                        .iter()
-                        .map(|r| ("gained", r))
-                        .chain(diff.lost.iter().map(|r| ("lost", r))),
-                    true,
-                )),
+                ReviewFormat::Csv => csv(analysis::diff_csv(&diff)),
             })
         }
     }

@@ -19,7 +19,7 @@ pub mod review;
 pub use cond::{AttrType, Cmp, Cond, Schema};
 pub use plan::{Plan, PlanKind, plan, residual};
 pub use reverse::{Capability, GrantingRule, granting_rules, role_chain, what_can};
-pub use review::{ReviewDiff, ReviewRow, diff, review};
+pub use review::{ReviewDiff, ReviewRow, csv, diff, diff_csv, review};
 
 #[cfg(test)]
 mod tests;

@@ -75,3 +75,53 @@ pub fn diff(before: &[ReviewRow], after: &[ReviewRow]) -> ReviewDiff {
             .collect(),
     }
 }
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_line(out: &mut String, change: Option<&str>, r: &ReviewRow) {
+    let kind = match r.kind {
+        PlanKind::Always => "always",
+        PlanKind::Never => "never",
+        PlanKind::Conditional => "conditional",
+    };
+    let fields = [
+        r.username.as_str(),
+        &r.object,
+        &r.action,
+        kind,
+        &r.condition,
+    ];
+    if let Some(c) = change {
+        out.push_str(c);
+        out.push(',');
+    }
+    out.push_str(&fields.map(csv_field).join(","));
+    out.push('\n');
+}
+
+/// A review as CSV: `username,object,action,kind,condition`, one line per row.
+pub fn csv(rows: &[ReviewRow]) -> String {
+    let mut out = String::from("username,object,action,kind,condition\n");
+    for r in rows {
+        csv_line(&mut out, None, r);
+    }
+    out
+}
+
+/// A diff as CSV: `change,username,object,action,kind,condition` (`gained` lines, then `lost`).
+pub fn diff_csv(d: &ReviewDiff) -> String {
+    let mut out = String::from("change,username,object,action,kind,condition\n");
+    for r in &d.gained {
+        csv_line(&mut out, Some("gained"), r);
+    }
+    for r in &d.lost {
+        csv_line(&mut out, Some("lost"), r);
+    }
+    out
+}
