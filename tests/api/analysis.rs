@@ -840,3 +840,45 @@ fn the_cli_analyses_a_policy_file_with_the_members_it_names() {
     assert_eq!(code, 2);
     assert!(err.contains("needs a database"), "{err}");
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_who_would_gain_and_lose_what_among_the_real_accounts() {
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let admin = app.admin_token().await;
+    let v0 = app.policy_version(&admin).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/policy/dry-run",
+            Some(&admin),
+            Some(json!({"change": {"delete": [13], "assign": [{"member": "user:erin", "role": "role:auditor"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let rows = |side: &str| -> Vec<String> {
+        r.body["access"][side]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|x| x["username"] == "erin" && x["object"] == "document")
+            .map(|x| {
+                format!(
+                    "{}: {}",
+                    x["action"].as_str().unwrap_or(""),
+                    x["condition"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    // Rule 13 goes (owners read their own), and as an auditor she may never update.
+    assert_eq!(
+        rows("lost"),
+        [
+            "read: owner == \"erin\" && classification < 3",
+            "update: owner == \"erin\""
+        ],
+        "{r:?}"
+    );
+    assert_eq!(rows("gained"), ["read: classification < 3"], "{r:?}");
+    assert_eq!(app.policy_version(&admin).await, v0, "nothing applied");
+}

@@ -301,3 +301,28 @@ pub async fn review(
         }
     }
 }
+
+/// Who gains and who loses what if the policy `before` became `after` (a dry-run), for every
+/// enabled account.
+pub async fn access_diff(
+    state: &AppState,
+    before: &crate::policy::rule::RuleSet,
+    after: &crate::policy::rule::RuleSet,
+) -> Result<analysis::ReviewDiff, ApiError> {
+    use crate::policy::decide::Policy;
+    let compile = |rs: &crate::policy::rule::RuleSet| {
+        Policy::from_rows(
+            crate::policy::model::MODEL,
+            rs.rules.clone(),
+            &rs.assignments,
+        )
+        .map_err(ApiError::internal)
+    };
+    let (before, after) = (compile(before)?, compile(after)?);
+    let subjects: Vec<Subject> = accounts(state).await?.iter().map(subject_of).collect();
+    let schema = |t: &str| (t == "document").then(store::documents::schema);
+    Ok(analysis::diff(
+        &analysis::review(&before, &subjects, schema),
+        &analysis::review(&after, &subjects, schema),
+    ))
+}
