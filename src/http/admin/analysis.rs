@@ -197,6 +197,7 @@ pub async fn what_can(
 #[serde(deny_unknown_fields)]
 pub struct ReviewParams {
     /// `json` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ReviewFormat>,
     /// With `from`: the diff from this version to `to` (who gained and who lost what).
     pub from: Option<i64>,
