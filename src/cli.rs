@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod analyze;
+
 use crate::engine::adapter::SqlAdapter;
 use crate::matrix::limits::CLI_MAX_CELLS;
 use crate::matrix::run::{PolicyUnderTest, check};

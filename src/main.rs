@@ -60,6 +60,9 @@ refused."
     /// Token signing keys: rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Policy analysis: who can, what can, access reviews (JSON or CSV on stdout).
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
     /// GET /healthz of a running server (a container's HEALTHCHECK): exit 0 on 2xx, else 1.
     Healthcheck(warden::healthcheck::HealthcheckArgs),
 }
@@ -116,6 +119,47 @@ enum AdminCommand {
         username: String,
         #[command(flatten)]
         db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AnalyzeCommand {
+    /// Every account allowed an action on an object, with the granting rules and role chains.
+    WhoCan {
+        /// Resource type (`document`) or route (`/v1/admin/users`).
+        #[arg(long)]
+        object_type: String,
+        /// A document's id (a database only).
+        #[arg(long)]
+        object_id: Option<i64>,
+        /// An object attribute, `name=value` (repeatable). Without attributes or an id, each
+        /// account's condition is printed.
+        #[arg(long = "attr")]
+        attrs: Vec<String>,
+        /// The action (`read`, `GET`, ...).
+        #[arg(long)]
+        action: String,
+        #[command(flatten)]
+        source: cli::analyze::AnalysisSource,
+    },
+    /// What an account may do, per object type or route pattern and action, with conditions.
+    WhatCan {
+        /// `user:<name>`.
+        #[arg(long)]
+        subject: String,
+        #[command(flatten)]
+        source: cli::analyze::AnalysisSource,
+    },
+    /// Every account's permissions, or with --diff who gained and who lost what.
+    Review {
+        /// Two policy versions, FROM and TO (a database only).
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        diff: Option<Vec<i64>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: cli::analyze::ReviewFormat,
+        #[command(flatten)]
+        source: cli::analyze::AnalysisSource,
     },
 }
 
@@ -237,6 +281,26 @@ async fn main() -> ExitCode {
         }
         Command::Policy(PolicyCommand::Import { file, db }) => {
             ExitCode::from(cli::policy_import(&file, &db.url).await)
+        }
+        Command::Analyze(AnalyzeCommand::WhoCan {
+            object_type,
+            object_id,
+            attrs,
+            action,
+            source,
+        }) => ExitCode::from(
+            cli::analyze::who_can(&source, &object_type, object_id, &attrs, &action).await,
+        ),
+        Command::Analyze(AnalyzeCommand::WhatCan { subject, source }) => {
+            ExitCode::from(cli::analyze::what_can(&source, &subject).await)
+        }
+        Command::Analyze(AnalyzeCommand::Review {
+            diff,
+            format,
+            source,
+        }) => {
+            let diff = diff.and_then(|d| Some((*d.first()?, *d.get(1)?)));
+            ExitCode::from(cli::analyze::review(&source, diff, format).await)
         }
         Command::Keys(KeysCommand::Rotate { db }) => {
             ExitCode::from(cli::keys_rotate(&db.url).await)

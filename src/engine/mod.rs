@@ -12,6 +12,7 @@
 pub mod adapter;
 pub mod change;
 mod error;
+pub mod history;
 pub use error::LoadError;
 #[cfg(test)]
 mod differential;

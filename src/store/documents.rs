@@ -1,6 +1,33 @@
 //! The demo protected resource.
 
+use super::filter::{self, Bind, Column};
 use super::{Db, StoreError, StoreResult};
+use crate::policy::analysis::{AttrType, Cond, Schema};
+
+/// The columns conditions see as `r.obj.*` (what the document object carries).
+pub const COLUMNS: &[Column] = &[
+    Column {
+        attribute: "department",
+        sql: "department",
+        ty: AttrType::String,
+    },
+    Column {
+        attribute: "owner",
+        sql: "owner",
+        ty: AttrType::String,
+    },
+    Column {
+        attribute: "classification",
+        sql: "classification",
+        ty: AttrType::Int,
+    },
+];
+
+/// The attributes every document object carries, with their types (a plan for documents is
+/// restricted to them).
+pub fn schema() -> Schema {
+    filter::schema(COLUMNS)
+}
 
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
@@ -53,6 +80,40 @@ pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<Docu
     .fetch_all(db.pool())
     .await
     .map_err(StoreError::from)
+}
+
+/// Up to `limit` documents with ids above `after` that satisfy `cond` (a plan's residual
+/// condition over [`COLUMNS`]), by id: the database applies the policy. None when the condition
+/// has no SQL translation (the caller then decides row by row).
+pub async fn list_matching(
+    db: &Db,
+    cond: &Cond,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Option<Vec<DocumentRow>>> {
+    let Some(w) = filter::where_clause(cond, COLUMNS, db.backend(), 3) else {
+        return Ok(None);
+    };
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM documents WHERE id > $1 AND {} ORDER BY id LIMIT $2"
+        ),
+        w.sql
+    );
+    // Audited: the text is this function's constants plus `filter::where_clause`, which writes
+    // only constant column names, operators and `$n` placeholders; every value is bound.
+    let mut q = sqlx::query_as::<_, DocumentRow>(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit);
+    for b in w.binds {
+        q = match b {
+            Bind::Str(s) => q.bind(s),
+            Bind::Int(n) => q.bind(n),
+        };
+    }
+    Ok(Some(q.fetch_all(db.pool()).await?))
 }
 
 /// One document.

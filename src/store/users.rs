@@ -354,6 +354,22 @@ pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRow>
     Ok((rows, count(db).await?))
 }
 
+/// Every enabled account, by id (read in pages, for access reviews and reverse queries).
+pub async fn all_enabled(db: &Db) -> StoreResult<Vec<UserRow>> {
+    const PAGE: i64 = 500;
+    let mut out: Vec<UserRow> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (page, _) = list(db, PAGE, offset).await?;
+        let done = (page.len() as i64) < PAGE;
+        offset += page.len() as i64;
+        out.extend(page.into_iter().filter(|u| !u.disabled));
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
 /// Sets a new password hash, bumps the token generation (every earlier access and refresh
 /// token stops working) and audits it as a policy version, in one transaction. Returns false for an unknown user.
 pub async fn reset_password(

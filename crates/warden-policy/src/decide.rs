@@ -258,6 +258,12 @@ impl Policy {
         })
     }
 
+    /// Whether the model evaluates rule conditions (`eval(p.cond)` in the matcher); when it
+    /// does not, every applicable rule matches as if its condition were empty.
+    pub fn uses_conditions(&self) -> bool {
+        self.model.uses_condition
+    }
+
     /// The rules, in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

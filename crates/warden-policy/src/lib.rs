@@ -2,6 +2,7 @@
 //! decision function. Nothing here knows HTTP, SQL or an async runtime; the engine
 //! (`engine`) loads rows from the store, builds a [`decide::Policy`] and swaps it in.
 
+pub mod analysis;
 pub mod change;
 pub mod condition;
 pub mod decide;

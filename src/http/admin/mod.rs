@@ -1,6 +1,7 @@
 //! `/v1/admin/*`: runtime policy administration. Every route is guarded by the policy like
 //! any other (the seed grants `role:admin`; nothing here checks a role name).
 
+pub mod analysis;
 pub mod decisions;
 pub mod matrices;
 pub mod matrix_edit;
@@ -56,6 +57,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(matrices::grid))
         .routes(routes!(matrices::why))
+        .routes(routes!(analysis::who_can))
+        .routes(routes!(analysis::what_can))
+        .routes(routes!(analysis::review))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

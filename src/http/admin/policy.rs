@@ -302,6 +302,9 @@ pub struct DryRun {
     pub flips: Vec<Flip>,
     /// Invariant cells the change would break.
     pub invariant_violations: Vec<Flip>,
+    /// Who would gain and who would lose what: every enabled account's permissions under the
+    /// policy now and as the change would leave it (empty when the change is not valid).
+    pub access: crate::policy::analysis::ReviewDiff,
 }
 
 /// Whether a change would be accepted, and which matrix cells it would flip, without
@@ -351,6 +354,10 @@ pub async fn dry_run(
             verdict: Err(refused),
         },
     };
+    let access = match (&review.before, &review.after) {
+        (Some(before), Some(after)) => super::analysis::access_diff(&state, before, after).await?,
+        _ => Default::default(),
+    };
     let (flips, invariant_violations) = match (review.before, review.after) {
         (Some(before), Some(after)) => {
             let slot = state
@@ -391,5 +398,6 @@ pub async fn dry_run(
         refusal,
         flips,
         invariant_violations,
+        access,
     }))
 }

@@ -43,7 +43,8 @@ use serde::{Deserialize, Serialize};
 pub use eval::{AttrRef, Attributes};
 use eval::{Prefetched, truth};
 use lex::lex;
-use parse::{Expr, parse};
+pub(crate) use parse::Expr;
+use parse::parse;
 
 mod eval;
 mod lex;
@@ -262,6 +263,12 @@ impl Condition {
         } else {
             &self.source
         }
+    }
+
+    /// The parsed expression (None for the empty, always-true condition): what policy
+    /// analysis compiles into plans.
+    pub(crate) fn expr(&self) -> Option<&Expr> {
+        self.expr.as_ref()
     }
 
     /// Whether this is the empty, always-true condition.

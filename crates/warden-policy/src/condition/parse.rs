@@ -6,7 +6,7 @@ use super::{AttrValue, ConditionError, MAX_DEPTH};
 const COMPARISONS: [&str; 7] = ["==", "!=", "<", "<=", ">", ">=", "in"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Expr {
+pub(crate) enum Expr {
     /// A `Bool`, `Int` or `Str` literal.
     Lit(AttrValue),
     /// An array literal of scalar literals.
