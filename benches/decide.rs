@@ -73,6 +73,7 @@ fn policy(n: usize) -> RuleSet {
         id: 0,
         member: "user:alice".into(),
         role: "role:viewer".into(),
+        domain: "*".into(),
     });
     RuleSet {
         version: 1,
@@ -87,6 +88,7 @@ fn alice() -> Subject {
         principal: "user:alice".into(),
         name: "alice".into(),
         scopes: vec!["documents:read".into(), "documents:write".into()],
+        tenant: warden::policy::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::from([
             ("department".into(), AttrValue::Str("eng".into())),
             ("clearance".into(), AttrValue::Int(2)),

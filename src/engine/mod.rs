@@ -47,7 +47,7 @@ const DENY_OVERRIDE: &str = "some(where (p_eft == allow)) && !some(where (p_eft 
 
 /// Attribute names the request structs use themselves; user and object attributes may not
 /// shadow them.
-pub const RESERVED_ATTRIBUTES: [&str; 4] = ["principal", "name", "scopes", "resource"];
+pub const RESERVED_ATTRIBUTES: [&str; 5] = ["principal", "name", "scopes", "resource", "tenant"];
 
 /// The answer to one access question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -550,7 +550,9 @@ impl Engine {
             .await
             .ok()??;
         for (v, row) in (next.version + 1..).zip(added) {
-            let assignment = Assignment::parse(row.id, &row.member, &row.role).ok()?;
+            let assignment = Assignment::parse(row.id, &row.member, &row.role)
+                .and_then(|a| a.in_domain(&row.domain))
+                .ok()?;
             next = Arc::new(next.with_assignment(v, &assignment)?);
         }
         Arc::try_unwrap(next).ok()

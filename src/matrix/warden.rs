@@ -25,6 +25,7 @@ impl Matrix {
             principal: format!("user:{name}"),
             name: name.to_owned(),
             scopes: s.scopes.clone(),
+            tenant: crate::policy::rule::DEFAULT_TENANT.into(),
             attributes,
         })
     }
@@ -62,6 +63,7 @@ impl Matrix {
                     id: 0,
                     member: format!("user:{name}"),
                     role: format!("role:{role}"),
+                    domain: crate::policy::rule::GLOBAL.to_owned(),
                 });
             }
         }

@@ -218,8 +218,9 @@ pub fn apply(base: &RuleSet, ops: &[Op]) -> Result<RuleSet, ChangeError> {
             }
             Op::RemoveAssignment(a) => {
                 let before = next.assignments.len();
-                next.assignments
-                    .retain(|x| !(x.member == a.member && x.role == a.role && x.domain == a.domain));
+                next.assignments.retain(|x| {
+                    !(x.member == a.member && x.role == a.role && x.domain == a.domain)
+                });
                 if next.assignments.len() == before {
                     return Err(ChangeError::NotFound("role assignment".into()));
                 }

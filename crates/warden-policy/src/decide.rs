@@ -525,7 +525,10 @@ impl Interner {
 /// The global closures (over `*` edges) of `members` interned members, and per tenant with
 /// edges of its own, the closures (over its edges and the global ones) of the members they
 /// change: those that reach a member with a tenant edge through global edges (or are one).
-#[expect(clippy::type_complexity, reason = "the two tables Policy keeps, built together")]
+#[expect(
+    clippy::type_complexity,
+    reason = "the two tables Policy keeps, built together"
+)]
 fn tenant_closures(
     members: usize,
     edges: &[(u32, u32, &str)],

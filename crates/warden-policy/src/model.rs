@@ -552,7 +552,10 @@ fn dimensions(plan: &Plan) -> Dimensions {
     for c in conjuncts {
         d.subject |= all(c, &|t| {
             star(t, Column::Sub)
-                || matches!(t, Term::RoleOf | Term::RoleGlobal | Term::PrincipalEq(false))
+                || matches!(
+                    t,
+                    Term::RoleOf | Term::RoleGlobal | Term::PrincipalEq(false)
+                )
         });
         d.tenant |= all(c, &|t| star(t, Column::Dom) || *t == Term::TenantEq(false));
         d.action |= all(c, &|t| star(t, Column::Act) || *t == Term::ActionEq(false));

@@ -121,7 +121,9 @@ pub const DEFAULT_TENANT: &str = "default";
 pub fn parse_tenant(s: &str) -> Result<&str, RuleError> {
     if s.is_empty()
         || s.len() > 63
-        || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         return Err(RuleError::Tenant(s.into()));
     }
@@ -401,7 +403,11 @@ impl fmt::Display for Rule {
             f,
             "#{} {}{} {} {} {} [{}] {}",
             self.id,
-            if self.tenant == GLOBAL { String::new() } else { format!("@{} ", self.tenant) },
+            if self.tenant == GLOBAL {
+                String::new()
+            } else {
+                format!("@{} ", self.tenant)
+            },
             self.subject,
             self.object,
             self.action,

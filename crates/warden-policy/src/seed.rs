@@ -1,8 +1,6 @@
 //! The seed policy (`policies/policy.csv`, embedded in the binary) and its CSV format.
 
-use super::rule::{
-    Assignment, GLOBAL, Rule, RuleError, RuleSet, legacy_domain, parse_subject,
-};
+use super::rule::{Assignment, GLOBAL, Rule, RuleError, RuleSet, legacy_domain, parse_subject};
 
 /// The seed policy loaded into an empty database on first start.
 pub const SEED_POLICY: &str = include_str!("../../../policies/policy.csv");
@@ -102,9 +100,7 @@ pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
                     return Err(err(format!("`{}` must be a role:<name>", f[2])));
                 }
                 let id = i64::try_from(line).unwrap_or(0);
-                let domain = f
-                    .get(3)
-                    .map_or(legacy_domain(&f[1], &f[2]), String::as_str);
+                let domain = f.get(3).map_or(legacy_domain(&f[1], &f[2]), String::as_str);
                 out.assignments.push(
                     Assignment::parse(id, &f[1], &f[2])
                         .and_then(|a| a.in_domain(domain))

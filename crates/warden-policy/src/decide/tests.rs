@@ -570,8 +570,12 @@ fn tenant_policy() -> Policy {
     ];
     let assignments = [
         assign("role:editor", "role:viewer"),
-        assign("user:alice", "role:editor").in_domain("acme").unwrap(),
-        assign("user:bob", "role:viewer").in_domain("globex").unwrap(),
+        assign("user:alice", "role:editor")
+            .in_domain("acme")
+            .unwrap(),
+        assign("user:bob", "role:viewer")
+            .in_domain("globex")
+            .unwrap(),
         assign("user:root", "role:admin"),
         // A tenant-local inheritance: in initech every auditor is a viewer too.
         assign("role:auditor", "role:viewer")
@@ -637,11 +641,7 @@ fn a_new_member_of_a_tenant_decides_like_a_full_compile_in_every_tenant() {
         let fast = base.with_member(&a).expect("a new member of a known role");
         let mut all = base.assignments().to_vec();
         all.push(a);
-        let full = Policy::new(
-            Model::compile(SEED).unwrap(),
-            base.rules().to_vec(),
-            &all,
-        );
+        let full = Policy::new(Model::compile(SEED).unwrap(), base.rules().to_vec(), &all);
         for tenant in ["acme", "globex", "initech", "default"] {
             for path in ["/x", "/y", "/local", "/open"] {
                 let sub = in_tenant(member, tenant);
