@@ -23,9 +23,16 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The casbin subject for this caller.
+    /// The casbin subject for this caller, in the token's tenant.
     pub fn subject(&self) -> Subject {
-        self.user.subject(self.scopes.clone())
+        let mut sub = self.user.subject(self.scopes.clone());
+        sub.tenant.clone_from(&self.claims.tid);
+        sub
+    }
+
+    /// The tenant every decision for this caller is made in (the token's `tid`).
+    pub fn tenant(&self) -> &str {
+        &self.claims.tid
     }
 }
 
@@ -127,6 +134,12 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
                 ));
             }
         }
+    }
+    // A token works only while its tenant is enabled and the account still belongs to it.
+    if !store::tenants::is_active_member(db, &claims.tid, user.id).await? {
+        return Err(rejected(
+            "the token's tenant is disabled or the account no longer belongs to it",
+        ));
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
