@@ -136,7 +136,13 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
         }
     }
     // A token works only while its tenant is enabled and the account still belongs to it.
-    if !store::tenants::is_active_member(db, &claims.tid, user.id).await? {
+    // The default tenant cannot be disabled and every account starts in it; it is not read
+    // here, so a caller of the default tenant is served from the account cache alone (as
+    // before tenants, also while the database is briefly lost). An account removed from
+    // default loses every role it held there, so the policy denies it.
+    if claims.tid != crate::policy::rule::DEFAULT_TENANT
+        && !store::tenants::is_active_member(db, &claims.tid, user.id).await?
+    {
         return Err(rejected(
             "the token's tenant is disabled or the account no longer belongs to it",
         ));

@@ -49,6 +49,14 @@ const DENY_OVERRIDE: &str = "some(where (p_eft == allow)) && !some(where (p_eft 
 /// shadow them.
 pub const RESERVED_ATTRIBUTES: [&str; 5] = ["principal", "name", "scopes", "resource", "tenant"];
 
+/// The installation's admin role: held globally, it governs every tenant.
+pub const INSTALLATION_ADMIN: &str = "role:admin";
+/// The tenant-local admin role: it governs its tenant's members and rules.
+pub const TENANT_ADMIN: &str = "role:tenant-admin";
+/// A tenant name no tenant can have (`_` is not a tenant character): roles "in" it are the
+/// global ones.
+const NO_TENANT: &str = "_global";
+
 /// The answer to one access question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -273,6 +281,15 @@ impl Snapshot {
     /// and denies if it is a deny; the decision names such rules ([`Decision::unevaluated`]).
     /// [`Snapshot::casbin_decide`] computes the same from casbin-rs (the oracle).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
+        if self.foreign_tenant_path(sub, obj) {
+            return Decision {
+                allowed: false,
+                matched_rules: Vec::new(),
+                unevaluated: Vec::new(),
+                policy_version: self.version,
+                error: None,
+            };
+        }
         let outcome = self.policy.decide(sub, obj, act);
         Decision {
             allowed: outcome.allowed,
@@ -286,6 +303,33 @@ impl Snapshot {
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
     pub fn roles_of(&self, member: &str) -> Vec<String> {
         self.policy.roles_of(member)
+    }
+
+    /// Whether `obj` is a path of another tenant's API (`/v1/tenants/{t}/…` with `t` not the
+    /// subject's tenant) and the subject no installation admin. Such a request is denied
+    /// whatever the rules say, by every decision point (the routes, `/v1/check`,
+    /// forward-auth) and by the oracle alike: a tenant's admin API is governed in that tenant
+    /// (the route guard decides it there), and a role held in one tenant never reaches
+    /// another's through a rule like `role:tenant-admin /v1/tenants/:tenant/admin/*`.
+    pub fn foreign_tenant_path(&self, sub: &Subject, obj: &Object) -> bool {
+        obj.resource
+            .strip_prefix("/v1/tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|t| t != sub.tenant && !self.is_installation_admin(&sub.principal))
+    }
+
+    /// Roles of a member in `tenant` (held there or globally), direct and inherited, sorted.
+    pub fn roles_in(&self, member: &str, tenant: &str) -> Vec<String> {
+        self.policy.roles_in(member, tenant)
+    }
+
+    /// Whether `member` is an installation admin: it holds `role:admin` globally (in every
+    /// tenant), not only in one.
+    pub fn is_installation_admin(&self, member: &str) -> bool {
+        self.policy
+            .roles_in(member, NO_TENANT)
+            .iter()
+            .any(|r| r == INSTALLATION_ADMIN)
     }
 }
 

@@ -63,6 +63,15 @@ impl Snapshot {
             policy_version: self.version,
             error: Some(error),
         };
+        if self.foreign_tenant_path(sub, obj) {
+            return Decision {
+                allowed: false,
+                matched_rules: Vec::new(),
+                unevaluated: Vec::new(),
+                policy_version: self.version,
+                error: None,
+            };
+        }
         let rules = self.policy.rules();
         let strict = self.native(sub, obj, act);
         let skipped: Vec<i64> = strict

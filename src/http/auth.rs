@@ -324,8 +324,7 @@ pub async fn token(
         Some("refresh_token") => {
             let (presented, scope) = (req.refresh_token.as_deref(), req.scope.as_deref());
             Ok(no_store(
-                sessions::refresh(&state.issuer(), presented, scope, req.tenant.as_deref())
-                    .await?,
+                sessions::refresh(&state.issuer(), presented, scope, req.tenant.as_deref()).await?,
             ))
         }
         Some("client_credentials") => {

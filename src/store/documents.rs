@@ -18,6 +18,8 @@ pub struct DocumentRow {
     /// 0 (public) to 3 (secret).
     #[sqlx(try_from = "i64")]
     pub classification: i32,
+    /// The tenant it belongs to (that of the token it was created with).
+    pub tenant: String,
 }
 
 /// Fields of a new or updated document.
@@ -37,7 +39,7 @@ pub struct DocumentFields<'a> {
 
 macro_rules! document_columns {
     () => {
-        "id, title, body, department, owner, classification"
+        "id, title, body, department, owner, classification, tenant"
     };
 }
 
@@ -69,10 +71,15 @@ pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
 }
 
 /// Stores a new document.
-pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<DocumentRow> {
+pub async fn insert(
+    db: &Db,
+    d: &DocumentFields<'_>,
+    tenant: &str,
+    now: i64,
+) -> StoreResult<DocumentRow> {
     sqlx::query_as::<_, DocumentRow>(concat!(
-        "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at, tenant) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
         document_columns!()
     ))
     .bind(d.title)
@@ -81,6 +88,7 @@ pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<Do
     .bind(d.owner)
     .bind(i64::from(d.classification))
     .bind(now)
+    .bind(tenant)
     .fetch_one(db.pool())
     .await
     .map_err(StoreError::from)

@@ -27,24 +27,23 @@ fn as_bool<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_bool(*v != 0)
 }
 
-
 /// Every tenant, by name.
 pub async fn list(db: &Db) -> StoreResult<Vec<TenantRow>> {
-    Ok(
-        sqlx::query_as::<_, TenantRow>("SELECT name, display_name, disabled, created_at FROM tenants ORDER BY name")
-            .fetch_all(db.pool())
-            .await?,
+    Ok(sqlx::query_as::<_, TenantRow>(
+        "SELECT name, display_name, disabled, created_at FROM tenants ORDER BY name",
     )
+    .fetch_all(db.pool())
+    .await?)
 }
 
 /// One tenant.
 pub async fn find(db: &Db, name: &str) -> StoreResult<Option<TenantRow>> {
-    Ok(
-        sqlx::query_as::<_, TenantRow>("SELECT name, display_name, disabled, created_at FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(db.pool())
-            .await?,
+    Ok(sqlx::query_as::<_, TenantRow>(
+        "SELECT name, display_name, disabled, created_at FROM tenants WHERE name = $1",
     )
+    .bind(name)
+    .fetch_optional(db.pool())
+    .await?)
 }
 
 /// Creates a tenant (409 when the name is taken), as a policy version with its audit row.

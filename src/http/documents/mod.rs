@@ -142,7 +142,7 @@ pub async fn list(
         for d in batch {
             cursor = d.id;
             scanned += 1;
-            if snap.decide(&subject, &object_of(&d), "read").allowed {
+            if d.tenant == subject.tenant && snap.decide(&subject, &object_of(&d), "read").allowed {
                 out.push(d);
                 if out.len() as i64 == limit {
                     more = true;
@@ -184,14 +184,26 @@ pub async fn create(
         &object(&input.department, &owner, input.classification),
         "create",
     )?;
-    let doc = store::documents::insert(&state.db, &input.fields(&owner), state.now()).await?;
+    let doc = store::documents::insert(
+        &state.db,
+        &input.fields(&owner),
+        principal.tenant(),
+        state.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
-async fn load(state: &AppState, id: i64) -> Result<DocumentRow, ApiError> {
-    store::documents::find(&state.db, id)
+/// The document `id`, when it belongs to the caller's tenant: another tenant's document is
+/// answered like one the caller may not read (403), whatever the roles.
+async fn load(state: &AppState, principal: &Principal, id: i64) -> Result<DocumentRow, ApiError> {
+    let doc = store::documents::find(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("document"))
+        .ok_or_else(|| ApiError::not_found("document"))?;
+    if doc.tenant != principal.tenant() {
+        return Err(ApiError::forbidden());
+    }
+    Ok(doc)
 }
 
 /// Read one document.
@@ -203,7 +215,7 @@ pub async fn read(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<DocumentRow>, ApiError> {
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "read")?;
     Ok(Json(doc))
 }
@@ -224,7 +236,7 @@ pub async fn update(
     Json(input): Json<DocumentInput>,
 ) -> Result<Json<DocumentRow>, ApiError> {
     input.validate()?;
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "update")?;
     let after = object(&input.department, &doc.owner, input.classification);
     authorize(&state, &principal, &after, "update")?;
@@ -252,7 +264,7 @@ pub async fn remove(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "delete")?;
     store::documents::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
