@@ -31,3 +31,4 @@ mod sessions;
 mod storage;
 mod tenants;
 mod tokens;
+mod upgrade;
