@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
+/// A request: method, path, JSON body.
+type Request<'a> = (Method, &'a str, Option<Value>);
+
 /// The `tid` claim of an access token (its payload, unverified: the server verified it).
 fn tid(token: &str) -> String {
     use base64::Engine as _;
@@ -306,7 +309,7 @@ async fn a_tenant_admins_escalations_are_refused_naming_why_and_the_version_does
     };
     let post = |path: &'static str, body: Value| (Method::POST, path, Some(body));
     // (what, method, path, body, status, code)
-    let cases: Vec<(&str, (Method, &str, Option<Value>), StatusCode, &str)> = vec![
+    let cases: Vec<(&str, Request, StatusCode, &str)> = vec![
         (
             "a global rule",
             post("/v1/admin/rules", rule("role:editor", "report", None)),
