@@ -511,7 +511,11 @@ async fn the_last_tenant_admin_cannot_remove_themself_but_may_hand_the_role_on()
 #[tokio::test]
 async fn no_member_of_one_tenant_reaches_anything_of_another() {
     use warden::bootstrap::demo::DEMO_PASSWORD;
-    let app = TestApp::with_config(|c| c.demo = true).await;
+    let app = TestApp::with_config(|c| {
+        c.demo = true;
+        c.proxies.trusted = vec![warden::auth::client::Cidr::parse("10.0.0.0/8").expect("cidr")];
+    })
+    .await;
     let admin = app.admin_token().await;
     for t in ["acme", "globex"] {
         create_tenant(&app, &admin, t).await;
@@ -613,6 +617,20 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
                     c.body["results"][0]["allowed"], false,
                     "{user} ({role} of {mine}) /v1/check {method} {path}"
                 );
+                // And forward-auth, as a gateway asks it.
+                let mut req = axum::http::Request::builder()
+                    .method(Method::GET)
+                    .uri("/v1/authz/forward")
+                    .header("authorization", format!("Bearer {tok}"))
+                    .header("x-forwarded-method", method.as_str())
+                    .header("x-forwarded-uri", path.as_str())
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                req.extensions_mut().insert(axum::extract::ConnectInfo(
+                    std::net::SocketAddr::from(([10, 1, 2, 3], 40_000)),
+                ));
+                let f = app.send(req).await;
+                assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
             }
             cells += 1;
         }
