@@ -49,13 +49,9 @@ const DENY_OVERRIDE: &str = "some(where (p_eft == allow)) && !some(where (p_eft 
 /// shadow them.
 pub const RESERVED_ATTRIBUTES: [&str; 5] = ["principal", "name", "scopes", "resource", "tenant"];
 
-/// The installation's admin role: held globally, it governs every tenant.
-pub const INSTALLATION_ADMIN: &str = "role:admin";
+pub use crate::policy::decide::INSTALLATION_ADMIN;
 /// The tenant-local admin role: it governs its tenant's members and rules.
 pub const TENANT_ADMIN: &str = "role:tenant-admin";
-/// A tenant name no tenant can have (`_` is not a tenant character): roles "in" it are the
-/// global ones.
-const NO_TENANT: &str = "_global";
 
 /// The answer to one access question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -281,15 +277,6 @@ impl Snapshot {
     /// and denies if it is a deny; the decision names such rules ([`Decision::unevaluated`]).
     /// [`Snapshot::casbin_decide`] computes the same from casbin-rs (the oracle).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Decision {
-        if self.foreign_tenant_path(sub, obj) {
-            return Decision {
-                allowed: false,
-                matched_rules: Vec::new(),
-                unevaluated: Vec::new(),
-                policy_version: self.version,
-                error: None,
-            };
-        }
         let outcome = self.policy.decide(sub, obj, act);
         Decision {
             allowed: outcome.allowed,
@@ -312,10 +299,7 @@ impl Snapshot {
     /// (the route guard decides it there), and a role held in one tenant never reaches
     /// another's through a rule like `role:tenant-admin /v1/tenants/:tenant/admin/*`.
     pub fn foreign_tenant_path(&self, sub: &Subject, obj: &Object) -> bool {
-        obj.resource
-            .strip_prefix("/v1/tenants/")
-            .and_then(|rest| rest.split('/').next())
-            .is_some_and(|t| t != sub.tenant && !self.is_installation_admin(&sub.principal))
+        self.policy.foreign_tenant_path(sub, obj)
     }
 
     /// Roles of a member in `tenant` (held there or globally), direct and inherited, sorted.
@@ -326,10 +310,7 @@ impl Snapshot {
     /// Whether `member` is an installation admin: it holds `role:admin` globally (in every
     /// tenant), not only in one.
     pub fn is_installation_admin(&self, member: &str) -> bool {
-        self.policy
-            .roles_in(member, NO_TENANT)
-            .iter()
-            .any(|r| r == INSTALLATION_ADMIN)
+        self.policy.is_installation_admin(member)
     }
 }
 

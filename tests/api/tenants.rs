@@ -656,3 +656,53 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
     }
     assert_eq!(cells, people.len() * 12);
 }
+
+/// A matrix with a tenant per subject states isolation cell by cell: each tenant's admin and
+/// editor against both tenants' admin routes and a tenant-local rule's resource.
+#[tokio::test]
+async fn an_isolation_matrix_with_tenant_subjects_passes_cell_by_cell() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let rule =
+        json!({"subject": "role:editor", "object": "report", "action": "read", "effect": "allow"});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/admin/rules",
+            Some(&alice),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let matrix = "name: tenant-isolation
+subjects:
+  acme-admin: {tenant: acme, roles: [tenant-admin]}
+  acme-editor: {tenant: acme, roles: [editor], scopes: [documents:read]}
+  globex-admin: {tenant: globex, roles: [tenant-admin]}
+  globex-editor: {tenant: globex, roles: [editor], scopes: [documents:read]}
+objects:
+  acme-members: {type: /v1/tenants/acme/admin/members}
+  acme-rules: {type: /v1/tenants/acme/admin/rules}
+  globex-members: {type: /v1/tenants/globex/admin/members}
+  globex-rules: {type: /v1/tenants/globex/admin/rules}
+  report: {type: report}
+actions: [GET, read]
+expect:
+  acme-admin: {acme-members: [GET, read], acme-rules: [GET, read]}
+  acme-editor: {report: [read]}
+  globex-admin: {globex-members: [GET, read], globex-rules: [GET, read]}
+  globex-editor: {}
+";
+    let run = app
+        .call(
+            Method::POST,
+            "/v1/admin/matrices/run",
+            Some(&admin),
+            Some(json!({ "matrix": matrix })),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{run:?}");
+    assert_eq!(run.body["failures"], json!([]), "{run:?}");
+    assert_eq!(run.body["checked"], 4 * 5 * 2, "{run:?}");
+}

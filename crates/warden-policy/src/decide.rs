@@ -25,6 +25,9 @@ use super::model::{Column, Model, Plan, Term};
 use super::rule::{Assignment, EVERYONE, Effect, Rule, object_matches};
 use super::{Object, Subject};
 
+/// The installation's admin role: held globally, it governs every tenant.
+pub const INSTALLATION_ADMIN: &str = "role:admin";
+
 /// The outcome of one decision, before the engine stamps its version on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -418,8 +421,38 @@ impl Policy {
         self.rules[pos].condition.eval_with(&attrs)
     }
 
+    /// Whether `obj` is a path of another tenant's API (`/v1/tenants/{t}/…` with `t` not the
+    /// subject's tenant) and the subject no installation admin (it does not hold
+    /// [`INSTALLATION_ADMIN`] globally). Such a request is denied whatever the rules say: a
+    /// tenant's admin API is governed in that tenant, and a role held in one tenant never
+    /// reaches another's through a rule like `role:tenant-admin /v1/tenants/:tenant/admin/*`.
+    /// Every decision point, the matrices and the oracle apply it alike.
+    pub fn foreign_tenant_path(&self, sub: &Subject, obj: &Object) -> bool {
+        obj.resource
+            .strip_prefix("/v1/tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|t| t != sub.tenant && !self.is_installation_admin(&sub.principal))
+    }
+
+    /// Whether `member` holds [`INSTALLATION_ADMIN`] globally (in every tenant).
+    pub fn is_installation_admin(&self, member: &str) -> bool {
+        let (Some(&id), Some(&admin)) = (self.ids.get(member), self.ids.get(INSTALLATION_ADMIN))
+        else {
+            return false;
+        };
+        self.held_globally(id).binary_search(&admin).is_ok()
+    }
+
     /// Decides one request (see the module docs for the semantics).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Outcome {
+        if self.foreign_tenant_path(sub, obj) {
+            return Outcome {
+                allowed: false,
+                matched_rules: Vec::new(),
+                unevaluated: Vec::new(),
+                error: None,
+            };
+        }
         let req = self.request(sub, obj, act);
         let mut matched = Vec::new();
         let mut unevaluated = Vec::new();
