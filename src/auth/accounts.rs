@@ -7,7 +7,7 @@ use super::domain::{Email, Password};
 use super::password::HashError;
 use super::password::Hasher;
 use crate::policy::AttrValue;
-use crate::policy::rule::{Assignment, RuleError};
+use crate::policy::rule::{Assignment, RuleError, legacy_domain};
 use crate::policy::username::Username;
 use crate::store::{self, Db, StoreError, users::UserRow};
 
@@ -93,6 +93,7 @@ pub async fn create_user(
     )
     .await?;
     let assignment = Assignment::parse(created.assignment_id, &created.member, new.role)
+        .and_then(|a| a.in_domain(legacy_domain(&created.member, new.role)))
         .map_err(AccountError::Assignment)?;
     Ok(Created {
         user: created.user,

@@ -209,6 +209,7 @@ pub async fn client_credentials(
         &scope,
         user.token_generation,
         &sid,
+        crate::policy::rule::DEFAULT_TENANT,
         not_after,
     )?;
     Ok(TokenResponse {

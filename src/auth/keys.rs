@@ -51,6 +51,8 @@ pub struct Claims {
     /// What the subject is: `user` or `service` (any other value, or none, is refused). Must
     /// agree with the account's kind.
     pub kind: AccountKind,
+    /// The tenant every decision for this token is made in (`r.sub.tenant`).
+    pub tid: String,
 }
 
 /// Why a token was refused (the message is safe to show).
@@ -427,6 +429,7 @@ mod tests {
             r#gen: 0,
             sid: "s".into(),
             kind: AccountKind::User,
+            tid: "default".into(),
         }
     }
 

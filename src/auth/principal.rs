@@ -23,9 +23,16 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The casbin subject for this caller.
+    /// The casbin subject for this caller, in the token's tenant.
     pub fn subject(&self) -> Subject {
-        self.user.subject(self.scopes.clone())
+        let mut sub = self.user.subject(self.scopes.clone());
+        sub.tenant.clone_from(&self.claims.tid);
+        sub
+    }
+
+    /// The tenant every decision for this caller is made in (the token's `tid`).
+    pub fn tenant(&self) -> &str {
+        &self.claims.tid
     }
 }
 
@@ -127,6 +134,18 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
                 ));
             }
         }
+    }
+    // A token works only while its tenant is enabled and the account still belongs to it.
+    // The default tenant cannot be disabled and every account starts in it; it is not read
+    // here, so a caller of the default tenant is served from the account cache alone (as
+    // before tenants, also while the database is briefly lost). An account removed from
+    // default loses every role it held there, so the policy denies it.
+    if claims.tid != crate::policy::rule::DEFAULT_TENANT
+        && !store::tenants::is_active_member(db, &claims.tid, user.id).await?
+    {
+        return Err(rejected(
+            "the token's tenant is disabled or the account no longer belongs to it",
+        ));
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {

@@ -39,6 +39,11 @@ pub enum GrantError {
     /// wrong or expired secret, or no credentials. One answer for every reason.
     #[error("{0}")]
     InvalidClient(&'static str),
+    /// The account may not ask for a token in the tenant it named (`not_a_member`, 403): not a
+    /// member, or the tenant is disabled or does not exist (one answer, so that a non-member
+    /// learns nothing about other tenants).
+    #[error("{0}")]
+    NotAMember(&'static str),
     /// Too many attempts from this client or on this account: retry after this many seconds.
     #[error("too many attempts; retry in {0} s")]
     Throttled(u64),
@@ -79,6 +84,39 @@ pub fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<Stri
     Ok(wanted.join(" "))
 }
 
+/// The tenant a token for `user_id` is issued in: the one asked for, when the account is a
+/// member of it and it is enabled; without one, the account's only tenant, or the default
+/// tenant when it is among several.
+pub async fn tenant_of(
+    db: &store::Db,
+    user_id: i64,
+    requested: Option<&str>,
+) -> Result<String, GrantError> {
+    const NOT_A_MEMBER: &str = "the account is not a member of this tenant";
+    if let Some(t) = requested {
+        crate::policy::rule::parse_tenant(t).map_err(|_| {
+            GrantError::InvalidRequest("tenant must be 1-63 characters of [a-z0-9-]")
+        })?;
+        return if store::tenants::is_active_member(db, t, user_id).await? {
+            Ok(t.to_owned())
+        } else {
+            Err(GrantError::NotAMember(NOT_A_MEMBER))
+        };
+    }
+    let mut member_of = store::tenants::active_memberships(db, user_id).await?;
+    let default = crate::policy::rule::DEFAULT_TENANT;
+    match member_of.len() {
+        0 => Err(GrantError::NotAMember(
+            "the account is not a member of any enabled tenant",
+        )),
+        1 => Ok(member_of.remove(0)),
+        _ if member_of.iter().any(|t| t == default) => Ok(default.to_owned()),
+        _ => Err(GrantError::InvalidRequest(
+            "the account belongs to several tenants: name one in the tenant parameter",
+        )),
+    }
+}
+
 /// The password grant (RFC 6749 §4.3): throttled per (account, client) and per client before
 /// the password is checked; an unknown name or a disabled account costs a (dummy) hash and
 /// gets the wrong-password answer.
@@ -87,6 +125,7 @@ pub async fn login(
     username: Option<&str>,
     password: Option<SecretString>,
     scope: Option<&str>,
+    tenant: Option<&str>,
     client: Option<IpAddr>,
 ) -> Result<TokenResponse, GrantError> {
     let (Some(username), Some(password)) = (username, password) else {
@@ -133,7 +172,8 @@ pub async fn login(
     };
     g.limiter.login_succeeded(attempt);
     let scope = granted_scope(scope, &user.scopes)?;
-    Ok(issue_new_family(&g.issuer, &user, &scope).await?)
+    let tenant = tenant_of(g.issuer.db, user.id, tenant).await?;
+    Ok(issue_new_family(&g.issuer, &user, &scope, &tenant).await?)
 }
 
 /// The refresh grant (RFC 6749 §6): the presented token is rotated; its family's scopes
@@ -143,12 +183,19 @@ pub async fn refresh(
     issuer: &Issuer<'_>,
     presented: Option<&str>,
     scope: Option<&str>,
+    tenant: Option<&str>,
 ) -> Result<TokenResponse, GrantError> {
     let Some(presented) = presented.filter(|t| !t.is_empty() && t.len() <= MAX_REFRESH_TOKEN_BYTES)
     else {
         return Err(GrantError::InvalidRequest("refresh_token is required"));
     };
     let invalid = || GrantError::InvalidGrant("the refresh token is invalid, expired or revoked");
+    // The tenant is settled before the token is rotated, so a refused switch leaves the
+    // session's refresh token usable.
+    let owner = store::tokens::owner_of(issuer.db, &hash_refresh_token(presented))
+        .await?
+        .ok_or_else(invalid)?;
+    let tenant = tenant_of(issuer.db, owner, tenant).await?;
     let next = new_refresh_token()?;
     let next_hash = hash_refresh_token(&next);
     let now = issuer.now;
@@ -183,7 +230,14 @@ pub async fn refresh(
         return Err(invalid());
     };
     Ok(TokenResponse {
-        access_token: access_token(issuer, &user, &scope, row.generation, &row.family_id)?,
+        access_token: access_token(
+            issuer,
+            &user,
+            &scope,
+            row.generation,
+            &row.family_id,
+            &tenant,
+        )?,
         token_type: "bearer",
         expires_in: lifetimes.access,
         refresh_token: Some(next),

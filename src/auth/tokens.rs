@@ -82,15 +82,16 @@ pub fn hash_refresh_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Signs an access token for `user` with `scope`, belonging to session `sid`.
+/// Signs an access token for `user` with `scope` in `tenant`, belonging to session `sid`.
 pub fn access_token(
     issuer: &Issuer<'_>,
     user: &UserRow,
     scope: &str,
     generation: i64,
     sid: &str,
+    tenant: &str,
 ) -> Result<String, IssueError> {
-    access_token_until(issuer, user, scope, generation, sid, i64::MAX)
+    access_token_until(issuer, user, scope, generation, sid, tenant, i64::MAX)
 }
 
 /// [`access_token`] expiring no later than `not_after` (a service token obtained with a
@@ -101,6 +102,7 @@ pub fn access_token_until(
     scope: &str,
     generation: i64,
     sid: &str,
+    tenant: &str,
     not_after: i64,
 ) -> Result<String, IssueError> {
     let now = issuer.now;
@@ -116,6 +118,7 @@ pub fn access_token_until(
         r#gen: generation,
         sid: sid.to_owned(),
         kind: user.kind,
+        tid: tenant.to_owned(),
     };
     issuer
         .keys
@@ -128,6 +131,7 @@ pub async fn issue_new_family(
     issuer: &Issuer<'_>,
     user: &UserRow,
     scope: &str,
+    tenant: &str,
 ) -> Result<TokenResponse, IssueError> {
     let refresh = new_refresh_token()?;
     let family = random_token(16)?;
@@ -146,7 +150,7 @@ pub async fn issue_new_family(
     )
     .await?;
     Ok(TokenResponse {
-        access_token: access_token(issuer, user, scope, user.token_generation, &family)?,
+        access_token: access_token(issuer, user, scope, user.token_generation, &family, tenant)?,
         token_type: "bearer",
         expires_in: issuer.lifetimes.access,
         refresh_token: Some(refresh),

@@ -75,7 +75,7 @@ pub async fn seed(state: &AppState) -> Result<(), StartError> {
             owner,
             classification,
         };
-        store::documents::insert(&state.db, &fields, now)
+        store::documents::insert(&state.db, &fields, crate::policy::rule::DEFAULT_TENANT, now)
             .await
             .map_err(fail)?;
     }

@@ -120,10 +120,10 @@ async fn seed_policy(db: &Db, now: i64) -> Result<bool, StartError> {
         .iter()
         .map(|r| RuleText { id: 0, ..r.text() })
         .collect();
-    let pairs: Vec<(&str, &str)> = file
+    let pairs: Vec<(&str, &str, &str)> = file
         .assignments
         .iter()
-        .map(|a| (a.member.as_str(), a.role.as_str()))
+        .map(|a| (a.member.as_str(), a.role.as_str(), a.domain.as_str()))
         .collect();
     let matrices = crate::matrix::seed::seed_matrices().map_err(err("the seed matrices"))?;
     store::policy::seed_if_never_seeded(db, &rules, &pairs, &matrices, now)

@@ -85,6 +85,7 @@ fn file_subjects(rules: &RuleSet) -> Vec<Subject> {
             name: n.to_owned(),
             scopes: scopes.clone(),
             attributes: BTreeMap::new(),
+            tenant: crate::policy::rule::DEFAULT_TENANT.into(),
         })
         .collect()
 }

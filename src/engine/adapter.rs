@@ -47,6 +47,7 @@ impl SqlAdapter {
             .iter()
             .map(|a| {
                 Assignment::parse(a.id, &a.member, &a.role)
+                    .and_then(|x| x.in_domain(&a.domain))
                     .map_err(|err| LoadError::Assignment { id: a.id, err })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -59,13 +60,32 @@ impl SqlAdapter {
     }
 }
 
-/// Adds validated rows to a casbin model: `p` rules, then `g` rows.
+/// Adds validated rows to a casbin model: `p` rules, then `g` rows. A global (`*`) `g` row is
+/// added in `*` and, again, in every tenant some assignment names: casbin's role graph is one
+/// per domain, and Warden's roles in a tenant follow that tenant's links and the global ones
+/// (so `alice -> editor` in acme and `editor -> viewer` globally make alice a viewer in
+/// acme). The matcher's `g(.., r.sub.tenant) || g(.., "*")` covers tenants no row names.
 fn add_to_model(loaded: &RuleSet, m: &mut dyn Model) {
     for rule in &loaded.rules {
         m.add_policy("p", "p", rule.casbin_row());
     }
+    let tenants: std::collections::BTreeSet<&str> = loaded
+        .assignments
+        .iter()
+        .map(|a| a.domain.as_str())
+        .filter(|d| *d != crate::policy::rule::GLOBAL)
+        .collect();
     for a in &loaded.assignments {
-        m.add_policy("g", "g", vec![a.member.clone(), a.role.clone()]);
+        m.add_policy("g", "g", a.casbin_row());
+        if a.domain == crate::policy::rule::GLOBAL {
+            for t in &tenants {
+                m.add_policy(
+                    "g",
+                    "g",
+                    vec![a.member.clone(), a.role.clone(), (*t).to_owned()],
+                );
+            }
+        }
     }
 }
 

@@ -48,7 +48,11 @@ const DENY_OVERRIDE: &str = "some(where (p_eft == allow)) && !some(where (p_eft 
 
 /// Attribute names the request structs use themselves; user and object attributes may not
 /// shadow them.
-pub const RESERVED_ATTRIBUTES: [&str; 4] = ["principal", "name", "scopes", "resource"];
+pub const RESERVED_ATTRIBUTES: [&str; 5] = ["principal", "name", "scopes", "resource", "tenant"];
+
+pub use crate::policy::decide::INSTALLATION_ADMIN;
+/// The tenant-local admin role: it governs its tenant's members and rules.
+pub const TENANT_ADMIN: &str = "role:tenant-admin";
 
 /// The answer to one access question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -287,6 +291,27 @@ impl Snapshot {
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
     pub fn roles_of(&self, member: &str) -> Vec<String> {
         self.policy.roles_of(member)
+    }
+
+    /// Whether `obj` is a path of another tenant's API (`/v1/tenants/{t}/…` with `t` not the
+    /// subject's tenant) and the subject no installation admin. Such a request is denied
+    /// whatever the rules say, by every decision point (the routes, `/v1/check`,
+    /// forward-auth) and by the oracle alike: a tenant's admin API is governed in that tenant
+    /// (the route guard decides it there), and a role held in one tenant never reaches
+    /// another's through a rule like `role:tenant-admin /v1/tenants/:tenant/admin/*`.
+    pub fn foreign_tenant_path(&self, sub: &Subject, obj: &Object) -> bool {
+        self.policy.foreign_tenant_path(sub, obj)
+    }
+
+    /// Roles of a member in `tenant` (held there or globally), direct and inherited, sorted.
+    pub fn roles_in(&self, member: &str, tenant: &str) -> Vec<String> {
+        self.policy.roles_in(member, tenant)
+    }
+
+    /// Whether `member` is an installation admin: it holds `role:admin` globally (in every
+    /// tenant), not only in one.
+    pub fn is_installation_admin(&self, member: &str) -> bool {
+        self.policy.is_installation_admin(member)
     }
 }
 
@@ -551,7 +576,9 @@ impl Engine {
             .await
             .ok()??;
         for (v, row) in (next.version + 1..).zip(added) {
-            let assignment = Assignment::parse(row.id, &row.member, &row.role).ok()?;
+            let assignment = Assignment::parse(row.id, &row.member, &row.role)
+                .and_then(|a| a.in_domain(&row.domain))
+                .ok()?;
             next = Arc::new(next.with_assignment(v, &assignment)?);
         }
         Arc::try_unwrap(next).ok()

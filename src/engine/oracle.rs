@@ -63,6 +63,15 @@ impl Snapshot {
             policy_version: self.version,
             error: Some(error),
         };
+        if self.foreign_tenant_path(sub, obj) {
+            return Decision {
+                allowed: false,
+                matched_rules: Vec::new(),
+                unevaluated: Vec::new(),
+                policy_version: self.version,
+                error: None,
+            };
+        }
         let rules = self.policy.rules();
         let strict = self.native(sub, obj, act);
         let skipped: Vec<i64> = strict
@@ -156,10 +165,11 @@ impl Snapshot {
     /// subject apply, in load order, its position and whether its condition holds, or why it
     /// cannot be evaluated.
     pub fn native(&self, sub: &Subject, obj: &Object, act: &str) -> Vec<Verdict> {
-        let mut subjects = self.roles_of(&sub.principal);
+        let mut subjects = self.policy.roles_in(&sub.principal, &sub.tenant);
         subjects.push(sub.principal.clone());
         let lookup_sub = |k: &str| match k {
             "name" => Some(AttrValue::Str(sub.name.clone())),
+            "tenant" => Some(AttrValue::Str(sub.tenant.clone())),
             "principal" => Some(AttrValue::Str(sub.principal.clone())),
             "scopes" => Some(AttrValue::List(sub.scopes.clone())),
             _ => sub.attributes.get(k).cloned(),
@@ -181,6 +191,7 @@ impl Snapshot {
             .enumerate()
             .filter(|(_, r)| {
                 (r.action == "*" || r.action == act)
+                    && (r.tenant == rule::GLOBAL || r.tenant == sub.tenant)
                     && rule::object_matches(&obj.resource, &r.object)
                     && (r.scope == "*" || sub.scopes.contains(&r.scope))
                     && (r.subject == rule::EVERYONE || subjects.contains(&r.subject))

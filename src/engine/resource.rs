@@ -43,6 +43,11 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/admin/matrices/{matrix}",
     "/v1/admin/matrices/{matrix}/grid",
     "/v1/admin/matrices/{matrix}/why",
+    "/v1/admin/tenants/{tenant}",
+    "/v1/tenants/{tenant}/admin/members",
+    "/v1/tenants/{tenant}/admin/members/{name}",
+    "/v1/tenants/{tenant}/admin/rules",
+    "/v1/tenants/{tenant}/admin/rules/{id}",
 ];
 
 /// Longest path accepted.
@@ -122,6 +127,10 @@ fn canonical_param(name: &str, value: &str) -> Result<String, ResourceError> {
         // Matrix names are looked up exactly; only their own characters are allowed.
         "matrix" if is_plain_segment(value) => Ok(value.to_owned()),
         "matrix" => Err(ResourceError::BadParam("matrix")),
+        // Tenant names are exact: lower-case by construction.
+        "tenant" => crate::policy::rule::parse_tenant(value)
+            .map(str::to_owned)
+            .map_err(|_| ResourceError::BadParam("tenant")),
         // A parameter this module does not know: refuse rather than guess its spelling.
         _ => Err(ResourceError::BadParam("parameter")),
     }

@@ -141,6 +141,7 @@ mod tests {
             principal: "user:nobody".into(),
             name: "nobody".into(),
             scopes: vec![],
+            tenant: crate::policy::rule::DEFAULT_TENANT.into(),
             attributes: Default::default(),
         };
         let obj = Object::route("/v1/admin/rules");

@@ -196,6 +196,10 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// For `refresh_token`.
     pub refresh_token: Option<String>,
+    /// For `password` and `refresh_token`: the tenant to issue the access token in (its
+    /// `tid` claim). Omitted: the account's only tenant, or `default`. Refreshing with
+    /// another tenant switches without the password.
+    pub tenant: Option<String>,
     /// For `client_credentials` with `client_secret_post` (else send HTTP Basic).
     pub client_id: Option<String>,
     /// For `client_credentials` with `client_secret_post`. Never printed.
@@ -295,6 +299,7 @@ fn no_store(body: TokenResponse) -> Response {
     responses((status = 200, body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = crate::http::error::ErrorBody),
         (status = 401, description = "invalid_client (client_credentials): unknown client, wrong or expired secret, or none; with `WWW-Authenticate: Basic`", body = crate::http::error::ErrorBody),
+        (status = 403, description = "not_a_member: the account may not have a token in the tenant it named (not a member, or no such enabled tenant)", body = crate::http::error::ErrorBody),
         (status = 429, description = "too many attempts", body = crate::http::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
@@ -306,7 +311,8 @@ pub async fn token(
         Some("password") => {
             let grants = state.grants();
             let (user, scope) = (req.username.as_deref(), req.scope.as_deref());
-            let issued = sessions::login(&grants, user, req.password, scope, addr).await;
+            let tenant = req.tenant.as_deref();
+            let issued = sessions::login(&grants, user, req.password, scope, tenant, addr).await;
             match &issued {
                 Ok(_) => state.metrics.login("success"),
                 Err(GrantError::Throttled(_)) => state.metrics.login("throttled"),
@@ -318,7 +324,7 @@ pub async fn token(
         Some("refresh_token") => {
             let (presented, scope) = (req.refresh_token.as_deref(), req.scope.as_deref());
             Ok(no_store(
-                sessions::refresh(&state.issuer(), presented, scope).await?,
+                sessions::refresh(&state.issuer(), presented, scope, req.tenant.as_deref()).await?,
             ))
         }
         Some("client_credentials") => {

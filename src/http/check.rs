@@ -30,6 +30,9 @@ pub struct CheckRequest {
     /// Include matched rules and condition results (needs permission `explain` on `check`).
     #[serde(default)]
     pub explain: bool,
+    /// The tenant every check is decided in; omitted = the token's (`tid`). Another tenant
+    /// than the token's only for an installation admin (403 otherwise).
+    pub tenant: Option<String>,
 }
 
 /// One question.
@@ -159,7 +162,16 @@ pub async fn check(
     }
     // One snapshot for the whole batch, so every answer shares one policy version.
     let snap = state.engine.snapshot()?;
-    let caller = principal.subject();
+    let mut caller = principal.subject();
+    let tenant = match req.tenant {
+        None => caller.tenant.clone(),
+        Some(t) if t == caller.tenant => t,
+        Some(t) if snap.is_installation_admin(&caller.principal) => {
+            crate::policy::rule::parse_tenant(&t).map_err(|e| ApiError::validation("tenant", e))?;
+            t
+        }
+        Some(_) => return Err(ApiError::forbidden()),
+    };
     let permission = |action: &str| {
         snap.decide(&caller, &Object::route("check"), action)
             .allowed
@@ -170,6 +182,8 @@ pub async fn check(
     if req.checks.iter().any(|c| c.subject.is_some()) && !permission("any") {
         return Err(ApiError::forbidden());
     }
+    // The caller's own permissions (above) are its token's; the checks are in `tenant`.
+    caller.tenant.clone_from(&tenant);
     let mut results = Vec::with_capacity(req.checks.len());
     for (i, item) in req.checks.into_iter().enumerate() {
         let is_path = item.object.path.is_some();
@@ -190,7 +204,9 @@ pub async fn check(
                         Some(asked) => asked.into_iter().filter(|x| u.scopes.contains(x)).collect(),
                         None => u.scopes.clone(),
                     };
-                    Ok(u.subject(scopes))
+                    let mut sub = u.subject(scopes);
+                    sub.tenant.clone_from(&tenant);
+                    Ok(sub)
                 }
                 _ => Err("unknown or disabled subject".to_owned()),
             },

@@ -430,6 +430,7 @@ impl From<crate::auth::sessions::GrantError> for ApiError {
             GrantError::InvalidGrant(m) => ApiError::bad_request("invalid_grant", m),
             GrantError::InvalidScope(m) => ApiError::bad_request("invalid_scope", m),
             GrantError::InvalidClient(m) => ApiError::invalid_client(m),
+            GrantError::NotAMember(m) => ApiError::new(StatusCode::FORBIDDEN, "not_a_member", m),
             GrantError::Throttled(retry_after) => ApiError::rate_limited(retry_after),
             GrantError::Issue(e) => e.into(),
             GrantError::Store(e) => e.into(),

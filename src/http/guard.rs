@@ -119,7 +119,8 @@ pub async fn require_policy(
     let min = take_min_version(&mut parts);
     let principal = authenticate_at(&state, &parts.headers, min).await?;
     let resource = routed_resource(&mut parts).await?;
-    let (subject, object) = (principal.subject(), Object::route(&resource));
+    let subject = in_path_tenant(&state, &principal, &resource)?;
+    let object = Object::route(&resource);
     // HEAD runs the GET handler, so it needs what the GET needs.
     let action = crate::engine::resource::route_action(parts.method.as_str());
     let decision = observed(&state, "route", &subject, &object, action, || {
@@ -150,6 +151,33 @@ async fn routed_resource(parts: &mut axum::http::request::Parts) -> Result<Strin
         .get::<MatchedPath>()
         .ok_or_else(ApiError::forbidden)?;
     crate::engine::resource::canonical_route(template.as_str(), &params).map_err(|_| malformed())
+}
+
+/// The subject a route is decided for: in the token's tenant, except under
+/// `/v1/tenants/{tenant}/…`, which is decided in the path's tenant — for a token of that
+/// tenant, or an installation admin's (who holds `role:admin` globally). Any other caller is
+/// refused (403) before the policy is asked: a tenant admin's role in acme never reaches
+/// globex's routes through an acme token.
+fn in_path_tenant(
+    state: &AppState,
+    principal: &Principal,
+    resource: &str,
+) -> Result<Subject, ApiError> {
+    let mut subject = principal.subject();
+    let Some(tenant) = resource
+        .strip_prefix("/v1/tenants/")
+        .and_then(|rest| rest.split('/').next())
+    else {
+        return Ok(subject);
+    };
+    if tenant != subject.tenant {
+        let snap = state.engine.snapshot()?;
+        if !snap.is_installation_admin(&subject.principal) {
+            return Err(ApiError::forbidden());
+        }
+    }
+    tenant.clone_into(&mut subject.tenant);
+    Ok(subject)
 }
 
 /// Object-level check: may the principal do `action` on `object`? 403 if not.

@@ -22,7 +22,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
     info(title = "Warden", description = "Authentication and Casbin-based authorization service"),
     components(schemas(crate::http::error::ErrorBody)),
     modifiers(&BearerScheme),
-    tags((name = "auth"), (name = "authz"), (name = "documents", description = "The example resource: served only by an instance started with `--demo` or `--example-documents`; elsewhere `/api/documents` answers 404 and is not in this document."), (name = "admin"), (name = "health"))
+    tags((name = "auth"), (name = "authz"), (name = "documents", description = "The example resource: served only by an instance started with `--demo` or `--example-documents`; elsewhere `/api/documents` answers 404 and is not in this document."), (name = "admin"), (name = "tenants", description = "Tenants (the policy's domains): the installation admin's directory and each tenant's own admin API."), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -94,6 +94,11 @@ pub struct MatrixSubject {
     /// Token scopes (Warden only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The tenant the subject asks in and holds its roles in (Warden only): a cell reads
+    /// (tenant, subject, object, action). Absent: `default`, with roles held globally (what a
+    /// matrix meant before tenants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// An object of a matrix.

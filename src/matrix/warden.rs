@@ -25,6 +25,10 @@ impl Matrix {
             principal: format!("user:{name}"),
             name: name.to_owned(),
             scopes: s.scopes.clone(),
+            tenant: s
+                .tenant
+                .clone()
+                .unwrap_or_else(|| crate::policy::rule::DEFAULT_TENANT.into()),
             attributes,
         })
     }
@@ -62,6 +66,10 @@ impl Matrix {
                     id: 0,
                     member: format!("user:{name}"),
                     role: format!("role:{role}"),
+                    domain: s
+                        .tenant
+                        .clone()
+                        .unwrap_or_else(|| crate::policy::rule::GLOBAL.to_owned()),
                 });
             }
         }

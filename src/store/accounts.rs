@@ -93,6 +93,7 @@ impl UserRow {
             principal: format!("user:{}", self.username_key),
             name: self.username_key.clone(),
             scopes,
+            tenant: crate::policy::rule::DEFAULT_TENANT.into(),
             attributes,
         }
     }

@@ -45,6 +45,8 @@ pub struct DocumentRow {
     /// 0 (public) to 3 (secret).
     #[sqlx(try_from = "i64")]
     pub classification: i32,
+    /// The tenant it belongs to (that of the token it was created with).
+    pub tenant: String,
 }
 
 /// Fields of a new or updated document.
@@ -64,7 +66,7 @@ pub struct DocumentFields<'a> {
 
 macro_rules! document_columns {
     () => {
-        "id, title, body, department, owner, classification"
+        "id, title, body, department, owner, classification, tenant"
     };
 }
 
@@ -87,18 +89,19 @@ pub async fn list_after(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<Docu
 /// has no SQL translation (the caller then decides row by row).
 pub async fn list_matching(
     db: &Db,
+    tenant: &str,
     cond: &Cond,
     after: i64,
     limit: i64,
 ) -> StoreResult<Option<Vec<DocumentRow>>> {
-    let Some(w) = filter::where_clause(cond, COLUMNS, db.backend(), 3) else {
+    let Some(w) = filter::where_clause(cond, COLUMNS, db.backend(), 4) else {
         return Ok(None);
     };
     let sql = format!(
         concat!(
             "SELECT ",
             document_columns!(),
-            " FROM documents WHERE id > $1 AND {} ORDER BY id LIMIT $2"
+            " FROM documents WHERE id > $1 AND tenant = $3 AND {} ORDER BY id LIMIT $2"
         ),
         w.sql
     );
@@ -106,7 +109,8 @@ pub async fn list_matching(
     // only constant column names, operators and `$n` placeholders; every value is bound.
     let mut q = sqlx::query_as::<_, DocumentRow>(sqlx::AssertSqlSafe(sql))
         .bind(after)
-        .bind(limit);
+        .bind(limit)
+        .bind(tenant);
     for b in w.binds {
         q = match b {
             Bind::Str(s) => q.bind(s),
@@ -130,10 +134,15 @@ pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
 }
 
 /// Stores a new document.
-pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<DocumentRow> {
+pub async fn insert(
+    db: &Db,
+    d: &DocumentFields<'_>,
+    tenant: &str,
+    now: i64,
+) -> StoreResult<DocumentRow> {
     sqlx::query_as::<_, DocumentRow>(concat!(
-        "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at, tenant) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
         document_columns!()
     ))
     .bind(d.title)
@@ -142,6 +151,7 @@ pub async fn insert(db: &Db, d: &DocumentFields<'_>, now: i64) -> StoreResult<Do
     .bind(d.owner)
     .bind(i64::from(d.classification))
     .bind(now)
+    .bind(tenant)
     .fetch_one(db.pool())
     .await
     .map_err(StoreError::from)

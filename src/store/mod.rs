@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod notify;
 pub mod policy;
 pub mod service_accounts;
+pub mod tenants;
 pub mod tokens;
 pub mod users;
 

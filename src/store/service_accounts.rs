@@ -141,6 +141,8 @@ pub async fn write(
             .await
             .map_err(|e| StoreError::classify(e, "an account with this name"))?
             .try_get("id")?;
+            super::tenants::add_member_tx(tx, crate::policy::rule::DEFAULT_TENANT, user_id, now)
+                .await?;
             sqlx::query(
                 "INSERT INTO service_accounts (user_id, client_id, created_at) VALUES ($1, $2, $3)",
             )

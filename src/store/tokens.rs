@@ -137,6 +137,18 @@ pub async fn insert(db: &Db, t: &NewRefresh<'_>, now: i64) -> StoreResult<()> {
 /// behind each other (on SQLite a read-then-write transaction would instead fail with
 /// `SQLITE_BUSY` when another writer got in between). Exactly one presentation wins; every
 /// other one finds the token used and is treated as a replay.
+/// The account a refresh token (by its hash) belongs to, whatever its state (None: unknown).
+pub async fn owner_of(db: &Db, token_hash: &str) -> StoreResult<Option<i64>> {
+    Ok(
+        sqlx::query("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("user_id"))
+            .transpose()?,
+    )
+}
+
 pub async fn rotate(
     db: &Db,
     token_hash: &str,

@@ -121,6 +121,8 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: i64) -> StoreResult<Created
     .await
     .map_err(|e| StoreError::classify(e, "username"))?
     .try_get("id")?;
+    // Every account starts in the default tenant (where the installation's API gives roles).
+    super::tenants::add_member_tx(&mut tx, crate::policy::rule::DEFAULT_TENANT, id, now).await?;
     let member = format!("user:{key}");
     let summary = match user.created_by {
         Some(admin) => format!("account {key} created with {} by {admin}", user.role),

@@ -111,7 +111,8 @@ async fn plan_rows_equal_the_rows_the_decision_function_allows_on_random_policie
             owner,
             classification: g.below(5) as i32,
         };
-        documents::insert(&app.state.db, &fields, 0)
+        // Two tenants' documents: a plan's rows are those of the subject's tenant only.
+        documents::insert(&app.state.db, &fields, g.pick(&["default", "acme"]), 0)
             .await
             .expect("insert");
     }
@@ -133,6 +134,7 @@ async fn plan_rows_equal_the_rows_the_decision_function_allows_on_random_policie
             name: g.pick(&["alice", "bob", "Eng"]).into(),
             scopes: vec![],
             attributes,
+            tenant: g.pick(&["default", "acme"]).into(),
         };
         let plan = analysis::plan(
             &policy,
@@ -142,14 +144,16 @@ async fn plan_rows_equal_the_rows_the_decision_function_allows_on_random_policie
             Some(&documents::schema()),
         );
         conditional += usize::from(plan.kind == PlanKind::Conditional);
-        let rows = documents::list_matching(&app.state.db, &plan.condition, 0, 1000)
+        let rows = documents::list_matching(&app.state.db, &alice.tenant, &plan.condition, 0, 1000)
             .await
             .expect("query")
             .expect("every plan here has an SQL translation");
         let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
         let allowed: Vec<i64> = all
             .iter()
-            .filter(|d| policy.decide(&alice, &object(d), "read").allowed)
+            .filter(|d| {
+                d.tenant == alice.tenant && policy.decide(&alice, &object(d), "read").allowed
+            })
             .map(|d| d.id)
             .collect();
         let rules: Vec<String> = policy
@@ -180,7 +184,7 @@ async fn the_document_list_is_filtered_in_the_database_so_a_page_is_never_cut_sh
             owner: "carol",
             classification: if i % 2 == 0 { 0 } else { 3 },
         };
-        documents::insert(&app.state.db, &fields, 0)
+        documents::insert(&app.state.db, &fields, "default", 0)
             .await
             .expect("insert");
     }
@@ -209,7 +213,7 @@ async fn the_document_list_is_filtered_in_the_database_so_a_page_is_never_cut_sh
             owner: if alice_owns { "alice" } else { "bob" },
             classification: 1,
         };
-        documents::insert(&app.state.db, &fields, 0)
+        documents::insert(&app.state.db, &fields, "default", 0)
             .await
             .expect("insert");
     }

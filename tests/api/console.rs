@@ -232,7 +232,7 @@ async fn the_rule_search_matches_any_column_case_insensitively() {
         ("q=auditor&effect=deny", 4),
         ("q=department&subject=role:editor", 4),
         ("q=no-such-text", 0),
-        ("q=", 25),
+        ("q=", 26),
     ] {
         let r = app.get(&format!("/v1/admin/rules?{query}"), &admin).await;
         assert_eq!(r.status, StatusCode::OK, "{query}: {r:?}");
@@ -571,16 +571,16 @@ async fn an_admin_previews_applies_and_rolls_back_a_rule_in_the_browser() {
     assert_eq!(stored, json!(["", 0, 0]));
     b.find("#rules-table tbody tr").await;
     b.screenshot("rules").await;
-    b.wait_text("#rules-count", "1–50 of 55 rule(s)").await;
+    b.wait_text("#rules-count", "1–50 of 56 rule(s)").await;
     b.click("#rules-count-next").await;
-    b.wait_text("#rules-count", "51–55 of 55 rule(s)").await;
+    b.wait_text("#rules-count", "51–56 of 56 rule(s)").await;
     assert_eq!(
         b.js("return document.querySelectorAll('#rules-table tbody tr').length;")
             .await,
-        json!(5)
+        json!(6)
     );
     b.click("#rules-count-prev").await;
-    b.wait_text("#rules-count", "1–50 of 55 rule(s)").await;
+    b.wait_text("#rules-count", "1–50 of 56 rule(s)").await;
 
     // Filters: only alice's rules... by subject, exact.
     b.fill("#f-subject", "role:auditor").await;

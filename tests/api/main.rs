@@ -30,4 +30,6 @@ mod server;
 mod service_accounts;
 mod sessions;
 mod storage;
+mod tenants;
 mod tokens;
+mod upgrade;

@@ -76,7 +76,7 @@ async fn http_cells(m: &Matrix) -> Vec<Cell> {
                 } else {
                     &fields
                 };
-                let doc = store::documents::insert(&app.state.db, stored, 0)
+                let doc = store::documents::insert(&app.state.db, stored, "default", 0)
                     .await
                     .expect("insert");
                 let body = json!({"title": object, "body": "x", "department": department, "classification": classification});

@@ -45,6 +45,7 @@ async fn a_served_instance_answers_on_loopback_and_picks_up_policy_changes_made_
         scope: "*".into(),
         condition: String::new(),
         effect: "allow".into(),
+        tenant: "*".into(),
     };
     let meta = warden::store::policy::ChangeMeta {
         actor: "other",

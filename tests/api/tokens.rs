@@ -44,6 +44,7 @@ fn valid_claims(app: &TestApp, sub: &str, sid: &str) -> Claims {
         r#gen: 0,
         sid: sid.into(),
         kind: warden::store::accounts::AccountKind::User,
+        tid: "default".into(),
     }
 }
 

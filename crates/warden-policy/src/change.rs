@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::{ChangeError, Conflict};
-use super::rule::{Assignment, Rule, RuleSet, RuleText, parse_subject};
+use super::rule::{Assignment, Rule, RuleSet, RuleText, legacy_domain, parse_subject};
 use super::stored_matrix::{MAX_MATRICES, MatrixText, check_name};
 
 /// One operation of a change, on validated values: once you hold an `Op`, its rule parses
@@ -54,14 +54,26 @@ impl Op {
         Ok(Op::UpdateRule(id, rule))
     }
 
-    /// Gives `member` the role `role`.
+    /// Gives `member` the role `role`, where the installation's admin API has always given
+    /// it ([`legacy_domain`]: role inheritance and `role:admin` globally, any other role in
+    /// the default tenant).
     pub fn assign(member: &str, role: &str) -> Result<Self, ChangeError> {
         Ok(Op::AddAssignment(assignment(member, role)?))
     }
 
-    /// Takes the role `role` from `member`.
+    /// Takes the role `role` from `member` (as [`Op::assign`] gave it).
     pub fn unassign(member: &str, role: &str) -> Result<Self, ChangeError> {
         Ok(Op::RemoveAssignment(assignment(member, role)?))
+    }
+
+    /// Gives `member` the role `role` in `domain` (a tenant, or `*`: every tenant).
+    pub fn assign_in(member: &str, role: &str, domain: &str) -> Result<Self, ChangeError> {
+        Ok(Op::AddAssignment(assignment_in(member, role, domain)?))
+    }
+
+    /// Takes the role `role` in `domain` from `member`.
+    pub fn unassign_in(member: &str, role: &str, domain: &str) -> Result<Self, ChangeError> {
+        Ok(Op::RemoveAssignment(assignment_in(member, role, domain)?))
     }
 
     /// Restores `rules` and the role -> role rows `inheritance` (`(role:a, role:b)`: a
@@ -137,8 +149,15 @@ pub fn validate_rule(t: &RuleText) -> Result<Rule, ChangeError> {
 }
 
 fn assignment(member: &str, role: &str) -> Result<Assignment, ChangeError> {
+    assignment_in(member, role, legacy_domain(member, role))
+}
+
+fn assignment_in(member: &str, role: &str, domain: &str) -> Result<Assignment, ChangeError> {
     validate_assignment(member, role)?;
-    Assignment::parse(0, member, role).map_err(|e| ChangeError::invalid("member", e))
+    Assignment::parse(0, member, role)
+        .map_err(|e| ChangeError::invalid("member", e))?
+        .in_domain(domain)
+        .map_err(|e| ChangeError::invalid("tenant", e))
 }
 
 /// The policy after `ops`, computed in memory from `base` (pure: nothing is written). Rules
@@ -188,19 +207,20 @@ pub fn apply(base: &RuleSet, ops: &[Op]) -> Result<RuleSet, ChangeError> {
                 if next
                     .assignments
                     .iter()
-                    .any(|x| x.member == a.member && x.role == a.role)
+                    .any(|x| x.member == a.member && x.role == a.role && x.domain == a.domain)
                 {
                     return Err(ChangeError::Conflict {
                         code: Conflict::AssignmentExists,
-                        message: format!("{} already has {}", a.member, a.role),
+                        message: format!("{} already has {} in {}", a.member, a.role, a.domain),
                     });
                 }
                 next.assignments.push(a.clone());
             }
             Op::RemoveAssignment(a) => {
                 let before = next.assignments.len();
-                next.assignments
-                    .retain(|x| !(x.member == a.member && x.role == a.role));
+                next.assignments.retain(|x| {
+                    !(x.member == a.member && x.role == a.role && x.domain == a.domain)
+                });
                 if next.assignments.len() == before {
                     return Err(ChangeError::NotFound("role assignment".into()));
                 }
@@ -273,6 +293,7 @@ pub fn same_rule(a: &Rule, b: &Rule) -> bool {
         &a.scope,
         a.condition.as_str(),
         a.effect,
+        &a.tenant,
     ) == (
         &b.subject,
         &b.object,
@@ -280,6 +301,7 @@ pub fn same_rule(a: &Rule, b: &Rule) -> bool {
         &b.scope,
         b.condition.as_str(),
         b.effect,
+        &b.tenant,
     )
 }
 
@@ -390,6 +412,7 @@ mod tests {
             id: 0,
             member: member.into(),
             role: role.into(),
+            domain: crate::rule::GLOBAL.into(),
         }
     }
 

@@ -25,6 +25,9 @@ use super::model::{Column, Model, Plan, Term};
 use super::rule::{Assignment, EVERYONE, Effect, Rule, object_matches};
 use super::{Object, Subject};
 
+/// The installation's admin role: held globally, it governs every tenant.
+pub const INSTALLATION_ADMIN: &str = "role:admin";
+
 /// The outcome of one decision, before the engine stamps its version on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -131,8 +134,13 @@ pub struct Policy {
     index: Arc<Index>,
     ids: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// For each interned member: the roles it holds, direct and inherited, sorted by id.
+    /// For each interned member: the roles it holds globally (through `*` assignments),
+    /// direct and inherited, sorted by id.
     closure: Vec<Box<[u32]>>,
+    /// Per tenant with assignments of its own: for each member whose roles there differ from
+    /// its global ones, the roles it holds in the tenant (through the tenant's assignments and
+    /// the global ones), sorted by id.
+    tenant_closure: HashMap<Box<str>, HashMap<u32, Box<[u32]>>>,
     /// The assignments the closures were computed from (explanations name the chain).
     assignments: Arc<[Assignment]>,
 }
@@ -148,6 +156,7 @@ impl Attributes for RequestAttributes<'_> {
         match name {
             "name" => Some(AttrRef::Str(&self.sub.name)),
             "principal" => Some(AttrRef::Str(&self.sub.principal)),
+            "tenant" => Some(AttrRef::Str(&self.sub.tenant)),
             "scopes" => Some(AttrRef::List(&self.sub.scopes)),
             _ => self.sub.attributes.get(name).map(|v| v.as_attr_ref()),
         }
@@ -197,16 +206,18 @@ impl Policy {
                 }
             })
             .collect();
-        let edges: Vec<(u32, u32)> = assignments
+        let edges: Vec<(u32, u32, &str)> = assignments
             .iter()
-            .map(|a| (interner.intern(&a.member), interner.intern(&a.role)))
+            .map(|a| {
+                (
+                    interner.intern(&a.member),
+                    interner.intern(&a.role),
+                    a.domain.as_str(),
+                )
+            })
             .collect();
         let Interner { ids, names } = interner;
-        let mut parents: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
-        for (m, r) in edges {
-            parents[m as usize].push(r);
-        }
-        let closure = closures(&parents);
+        let (closure, tenant_closure) = tenant_closures(names.len(), &edges);
         let index = Index::build(&rules, &rule_subjects, names.len(), model.dimensions);
         Policy {
             model: Arc::new(model),
@@ -216,6 +227,7 @@ impl Policy {
             ids,
             names,
             closure,
+            tenant_closure,
             assignments: assignments.into(),
         }
     }
@@ -234,16 +246,37 @@ impl Policy {
         let id = u32::try_from(self.names.len())
             .ok()
             .filter(|&id| id < ANY)?;
-        let mut roles: Vec<u32> = self.closure[role_id as usize].to_vec();
-        roles.push(role_id);
-        roles.sort_unstable();
-        roles.dedup();
+        let with_role = |held: &[u32]| {
+            let mut roles = held.to_vec();
+            roles.push(role_id);
+            roles.sort_unstable();
+            roles.dedup();
+            roles.into_boxed_slice()
+        };
+        let global_role = &self.closure[role_id as usize];
+        let mut tenant_closure = self.tenant_closure.clone();
+        let own = if assignment.domain == super::rule::GLOBAL {
+            // Held everywhere: wherever the role means more than globally, so does the member.
+            for table in tenant_closure.values_mut() {
+                if let Some(held) = table.get(&role_id).map(|h| with_role(h)) {
+                    table.insert(id, held);
+                }
+            }
+            with_role(global_role)
+        } else {
+            let table = tenant_closure
+                .entry(assignment.domain.as_str().into())
+                .or_default();
+            let held = with_role(table.get(&role_id).unwrap_or(global_role));
+            table.insert(id, held);
+            Box::default()
+        };
         let mut ids = self.ids.clone();
         ids.insert(member.into(), id);
         let mut names = self.names.clone();
         names.push(member.into());
         let mut closure = self.closure.clone();
-        closure.push(roles.into_boxed_slice());
+        closure.push(own);
         let mut assignments = self.assignments.to_vec();
         assignments.push(assignment.clone());
         Some(Policy {
@@ -254,6 +287,7 @@ impl Policy {
             ids,
             names,
             closure,
+            tenant_closure,
             assignments: assignments.into(),
         })
     }
@@ -274,12 +308,21 @@ impl Policy {
         &self.assignments
     }
 
-    /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
+    /// Roles of a member (`user:<name>` or `role:<name>`) in the [`DEFAULT_TENANT`]
+    /// (where every assignment made before tenants lives), direct and inherited, sorted.
+    ///
+    /// [`DEFAULT_TENANT`]: super::rule::DEFAULT_TENANT
     pub fn roles_of(&self, member: &str) -> Vec<String> {
+        self.roles_in(member, super::rule::DEFAULT_TENANT)
+    }
+
+    /// Roles of a member in `tenant` (held there or globally), direct and inherited, sorted.
+    pub fn roles_in(&self, member: &str, tenant: &str) -> Vec<String> {
         let Some(&id) = self.ids.get(member) else {
             return Vec::new();
         };
-        let mut roles: Vec<String> = self.closure[id as usize]
+        let mut roles: Vec<String> = self
+            .held(id, tenant)
             .iter()
             .map(|&r| self.names[r as usize].to_string())
             .collect();
@@ -287,9 +330,22 @@ impl Policy {
         roles
     }
 
+    /// The roles interned member `id` holds in `tenant`.
+    fn held(&self, id: u32, tenant: &str) -> &[u32] {
+        self.tenant_closure
+            .get(tenant)
+            .and_then(|t| t.get(&id))
+            .unwrap_or(&self.closure[id as usize])
+    }
+
+    /// The roles interned member `id` holds globally.
+    fn held_globally(&self, id: u32) -> &[u32] {
+        &self.closure[id as usize]
+    }
+
     fn request<'a>(&'a self, sub: &'a Subject, obj: &'a Object, act: &'a str) -> Request<'a> {
         let principal = self.ids.get(sub.principal.as_str()).copied();
-        let roles = principal.map_or(&[][..], |p| &self.closure[p as usize][..]);
+        let roles = principal.map_or(&[][..], |p| self.held(p, &sub.tenant));
         Request {
             sub,
             obj,
@@ -303,8 +359,13 @@ impl Policy {
     fn applicable(&self, req: &Request<'_>) -> Vec<u32> {
         let mut candidates = Vec::new();
         let subjects = req.principal.into_iter().chain(req.roles.iter().copied());
-        self.index
-            .candidates(subjects, req.act, &req.obj.resource, &mut candidates);
+        self.index.candidates(
+            subjects,
+            &req.sub.tenant,
+            req.act,
+            &req.obj.resource,
+            &mut candidates,
+        );
         candidates.sort_unstable();
         candidates.dedup();
         candidates.retain(|&pos| self.plan(&self.model.plan, pos as usize, req));
@@ -329,17 +390,26 @@ impl Policy {
                     Column::Obj => &rule.object,
                     Column::Act => &rule.action,
                     Column::Scope => &rule.scope,
+                    Column::Dom => &rule.tenant,
                 };
                 (value == lit) != *negated
             }
             Term::ActionEq(neg) => (rule.action == req.act) != *neg,
             Term::PrincipalEq(neg) => (rule.subject == req.sub.principal) != *neg,
             Term::ResourceEq(neg) => (rule.object == req.obj.resource) != *neg,
+            Term::TenantEq(neg) => (rule.tenant == req.sub.tenant) != *neg,
             Term::PathMatch => object_matches(&req.obj.resource, &rule.object),
             Term::ScopeHeld => req.sub.scopes.contains(&rule.scope),
             Term::RoleOf => {
                 let sid = self.rule_subjects[pos];
                 sid != ANY && (req.principal == Some(sid) || req.roles.binary_search(&sid).is_ok())
+            }
+            Term::RoleGlobal => {
+                let sid = self.rule_subjects[pos];
+                sid != ANY
+                    && req.principal.is_some_and(|p| {
+                        p == sid || self.held_globally(p).binary_search(&sid).is_ok()
+                    })
             }
             // The compiler takes `eval(p.cond)` out of the plan.
             Term::Condition => true,
@@ -357,8 +427,38 @@ impl Policy {
         self.rules[pos].condition.eval_with(&attrs)
     }
 
+    /// Whether `obj` is a path of another tenant's API (`/v1/tenants/{t}/…` with `t` not the
+    /// subject's tenant) and the subject no installation admin (it does not hold
+    /// [`INSTALLATION_ADMIN`] globally). Such a request is denied whatever the rules say: a
+    /// tenant's admin API is governed in that tenant, and a role held in one tenant never
+    /// reaches another's through a rule like `role:tenant-admin /v1/tenants/:tenant/admin/*`.
+    /// Every decision point, the matrices and the oracle apply it alike.
+    pub fn foreign_tenant_path(&self, sub: &Subject, obj: &Object) -> bool {
+        obj.resource
+            .strip_prefix("/v1/tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|t| t != sub.tenant && !self.is_installation_admin(&sub.principal))
+    }
+
+    /// Whether `member` holds [`INSTALLATION_ADMIN`] globally (in every tenant).
+    pub fn is_installation_admin(&self, member: &str) -> bool {
+        let (Some(&id), Some(&admin)) = (self.ids.get(member), self.ids.get(INSTALLATION_ADMIN))
+        else {
+            return false;
+        };
+        self.held_globally(id).binary_search(&admin).is_ok()
+    }
+
     /// Decides one request (see the module docs for the semantics).
     pub fn decide(&self, sub: &Subject, obj: &Object, act: &str) -> Outcome {
+        if self.foreign_tenant_path(sub, obj) {
+            return Outcome {
+                allowed: false,
+                matched_rules: Vec::new(),
+                unevaluated: Vec::new(),
+                error: None,
+            };
+        }
         let req = self.request(sub, obj, act);
         let mut matched = Vec::new();
         let mut unevaluated = Vec::new();
@@ -459,6 +559,67 @@ impl Interner {
         self.names.push(s.into());
         id
     }
+}
+
+/// The global closures (over `*` edges) of `members` interned members, and per tenant with
+/// edges of its own, the closures (over its edges and the global ones) of the members they
+/// change: those that reach a member with a tenant edge through global edges (or are one).
+#[expect(
+    clippy::type_complexity,
+    reason = "the two tables Policy keeps, built together"
+)]
+fn tenant_closures(
+    members: usize,
+    edges: &[(u32, u32, &str)],
+) -> (Vec<Box<[u32]>>, HashMap<Box<str>, HashMap<u32, Box<[u32]>>>) {
+    let mut global: Vec<Vec<u32>> = vec![Vec::new(); members];
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); members];
+    let mut local: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
+    for &(m, r, domain) in edges {
+        if domain == super::rule::GLOBAL {
+            global[m as usize].push(r);
+            children[r as usize].push(m);
+        } else {
+            local.entry(domain).or_default().push((m, r));
+        }
+    }
+    let closure = closures(&global);
+    let mut tenants = HashMap::new();
+    for (tenant, edges) in local {
+        let mut parents = global.clone();
+        for &(m, r) in &edges {
+            parents[m as usize].push(r);
+        }
+        // Members whose closure may differ: the tenant edges' members and, through global
+        // edges backwards, everything that reaches them.
+        let mut affected = HashSet::new();
+        let mut stack: Vec<u32> = edges.iter().map(|&(m, _)| m).collect();
+        while let Some(m) = stack.pop() {
+            if affected.insert(m) {
+                stack.extend_from_slice(&children[m as usize]);
+            }
+        }
+        let table: HashMap<u32, Box<[u32]>> = affected
+            .into_iter()
+            .map(|m| (m, closure_of(&parents, m)))
+            .collect();
+        tenants.insert(tenant.into(), table);
+    }
+    (closure, tenants)
+}
+
+/// Every role reachable from `member` through `parents`, sorted.
+fn closure_of(parents: &[Vec<u32>], member: u32) -> Box<[u32]> {
+    let mut seen = HashSet::new();
+    let mut stack = parents[member as usize].clone();
+    while let Some(r) = stack.pop() {
+        if seen.insert(r) {
+            stack.extend_from_slice(&parents[r as usize]);
+        }
+    }
+    let mut all: Vec<u32> = seen.into_iter().collect();
+    all.sort_unstable();
+    all.into_boxed_slice()
 }
 
 /// For each member, every role reachable through `parents`, sorted (cycles are harmless).

@@ -6,6 +6,11 @@
 //! patterns in a segment trie, and `*` in a list. A lookup returns a superset of the rules
 //! the matcher can accept (the compiled plan is still evaluated on each), so a decision
 //! costs what its candidates cost, not what the whole policy costs.
+//!
+//! Above all that, rules are split by tenant when the model constrains it (`p.dom == "*" ||
+//! p.dom == r.sub.tenant`): global rules in one part, each tenant's rules in its own, and a
+//! request probes the global part and its tenant's part only. Ten tenants of 10k rules each
+//! then cost a request what one tenant of 10k rules costs.
 
 use std::collections::HashMap;
 
@@ -105,6 +110,15 @@ impl ObjectIndex {
 /// The rule index of one policy.
 #[derive(Debug, Default)]
 pub struct Index {
+    /// Global rules (every rule when the model does not constrain the tenant).
+    global: Part,
+    /// Each tenant's own rules.
+    tenants: HashMap<Box<str>, Part>,
+}
+
+/// The rules of one tenant (or the global ones).
+#[derive(Debug, Default)]
+struct Part {
     /// By interned subject id (the last slot is [`ANY`]), then by action.
     subjects: Vec<HashMap<Box<str>, ObjectIndex>>,
 }
@@ -113,10 +127,22 @@ impl Index {
     /// Indexes `rules` (positions are their indices), whose subjects are interned as
     /// `subject_ids` (`ANY` for `*`), along the dimensions the model constrains.
     pub fn build(rules: &[Rule], subject_ids: &[u32], subjects: usize, dims: Dimensions) -> Self {
-        let mut index = Index {
+        let part = || Part {
             subjects: (0..=subjects).map(|_| HashMap::new()).collect(),
         };
+        let mut index = Index {
+            global: part(),
+            tenants: HashMap::new(),
+        };
         for (pos, (rule, &sid)) in rules.iter().zip(subject_ids).enumerate() {
+            let part = if dims.tenant && rule.tenant != super::rule::GLOBAL {
+                index
+                    .tenants
+                    .entry(rule.tenant.as_str().into())
+                    .or_insert_with(part)
+            } else {
+                &mut index.global
+            };
             let slot = if dims.subject && sid != ANY {
                 sid as usize
             } else {
@@ -134,7 +160,7 @@ impl Index {
             };
             // A policy has far fewer than 2^32 rules: the loader refuses more.
             let pos = u32::try_from(pos).unwrap_or(u32::MAX);
-            if let Some(by_action) = index.subjects.get_mut(slot) {
+            if let Some(by_action) = part.subjects.get_mut(slot) {
                 by_action
                     .entry(action.into())
                     .or_default()
@@ -144,9 +170,27 @@ impl Index {
         index
     }
 
-    /// Appends the positions of every rule that may match to `out` (unsorted; no duplicates
-    /// as long as `subjects` has none). `subjects` are interned ids; [`ANY`] is always probed.
+    /// Appends the positions of every rule that may match a request in `tenant` to `out`
+    /// (unsorted; no duplicates as long as `subjects` has none). `subjects` are interned ids;
+    /// [`ANY`] is always probed.
     pub fn candidates(
+        &self,
+        subjects: impl Iterator<Item = u32> + Clone,
+        tenant: &str,
+        action: &str,
+        resource: &str,
+        out: &mut Vec<u32>,
+    ) {
+        self.global
+            .candidates(subjects.clone(), action, resource, out);
+        if let Some(part) = self.tenants.get(tenant) {
+            part.candidates(subjects, action, resource, out);
+        }
+    }
+}
+
+impl Part {
+    fn candidates(
         &self,
         subjects: impl Iterator<Item = u32>,
         action: &str,

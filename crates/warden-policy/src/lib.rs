@@ -26,6 +26,10 @@ pub use error::{ChangeError, Conflict, Flip};
 /// `service` (`r.sub.kind`). No stored attribute may use the name.
 pub const KIND_ATTRIBUTE: &str = "kind";
 
+/// The subject attribute that carries the request's tenant (`r.sub.tenant`, see
+/// [`Subject::tenant`]). No stored attribute may use the name.
+pub const TENANT_ATTRIBUTE: &str = "tenant";
+
 /// Who is asking. Serialised into the casbin request as `r.sub` (the oracle).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Subject {
@@ -35,6 +39,10 @@ pub struct Subject {
     pub name: String,
     /// Scopes of the presented token.
     pub scopes: Vec<String>,
+    /// The tenant the request is decided in (`r.sub.tenant`, the Casbin domain): the token's
+    /// `tid`, [`rule::DEFAULT_TENANT`] when it has none. Only rules of this tenant or global
+    /// ones apply, and the principal holds its roles in this tenant or globally.
+    pub tenant: String,
     /// Attributes (department, clearance, ...), flattened into `r.sub.*`.
     #[serde(flatten)]
     pub attributes: BTreeMap<String, AttrValue>,

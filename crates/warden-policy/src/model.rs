@@ -7,12 +7,15 @@
 //! never silently mis-evaluated.
 //!
 //! Supported matcher terms (either operand order for `==` / `!=`):
-//! * `p.act == "*"`, `p.sub != "x"`, ...: a policy column (`sub`, `obj`, `act`, `scope`)
-//!   against a string literal;
-//! * `r.act == p.act`, `r.sub.principal == p.sub`, `r.obj.resource == p.obj`;
+//! * `p.act == "*"`, `p.sub != "x"`, ...: a policy column (`sub`, `dom`, `obj`, `act`,
+//!   `scope`) against a string literal;
+//! * `r.act == p.act`, `r.sub.principal == p.sub`, `r.obj.resource == p.obj`,
+//!   `r.sub.tenant == p.dom`;
 //! * `pathMatch(r.obj.resource, p.obj)` or `keyMatch2(r.obj.resource, p.obj)`;
 //! * `p.scope in r.sub.scopes`;
-//! * `g(r.sub.principal, p.sub)` (the member itself counts, as in casbin);
+//! * `g(r.sub.principal, p.sub, r.sub.tenant)`: the role is held in the request's tenant or
+//!   globally (the member itself counts, as in casbin), and `g(r.sub.principal, p.sub, "*")`:
+//!   the role is held globally;
 //! * `eval(p.cond)`, only as the last `&&` term of the whole matcher, so conditions run
 //!   only for rules that otherwise apply (today's strict semantics);
 //! * `true`, `false` and parentheses.
@@ -29,7 +32,9 @@ pub const DENY_OVERRIDE: &str = "some(where (p.eft == allow)) && !some(where (p.
 /// / action triple fills.
 const REQUEST_DEFINITION: &str = "sub, obj, act";
 /// The rule columns as Warden stores them (see [`Rule::casbin_row`](super::rule::Rule::casbin_row)).
-const POLICY_DEFINITION: &str = "sub, obj, act, scope, cond, eft, id";
+const POLICY_DEFINITION: &str = "sub, dom, obj, act, scope, cond, eft, id";
+/// Role assignments carry their domain: a tenant, or `*` for every tenant.
+const ROLE_DEFINITION: &str = "_, _, _";
 
 /// Why a model was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +73,8 @@ pub enum Column {
     Act,
     /// `p.scope`
     Scope,
+    /// `p.dom`
+    Dom,
 }
 
 /// One compiled matcher term.
@@ -90,12 +97,16 @@ pub enum Term {
     PrincipalEq(bool),
     /// `r.obj.resource == p.obj` (or `!=`).
     ResourceEq(bool),
+    /// `r.sub.tenant == p.dom` (or `!=`).
+    TenantEq(bool),
     /// `pathMatch(r.obj.resource, p.obj)`.
     PathMatch,
     /// `p.scope in r.sub.scopes`.
     ScopeHeld,
-    /// `g(r.sub.principal, p.sub)`.
+    /// `g(r.sub.principal, p.sub, r.sub.tenant)`: held in the request's tenant or globally.
     RoleOf,
+    /// `g(r.sub.principal, p.sub, "*")`: held globally.
+    RoleGlobal,
     /// `eval(p.cond)`.
     Condition,
 }
@@ -122,6 +133,8 @@ pub struct Dimensions {
     pub action: bool,
     /// Every match has `p.obj == "*"`, or `p.obj` equal to or matching the resource.
     pub object: bool,
+    /// Every match has `p.dom == "*"` or `p.dom == r.sub.tenant`.
+    pub tenant: bool,
 }
 
 /// A compiled `model.conf`.
@@ -170,7 +183,11 @@ impl Model {
             get("policy_definition", "p")?,
             POLICY_DEFINITION,
         )?;
-        expect("role_definition", get("role_definition", "g")?, "_, _")?;
+        expect(
+            "role_definition",
+            get("role_definition", "g")?,
+            ROLE_DEFINITION,
+        )?;
         expect("policy_effect", get("policy_effect", "e")?, DENY_OVERRIDE)?;
         let matcher = get("matchers", "m")?;
         let toks = lex(matcher)?;
@@ -433,6 +450,7 @@ fn column(r: &str) -> Option<Column> {
         "p.obj" => Column::Obj,
         "p.act" => Column::Act,
         "p.scope" => Column::Scope,
+        "p.dom" => Column::Dom,
         _ => return None,
     })
 }
@@ -452,6 +470,9 @@ fn comparison(left: &Operand, right: &Operand, negated: bool) -> Option<Term> {
     if pair("r.obj.resource", "p.obj") {
         return Some(Term::ResourceEq(negated));
     }
+    if pair("r.sub.tenant", "p.dom") {
+        return Some(Term::TenantEq(negated));
+    }
     let (r, lit) = match (left, right) {
         (Ref(r), Lit(l)) | (Lit(l), Ref(r)) => (r, l),
         _ => return None,
@@ -468,7 +489,8 @@ fn call(w: &str) -> Option<Term> {
         "call:pathMatch(r.obj.resource,p.obj)" | "call:keyMatch2(r.obj.resource,p.obj)" => {
             Term::PathMatch
         }
-        "call:g(r.sub.principal,p.sub)" => Term::RoleOf,
+        "call:g(r.sub.principal,p.sub,r.sub.tenant)" => Term::RoleOf,
+        "call:g(r.sub.principal,p.sub,\"*\")" => Term::RoleGlobal,
         "call:eval(p.cond)" => Term::Condition,
         _ => return None,
     })
@@ -529,8 +551,13 @@ fn dimensions(plan: &Plan) -> Dimensions {
     let mut d = Dimensions::default();
     for c in conjuncts {
         d.subject |= all(c, &|t| {
-            star(t, Column::Sub) || matches!(t, Term::RoleOf | Term::PrincipalEq(false))
+            star(t, Column::Sub)
+                || matches!(
+                    t,
+                    Term::RoleOf | Term::RoleGlobal | Term::PrincipalEq(false)
+                )
         });
+        d.tenant |= all(c, &|t| star(t, Column::Dom) || *t == Term::TenantEq(false));
         d.action |= all(c, &|t| star(t, Column::Act) || *t == Term::ActionEq(false));
         d.object |= all(c, &|t| {
             star(t, Column::Obj) || matches!(t, Term::PathMatch | Term::ResourceEq(false))
@@ -546,6 +573,7 @@ impl fmt::Display for Column {
             Column::Obj => "p.obj",
             Column::Act => "p.act",
             Column::Scope => "p.scope",
+            Column::Dom => "p.dom",
         })
     }
 }
@@ -570,19 +598,20 @@ mod tests {
             subject: true,
             action: true,
             object: true,
+            tenant: true,
         };
         assert_eq!(model.dimensions, all);
         let Plan::And(terms) = &model.plan else {
             panic!("{:?}", model.plan)
         };
-        assert_eq!(terms.len(), 4);
-        assert_eq!(terms[1], Plan::Term(Term::PathMatch));
+        assert_eq!(terms.len(), 5);
+        assert_eq!(terms[2], Plan::Term(Term::PathMatch));
     }
 
     #[test]
     fn a_matcher_without_a_dimension_is_compiled_and_that_dimension_is_not_indexed() {
         let m = Model::compile(&with_matcher(
-            "pathMatch(r.obj.resource, p.obj) && (p.sub == \"*\" || g(r.sub.principal, p.sub))",
+            "pathMatch(r.obj.resource, p.obj) && (p.sub == \"*\" || g(r.sub.principal, p.sub, r.sub.tenant))",
         ))
         .unwrap();
         assert!(!m.uses_condition);
@@ -591,12 +620,13 @@ mod tests {
             Dimensions {
                 subject: true,
                 action: false,
-                object: true
+                object: true,
+                tenant: false,
             }
         );
         // A disjunction across dimensions constrains none of them.
         let m = Model::compile(&with_matcher(
-            "(p.act == \"GET\" || g(r.sub.principal, p.sub)) && eval(p.cond)",
+            "(p.act == \"GET\" || g(r.sub.principal, p.sub, r.sub.tenant)) && eval(p.cond)",
         ))
         .unwrap();
         assert_eq!(m.dimensions, Dimensions::default());
@@ -637,12 +667,12 @@ mod tests {
                 "unsupported policy_effect `!some(where (p.eft == deny))`",
             ),
             (
-                SEED.replace("g = _, _", "g = _, _, _"),
-                "unsupported role_definition `_, _, _`",
+                SEED.replace("g = _, _, _", "g = _, _"),
+                "unsupported role_definition `_, _`",
             ),
             (
                 SEED.replace(
-                    "p = sub, obj, act, scope, cond, eft, id",
+                    "p = sub, dom, obj, act, scope, cond, eft, id",
                     "p = sub, obj, act, eft",
                 ),
                 "unsupported policy_definition",

@@ -51,6 +51,9 @@ pub enum RuleError {
     /// The effect is neither allow nor deny.
     #[error("effect `{0}` must be allow or deny")]
     Effect(String),
+    /// The tenant (domain) is not `*` or a tenant name.
+    #[error("tenant `{0}` must be `*` or 1-63 characters of [a-z0-9-]")]
+    Tenant(String),
 }
 
 impl RuleError {
@@ -64,6 +67,7 @@ impl RuleError {
             Self::Scope(_) => "scope",
             Self::Condition(_) => "condition",
             Self::Effect(_) => "effect",
+            Self::Tenant(_) => "tenant",
         }
     }
 
@@ -101,6 +105,58 @@ pub struct Rule {
     pub condition: Condition,
     /// Effect.
     pub effect: Effect,
+    /// The tenant (Casbin domain) the rule applies in: [`GLOBAL`] (`*`, every tenant) or a
+    /// tenant name ([`parse_tenant`]).
+    pub tenant: String,
+}
+
+/// The domain of a global rule or role assignment: it applies in every tenant.
+pub const GLOBAL: &str = "*";
+
+/// The tenant that today's single-tenant data lives in, and that a token without a tenant
+/// is decided in.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Checks a tenant name: `[a-z0-9-]{1,63}`.
+pub fn parse_tenant(s: &str) -> Result<&str, RuleError> {
+    if s.is_empty()
+        || s.len() > 63
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(RuleError::Tenant(s.into()));
+    }
+    Ok(s)
+}
+
+/// Checks a rule's or assignment's domain: [`GLOBAL`] or a tenant name.
+pub fn parse_domain(s: &str) -> Result<&str, RuleError> {
+    if s == GLOBAL {
+        return Ok(s);
+    }
+    parse_tenant(s)
+}
+
+/// The domain a role assignment written before tenants existed moves into, so that it keeps
+/// meaning exactly what it meant: role inheritance (`role:a -> role:b`) and the installation's
+/// `role:admin` hold in every tenant; any other membership (`user:alice -> role:editor`) was a
+/// role in the only tenant there was, [`DEFAULT_TENANT`]. The migrations state the same rule
+/// in SQL.
+pub fn legacy_domain(member: &str, role: &str) -> &'static str {
+    if member.starts_with("role:") || role == "role:admin" {
+        GLOBAL
+    } else {
+        DEFAULT_TENANT
+    }
+}
+
+fn is_global(s: &str) -> bool {
+    s == GLOBAL
+}
+
+fn global() -> String {
+    GLOBAL.to_owned()
 }
 
 /// A rule as text: its columns as stored (the `policy_rules` row), as written into version
@@ -127,6 +183,11 @@ pub struct RuleText {
     /// rule the API shows comes from a validated [`Rule`]).
     #[schema(value_type = Effect)]
     pub effect: String,
+    /// The tenant the rule applies in, or `*` (every tenant; the default, and omitted from
+    /// the stored form so rows written before tenants read back unchanged).
+    #[serde(default = "global", skip_serializing_if = "is_global")]
+    #[schema(default = "*")]
+    pub tenant: String,
 }
 
 /// A character of a role, user or matrix name: `[A-Za-z0-9._-]`.
@@ -283,7 +344,14 @@ impl Rule {
             scope: parse_scope(scope)?.to_owned(),
             condition: Condition::parse(condition)?,
             effect: parse_effect(effect)?,
+            tenant: GLOBAL.to_owned(),
         })
+    }
+
+    /// This rule, applying only in `tenant` ([`GLOBAL`] for every tenant).
+    pub fn in_tenant(mut self, tenant: &str) -> Result<Self, RuleError> {
+        self.tenant = parse_domain(tenant)?.to_owned();
+        Ok(self)
     }
 
     /// Validates a rule's text.
@@ -296,7 +364,8 @@ impl Rule {
             &t.scope,
             &t.condition,
             &t.effect,
-        )
+        )?
+        .in_tenant(&t.tenant)
     }
 
     /// The text of this rule (what the store writes and the admin API shows).
@@ -309,13 +378,15 @@ impl Rule {
             scope: self.scope.clone(),
             condition: self.condition.as_str().to_owned(),
             effect: self.effect.as_str().to_owned(),
+            tenant: self.tenant.clone(),
         }
     }
 
-    /// The casbin `p` row: sub, obj, act, scope, cond, eft, id.
+    /// The casbin `p` row: sub, dom, obj, act, scope, cond, eft, id.
     pub fn casbin_row(&self) -> Vec<String> {
         vec![
             self.subject.clone(),
+            self.tenant.clone(),
             self.object.clone(),
             self.action.clone(),
             self.scope.clone(),
@@ -330,8 +401,13 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "#{} {} {} {} {} [{}] {}",
+            "#{} {}{} {} {} {} [{}] {}",
             self.id,
+            if self.tenant == GLOBAL {
+                String::new()
+            } else {
+                format!("@{} ", self.tenant)
+            },
             self.subject,
             self.object,
             self.action,
@@ -351,6 +427,8 @@ pub struct Assignment {
     pub member: String,
     /// `role:<name>`.
     pub role: String,
+    /// The tenant the membership holds in, or [`GLOBAL`] (every tenant).
+    pub domain: String,
 }
 
 impl Assignment {
@@ -365,7 +443,19 @@ impl Assignment {
             id,
             member: member.to_owned(),
             role: role.to_owned(),
+            domain: GLOBAL.to_owned(),
         })
+    }
+
+    /// This assignment, holding only in `domain` (a tenant, or [`GLOBAL`]).
+    pub fn in_domain(mut self, domain: &str) -> Result<Self, RuleError> {
+        self.domain = parse_domain(domain)?.to_owned();
+        Ok(self)
+    }
+
+    /// The casbin `g` row: member, role, domain.
+    pub fn casbin_row(&self) -> Vec<String> {
+        vec![self.member.clone(), self.role.clone(), self.domain.clone()]
     }
 }
 

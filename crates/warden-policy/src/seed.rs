@@ -1,6 +1,6 @@
 //! The seed policy (`policies/policy.csv`, embedded in the binary) and its CSV format.
 
-use super::rule::{Assignment, Rule, RuleError, RuleSet, parse_subject};
+use super::rule::{Assignment, GLOBAL, Rule, RuleError, RuleSet, legacy_domain, parse_subject};
 
 /// The seed policy loaded into an empty database on first start.
 pub const SEED_POLICY: &str = include_str!("../../../policies/policy.csv");
@@ -78,13 +78,17 @@ pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
         let err = |message: String| CsvError { line, message };
         let f = split_csv_line(trimmed).map_err(|m| err(m.into()))?;
         match f.first().map(String::as_str) {
-            Some("p") if f.len() == 7 => {
+            // An eighth field names the rule's tenant; without it the rule is global.
+            Some("p") if f.len() == 7 || f.len() == 8 => {
                 rules += 1;
                 let rule = Rule::parse(rules, &f[1], &f[2], &f[3], &f[4], &f[5], &f[6])
+                    .and_then(|r| r.in_tenant(f.get(7).map_or(GLOBAL, String::as_str)))
                     .map_err(|e| err(e.to_string()))?;
                 out.rules.push(rule);
             }
-            Some("g") if f.len() == 3 => {
+            // A fourth field names the assignment's domain (a tenant or `*`); without it the
+            // line means what it meant before tenants ([`legacy_domain`]).
+            Some("g") if f.len() == 3 || f.len() == 4 => {
                 let check = |s: &str| {
                     parse_subject(s)
                         .map(|_| ())
@@ -96,11 +100,25 @@ pub fn parse_policy(text: &str) -> Result<RuleSet, CsvError> {
                     return Err(err(format!("`{}` must be a role:<name>", f[2])));
                 }
                 let id = i64::try_from(line).unwrap_or(0);
-                out.assignments
-                    .push(Assignment::parse(id, &f[1], &f[2]).map_err(|e| err(e.to_string()))?);
+                let domain = f.get(3).map_or(legacy_domain(&f[1], &f[2]), String::as_str);
+                out.assignments.push(
+                    Assignment::parse(id, &f[1], &f[2])
+                        .and_then(|a| a.in_domain(domain))
+                        .map_err(|e| err(e.to_string()))?,
+                );
             }
-            Some("p") => return Err(err(format!("a p line needs 7 fields, found {}", f.len()))),
-            Some("g") => return Err(err(format!("a g line needs 3 fields, found {}", f.len()))),
+            Some("p") => {
+                return Err(err(format!(
+                    "a p line needs 7 or 8 fields, found {}",
+                    f.len()
+                )));
+            }
+            Some("g") => {
+                return Err(err(format!(
+                    "a g line needs 3 or 4 fields, found {}",
+                    f.len()
+                )));
+            }
             _ => return Err(err("a line must start with p or g".into())),
         }
     }

@@ -21,6 +21,9 @@ pub struct WhoCanParams {
     pub object_id: Option<i64>,
     /// The action (`read`, `GET`, ...).
     pub action: String,
+    /// The tenant to decide in; only its members are considered. Default: the document's
+    /// tenant with `object_id`, else `default`.
+    pub tenant: Option<String>,
 }
 
 /// An account that may do it.
@@ -73,11 +76,22 @@ pub async fn who_can(
             return Err(ApiError::validation(field, "must be 1-256 characters"));
         }
     }
+    let mut tenant = p
+        .tenant
+        .clone()
+        .unwrap_or_else(|| crate::policy::rule::DEFAULT_TENANT.to_owned());
     let object = match p.object_id {
         Some(id) if p.object_type == "document" => {
             let d = store::documents::find(&state.db, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("document"))?;
+            if p.tenant.as_ref().is_some_and(|t| *t != d.tenant) {
+                return Err(ApiError::validation(
+                    "tenant",
+                    "the document belongs to another tenant",
+                ));
+            }
+            tenant.clone_from(&d.tenant);
             Some(crate::http::documents::object(
                 &d.department,
                 &d.owner,
@@ -96,9 +110,18 @@ pub async fn who_can(
     let policy = snap.policy();
     let schema = (p.object_type == "document").then(store::documents::schema);
     let (mut subjects, mut complete) = (Vec::new(), true);
+    // Only the tenant's members can act in it (a token of another tenant is never issued).
+    let members: std::collections::HashSet<String> = store::tenants::members(&state.db, &tenant)
+        .await?
+        .into_iter()
+        .collect();
     for u in accounts(&state).await? {
-        let sub = subject_of(&u);
-        let roles = policy.roles_of(&sub.principal);
+        if !members.contains(&u.username_key) {
+            continue;
+        }
+        let mut sub = subject_of(&u);
+        sub.tenant.clone_from(&tenant);
+        let roles = policy.roles_in(&sub.principal, &tenant);
         let (rules, condition) = match &object {
             Some(obj) => match analysis::granting_rules(policy, &sub, obj, &p.action) {
                 Some(rules) => (rules, None),

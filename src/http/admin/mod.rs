@@ -8,6 +8,7 @@ pub mod matrix_edit;
 pub mod policy;
 pub mod rules;
 pub mod service_accounts;
+pub mod tenants;
 pub mod users;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -60,6 +61,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(analysis::who_can))
         .routes(routes!(analysis::what_can))
         .routes(routes!(analysis::review))
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::update))
+        .routes(routes!(tenants::members))
+        .routes(routes!(tenants::put_member, tenants::delete_member))
+        .routes(routes!(tenants::rules, tenants::create_rule))
+        .routes(routes!(tenants::delete_rule))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

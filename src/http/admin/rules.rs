@@ -37,6 +37,10 @@ pub struct RuleBody {
     pub condition: String,
     /// `allow` or `deny` (required).
     pub effect: Effect,
+    /// The tenant the rule applies in; default `*` (every tenant). The tenant-scoped API
+    /// (`/v1/tenants/{tenant}/admin/rules`) fixes it to its tenant.
+    #[serde(default = "star")]
+    pub tenant: String,
 }
 
 fn star() -> String {
@@ -54,6 +58,7 @@ impl RuleBody {
             scope: self.scope.clone(),
             condition: self.condition.trim().to_owned(),
             effect: self.effect.as_str().to_owned(),
+            tenant: self.tenant.clone(),
         }
     }
 }

@@ -172,7 +172,7 @@ pub(super) fn valid_attribute(name: &str, value: &AttrValue) -> Result<(), ApiEr
     if !ident || RESERVED_ATTRIBUTES.contains(&name) || name == KIND_ATTRIBUTE {
         return Err(ApiError::validation(
             &field,
-            "must be an identifier other than principal, name, scopes, resource, kind",
+            "must be an identifier other than principal, name, scopes, resource, tenant, kind",
         ));
     }
     let too_long = match value {

@@ -170,13 +170,21 @@ async fn page(
     if plan.kind == crate::policy::analysis::PlanKind::Never {
         return Ok((Vec::new(), None));
     }
-    if let Some(mut rows) =
-        store::documents::list_matching(&state.db, &plan.condition, cursor, limit + 1).await?
+    if let Some(mut rows) = store::documents::list_matching(
+        &state.db,
+        &subject.tenant,
+        &plan.condition,
+        cursor,
+        limit + 1,
+    )
+    .await?
     {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next = rows.last().map(|d| d.id).filter(|_| more);
-        rows.retain(|d| snap.decide(subject, &object_of(d), "read").allowed);
+        rows.retain(|d| {
+            d.tenant == subject.tenant && snap.decide(subject, &object_of(d), "read").allowed
+        });
         return Ok((rows, next));
     }
     scan(state, snap, subject, cursor, limit).await
@@ -197,7 +205,7 @@ async fn scan(
         for d in batch {
             cursor = d.id;
             scanned += 1;
-            if snap.decide(subject, &object_of(&d), "read").allowed {
+            if d.tenant == subject.tenant && snap.decide(subject, &object_of(&d), "read").allowed {
                 out.push(d);
                 if out.len() as i64 == limit {
                     more = true;
@@ -232,14 +240,26 @@ pub async fn create(
         &object(&input.department, &owner, input.classification),
         "create",
     )?;
-    let doc = store::documents::insert(&state.db, &input.fields(&owner), state.now()).await?;
+    let doc = store::documents::insert(
+        &state.db,
+        &input.fields(&owner),
+        principal.tenant(),
+        state.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
-async fn load(state: &AppState, id: i64) -> Result<DocumentRow, ApiError> {
-    store::documents::find(&state.db, id)
+/// The document `id`, when it belongs to the caller's tenant: another tenant's document is
+/// answered like one the caller may not read (403), whatever the roles.
+async fn load(state: &AppState, principal: &Principal, id: i64) -> Result<DocumentRow, ApiError> {
+    let doc = store::documents::find(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("document"))
+        .ok_or_else(|| ApiError::not_found("document"))?;
+    if doc.tenant != principal.tenant() {
+        return Err(ApiError::forbidden());
+    }
+    Ok(doc)
 }
 
 /// Read one document.
@@ -251,7 +271,7 @@ pub async fn read(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<DocumentRow>, ApiError> {
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "read")?;
     Ok(Json(doc))
 }
@@ -272,7 +292,7 @@ pub async fn update(
     Json(input): Json<DocumentInput>,
 ) -> Result<Json<DocumentRow>, ApiError> {
     input.validate()?;
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "update")?;
     let after = object(&input.department, &doc.owner, input.classification);
     authorize(&state, &principal, &after, "update")?;
@@ -300,7 +320,7 @@ pub async fn remove(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let doc = load(&state, id).await?;
+    let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "delete")?;
     store::documents::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)

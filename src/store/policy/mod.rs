@@ -12,7 +12,7 @@
 
 use super::{StoreError, StoreResult};
 use crate::policy::change::Op;
-use crate::policy::rule::{Rule, RuleText};
+use crate::policy::rule::{Assignment, GLOBAL, Rule, RuleText, legacy_domain};
 use crate::store::Db;
 
 pub(in crate::store) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -22,7 +22,7 @@ pub(in crate::store) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 macro_rules! select_rules {
     ($rest:literal) => {
         concat!(
-            "SELECT id, subject, object, action, scope, condition, effect FROM policy_rules ",
+            "SELECT id, subject, object, action, scope, condition, effect, tenant FROM policy_rules ",
             $rest
         )
     };
@@ -86,6 +86,17 @@ pub enum Outcome {
     },
     /// An operation named a rule or assignment that does not exist; nothing changed.
     NotFound(String),
+}
+
+/// An assignment as the audit shows it: `[member, role]` where it holds where the
+/// installation's API has always put it (so audit rows read as before), else `[member, role,
+/// domain]`.
+fn assignment_json(a: &Assignment) -> serde_json::Value {
+    if a.domain == legacy_domain(&a.member, &a.role) {
+        serde_json::json!([a.member, a.role])
+    } else {
+        serde_json::json!([a.member, a.role, a.domain])
+    }
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -168,23 +179,24 @@ impl Pending {
                     before.push(serde_json::json!({ "rule": old }));
                 }
                 Op::AddAssignment(a) => {
-                    let (member, role) = (&a.member, &a.role);
-                    insert_assignment_tx(&mut tx, member, role, now).await?;
-                    after.push(serde_json::json!({ "assignment": [member, role] }));
+                    insert_assignment_tx(&mut tx, &a.member, &a.role, &a.domain, now).await?;
+                    after.push(serde_json::json!({ "assignment": assignment_json(a) }));
                 }
                 Op::RemoveAssignment(a) => {
                     let (member, role) = (&a.member, &a.role);
-                    let gone =
-                        sqlx::query("DELETE FROM role_assignments WHERE member = $1 AND role = $2")
-                            .bind(member)
-                            .bind(role)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
+                    let gone = sqlx::query(
+                        "DELETE FROM role_assignments WHERE member = $1 AND role = $2 AND domain = $3",
+                    )
+                    .bind(member)
+                    .bind(role)
+                    .bind(&a.domain)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                     if gone == 0 {
                         return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
                     }
-                    before.push(serde_json::json!({ "assignment": [member, role] }));
+                    before.push(serde_json::json!({ "assignment": assignment_json(a) }));
                 }
                 Op::PutMatrix(m) => {
                     match matrices::take(&mut tx, &m.name).await? {
@@ -221,9 +233,12 @@ impl Pending {
                     sqlx::query("DELETE FROM policy_rules")
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("DELETE FROM role_assignments WHERE member LIKE 'role:%'")
-                        .execute(&mut *tx)
-                        .await?;
+                    // Global inheritance only: the snapshot records it (tenants hold members).
+                    sqlx::query(
+                        "DELETE FROM role_assignments WHERE member LIKE 'role:%' AND domain = '*'",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                     for r in &snap.rules {
                         // Rolled-back rules keep their ids; imported ones (id 0) get new ids.
                         let id = insert_rule(&mut tx, r, r.id > 0, now).await?;
@@ -232,7 +247,7 @@ impl Pending {
                         }
                     }
                     for (member, role) in &snap.inheritance {
-                        insert_assignment_tx(&mut tx, member, role, now).await?;
+                        insert_assignment_tx(&mut tx, member, role, GLOBAL, now).await?;
                     }
                     before.push(serde_json::to_value(old).map_err(json_err)?);
                     after.push(serde_json::to_value(&snap).map_err(json_err)?);

@@ -23,6 +23,7 @@ pub(super) struct RuleRecord {
     scope: String,
     condition: String,
     effect: String,
+    tenant: String,
 }
 
 impl From<RuleRecord> for RuleText {
@@ -35,6 +36,7 @@ impl From<RuleRecord> for RuleText {
             scope: r.scope,
             condition: r.condition,
             effect: r.effect,
+            tenant: r.tenant,
         }
     }
 }
@@ -85,13 +87,13 @@ pub(super) async fn insert_rule(
 ) -> StoreResult<i64> {
     let q = if keep_id {
         sqlx::query(
-            "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at) \
-             VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO policy_rules (id, subject, object, action, scope, condition, effect, created_at, tenant) \
+             VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
     } else {
         sqlx::query(
-            "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO policy_rules (subject, object, action, scope, condition, effect, created_at, tenant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
     };
     let q = q
@@ -101,7 +103,8 @@ pub(super) async fn insert_rule(
         .bind(&r.scope)
         .bind(&r.condition)
         .bind(&r.effect)
-        .bind(now);
+        .bind(now)
+        .bind(&r.tenant);
     let q = if keep_id { q.bind(r.id) } else { q };
     q.fetch_one(&mut **tx)
         .await
@@ -119,7 +122,8 @@ pub(super) async fn snapshot_tx(tx: &mut Tx<'_>) -> StoreResult<RulesSnapshot> {
         .map(RuleText::from)
         .collect();
     let inheritance = sqlx::query(
-        "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' ORDER BY id",
+        "SELECT member, role FROM role_assignments WHERE member LIKE 'role:%' AND domain = '*' \
+         ORDER BY id",
     )
     .fetch_all(&mut **tx)
     .await?
@@ -143,6 +147,8 @@ pub struct AssignmentRow {
     pub member: String,
     /// `role:<name>`.
     pub role: String,
+    /// The tenant the assignment holds in, or `*` (every tenant).
+    pub domain: String,
 }
 
 /// The whole policy as one consistent read, as stored: not yet validated (the engine turns
@@ -174,7 +180,7 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
         .map(RuleText::from)
         .collect();
     let assignments = sqlx::query_as::<_, AssignmentRow>(
-        "SELECT id, member, role FROM role_assignments ORDER BY id",
+        "SELECT id, member, role, domain FROM role_assignments ORDER BY id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -197,7 +203,7 @@ pub async fn load_all(db: &Db) -> StoreResult<PolicyRows> {
 pub async fn seed_if_never_seeded(
     db: &Db,
     rules: &[RuleText],
-    assignments: &[(&str, &str)],
+    assignments: &[(&str, &str, &str)],
     seed_matrices: &[MatrixText],
     now: i64,
 ) -> StoreResult<bool> {
@@ -225,8 +231,8 @@ pub async fn seed_if_never_seeded(
     for r in rules {
         insert_rule(&mut tx, r, false, now).await?;
     }
-    for (member, role) in assignments {
-        insert_assignment_tx(&mut tx, member, role, now).await?;
+    for (member, role, domain) in assignments {
+        insert_assignment_tx(&mut tx, member, role, domain, now).await?;
     }
     for m in seed_matrices {
         matrices::insert(&mut tx, m, now).await?;
@@ -265,14 +271,17 @@ pub(super) async fn insert_assignment_tx(
     tx: &mut Tx<'_>,
     member: &str,
     role: &str,
+    domain: &str,
     now: i64,
 ) -> StoreResult<i64> {
     sqlx::query(
-        "INSERT INTO role_assignments (member, role, created_at) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO role_assignments (member, role, created_at, domain) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
     )
     .bind(member)
     .bind(role)
     .bind(now)
+    .bind(domain)
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| StoreError::classify(e, "role assignment"))?

@@ -35,7 +35,8 @@ pub(in crate::store) async fn record_registration(
     meta: &ChangeMeta<'_>,
     now: i64,
 ) -> StoreResult<(i64, i64)> {
-    let assignment_id = insert_assignment_tx(tx, member, role, now).await?;
+    let domain = crate::policy::rule::legacy_domain(member, role);
+    let assignment_id = insert_assignment_tx(tx, member, role, domain, now).await?;
     let version = begin_version(db, tx).await?;
     let after = serde_json::json!([{ "assignment": [member, role] }]);
     finish_version(
@@ -153,10 +154,12 @@ pub async fn registrations_between(
             return Ok(None);
         };
         let row = sqlx::query_as::<_, AssignmentRow>(
-            "SELECT id, member, role FROM role_assignments WHERE member = $1 AND role = $2",
+            "SELECT id, member, role, domain FROM role_assignments \
+             WHERE member = $1 AND role = $2 AND domain = $3",
         )
         .bind(&member)
         .bind(&role)
+        .bind(crate::policy::rule::legacy_domain(&member, &role))
         .fetch_optional(db.pool())
         .await?;
         let Some(row) = row else {

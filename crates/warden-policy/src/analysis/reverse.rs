@@ -54,18 +54,22 @@ pub fn granting_rules(
                 chain: if r.subject == EVERYONE || r.subject == sub.principal {
                     Vec::new()
                 } else {
-                    role_chain(policy, &sub.principal, &r.subject)
+                    role_chain(policy, &sub.principal, &r.subject, &sub.tenant)
                 },
             })
             .collect(),
     )
 }
 
-/// The shortest chain of roles from `member` to `role` through the role assignments
-/// (`role` last), or empty when there is none.
-pub fn role_chain(policy: &Policy, member: &str, role: &str) -> Vec<String> {
+/// The shortest chain of roles from `member` to `role` through the role assignments that hold
+/// in `tenant` (its own and the global ones; `role` last), or empty when there is none.
+pub fn role_chain(policy: &Policy, member: &str, role: &str, tenant: &str) -> Vec<String> {
     let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for a in policy.assignments() {
+    for a in policy
+        .assignments()
+        .iter()
+        .filter(|a| a.domain == crate::rule::GLOBAL || a.domain == tenant)
+    {
         parents
             .entry(a.member.as_str())
             .or_default()
@@ -123,10 +127,11 @@ pub fn what_can(
     sub: &Subject,
     schema: impl Fn(&str) -> Option<Schema>,
 ) -> (Vec<Capability>, bool) {
-    let roles = policy.roles_of(&sub.principal);
+    let roles = policy.roles_in(&sub.principal, &sub.tenant);
     let applicable: Vec<_> = policy
         .rules()
         .iter()
+        .filter(|r| r.tenant == crate::rule::GLOBAL || r.tenant == sub.tenant)
         .filter(|r| {
             r.subject == EVERYONE
                 || r.subject == sub.principal

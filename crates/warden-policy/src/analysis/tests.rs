@@ -107,13 +107,17 @@ fn random_policy(g: &mut Gen) -> Policy {
                 &condition(g),
                 g.pick(&["allow", "allow", "deny"]),
             )
+            .and_then(|r| r.in_tenant(g.pick(&["*", "*", "t1"])))
             .unwrap()
         })
         .collect();
     let mut assignments = vec![Assignment::parse(0, "role:b", "role:a").unwrap()];
     if g.chance(70) {
-        assignments
-            .push(Assignment::parse(0, "user:alice", g.pick(&["role:a", "role:b"])).unwrap());
+        assignments.push(
+            Assignment::parse(0, "user:alice", g.pick(&["role:a", "role:b"]))
+                .and_then(|a| a.in_domain(g.pick(&["*", "t1", "t2"])))
+                .unwrap(),
+        );
     }
     Policy::from_rows(MODEL, rules, &assignments).unwrap()
 }
@@ -151,6 +155,7 @@ fn random_subject(g: &mut Gen) -> Subject {
             vec![]
         },
         attributes: attributes(g, &["department", "clearance", "flag", "tags"]),
+        tenant: g.pick(&["t1", "t2"]).to_string(),
     }
 }
 
@@ -246,6 +251,7 @@ fn seed_subject(name: &str, attributes: &[(&str, AttrValue)]) -> Subject {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        tenant: crate::rule::DEFAULT_TENANT.into(),
     }
 }
 
@@ -404,10 +410,11 @@ fn who_can_and_what_can_agree_with_the_decision_function_on_random_policies() {
             // what-can: the entry for this request decides like the decision function (the
             // exact type if a rule names it, else `*`; the exact action if named, else `*`),
             // and whatever is allowed is covered by some entry.
-            let roles = policy.roles_of(&sub.principal);
+            let roles = policy.roles_in(&sub.principal, &sub.tenant);
             let applicable: Vec<_> = policy
                 .rules()
                 .iter()
+                .filter(|r| r.tenant == "*" || r.tenant == sub.tenant)
                 .filter(|r| {
                     r.subject == "*" || r.subject == sub.principal || roles.contains(&r.subject)
                 })

@@ -22,6 +22,7 @@ fn alice(scopes: &[&str]) -> Subject {
         principal: "user:alice".into(),
         name: "alice".into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        tenant: crate::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(2))]),
     }
 }
@@ -255,6 +256,7 @@ fn an_unevaluable_allow_grants_nothing_and_an_unevaluable_deny_denies() {
         principal: format!("user:{name}"),
         name: name.into(),
         scopes: vec![],
+        tenant: crate::rule::DEFAULT_TENANT.into(),
         attributes: attrs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -464,6 +466,7 @@ fn an_unevaluated_rule_is_named_with_its_effect_reason_and_what_to_send() {
         principal: "user:bob".into(),
         name: "bob".into(),
         scopes: vec![],
+        tenant: crate::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::new(),
     };
     let got = p.decide(&bob, &doc(Some(AttrValue::Int(1))), "update");
@@ -539,5 +542,115 @@ fn deny_reason_is_set_only_for_a_deny_that_unevaluated_rules_made() {
             reason,
             "{allowed} {matched_deny} {unevaluated:?}"
         );
+    }
+}
+
+/// A request of `principal` in `tenant` (no scopes, no attributes).
+fn in_tenant(principal: &str, tenant: &str) -> Subject {
+    Subject {
+        principal: principal.into(),
+        name: principal.trim_start_matches("user:").into(),
+        scopes: vec![],
+        tenant: tenant.into(),
+        attributes: BTreeMap::new(),
+    }
+}
+
+fn tenant_policy() -> Policy {
+    let rules = vec![
+        rule(1, "role:editor", "/x", "GET", "*", "", "allow"),
+        rule(2, "role:viewer", "/y", "GET", "*", "", "allow"),
+        rule(3, "role:viewer", "/local", "GET", "*", "", "allow")
+            .in_tenant("acme")
+            .unwrap(),
+        rule(4, "role:admin", "*", "*", "*", "", "allow"),
+        rule(5, "*", "/open", "GET", "*", "", "allow")
+            .in_tenant("globex")
+            .unwrap(),
+    ];
+    let assignments = [
+        assign("role:editor", "role:viewer"),
+        assign("user:alice", "role:editor")
+            .in_domain("acme")
+            .unwrap(),
+        assign("user:bob", "role:viewer")
+            .in_domain("globex")
+            .unwrap(),
+        assign("user:root", "role:admin"),
+        // A tenant-local inheritance: in initech every auditor is a viewer too.
+        assign("role:auditor", "role:viewer")
+            .in_domain("initech")
+            .unwrap(),
+        assign("user:carol", "role:auditor"),
+    ];
+    Policy::new(Model::compile(SEED).unwrap(), rules, &assignments)
+}
+
+#[test]
+fn roles_and_rules_hold_in_their_tenant_and_global_ones_in_every_tenant() {
+    let p = tenant_policy();
+    // (principal, tenant, path, allowed)
+    let cases = [
+        // alice is an editor in acme only; editor -> viewer is global, so she views there.
+        ("user:alice", "acme", "/x", true),
+        ("user:alice", "acme", "/y", true),
+        ("user:alice", "acme", "/local", true),
+        ("user:alice", "globex", "/x", false),
+        ("user:alice", "globex", "/y", false),
+        ("user:alice", "default", "/x", false),
+        // bob views in globex, where acme's local rule does not apply.
+        ("user:bob", "globex", "/y", true),
+        ("user:bob", "globex", "/local", false),
+        ("user:bob", "acme", "/y", false),
+        // A tenant-local `*` rule lets everyone in that tenant only.
+        ("user:bob", "globex", "/open", true),
+        ("user:alice", "globex", "/open", true),
+        ("user:alice", "acme", "/open", false),
+        // The installation admin is an admin in every tenant, named or not.
+        ("user:root", "acme", "/anything", true),
+        ("user:root", "nowhere", "/x", true),
+        // carol is a global auditor; auditors view only in initech.
+        ("user:carol", "initech", "/y", true),
+        ("user:carol", "acme", "/y", false),
+    ];
+    for (who, tenant, path, want) in cases {
+        let got = p.decide(&in_tenant(who, tenant), &Object::route(path), "GET");
+        assert_eq!(got.allowed, want, "{who} in {tenant} GET {path}: {got:?}");
+    }
+    assert_eq!(
+        p.roles_in("user:alice", "acme"),
+        ["role:editor", "role:viewer"]
+    );
+    assert!(p.roles_in("user:alice", "globex").is_empty());
+    assert_eq!(
+        p.roles_in("user:carol", "initech"),
+        ["role:auditor", "role:viewer"]
+    );
+}
+
+#[test]
+fn a_new_member_of_a_tenant_decides_like_a_full_compile_in_every_tenant() {
+    let base = tenant_policy();
+    let cases = [
+        ("user:dan", "role:editor", "globex"),
+        ("user:dan", "role:auditor", "*"),
+        ("user:dan", "role:viewer", "initech"),
+    ];
+    for (member, role, domain) in cases {
+        let a = assign(member, role).in_domain(domain).unwrap();
+        let fast = base.with_member(&a).expect("a new member of a known role");
+        let mut all = base.assignments().to_vec();
+        all.push(a);
+        let full = Policy::new(Model::compile(SEED).unwrap(), base.rules().to_vec(), &all);
+        for tenant in ["acme", "globex", "initech", "default"] {
+            for path in ["/x", "/y", "/local", "/open"] {
+                let sub = in_tenant(member, tenant);
+                assert_eq!(
+                    fast.decide(&sub, &Object::route(path), "GET"),
+                    full.decide(&sub, &Object::route(path), "GET"),
+                    "{member} -> {role} in {domain}; asked in {tenant} GET {path}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,708 @@
+//! Tenants: the directory, tokens that name their tenant, the tenant-scoped admin API, a
+//! tenant admin's escalations refused, and isolation between tenants proved cell by cell.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, assert_error};
+
+/// A request: method, path, JSON body.
+type Request<'a> = (Method, &'a str, Option<Value>);
+
+/// The `tid` claim of an access token (its payload, unverified: the server verified it).
+fn tid(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let claims: Value = serde_json::from_slice(&bytes).expect("json");
+    claims["tid"].as_str().expect("tid").to_owned()
+}
+
+async fn login_in(app: &TestApp, user: &str, tenant: &str) -> crate::helpers::TestResponse {
+    app.token_form(&format!(
+        "grant_type=password&username={user}&password={PASSWORD}&tenant={tenant}"
+    ))
+    .await
+}
+
+async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String {
+    let r = login_in(app, user, tenant).await;
+    assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
+    r.body["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/tenants",
+            Some(admin),
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
+async fn put_member(
+    app: &TestApp,
+    token: &str,
+    tenant: &str,
+    user: &str,
+    roles: &[&str],
+) -> crate::helpers::TestResponse {
+    app.call(
+        Method::PUT,
+        &format!("/v1/tenants/{tenant}/admin/members/{user}"),
+        Some(token),
+        Some(json!({ "roles": roles })),
+    )
+    .await
+}
+
+/// acme (alice: tenant admin, carol: editor) and globex (bob: tenant admin, dave: viewer),
+/// made by the installation admin. Returns the admin's token.
+async fn two_tenants(app: &TestApp) -> String {
+    let admin = app.admin_token().await;
+    for t in ["acme", "globex"] {
+        create_tenant(app, &admin, t).await;
+    }
+    for u in ["alice", "bob", "carol", "dave"] {
+        assert_eq!(app.register(u, PASSWORD).await.status, StatusCode::CREATED);
+    }
+    for (t, u, r) in [
+        ("acme", "alice", "role:tenant-admin"),
+        ("acme", "carol", "role:editor"),
+        ("globex", "bob", "role:tenant-admin"),
+        ("globex", "dave", "role:viewer"),
+    ] {
+        let res = put_member(app, &admin, t, u, &[r]).await;
+        assert_eq!(res.status, StatusCode::OK, "{res:?}");
+    }
+    admin
+}
+
+#[tokio::test]
+async fn the_directory_creates_lists_renames_and_disables_tenants_with_a_version_each() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let before = app.policy_version(&admin).await;
+    create_tenant(&app, &admin, "acme").await;
+    assert_eq!(app.policy_version(&admin).await, before + 1);
+    let again = app
+        .call(
+            Method::POST,
+            "/v1/admin/tenants",
+            Some(&admin),
+            Some(json!({"name": "acme"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{again:?}");
+    for bad in ["Acme", "", "a_b", &"x".repeat(64)] {
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/admin/tenants",
+                Some(&admin),
+                Some(json!({"name": bad})),
+            )
+            .await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let listed = app.get("/v1/admin/tenants", &admin).await;
+    let names: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["acme", "default"]);
+    let renamed = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/tenants/acme",
+            Some(&admin),
+            Some(json!({"display_name": "Acme Corp"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    assert_eq!(renamed.body["tenant"]["display_name"], "Acme Corp");
+    let no_default = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/tenants/default",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_error(
+        &no_default,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let audit = app.get("/v1/admin/audit", &admin).await;
+    assert!(
+        audit.body.to_string().contains("tenants.update"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_name_their_tenant_and_a_tenant_the_account_may_not_use_is_refused_alike() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    // Without a tenant: the only one, or default among several.
+    let (plain, _) = app.user_tokens("erin").await;
+    assert_eq!(tid(&plain), "default");
+    let alice_default = app.login("alice", PASSWORD).await;
+    assert_eq!(
+        tid(alice_default.body["access_token"].as_str().expect("t")),
+        "default"
+    );
+    assert_eq!(tid(&token_in(&app, "alice", "acme").await), "acme");
+    // Not a member, disabled and unknown tenants get one answer.
+    for t in ["globex", "initech"] {
+        assert_error(
+            &login_in(&app, "alice", t).await,
+            StatusCode::FORBIDDEN,
+            "not_a_member",
+        );
+    }
+    assert_error(
+        &login_in(&app, "alice", "Bad_Name").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+    // Refresh switches tenant without the password; a refused switch keeps the session.
+    let first = login_in(&app, "alice", "acme").await;
+    let refresh = first.body["refresh_token"].as_str().expect("refresh");
+    let refused = app
+        .token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&tenant=globex"
+        ))
+        .await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "not_a_member");
+    let switched = app
+        .token_form(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&tenant=default"
+        ))
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{switched:?}");
+    assert_eq!(
+        tid(switched.body["access_token"].as_str().expect("t")),
+        "default"
+    );
+    // A disabled tenant's tokens stop working at once, and it issues none.
+    let carol = token_in(&app, "carol", "acme").await;
+    assert_eq!(app.get("/v1/me", &carol).await.status, StatusCode::OK);
+    let off = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/tenants/acme",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{off:?}");
+    assert_error(
+        &app.get("/v1/me", &carol).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(
+        &login_in(&app, "carol", "acme").await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admin_edits_members_and_rules_of_their_tenant_and_the_other_tenant_is_unaffected()
+{
+    let app = TestApp::new().await;
+    two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    // A tenant rule: acme's editors may read reports. Only in acme.
+    let rule =
+        json!({"subject": "role:editor", "object": "report", "action": "read", "effect": "allow"});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/admin/rules",
+            Some(&alice),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let listed = app.get("/v1/tenants/acme/admin/rules", &alice).await;
+    assert_eq!(listed.body["items"][0]["tenant"], "acme", "{listed:?}");
+    let check = |token: String| {
+        let app = &app;
+        async move {
+            let body = json!({"checks": [{"object": {"type": "report"}, "action": "read"}]});
+            let r = app
+                .call(Method::POST, "/v1/check", Some(&token), Some(body))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            r.body["results"][0]["allowed"].as_bool().expect("allowed")
+        }
+    };
+    assert!(check(token_in(&app, "carol", "acme").await).await);
+    // globex: bob makes dave an editor there; acme's rule does not reach him.
+    let bob = token_in(&app, "bob", "globex").await;
+    assert_eq!(
+        put_member(&app, &bob, "globex", "dave", &["role:editor"])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(!check(token_in(&app, "dave", "globex").await).await);
+    // alice adds dave to acme as an editor: now he may, in acme only.
+    assert_eq!(
+        put_member(&app, &alice, "acme", "dave", &["role:editor"])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(check(token_in(&app, "dave", "acme").await).await);
+    assert!(!check(token_in(&app, "dave", "globex").await).await);
+    let members = app.get("/v1/tenants/acme/admin/members", &alice).await;
+    assert_eq!(members.status, StatusCode::OK);
+    let names: Vec<&str> = members
+        .body
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["name"].as_str().expect("n"))
+        .collect();
+    assert_eq!(names, ["alice", "carol", "dave"]);
+    // Removing him takes his acme roles and membership.
+    let gone = app
+        .call(
+            Method::DELETE,
+            "/v1/tenants/acme/admin/members/dave",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{gone:?}");
+    assert_error(
+        &login_in(&app, "dave", "acme").await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admins_escalations_are_refused_naming_why_and_the_version_does_not_move() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let rule = |sub: &str, obj: &str, tenant: Option<&str>| {
+        let mut r = json!({"subject": sub, "object": obj, "action": "*", "effect": "allow"});
+        if let Some(t) = tenant {
+            r["tenant"] = json!(t);
+        }
+        r
+    };
+    let post = |path: &'static str, body: Value| (Method::POST, path, Some(body));
+    // (what, method, path, body, status, code)
+    let cases: Vec<(&str, Request, StatusCode, &str)> = vec![
+        (
+            "a global rule",
+            post("/v1/admin/rules", rule("role:editor", "report", None)),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "a rule naming another tenant",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:editor", "report", Some("globex")),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule marked global",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:editor", "report", Some("*")),
+            ),
+            StatusCode::CREATED,
+            "",
+        ),
+        (
+            "a rule for everyone",
+            post("/v1/tenants/acme/admin/rules", rule("*", "report", None)),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule for another tenant's user",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("user:bob", "report", None),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule for the installation's role",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:admin", "report", None),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule on the installation's admin API",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:editor", "/v1/admin/*", None),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule on another tenant's admin API",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:editor", "/v1/tenants/globex/admin/*", None),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "a rule on every object",
+            post(
+                "/v1/tenants/acme/admin/rules",
+                rule("role:editor", "*", None),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "the global admin role",
+            (
+                Method::PUT,
+                "/v1/tenants/acme/admin/members/carol",
+                Some(json!({"roles": ["role:admin"]})),
+            ),
+            StatusCode::FORBIDDEN,
+            "outside_tenant",
+        ),
+        (
+            "another tenant's member",
+            (
+                Method::PUT,
+                "/v1/tenants/globex/admin/members/dave",
+                Some(json!({"roles": ["role:editor"]})),
+            ),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "removing another tenant's member",
+            (
+                Method::DELETE,
+                "/v1/tenants/globex/admin/members/dave",
+                None,
+            ),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "another tenant's rules",
+            (Method::GET, "/v1/tenants/globex/admin/rules", None),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "the installation's audit",
+            (Method::GET, "/v1/admin/audit", None),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "the installation's versions",
+            (Method::GET, "/v1/admin/policy/versions", None),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "creating a tenant",
+            post("/v1/admin/tenants", json!({"name": "mine"})),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ];
+    for (what, (method, path, body), status, code) in cases {
+        let before = app.policy_version(&admin).await;
+        let r = app.call(method, path, Some(&alice), body).await;
+        if status == StatusCode::CREATED {
+            // `"tenant": "*"` in a tenant's API is that tenant: the rule is acme's.
+            assert_eq!(r.status, status, "{what}: {r:?}");
+            let rules = app.get("/v1/tenants/acme/admin/rules", &alice).await;
+            assert!(
+                rules.body["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .all(|i| i["tenant"] == "acme"),
+                "{what}: {rules:?}"
+            );
+            continue;
+        }
+        assert_error(&r, status, code);
+        if code == "outside_tenant" {
+            assert!(
+                !r.body["message"].as_str().unwrap_or("").is_empty(),
+                "{what}: {r:?}"
+            );
+        }
+        assert_eq!(
+            app.policy_version(&admin).await,
+            before,
+            "{what} moved the version"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_last_tenant_admin_cannot_remove_themself_but_may_hand_the_role_on() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let _ = admin;
+    two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let demote = put_member(&app, &alice, "acme", "alice", &["role:editor"]).await;
+    assert_error(&demote, StatusCode::CONFLICT, "lockout");
+    let leave = app
+        .call(
+            Method::DELETE,
+            "/v1/tenants/acme/admin/members/alice",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_error(&leave, StatusCode::CONFLICT, "lockout");
+    assert_eq!(
+        put_member(&app, &alice, "acme", "carol", &["role:tenant-admin"])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put_member(&app, &alice, "acme", "alice", &["role:editor"])
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+/// Every member of one tenant, with a token of their tenant, against every tenant-admin route
+/// of the other tenant and every document of the other tenants (and of default), through the
+/// HTTP routes and `/v1/check`: nothing is allowed. The editors are demo users, who hold roles
+/// in default too (bob is an editor there): a role of one tenant reaches nothing of another.
+#[tokio::test]
+async fn no_member_of_one_tenant_reaches_anything_of_another() {
+    use warden::bootstrap::demo::DEMO_PASSWORD;
+    let app = TestApp::with_config(|c| {
+        c.demo = true;
+        c.proxies.trusted = vec![warden::auth::client::Cidr::parse("10.0.0.0/8").expect("cidr")];
+    })
+    .await;
+    let admin = app.admin_token().await;
+    for t in ["acme", "globex"] {
+        create_tenant(&app, &admin, t).await;
+    }
+    // (tenant, user, role, password)
+    let people = [
+        ("acme", "acme-admin", "role:tenant-admin", PASSWORD),
+        ("acme", "bob", "role:editor", DEMO_PASSWORD),
+        ("acme", "acme-viewer", "role:viewer", PASSWORD),
+        ("globex", "globex-admin", "role:tenant-admin", PASSWORD),
+        ("globex", "alice", "role:editor", DEMO_PASSWORD),
+        ("globex", "globex-viewer", "role:viewer", PASSWORD),
+    ];
+    for (t, u, r, pw) in people {
+        if pw == PASSWORD {
+            assert_eq!(app.register(u, PASSWORD).await.status, StatusCode::CREATED);
+        }
+        assert_eq!(
+            put_member(&app, &admin, t, u, &[r]).await.status,
+            StatusCode::OK
+        );
+    }
+    let token = |user: &'static str, pw: &'static str, tenant: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .token_form(&format!(
+                    "grant_type=password&username={user}&password={pw}&tenant={tenant}"
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
+            r.body["access_token"].as_str().expect("token").to_owned()
+        }
+    };
+    // Each tenant's document, made by its editor with a token of the tenant.
+    let mut docs = std::collections::BTreeMap::new();
+    for (t, editor) in [("acme", "bob"), ("globex", "alice")] {
+        let tok = token(editor, DEMO_PASSWORD, t).await;
+        let body = json!({"title": "t", "body": "b", "department": "eng", "classification": 1});
+        let r = app
+            .call(Method::POST, "/api/documents", Some(&tok), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        assert_eq!(r.body["tenant"], t, "{r:?}");
+        let id = r.body["id"].as_i64().expect("id");
+        // Its own tenant reads it.
+        assert_eq!(
+            app.get(&format!("/api/documents/{id}"), &tok).await.status,
+            StatusCode::OK
+        );
+        docs.insert(t, id);
+    }
+    let mut cells = 0;
+    for (mine, user, role, pw) in people {
+        let tok = token(user, pw, mine).await;
+        let other = if mine == "acme" { "globex" } else { "acme" };
+        let mut routes = vec![
+            (Method::GET, format!("/v1/tenants/{other}/admin/members")),
+            (Method::GET, format!("/v1/tenants/{other}/admin/rules")),
+            (
+                Method::PUT,
+                format!("/v1/tenants/{other}/admin/members/{user}"),
+            ),
+            (
+                Method::DELETE,
+                format!("/v1/tenants/{other}/admin/members/{user}"),
+            ),
+            (Method::POST, format!("/v1/tenants/{other}/admin/rules")),
+            (Method::GET, "/v1/admin/tenants".to_owned()),
+        ];
+        // The other tenant's document, and default's demo document 1 (bob's, eng).
+        for doc in [docs[other], 1] {
+            for m in [Method::GET, Method::PUT, Method::DELETE] {
+                routes.push((m, format!("/api/documents/{doc}")));
+            }
+        }
+        for (method, path) in routes {
+            let body = match method {
+                Method::PUT if path.starts_with("/api/") => Some(
+                    json!({"title": "x", "body": "x", "department": "eng", "classification": 1}),
+                ),
+                Method::PUT => Some(json!({"roles": ["role:editor"]})),
+                Method::POST => Some(
+                    json!({"subject": "role:editor", "object": "report", "action": "read", "effect": "allow"}),
+                ),
+                _ => None,
+            };
+            let r = app.call(method.clone(), &path, Some(&tok), body).await;
+            assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+            if !path.starts_with("/api/") {
+                // Route rules: /v1/check says the same, in the token's tenant.
+                let check =
+                    json!({"checks": [{"object": {"path": path}, "action": method.as_str()}]});
+                let c = app
+                    .call(Method::POST, "/v1/check", Some(&tok), Some(check))
+                    .await;
+                assert_eq!(c.status, StatusCode::OK, "{c:?}");
+                assert_eq!(
+                    c.body["results"][0]["allowed"], false,
+                    "{user} ({role} of {mine}) /v1/check {method} {path}"
+                );
+                // And forward-auth, as a gateway asks it.
+                let mut req = axum::http::Request::builder()
+                    .method(Method::GET)
+                    .uri("/v1/authz/forward")
+                    .header("authorization", format!("Bearer {tok}"))
+                    .header("x-forwarded-method", method.as_str())
+                    .header("x-forwarded-uri", path.as_str())
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                req.extensions_mut().insert(axum::extract::ConnectInfo(
+                    std::net::SocketAddr::from(([10, 1, 2, 3], 40_000)),
+                ));
+                let f = app.send(req).await;
+                assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
+            }
+            cells += 1;
+        }
+        // The documents of the other tenant are not even listed.
+        let listed = app.get("/api/documents", &tok).await;
+        assert!(
+            listed
+                .body
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|d| d["tenant"] == mine),
+            "{user}: {listed:?}"
+        );
+        // Asking for the other tenant explicitly is refused to a non-installation admin.
+        let explicit = json!({"tenant": other, "checks": [{"object": {"type": "document"}, "action": "read"}]});
+        assert_error(
+            &app.call(Method::POST, "/v1/check", Some(&tok), Some(explicit))
+                .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
+    assert_eq!(cells, people.len() * 12);
+}
+
+/// A matrix with a tenant per subject states isolation cell by cell: each tenant's admin and
+/// editor against both tenants' admin routes and a tenant-local rule's resource.
+#[tokio::test]
+async fn an_isolation_matrix_with_tenant_subjects_passes_cell_by_cell() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let rule =
+        json!({"subject": "role:editor", "object": "report", "action": "read", "effect": "allow"});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/admin/rules",
+            Some(&alice),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let matrix = "name: tenant-isolation
+subjects:
+  acme-admin: {tenant: acme, roles: [tenant-admin]}
+  acme-editor: {tenant: acme, roles: [editor], scopes: [documents:read]}
+  globex-admin: {tenant: globex, roles: [tenant-admin]}
+  globex-editor: {tenant: globex, roles: [editor], scopes: [documents:read]}
+objects:
+  acme-members: {type: /v1/tenants/acme/admin/members}
+  acme-rules: {type: /v1/tenants/acme/admin/rules}
+  globex-members: {type: /v1/tenants/globex/admin/members}
+  globex-rules: {type: /v1/tenants/globex/admin/rules}
+  report: {type: report}
+actions: [GET, read]
+expect:
+  acme-admin: {acme-members: [GET, read], acme-rules: [GET, read]}
+  acme-editor: {report: [read]}
+  globex-admin: {globex-members: [GET, read], globex-rules: [GET, read]}
+  globex-editor: {}
+";
+    let run = app
+        .call(
+            Method::POST,
+            "/v1/admin/matrices/run",
+            Some(&admin),
+            Some(json!({ "matrix": matrix })),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{run:?}");
+    assert_eq!(run.body["failures"], json!([]), "{run:?}");
+    assert_eq!(run.body["checked"], 4 * 5 * 2, "{run:?}");
+}
