@@ -157,6 +157,7 @@ fn subject_strategy() -> impl Strategy<Value = Subject> {
                 name,
                 scopes,
                 attributes,
+                roles: Vec::new(),
             }
         })
 }
@@ -434,6 +435,7 @@ async fn the_oracle_applies_the_rule_for_unevaluable_conditions_on_casbins_answe
         name: "alice".into(),
         scopes: vec![],
         attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(9))]),
+        roles: Vec::new(),
     };
     let doc = Object {
         resource: "document".into(),

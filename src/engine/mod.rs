@@ -287,6 +287,11 @@ impl Snapshot {
     pub fn roles_of(&self, member: &str) -> Vec<String> {
         self.policy.roles_of(member)
     }
+
+    /// Whether the policy names `member` (a role a credential claims).
+    pub fn knows(&self, member: &str) -> bool {
+        self.policy.knows(member)
+    }
 }
 
 /// The engine: the current snapshot plus what is needed to load the next one.
@@ -439,7 +444,9 @@ impl Engine {
         let snap = self.current.load();
         let snap = snap.as_ref().ok_or(AuthzError::Unavailable)?;
         let decision = snap.decide(sub, obj, act);
-        if self.shadow.sampled() {
+        // casbin-rs resolves roles from assignments only: a credential's own roles (a
+        // federated token's) are not something it can re-decide.
+        if sub.roles.is_empty() && self.shadow.sampled() {
             self.shadow.spawn(snap.clone(), sub, obj, act, &decision);
         }
         Ok(decision)

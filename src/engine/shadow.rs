@@ -142,6 +142,7 @@ mod tests {
             name: "nobody".into(),
             scopes: vec![],
             attributes: Default::default(),
+            roles: Vec::new(),
         };
         let obj = Object::route("/v1/admin/rules");
         let fast = snap.decide(&sub, &obj, "GET");

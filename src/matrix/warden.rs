@@ -26,6 +26,7 @@ impl Matrix {
             name: name.to_owned(),
             scopes: s.scopes.clone(),
             attributes,
+            roles: Vec::new(),
         })
     }
 

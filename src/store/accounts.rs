@@ -94,6 +94,7 @@ impl UserRow {
             name: self.username_key.clone(),
             scopes,
             attributes,
+            roles: Vec::new(),
         }
     }
 }

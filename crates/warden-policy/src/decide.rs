@@ -167,7 +167,7 @@ struct Request<'a> {
     obj: &'a Object,
     act: &'a str,
     principal: Option<u32>,
-    roles: &'a [u32],
+    roles: std::borrow::Cow<'a, [u32]>,
 }
 
 impl Policy {
@@ -268,6 +268,12 @@ impl Policy {
         &self.assignments
     }
 
+    /// Whether a rule or an assignment names `member` (`role:<name>`, `user:<name>`): a
+    /// credential's role that the policy does not know grants nothing.
+    pub fn knows(&self, member: &str) -> bool {
+        self.ids.contains_key(member)
+    }
+
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
     pub fn roles_of(&self, member: &str) -> Vec<String> {
         let Some(&id) = self.ids.get(member) else {
@@ -283,7 +289,21 @@ impl Policy {
 
     fn request<'a>(&'a self, sub: &'a Subject, obj: &'a Object, act: &'a str) -> Request<'a> {
         let principal = self.ids.get(sub.principal.as_str()).copied();
-        let roles = principal.map_or(&[][..], |p| &self.closure[p as usize][..]);
+        let assigned = principal.map_or(&[][..], |p| &self.closure[p as usize][..]);
+        // A credential's own roles (a federated token's), with what each inherits; unknown
+        // names resolve to nothing, so a claim can never create a role.
+        let roles = if sub.roles.is_empty() {
+            std::borrow::Cow::Borrowed(assigned)
+        } else {
+            let mut all = assigned.to_vec();
+            for id in sub.roles.iter().filter_map(|r| self.ids.get(r.as_str())) {
+                all.push(*id);
+                all.extend_from_slice(&self.closure[*id as usize]);
+            }
+            all.sort_unstable();
+            all.dedup();
+            std::borrow::Cow::Owned(all)
+        };
         Request {
             sub,
             obj,

@@ -23,6 +23,7 @@ fn alice(scopes: &[&str]) -> Subject {
         name: "alice".into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(2))]),
+        roles: Vec::new(),
     }
 }
 
@@ -259,6 +260,7 @@ fn an_unevaluable_allow_grants_nothing_and_an_unevaluable_deny_denies() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        roles: Vec::new(),
     };
     let alice = person(
         "alice",
@@ -465,6 +467,7 @@ fn an_unevaluated_rule_is_named_with_its_effect_reason_and_what_to_send() {
         name: "bob".into(),
         scopes: vec![],
         attributes: BTreeMap::new(),
+        roles: Vec::new(),
     };
     let got = p.decide(&bob, &doc(Some(AttrValue::Int(1))), "update");
     assert_eq!(
