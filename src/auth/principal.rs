@@ -2,7 +2,9 @@
 //! out of a request is the HTTP layer's part (`http::guard`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use super::federation::{Federation, Identity};
 use super::keys::{Claims, KeyRing};
 use crate::policy::Subject;
 use crate::store::accounts::AccountKind;
@@ -18,14 +20,108 @@ pub struct Principal {
     pub user: UserRow,
     /// Effective scopes: those granted to the presented token that the user still holds.
     pub scopes: Vec<String>,
-    /// The verified claims.
+    /// The verified claims (for a federated caller: those of a Warden token, made from the
+    /// federated one, with no session).
     pub claims: Claims,
+    /// Set when the token came from a trusted external issuer: who it names there, and the
+    /// roles it carries.
+    pub federated: Option<Arc<Identity>>,
 }
 
 impl Principal {
-    /// The casbin subject for this caller.
+    /// The casbin subject for this caller. A federated caller holds the roles their token
+    /// carries on top of any the policy assigns to their principal.
     pub fn subject(&self) -> Subject {
-        self.user.subject(self.scopes.clone())
+        let mut subject = self.user.subject(self.scopes.clone());
+        if let Some(f) = &self.federated {
+            subject.roles = f.roles.clone();
+        }
+        subject
+    }
+
+    /// A federated caller with no local account: nothing of theirs is stored (no password,
+    /// no sessions), so account endpoints refuse them.
+    pub fn is_federated(&self) -> bool {
+        self.federated.is_some()
+    }
+}
+
+/// A verified bearer token: Warden's own, or a trusted issuer's.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Issued by this Warden.
+    Local(Claims),
+    /// Issued by a trusted external issuer, mapped.
+    Federated(Arc<Identity>),
+}
+
+/// Verifies a bearer token: with the trusted issuer's keys when its `iss` is exactly one of
+/// theirs, else as Warden's own token. CPU only for Warden's tokens; a federated token may
+/// wait for its issuer's keys (bounded by the fetch timeout, rate-limited).
+pub async fn verify_credential(
+    keys: &KeyRing,
+    federation: &Federation,
+    now: i64,
+    token: &str,
+) -> Result<Credential, AuthError> {
+    if federation.claimed_issuer(token).is_some() {
+        return federation
+            .verify(token, now)
+            .await
+            .map(Credential::Federated)
+            .map_err(|e| rejected(e.to_string()));
+    }
+    verify_token(keys, now, token).map(Credential::Local)
+}
+
+/// The caller a verified credential names (see [`load`] for Warden's tokens).
+pub async fn load_credential(
+    db: &Db,
+    credential: Credential,
+    now: i64,
+) -> Result<Principal, AuthError> {
+    match credential {
+        Credential::Local(claims) => load(db, claims, now).await,
+        Credential::Federated(identity) => Ok(federated(identity)),
+    }
+}
+
+/// A federated caller without a local account: an in-memory account named
+/// `<alias>:<sub>` (never a local username: those cannot contain `:`), with the token's
+/// attributes, scopes and the `user` kind.
+fn federated(identity: Arc<Identity>) -> Principal {
+    let name = identity.principal_name();
+    let user = UserRow {
+        id: 0,
+        username: name.clone(),
+        username_key: name.clone(),
+        email: None,
+        display_name: None,
+        password_hash: String::new(),
+        disabled: false,
+        token_generation: 0,
+        attributes: identity.attributes.clone(),
+        scopes: identity.scopes.clone(),
+        kind: AccountKind::User,
+    };
+    let claims = Claims {
+        sub: name,
+        iss: identity.issuer_url.clone(),
+        aud: String::new(),
+        exp: identity.expires_at,
+        nbf: identity.issued_at,
+        iat: identity.issued_at,
+        jti: String::new(),
+        scope: identity.scopes.join(" "),
+        r#gen: 0,
+        sid: String::new(),
+        kind: AccountKind::User,
+    };
+    Principal {
+        user,
+        scopes: identity.scopes.clone(),
+        claims,
+        federated: Some(identity),
     }
 }
 
@@ -133,5 +229,6 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
         user: UserRow::clone(&user),
         scopes,
         claims,
+        federated: None,
     })
 }

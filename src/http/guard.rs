@@ -233,9 +233,26 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// The caller a request's bearer token names: 401 without one, or with one that is not
 /// acceptable (see [`principal::verify`]).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    principal::verify(&state.keys, &state.db, state.now(), bearer(headers)?)
-        .await
-        .map_err(ApiError::from)
+    let credential = verify_credential(state, bearer(headers)?).await?;
+    Ok(principal::load_credential(&state.db, credential, state.now()).await?)
+}
+
+/// Verifies a bearer token (Warden's own or a trusted issuer's). A federated token's roles
+/// that the policy does not know are dropped here, and logged: a claim never creates a role.
+async fn verify_credential(
+    state: &AppState,
+    token: &str,
+) -> Result<principal::Credential, ApiError> {
+    let credential =
+        principal::verify_credential(&state.keys, &state.federation, state.now(), token).await?;
+    if let principal::Credential::Federated(identity) = &credential
+        && let Ok(snapshot) = state.engine.snapshot()
+    {
+        for role in identity.roles.iter().filter(|r| !snapshot.knows(r)) {
+            tracing::debug!(issuer = %identity.issuer, %role, "token role unknown to the policy; ignored");
+        }
+    }
+    Ok(credential)
 }
 
 /// The caller of a request that may name a minimum policy version `min`, in the order that
@@ -250,12 +267,12 @@ pub async fn authenticate_at(
     headers: &HeaderMap,
     min: Result<Option<i64>, ApiError>,
 ) -> Result<Principal, ApiError> {
-    let claims = principal::verify_token(&state.keys, state.now(), bearer(headers)?)?;
+    let credential = verify_credential(state, bearer(headers)?).await?;
     reach_min_version(state, headers, min?).await?;
     // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
     // on the database for the account.
     state.engine.available()?;
-    Ok(principal::load(&state.db, claims, state.now()).await?)
+    Ok(principal::load_credential(&state.db, credential, state.now()).await?)
 }
 
 impl FromRequestParts<AppState> for Principal {
