@@ -1,0 +1,459 @@
+//! Tokens of trusted external OpenID Connect issuers (`--oidc-config`): accepted like
+//! Warden's own, mapped to roles, scopes and attributes, and every forgery refused (the
+//! attack table). The issuers here are tiny in-test servers on 127.0.0.1 publishing keys the
+//! tests generate, so each test signs exactly the token it needs.
+
+use std::collections::BTreeMap;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use warden::config::Config;
+
+use crate::helpers::oidc::{FakeIssuer, Mode, TestKey, issuer_yaml, unsigned};
+use crate::helpers::*;
+
+fn trust(config: &mut Config, yaml: &str) {
+    config.federation =
+        warden::auth::federation::config::parse(yaml, &config.issuer).expect("oidc config");
+}
+
+fn now_of(app: &TestApp) -> i64 {
+    use warden::clock::Clock as _;
+    app.clock.now()
+}
+
+/// A viewer of eng with clearance 2 and `documents:read`, issued now by `iss`; `changes`
+/// overrides claims (`null` removes one).
+fn claims(iss: &str, now: i64, changes: Value) -> Value {
+    let mut c = json!({
+        "iss": iss, "aud": "warden-api", "sub": "42", "iat": now, "exp": now + 300,
+        "groups": ["viewer"], "scope": "documents:read", "department": "eng", "clearance": 2,
+        "org_id": "acme",
+    });
+    for (k, v) in changes.as_object().expect("object") {
+        match v {
+            Value::Null => {
+                c.as_object_mut().expect("object").remove(k);
+            }
+            v => {
+                c[k] = v.clone();
+            }
+        }
+    }
+    c
+}
+
+async fn app_trusting(yaml: String) -> TestApp {
+    TestApp::with_config(|c| trust(c, &yaml)).await
+}
+
+fn read_check(department: &str, classification: i64) -> Value {
+    json!({"checks": [{"object": {"type": "document", "attributes":
+        {"department": department, "classification": classification, "owner": "zed"}},
+        "action": "read"}]})
+}
+
+#[tokio::test]
+async fn a_federated_token_acts_with_the_roles_scopes_and_attributes_its_claims_map_to() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let token = key.sign(&claims(&idp.url, now, json!({})));
+
+    let me = app.get("/v1/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{me:?}");
+    assert_eq!(me.body["username"], "corp:42", "{me:?}");
+    assert_eq!(me.body["token_scopes"], json!(["documents:read"]));
+
+    // the viewer rule reads department and clearance from the claims
+    let check = |body| app.call(Method::POST, "/v1/check", Some(&token), Some(body));
+    let r = check(read_check("eng", 2)).await;
+    assert_eq!(r.body["results"][0]["allowed"], true, "{r:?}");
+    let r = check(read_check("eng", 3)).await;
+    assert_eq!(
+        r.body["results"][0]["allowed"], false,
+        "clearance 2 < 3: {r:?}"
+    );
+    let r = check(read_check("sales", 0)).await;
+    assert_eq!(
+        r.body["results"][0]["allowed"], false,
+        "another department: {r:?}"
+    );
+
+    // the same subject at another issuer is another person: `sub` is namespaced
+    let admin = app.admin_token().await;
+    let me_admin = app.get("/v1/me", &admin).await;
+    assert_eq!(
+        me_admin.status,
+        StatusCode::OK,
+        "Warden's own tokens keep working"
+    );
+}
+
+#[tokio::test]
+async fn roles_the_policy_does_not_know_grant_nothing_and_are_never_created() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let token = key.sign(&claims(
+        &idp.url,
+        now,
+        json!({"groups": ["superuser", "root"]}),
+    ));
+    let r = app.get("/v1/me", &token).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    let admin = app.admin_token().await;
+    let roles = app.get("/v1/admin/roles", &admin).await;
+    let text = roles.body.to_string();
+    assert!(
+        !text.contains("superuser"),
+        "a claimed role is never created: {text}"
+    );
+    // an admin group in the claims is the admin role: mapping is the operator's choice
+    let token = key.sign(&claims(&idp.url, now, json!({"groups": "admin"})));
+    let r = app.get("/v1/admin/rules", &token).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "space-separated roles map too: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_attribute_claim_of_the_wrong_type_is_absent_and_never_allows() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    for (clearance, allowed) in [(json!(3), true), (json!("3"), false), (json!(3.5), false)] {
+        let token = key.sign(&claims(&idp.url, now, json!({"clearance": clearance})));
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/check",
+                Some(&token),
+                Some(read_check("eng", 1)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(
+            r.body["results"][0]["allowed"], allowed,
+            "clearance {clearance}: {r:?}"
+        );
+    }
+}
+
+/// The attack table: every token here is refused with 401 `invalid_token`, never allowed.
+#[tokio::test]
+async fn forged_and_misaddressed_federated_tokens_are_refused_with_401() {
+    let a = TestKey::ed25519("a1");
+    let b = TestKey::p256("b1");
+    // a key nobody publishes, under the published kid
+    let stranger = TestKey::ed25519("a1");
+    let idp_a = FakeIssuer::start(&[&a], Mode::Serve).await;
+    let idp_b = FakeIssuer::start(&[&b], Mode::Serve).await;
+    let yaml = format!(
+        "{}{}",
+        issuer_yaml("corpa", &idp_a.url, "EdDSA", ""),
+        issuer_yaml("corpb", &idp_b.url, "ES256", "")
+    );
+    let app = app_trusting(yaml).await;
+    let now = now_of(&app);
+    let iss = idp_a.url.as_str();
+    let good = claims(iss, now, json!({}));
+    let ok = app.get("/v1/me", &a.sign(&good)).await;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "the baseline token works: {ok:?}"
+    );
+    let ok_b = app
+        .get("/v1/me", &b.sign(&claims(&idp_b.url, now, json!({}))))
+        .await;
+    assert_eq!(
+        ok_b.status,
+        StatusCode::OK,
+        "issuer B's own token works: {ok_b:?}"
+    );
+
+    let with = |changes: Value| claims(iss, now, changes);
+    let table: Vec<(&str, String)> = vec![
+        (
+            "signed by an unknown key under a published kid",
+            stranger.sign(&good),
+        ),
+        ("signed under an unknown kid", a.sign_as("nope", &good)),
+        ("issuer B's key under issuer A's iss", b.sign(&good)),
+        (
+            "issuer B's key and kid under issuer A's iss (ES256 not trusted for A)",
+            b.sign_as("b1", &good),
+        ),
+        ("alg none", unsigned("a1", &good)),
+        (
+            "HS256 keyed with the issuer's public key",
+            a.hs256_with_public_key(&good),
+        ),
+        ("wrong aud", a.sign(&with(json!({"aud": "someone-else"})))),
+        (
+            "expired",
+            a.sign(&with(json!({"iat": now - 400, "exp": now - 100}))),
+        ),
+        (
+            "not yet valid (nbf)",
+            a.sign(&with(json!({"nbf": now + 600}))),
+        ),
+        (
+            "issued in the future",
+            a.sign(&with(json!({"iat": now + 600, "exp": now + 900}))),
+        ),
+        (
+            "older than max_token_age_secs",
+            a.sign(&with(json!({"iat": now - 7200, "exp": now + 300}))),
+        ),
+        ("no exp", a.sign(&with(json!({"exp": null})))),
+        (
+            "exp of the wrong type",
+            a.sign(&with(json!({"exp": "tomorrow"}))),
+        ),
+        ("sub of the wrong type", a.sign(&with(json!({"sub": 42})))),
+        (
+            "groups of the wrong type",
+            a.sign(&with(json!({"groups": 7}))),
+        ),
+        (
+            "iss spelled with a trailing slash",
+            a.sign(&with(json!({"iss": format!("{iss}/")}))),
+        ),
+        ("a trusted issuer's token with the payload edited", {
+            let t = a.sign(&good);
+            let parts: Vec<&str> = t.split('.').collect();
+            use base64::Engine as _;
+            let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(with(json!({"groups": ["admin"]})).to_string());
+            format!("{}.{forged}.{}", parts[0], parts[2])
+        }),
+    ];
+    let mut wrong = Vec::new();
+    for (name, token) in &table {
+        for path in ["/v1/me", "/v1/admin/rules"] {
+            let r = app.get(path, token).await;
+            if r.status != StatusCode::UNAUTHORIZED || r.error_code() != "invalid_token" {
+                wrong.push(format!("{name} on {path}: {} {}", r.status, r.body));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "not refused with 401:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_kid_flood_costs_the_issuer_at_most_one_jwks_read_per_interval() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let extra = "  refresh_interval_secs: 7200\n  min_refresh_interval_secs: 3600\n";
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", extra)).await;
+    let now = now_of(&app);
+    assert_eq!(idp.jwks_hits(), 1, "read once at start");
+    for i in 0..50 {
+        let t = key.sign_as(&format!("random-{i}"), &claims(&idp.url, now, json!({})));
+        assert_eq!(app.get("/v1/me", &t).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        idp.jwks_hits(),
+        1,
+        "no read within the interval, whatever the kids"
+    );
+
+    // the counter does count: with no interval every unknown kid is a read
+    let idp2 = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app2 = app_trusting(issuer_yaml(
+        "corp",
+        &idp2.url,
+        "EdDSA",
+        "  min_refresh_interval_secs: 0\n",
+    ))
+    .await;
+    for i in 0..5 {
+        let t = key.sign_as(&format!("random-{i}"), &claims(&idp2.url, now, json!({})));
+        assert_eq!(
+            app2.get("/v1/me", &t).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(idp2.jwks_hits() >= 6, "{}", idp2.jwks_hits());
+}
+
+#[tokio::test]
+async fn a_rotated_key_works_after_the_refresh_its_unknown_kid_asks_for() {
+    let old = TestKey::ed25519("old");
+    let new = TestKey::ed25519("new");
+    let idp = FakeIssuer::start(&[&old], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml(
+        "corp",
+        &idp.url,
+        "EdDSA",
+        "  min_refresh_interval_secs: 0\n",
+    ))
+    .await;
+    let now = now_of(&app);
+    let c = claims(&idp.url, now, json!({}));
+    assert_eq!(
+        app.get("/v1/me", &old.sign(&c)).await.status,
+        StatusCode::OK
+    );
+    idp.publish(&[&new]);
+    assert_eq!(
+        app.get("/v1/me", &new.sign(&c)).await.status,
+        StatusCode::OK
+    );
+    // the retired key signs nothing new
+    let fresh = claims(&idp.url, now, json!({"jti": "another"}));
+    let r = app.get("/v1/me", &old.sign(&fresh)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_refused_with_401_until_its_keys_are_read() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Fail).await;
+    let app = app_trusting(issuer_yaml(
+        "corp",
+        &idp.url,
+        "EdDSA",
+        "  min_refresh_interval_secs: 0\n",
+    ))
+    .await;
+    let now = now_of(&app);
+    let token = key.sign(&claims(&idp.url, now, json!({})));
+    let r = app.get("/v1/me", &token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not reachable")),
+        "{r:?}"
+    );
+    let admin = app.admin_token().await;
+    assert_eq!(
+        app.get("/v1/me", &admin).await.status,
+        StatusCode::OK,
+        "Warden's own tokens keep working"
+    );
+    idp.set_mode(Mode::Serve);
+    let r = app.get("/v1/me", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+#[tokio::test]
+async fn an_issuer_that_redirects_elsewhere_is_not_followed() {
+    let key = TestKey::ed25519("k1");
+    let elsewhere = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let idp = FakeIssuer::start(&[&key], Mode::RedirectTo(elsewhere.url.clone())).await;
+    let app = app_trusting(issuer_yaml(
+        "corp",
+        &idp.url,
+        "EdDSA",
+        "  min_refresh_interval_secs: 0\n",
+    ))
+    .await;
+    let now = now_of(&app);
+    let r = app
+        .get("/v1/me", &key.sign(&claims(&idp.url, now, json!({}))))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    assert!(idp.discovery_hits() >= 1);
+    assert_eq!(elsewhere.discovery_hits(), 0, "the redirect was followed");
+    assert_eq!(elsewhere.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn account_endpoints_refuse_a_federated_caller() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let token = key.sign(&claims(&idp.url, now, json!({})));
+    let r = app
+        .call(Method::POST, "/v1/auth/logout-all", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    assert_eq!(r.error_code(), "federated_caller");
+}
+
+/// The seed matrix, cell for cell, for federated callers whose tokens carry the matrix
+/// subjects' roles, attributes and scopes: the same answers as the engine (and so as the
+/// local users `matrices::the_seed_matrix_holds_through_http...` runs).
+#[tokio::test]
+async fn the_seed_matrix_holds_for_federated_callers_as_for_local_ones() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let m = crate::matrices::seed_matrix();
+    let mut tokens = BTreeMap::new();
+    for (name, s) in &m.subjects {
+        let mut c = json!({
+            "iss": idp.url, "aud": "warden-api", "sub": name, "iat": now, "exp": now + 3000,
+            "groups": s.roles, "scope": s.scopes.join(" "),
+        });
+        for (attr, value) in &s.attributes {
+            c[attr] = serde_json::to_value(value).expect("attr");
+        }
+        tokens.insert(name.clone(), key.sign(&c));
+    }
+    let http =
+        crate::matrices::http_cells_as(&app, &m, &tokens, &|n: &str| format!("corp:{n}")).await;
+    let engine = crate::matrices::engine_cells(&m).await;
+    let disagreements: Vec<String> = engine
+        .iter()
+        .zip(&http)
+        .filter(|(e, h)| e.actual != h.actual)
+        .map(|(e, h)| format!("  engine: {e}\n  federated: {h}"))
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "federated callers decided differently:\n{}",
+        disagreements.join("\n")
+    );
+    if let Some(report) = warden::matrix::report_failures(&m, &http) {
+        panic!("{report}");
+    }
+}
+
+#[tokio::test]
+async fn warden_publishes_rfc_8414_metadata_for_its_own_token_endpoint() {
+    let app = TestApp::with_config(|c| c.issuer = "https://warden.example.com".into()).await;
+    let r = app
+        .call(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["issuer"], "https://warden.example.com");
+    assert_eq!(
+        r.body["token_endpoint"],
+        "https://warden.example.com/v1/auth/token"
+    );
+    assert_eq!(
+        r.body["revocation_endpoint"],
+        "https://warden.example.com/v1/auth/revoke"
+    );
+    assert_eq!(
+        r.body["jwks_uri"],
+        "https://warden.example.com/.well-known/jwks.json"
+    );
+    let grants = r.body["grant_types_supported"].to_string();
+    for g in ["password", "refresh_token", "client_credentials"] {
+        assert!(grants.contains(g), "{grants}");
+    }
+    let scopes = r.body["scopes_supported"].to_string();
+    assert!(scopes.contains("documents:read"), "{scopes}");
+}
