@@ -457,3 +457,74 @@ async fn warden_publishes_rfc_8414_metadata_for_its_own_token_endpoint() {
     let scopes = r.body["scopes_supported"].to_string();
     assert!(scopes.contains("documents:read"), "{scopes}");
 }
+
+/// Tokens of a real, independent OpenID Connect provider (panva/oidc-provider, started from
+/// tests/oidc/provider.mjs): a user's token from a grant that needs no browser and a
+/// service's from client_credentials, mapped with Auth0-style `permissions` as scopes.
+#[tokio::test]
+async fn tokens_of_a_real_oidc_provider_are_authorized_by_their_mapped_claims() {
+    let Some(idp) = crate::helpers::oidc::RealProvider::start_or_skip(
+        "tokens_of_a_real_oidc_provider_are_authorized_by_their_mapped_claims",
+    ) else {
+        return;
+    };
+    let yaml = format!(
+        "- alias: node
+  issuer: {}
+  audiences: [urn:warden:api]
+  algorithms: [ES256]
+  roles_claim: groups
+  scopes_claim: permissions
+  attribute_claims:
+    department: {{claim: department, type: string}}
+    clearance: {{claim: clearance, type: number}}
+",
+        idp.issuer
+    );
+    // The provider signs with the machine's clock: so does this app.
+    let app = TestApp::with_config(|c| trust(c, &yaml)).await;
+    let account = |name: &str| format!("grant_type=urn:warden:test:account&account={name}");
+    let alice = idp.token(&account("alice")).await;
+    let me = app.get("/v1/me", &alice).await;
+    assert_eq!(me.status, StatusCode::OK, "{me:?}");
+    assert_eq!(me.body["username"], "node:alice");
+    assert_eq!(
+        me.body["token_scopes"],
+        json!(["documents:read"]),
+        "from permissions"
+    );
+    let app = &app;
+    let decide = |token: String, body: Value| async move {
+        let r = app
+            .call(Method::POST, "/v1/check", Some(&token), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body["results"][0]["allowed"].as_bool().expect("allowed")
+    };
+    assert!(
+        decide(alice.clone(), read_check("eng", 2)).await,
+        "alice reads eng 2"
+    );
+    assert!(
+        !decide(alice.clone(), read_check("eng", 3)).await,
+        "not above clearance 2"
+    );
+    assert!(
+        !decide(alice, read_check("sales", 0)).await,
+        "not another department"
+    );
+    // clearance "3" (a string) is no number: the viewer rule cannot be evaluated for her
+    let mallory = idp.token(&account("mallory")).await;
+    assert!(!decide(mallory, read_check("eng", 1)).await);
+    // a service: client_credentials, the client's own claims (an auditor)
+    let service = idp
+        .token("grant_type=client_credentials&scope=documents:read")
+        .await;
+    assert!(
+        decide(service.clone(), read_check("sales", 2)).await,
+        "auditors read all"
+    );
+    let create = json!({"checks": [{"object": {"type": "document", "attributes":
+        {"department": "audit", "classification": 0, "owner": "zed"}}, "action": "create"}]});
+    assert!(!decide(service, create).await, "auditors never write");
+}

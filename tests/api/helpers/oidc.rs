@@ -222,3 +222,89 @@ pub fn issuer_yaml(alias: &str, url: &str, algorithms: &str, extra: &str) -> Str
 {extra}"
     )
 }
+
+/// The real OpenID Connect provider of `tests/oidc/provider.mjs` (panva/oidc-provider under
+/// Node), on a free loopback port; killed when dropped.
+pub struct RealProvider {
+    pub issuer: String,
+    child: std::process::Child,
+    // Held open: the provider's stdout stays a live pipe while it runs.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for RealProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The client `provider.mjs` registers.
+pub const CLIENT: &str = "client_id=warden-test&client_secret=warden-test-secret";
+
+impl RealProvider {
+    /// Starts the provider; None (after printing why) when Node or the package's
+    /// `node_modules` (`npm ci` in tests/oidc) is missing outside CI; a panic in CI (`CI` set),
+    /// so a missing provider never passes silently there.
+    pub fn start_or_skip(test: &str) -> Option<Self> {
+        use std::io::BufRead;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+        let missing = if !dir.join("node_modules/oidc-provider").is_dir() {
+            Some("tests/oidc/node_modules is missing: run `npm ci` in tests/oidc")
+        } else if std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            Some("node is not installed")
+        } else {
+            None
+        };
+        if let Some(why) = missing {
+            if std::env::var_os("CI").is_some() {
+                panic!("{test} needs the OIDC provider: {why}");
+            }
+            eprintln!("SKIPPED {test}: {why}");
+            return None;
+        }
+        let mut child = std::process::Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node tests/oidc/provider.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(stdout);
+        stdout
+            .read_line(&mut line)
+            .expect("the provider prints its issuer");
+        let issuer = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|v| v["issuer"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("provider.mjs printed {line:?}"));
+        Some(Self {
+            issuer,
+            child,
+            _stdout: stdout,
+        })
+    }
+
+    /// An access token from the token endpoint for `form` (plus the client's credentials).
+    pub async fn token(&self, form: &str) -> String {
+        let res = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("{form}&{CLIENT}"))
+            .send()
+            .await
+            .expect("token request");
+        let body: Value = res.json().await.expect("token response");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token: {body}"))
+            .to_owned()
+    }
+}
