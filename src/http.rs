@@ -27,6 +27,7 @@ pub mod console;
 pub mod discovery;
 pub mod documents;
 pub mod error;
+pub mod federated;
 pub mod forward;
 pub mod guard;
 pub mod metrics;

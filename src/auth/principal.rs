@@ -86,6 +86,26 @@ pub async fn load_credential(
     }
 }
 
+/// A federated caller linked to the local account `user` (`provision: link`): refused when
+/// the account is disabled. Their principal is the account's (`user:<name>`), so the roles
+/// and rules admins give it apply, on top of the token's roles. Attributes: the account's
+/// win over the token's (an admin's value is a deliberate override); the token fills in
+/// the rest. Scopes are the token's.
+pub fn linked(identity: Arc<Identity>, mut user: UserRow) -> Result<Principal, AuthError> {
+    if user.disabled {
+        return Err(rejected("the account is disabled"));
+    }
+    for (name, value) in &identity.attributes {
+        user.attributes
+            .entry(name.clone())
+            .or_insert_with(|| value.clone());
+    }
+    let mut principal = federated(identity);
+    principal.claims.sub = user.id.to_string();
+    principal.user = user;
+    Ok(principal)
+}
+
 /// A federated caller without a local account: an in-memory account named
 /// `<alias>:<sub>` (never a local username: those cannot contain `:`), with the token's
 /// attributes, scopes and the `user` kind.

@@ -234,7 +234,22 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// acceptable (see [`principal::verify`]).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let credential = verify_credential(state, bearer(headers)?).await?;
-    Ok(principal::load_credential(&state.db, credential, state.now()).await?)
+    load_credential(state, credential).await
+}
+
+/// The caller a verified credential names; a federated subject of a `provision: link` issuer
+/// is linked to its local account here (created on first use).
+async fn load_credential(
+    state: &AppState,
+    credential: principal::Credential,
+) -> Result<Principal, ApiError> {
+    match credential {
+        principal::Credential::Federated(identity) if identity.link => {
+            let user = crate::http::federated::linked_account(state, &identity).await?;
+            Ok(principal::linked(identity, user)?)
+        }
+        other => Ok(principal::load_credential(&state.db, other, state.now()).await?),
+    }
 }
 
 /// Verifies a bearer token (Warden's own or a trusted issuer's). A federated token's roles
@@ -272,7 +287,7 @@ pub async fn authenticate_at(
     // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
     // on the database for the account.
     state.engine.available()?;
-    Ok(principal::load_credential(&state.db, credential, state.now()).await?)
+    load_credential(state, credential).await
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -528,3 +528,116 @@ async fn tokens_of_a_real_oidc_provider_are_authorized_by_their_mapped_claims() 
         {"department": "audit", "classification": 0, "owner": "zed"}}, "action": "create"}]});
     assert!(!decide(service, create).await, "auditors never write");
 }
+
+async fn linking_app(idp: &FakeIssuer) -> TestApp {
+    app_trusting(issuer_yaml(
+        "corp",
+        &idp.url,
+        "EdDSA",
+        "  provision: link\n",
+    ))
+    .await
+}
+
+/// `provision: link`: the first token creates `corp.alice` (role `user`); an admin's roles
+/// and attributes then apply on top of the token's, and the account's attributes win over
+/// the claims where both give one.
+#[tokio::test]
+async fn a_linked_subject_gets_an_account_whose_admin_given_roles_and_attributes_apply() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = linking_app(&idp).await;
+    let now = now_of(&app);
+    // no roles in the token, department eng, no clearance
+    let token = key.sign(&claims(
+        &idp.url,
+        now,
+        json!({"sub": "alice", "groups": [], "clearance": null}),
+    ));
+    let me = app.get("/v1/me", &token).await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "role user comes with the account: {me:?}"
+    );
+    assert_eq!(me.body["username"], "corp.alice");
+    let admin = app.admin_token().await;
+    let shown = app.get("/v1/admin/users/corp.alice", &admin).await;
+    assert_eq!(shown.status, StatusCode::OK, "{shown:?}");
+
+    let check = |body| app.call(Method::POST, "/v1/check", Some(&token), Some(body));
+    let r = check(read_check("eng", 0)).await;
+    assert_eq!(
+        r.body["results"][0]["allowed"], false,
+        "no viewer role yet: {r:?}"
+    );
+
+    let r = app.assign(&admin, "user:corp.alice", "role:viewer").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/corp.alice",
+            Some(&admin),
+            Some(json!({"attributes": {"clearance": 2, "department": "sales"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // the account's department (sales) wins over the token's (eng)
+    let r = check(read_check("sales", 2)).await;
+    assert_eq!(r.body["results"][0]["allowed"], true, "{r:?}");
+    let r = check(read_check("eng", 0)).await;
+    assert_eq!(r.body["results"][0]["allowed"], false, "{r:?}");
+
+    // a second token of the same subject is the same account
+    let again = key.sign(&claims(&idp.url, now, json!({"sub": "alice", "jti": "2"})));
+    let me = app.get("/v1/me", &again).await;
+    assert_eq!(me.body["id"], shown.body["id"], "{me:?}");
+}
+
+#[tokio::test]
+async fn disabling_a_linked_account_denies_its_federated_tokens_at_once() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = linking_app(&idp).await;
+    let now = now_of(&app);
+    let token = key.sign(&claims(&idp.url, now, json!({"sub": "bob"})));
+    assert_eq!(app.get("/v1/me", &token).await.status, StatusCode::OK);
+    let admin = app.admin_token().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/corp.bob",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = app.get("/v1/me", &token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("disabled")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_subject_is_never_linked_to_a_local_account_that_merely_has_its_name() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = linking_app(&idp).await;
+    let r = app.register("corp.carol", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let now = now_of(&app);
+    let token = key.sign(&claims(&idp.url, now, json!({"sub": "carol"})));
+    let r = app.get("/v1/me", &token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("taken")),
+        "{r:?}"
+    );
+}

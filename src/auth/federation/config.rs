@@ -202,7 +202,7 @@ pub struct IssuerConfig {
 pub struct FederationConfigError(pub String);
 
 /// Claim names Warden sets itself on every subject: an attribute may not take them.
-const RESERVED_ATTRIBUTES: &[&str] = &["kind", "name", "principal", "scopes"];
+const RESERVED_ATTRIBUTES: &[&str] = &["kind", "name", "principal", "scopes", "resource"];
 
 fn valid_alias(a: &str) -> bool {
     (1..=32).contains(&a.len())
@@ -302,9 +302,16 @@ fn validate(r: RawIssuer, own_issuer: &str) -> Result<IssuerConfig, FederationCo
     }
     let mut attribute_claims = BTreeMap::new();
     for (name, a) in r.attribute_claims {
-        if RESERVED_ATTRIBUTES.contains(&name.as_str()) || !valid_alias(&name) {
+        let ident = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if RESERVED_ATTRIBUTES.contains(&name.as_str()) || !ident {
             return Err(err(format!(
-                "attribute_claims: `{name}` is reserved or not a name of a-z, 0-9, '-', '_'"
+                "attribute_claims: `{name}` is reserved or not an identifier (what a condition \
+                 reads as r.sub.<name>)"
             )));
         }
         if !valid_claim_path(&a.claim) {

@@ -30,6 +30,8 @@ pub struct Identity {
     pub expires_at: i64,
     /// `iat`, Unix seconds.
     pub issued_at: i64,
+    /// The issuer links its subjects to local accounts (`provision: link`).
+    pub link: bool,
 }
 
 impl Identity {
@@ -37,6 +39,23 @@ impl Identity {
     /// local username can never contain `:`, so no local account is ever this principal.
     pub fn principal_name(&self) -> String {
         format!("{}:{}", self.issuer, self.subject)
+    }
+
+    /// The name of the local account a linked subject gets: `<alias>.<sub>` when the subject
+    /// is already a lower-case username (`corp.alice`), else `<alias>.<16 hex digits of the
+    /// subject's SHA-256>` (an `auth0|…` or e-mail subject, or one differing only in case).
+    /// Linking looks accounts up by (issuer, subject), never by this name.
+    pub fn local_username(&self) -> String {
+        use sha2::Digest as _;
+        let plain = format!("{}.{}", self.issuer, self.subject);
+        let clean = self.subject.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+        if clean && plain.len() <= 64 {
+            return plain;
+        }
+        let digest = sha2::Sha256::digest(self.subject.as_bytes());
+        format!("{}.{}", self.issuer, &hex::encode(digest)[..16])
     }
 }
 
@@ -150,6 +169,7 @@ pub fn map(
             .map(str::to_owned),
     };
     Ok(Identity {
+        link: cfg.provision == super::config::Provision::Link,
         issuer: cfg.alias.clone(),
         issuer_url: cfg.issuer.clone(),
         subject,
@@ -260,6 +280,26 @@ mod tests {
         ] {
             assert!(mapped(claims.clone()).is_err(), "{claims}");
         }
+    }
+
+    #[test]
+    fn a_linked_account_name_is_the_subject_when_it_is_a_username_else_its_hash() {
+        let named = |sub: &str| {
+            mapped(json!({"sub": sub}))
+                .expect("mapped")
+                .local_username()
+        };
+        assert_eq!(named("alice"), "kc.alice");
+        for odd in ["auth0|5f1c", "Alice", "a@b.example", &"x".repeat(80)] {
+            let n = named(odd);
+            assert!(n.starts_with("kc.") && n.len() == 19, "{odd}: {n}");
+            assert!(crate::policy::username::Username::parse(&n).is_ok(), "{n}");
+        }
+        assert_ne!(
+            named("Alice"),
+            named("alice"),
+            "case is not folded into one account"
+        );
     }
 
     #[test]
