@@ -259,7 +259,13 @@ async fn verify_credential(
     token: &str,
 ) -> Result<principal::Credential, ApiError> {
     let credential =
-        principal::verify_credential(&state.keys, &state.federation, state.now(), token).await?;
+        principal::verify_credential(&state.keys, &state.federation, state.now(), token).await;
+    if let Some(issuer) = state.federation.claimed_issuer(token) {
+        state
+            .metrics
+            .federated_token(&issuer.alias, credential.is_ok());
+    }
+    let credential = credential?;
     if let principal::Credential::Federated(identity) = &credential
         && let Ok(snapshot) = state.engine.snapshot()
     {

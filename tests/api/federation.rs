@@ -641,3 +641,51 @@ async fn a_subject_is_never_linked_to_a_local_account_that_merely_has_its_name()
         "{r:?}"
     );
 }
+
+/// Operators see federated callers: tokens counted by issuer and result in /metrics, and
+/// decisions logged under `<alias>:<sub>` (issuer and subject).
+#[tokio::test]
+async fn federated_tokens_are_counted_by_issuer_and_their_decisions_logged_with_it() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let yaml = issuer_yaml("corp", &idp.url, "EdDSA", "");
+    let log = tempfile::tempdir().expect("dir");
+    let path = log.path().join("decisions.jsonl");
+    let app = TestApp::with_config(|c| {
+        trust(c, &yaml);
+        c.decision_log.sink = Some(warden::decisions::Sink::File(path.clone()));
+    })
+    .await;
+    let now = now_of(&app);
+    let good = key.sign(&claims(&idp.url, now, json!({})));
+    let expired = key.sign(&claims(
+        &idp.url,
+        now,
+        json!({"iat": now - 600, "exp": now - 300}),
+    ));
+    assert_eq!(app.get("/v1/me", &good).await.status, StatusCode::OK);
+    assert_eq!(app.get("/v1/me", &good).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/me", &expired).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let text = crate::operations::scrape(&app).await;
+    let series = |result: &str| {
+        crate::operations::value(
+            &text,
+            &format!("warden_federated_tokens_total{{issuer=\"corp\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(series("accepted"), 2.0, "{text}");
+    assert_eq!(series("refused"), 1.0, "{text}");
+    app.state
+        .decisions
+        .settle(std::time::Duration::from_secs(5))
+        .await;
+    let logged = app.state.decisions.recent("corp:42", 10);
+    assert!(
+        !logged.is_empty(),
+        "the route decisions of corp:42 are logged"
+    );
+    assert!(logged.iter().all(|r| r.resource == "/v1/me" && r.allowed));
+}
