@@ -288,6 +288,11 @@ impl Snapshot {
         self.policy.roles_of(member)
     }
 
+    /// Roles `sub` holds (its principal's and its credential's own, with what they inherit).
+    pub fn roles_held(&self, sub: &Subject) -> Vec<String> {
+        self.policy.roles_held(sub)
+    }
+
     /// Whether the policy names `member` (a role a credential claims).
     pub fn knows(&self, member: &str) -> bool {
         self.policy.knows(member)

@@ -426,9 +426,22 @@ pub struct Me {
 #[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
+    // A federated caller's roles include those their token carries.
+    let subject = principal.subject();
+    let mut user = public_user(&state, principal.user);
+    if !subject.roles.is_empty() {
+        user.roles = state
+            .engine
+            .snapshot()
+            .map(|s| s.roles_held(&subject))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.trim_start_matches("role:").to_owned())
+            .collect();
+    }
     Json(Me {
         token_scopes: principal.scopes,
-        user: public_user(&state, principal.user),
+        user,
     })
 }
 

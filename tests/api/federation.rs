@@ -65,6 +65,11 @@ async fn a_federated_token_acts_with_the_roles_scopes_and_attributes_its_claims_
     assert_eq!(me.status, StatusCode::OK, "{me:?}");
     assert_eq!(me.body["username"], "corp:42", "{me:?}");
     assert_eq!(me.body["token_scopes"], json!(["documents:read"]));
+    assert_eq!(
+        me.body["roles"],
+        json!(["user", "viewer"]),
+        "viewer and what it inherits"
+    );
 
     // the viewer rule reads department and clearance from the claims
     let check = |body| app.call(Method::POST, "/v1/check", Some(&token), Some(body));
@@ -688,4 +693,35 @@ async fn federated_tokens_are_counted_by_issuer_and_their_decisions_logged_with_
         "the route decisions of corp:42 are logged"
     );
     assert!(logged.iter().all(|r| r.resource == "/v1/me" && r.allowed));
+}
+
+#[tokio::test]
+async fn forward_auth_decides_a_federated_caller_like_a_local_one() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let yaml = issuer_yaml("corp", &idp.url, "EdDSA", "");
+    let app = TestApp::with_config(|c| {
+        trust(c, &yaml);
+        crate::forward::trust_gateway(c);
+    })
+    .await;
+    let now = now_of(&app);
+    let viewer = key.sign(&claims(&idp.url, now, json!({})));
+    let nobody = key.sign(&claims(&idp.url, now, json!({"groups": []})));
+    let forged = TestKey::ed25519("k1").sign(&claims(&idp.url, now, json!({})));
+    for (token, want) in [
+        (&viewer, StatusCode::NO_CONTENT),
+        (&nobody, StatusCode::FORBIDDEN),
+        (&forged, StatusCode::UNAUTHORIZED),
+    ] {
+        let r = crate::forward::forward(&app, token, "GET", "/api/documents").await;
+        assert_eq!(r.status, want, "{r:?}");
+        if want == StatusCode::NO_CONTENT {
+            assert_eq!(r.headers["x-warden-user"], "corp:42");
+            assert_eq!(
+                r.headers["x-warden-roles"], "user,viewer",
+                "the token's roles"
+            );
+        }
+    }
 }

@@ -16,7 +16,7 @@
 //! (a deny no matching deny rule made: an unevaluated deny rule, or no allow where an
 //! unevaluated allow rule might have allowed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::condition::{AttrRef, Attributes, EvalError, EvalErrorKind};
@@ -161,6 +161,11 @@ impl Attributes for RequestAttributes<'_> {
     }
 }
 
+static EMPTY_OBJECT: Object = Object {
+    resource: String::new(),
+    attributes: BTreeMap::new(),
+};
+
 /// One request, with its principal's roles resolved once.
 struct Request<'a> {
     sub: &'a Subject,
@@ -287,6 +292,19 @@ impl Policy {
         roles
     }
 
+    /// Roles `sub` holds in this decision: its principal's, the credential's own
+    /// ([`Subject::roles`]) that the policy knows, and everything they inherit; sorted.
+    pub fn roles_held(&self, sub: &Subject) -> Vec<String> {
+        let req = self.request(sub, &EMPTY_OBJECT, "");
+        let mut roles: Vec<String> = req
+            .roles
+            .iter()
+            .map(|&r| self.names[r as usize].to_string())
+            .collect();
+        roles.sort();
+        roles
+    }
+
     fn request<'a>(&'a self, sub: &'a Subject, obj: &'a Object, act: &'a str) -> Request<'a> {
         let principal = self.ids.get(sub.principal.as_str()).copied();
         let assigned = principal.map_or(&[][..], |p| &self.closure[p as usize][..]);
@@ -296,7 +314,9 @@ impl Policy {
             std::borrow::Cow::Borrowed(assigned)
         } else {
             let mut all = assigned.to_vec();
-            for id in sub.roles.iter().filter_map(|r| self.ids.get(r.as_str())) {
+            // Only roles: a credential naming `user:<someone>` never acts as them.
+            let named = sub.roles.iter().filter(|r| r.starts_with("role:"));
+            for id in named.filter_map(|r| self.ids.get(r.as_str())) {
                 all.push(*id);
                 all.extend_from_slice(&self.closure[*id as usize]);
             }

@@ -544,3 +544,40 @@ fn deny_reason_is_set_only_for_a_deny_that_unevaluated_rules_made() {
         );
     }
 }
+
+#[test]
+fn a_credential_s_own_roles_decide_like_assigned_ones_and_unknown_ones_grant_nothing() {
+    let p = policy(SEED);
+    // nobody assigned `federated`: its roles come with the credential
+    let with_roles = |roles: &[&str]| Subject {
+        principal: "user:corp:7".into(),
+        name: "corp:7".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        ..alice(&["docs:read"])
+    };
+    let read = |s: &Subject| p.decide(s, &doc(Some(AttrValue::Int(1))), "read").allowed;
+    let route = Object::route("/api/docs/5");
+    assert!(read(&with_roles(&["role:staff"])), "staff inherits viewer");
+    assert!(
+        p.decide(&with_roles(&["role:staff"]), &route, "GET")
+            .allowed
+    );
+    assert!(read(&with_roles(&["role:viewer"])));
+    assert!(
+        !p.decide(&with_roles(&["role:viewer"]), &route, "GET")
+            .allowed
+    );
+    for nothing in [&[][..], &["role:ghost"], &["user:alice"], &["*"]] {
+        assert!(!read(&with_roles(nothing)), "{nothing:?}");
+        assert!(
+            !p.decide(&with_roles(nothing), &route, "GET").allowed,
+            "{nothing:?}"
+        );
+    }
+    assert_eq!(
+        p.roles_held(&with_roles(&["role:staff", "role:ghost"])),
+        vec!["role:staff", "role:viewer"]
+    );
+    // the same decisions as alice, who holds staff by assignment
+    assert_eq!(p.roles_held(&alice(&[])), vec!["role:staff", "role:viewer"]);
+}
