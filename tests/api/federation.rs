@@ -725,3 +725,37 @@ async fn forward_auth_decides_a_federated_caller_like_a_local_one() {
         }
     }
 }
+
+/// `warden serve --oidc-config FILE` refuses a file with an unknown key, naming it, and an
+/// HMAC algorithm, before it stores anything.
+#[test]
+fn serve_refuses_an_oidc_config_with_an_unknown_key_or_an_hmac_algorithm() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (text, named) in [
+        (
+            issuer_yaml("corp", "https://idp.example.com", "RS256", "")
+                .replace("audiences", "audience"),
+            "unknown field `audience`",
+        ),
+        (
+            issuer_yaml("corp", "https://idp.example.com", "HS256", ""),
+            "`HS256` is never accepted",
+        ),
+    ] {
+        let file = dir.path().join("oidc.yaml");
+        std::fs::write(&file, text).expect("write");
+        let db = dir.path().join("w.db");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .env_clear()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--database-url", &format!("sqlite://{}", db.display())])
+            .arg("--oidc-config")
+            .arg(&file)
+            .output()
+            .expect("run warden");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(!db.exists(), "nothing stored");
+    }
+}
