@@ -759,3 +759,24 @@ fn serve_refuses_an_oidc_config_with_an_unknown_key_or_an_hmac_algorithm() {
         assert!(!db.exists(), "nothing stored");
     }
 }
+
+/// Keys are read again on the issuer's schedule, with no token asking for it.
+#[tokio::test]
+async fn the_jwks_is_read_again_every_refresh_interval() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let _app = app_trusting(issuer_yaml(
+        "corp",
+        &idp.url,
+        "EdDSA",
+        "  refresh_interval_secs: 1\n  min_refresh_interval_secs: 1\n",
+    ))
+    .await;
+    assert_eq!(idp.jwks_hits(), 1, "read once at start");
+    // The schedule runs on real time: wait for it (at most 10 s), asking nothing meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while idp.jwks_hits() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(idp.jwks_hits() >= 2, "{}", idp.jwks_hits());
+}

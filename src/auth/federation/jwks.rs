@@ -237,3 +237,38 @@ impl IssuerKeys {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(keys: serde_json::Value) -> JwkSet {
+        serde_json::from_value(serde_json::json!({ "keys": keys })).expect("jwks")
+    }
+
+    #[test]
+    fn only_signature_keys_of_trusted_algorithms_are_kept() {
+        let ed = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let oct = serde_json::json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"});
+        let rsa = serde_json::json!({"kty": "RSA", "kid": "rsa", "e": "AQAB",
+            "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"});
+        let enc = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "enc", "use": "enc",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let jwks = set(serde_json::json!([ed, oct, rsa, enc]));
+        let ed_only = KeySet::from_jwks(&jwks, &[Alg::EdDsa]);
+        assert_eq!(ed_only.len(), 1);
+        assert!(ed_only.get("ed").is_some_and(|k| k.alg == Alg::EdDsa));
+        assert!(
+            ed_only.get("hmac").is_none(),
+            "an HMAC key is never a verification key"
+        );
+        assert!(
+            ed_only.get("enc").is_none(),
+            "an encryption key does not verify"
+        );
+        let both = KeySet::from_jwks(&jwks, &[Alg::EdDsa, Alg::Rs256]);
+        assert!(both.get("rsa").is_some_and(|k| k.alg == Alg::Rs256));
+        assert_eq!(both.len(), 2);
+    }
+}
