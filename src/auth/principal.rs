@@ -64,12 +64,8 @@ pub async fn verify_credential(
     now: i64,
     token: &str,
 ) -> Result<Credential, AuthError> {
-    if federation.claimed_issuer(token).is_some() {
-        return federation
-            .verify(token, now)
-            .await
-            .map(Credential::Federated)
-            .map_err(|e| rejected(e.to_string()));
+    if let Some((_, verdict)) = federation.verify_claimed(token, now).await {
+        return Ok(Credential::Federated(verdict?));
     }
     verify_token(keys, now, token).map(Credential::Local)
 }
@@ -166,6 +162,12 @@ pub enum AuthError {
     /// The store could not be asked.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<super::federation::FederationError> for AuthError {
+    fn from(e: super::federation::FederationError) -> Self {
+        rejected(e.to_string())
+    }
 }
 
 fn rejected(why: impl Into<Cow<'static, str>>) -> AuthError {

@@ -258,15 +258,16 @@ async fn verify_credential(
     state: &AppState,
     token: &str,
 ) -> Result<principal::Credential, ApiError> {
-    let credential =
-        principal::verify_credential(&state.keys, &state.federation, state.now(), token).await;
-    if let Some(issuer) = state.federation.claimed_issuer(token) {
-        state
-            .metrics
-            .federated_token(&issuer.alias, credential.is_ok());
-    }
-    let credential = credential?;
-    if let principal::Credential::Federated(identity) = &credential
+    let now = state.now();
+    let credential = match state.federation.verify_claimed(token, now).await {
+        Some((issuer, verdict)) => {
+            state.metrics.federated_token(issuer, verdict.is_ok());
+            principal::Credential::Federated(verdict.map_err(principal::AuthError::from)?)
+        }
+        None => principal::Credential::Local(principal::verify_token(&state.keys, now, token)?),
+    };
+    if tracing::enabled!(tracing::Level::DEBUG)
+        && let principal::Credential::Federated(identity) = &credential
         && let Ok(snapshot) = state.engine.snapshot()
     {
         for role in identity.roles.iter().filter(|r| !snapshot.knows(r)) {

@@ -60,7 +60,8 @@ pub enum FederationError {
 pub struct Federation {
     issuers: Vec<Arc<IssuerKeys>>,
     http: reqwest::Client,
-    verified: std::sync::RwLock<HashMap<[u8; 32], Arc<Identity>>>,
+    /// Verified tokens by SHA-256: the issuer's position and the mapped identity.
+    verified: std::sync::RwLock<HashMap<[u8; 32], (usize, Arc<Identity>)>>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -165,7 +166,22 @@ impl Federation {
     /// maps its claims. A token verified before is answered from memory (its time claims are
     /// checked again).
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<Identity>, FederationError> {
-        let issuer = self.issuer_of(token).ok_or(FederationError::Invalid)?;
+        self.verify_claimed(token, now)
+            .await
+            .map_or(Err(FederationError::Invalid), |(_, r)| r)
+    }
+
+    /// None when the token claims no trusted issuer (it is Warden's own, or nobody's); else
+    /// the issuer's alias and the verdict ([`Federation::verify`]). A token verified before
+    /// is found by its hash before anything is parsed.
+    pub async fn verify_claimed(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Option<(&str, Result<Arc<Identity>, FederationError>)> {
+        if self.issuers.is_empty() {
+            return None;
+        }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
             .verified
@@ -173,27 +189,36 @@ impl Federation {
             .unwrap_or_else(|p| p.into_inner())
             .get(&digest)
             .cloned();
-        let identity = match cached {
-            Some(id) => id,
-            None => {
-                let id = Arc::new(self.verify_signed(issuer, token, now).await?);
-                self.remember(digest, id.clone(), now);
-                id
+        if let Some((at, identity)) = cached
+            && let Some(issuer) = self.issuers.get(at)
+        {
+            let verdict = check_times(&issuer.cfg, &identity, now).map(|()| identity);
+            return Some((issuer.cfg.alias.as_str(), verdict));
+        }
+        let iss = unverified_issuer(token)?;
+        // Byte for byte: `https://idp/` and `https://idp` are different issuers.
+        let at = self.issuers.iter().position(|i| i.cfg.issuer == iss)?;
+        let issuer = &self.issuers[at];
+        let verdict = match self.verify_signed(issuer, token, now).await {
+            Ok(identity) => {
+                let identity = Arc::new(identity);
+                self.remember(digest, at, identity.clone(), now);
+                check_times(&issuer.cfg, &identity, now).map(|()| identity)
             }
+            Err(e) => Err(e),
         };
-        check_times(&issuer.cfg, &identity, now)?;
-        Ok(identity)
+        Some((issuer.cfg.alias.as_str(), verdict))
     }
 
-    fn remember(&self, digest: [u8; 32], id: Arc<Identity>, now: i64) {
+    fn remember(&self, digest: [u8; 32], issuer: usize, id: Arc<Identity>, now: i64) {
         let mut map = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_VERIFIED_TOKENS {
-            map.retain(|_, i| i.expires_at > now);
+            map.retain(|_, (_, i)| i.expires_at > now);
             if map.len() >= MAX_VERIFIED_TOKENS {
                 map.clear();
             }
         }
-        map.insert(digest, id);
+        map.insert(digest, (issuer, id));
     }
 
     async fn verify_signed(
