@@ -56,12 +56,15 @@ pub enum FederationError {
     Claims(String),
 }
 
+/// A remembered verification: the issuer's position in the list and the mapped identity.
+type Verified = (usize, Arc<Identity>);
+
 /// Every trusted issuer, their keys and the verified-token cache.
 pub struct Federation {
     issuers: Vec<Arc<IssuerKeys>>,
     http: reqwest::Client,
     /// Verified tokens by SHA-256: the issuer's position and the mapped identity.
-    verified: std::sync::RwLock<HashMap<[u8; 32], (usize, Arc<Identity>)>>,
+    verified: std::sync::RwLock<HashMap<[u8; 32], Verified>>,
 }
 
 impl std::fmt::Debug for Federation {
