@@ -93,6 +93,7 @@ fn alice() -> Subject {
             ("department".into(), AttrValue::Str("eng".into())),
             ("clearance".into(), AttrValue::Int(2)),
         ]),
+        roles: Vec::new(),
     }
 }
 

@@ -209,6 +209,11 @@ pub struct ServeArgs {
     /// attribute names are logged otherwise.
     #[arg(long, env = "WARDEN_DECISION_LOG_ATTRIBUTES", value_delimiter = ',')]
     pub decision_log_attributes: Vec<String>,
+
+    /// A YAML file listing trusted OpenID Connect issuers whose access tokens Warden accepts
+    /// besides its own (README "Your identity provider"). Unknown keys are refused.
+    #[arg(long, env = "WARDEN_OIDC_CONFIG")]
+    pub oidc_config: Option<std::path::PathBuf>,
 }
 
 /// `--on-store-loss`.
@@ -273,6 +278,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `--decision-log*`.
     pub decision_log: crate::decisions::Settings,
+    /// `--oidc-config`: the trusted external issuers (none by default).
+    pub federation: Vec<crate::auth::federation::IssuerConfig>,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -462,6 +469,23 @@ impl Config {
             }
             None => None,
         };
+        let federation = match &args.oidc_config {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!(
+                        "--oidc-config / WARDEN_OIDC_CONFIG `{}`: {e}",
+                        path.display()
+                    ))
+                })?;
+                crate::auth::federation::config::parse(&text, &args.issuer).map_err(|e| {
+                    ConfigError(format!(
+                        "--oidc-config / WARDEN_OIDC_CONFIG `{}`: {e}",
+                        path.display()
+                    ))
+                })?
+            }
+        };
         Ok(Self {
             listen,
             database_url: args.database_url,
@@ -507,6 +531,7 @@ impl Config {
             matrix_limits: crate::matrix::limits::RunLimits::default(),
             metrics_listen,
             decision_log,
+            federation,
         })
     }
 
@@ -561,6 +586,7 @@ impl Config {
                 sample: 1.0,
                 attributes: Vec::new(),
             },
+            federation: Vec::new(),
         }
     }
 }

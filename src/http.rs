@@ -24,8 +24,10 @@ pub mod auth;
 pub mod check;
 pub mod client;
 pub mod console;
+pub mod discovery;
 pub mod documents;
 pub mod error;
+pub mod federated;
 pub mod forward;
 pub mod guard;
 pub mod metrics;
@@ -106,6 +108,7 @@ fn declared(example_documents: bool) -> (OpenApiRouter<AppState>, OpenApiRouter<
         .routes(routes!(ready))
         .routes(routes!(metrics::metrics))
         .merge(auth::public_router())
+        .merge(discovery::router())
         // Authenticates and decides itself: its decision is about the forwarded request.
         .merge(forward::router());
     let mut protected = OpenApiRouter::new()

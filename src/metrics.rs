@@ -98,6 +98,15 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// `warden_federated_tokens_total` labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IssuerLabels {
+    /// The trusted issuer's alias (`--oidc-config`: a bounded set).
+    pub issuer: String,
+    /// `accepted` or `refused`.
+    pub result: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -127,6 +136,7 @@ pub struct Metrics {
     rate_limited: Family<RouteLabels, Counter>,
     store_errors: Counter,
     decision_log_dropped: Counter,
+    federated_tokens: Family<IssuerLabels, Counter>,
     /// Open client connections of the main listener (`serve` increments and decrements it).
     pub connections: Gauge,
     policy_version: Gauge,
@@ -147,6 +157,7 @@ impl Metrics {
             rate_limited: Family::default(),
             store_errors: Counter::default(),
             decision_log_dropped: Counter::default(),
+            federated_tokens: Family::default(),
             connections: Gauge::default(),
             policy_version: Gauge::default(),
             policy_rules: Gauge::default(),
@@ -198,6 +209,11 @@ impl Metrics {
             m.decision_log_dropped.clone(),
         );
         registry.register(
+            "federated_tokens",
+            "Bearer tokens of trusted external issuers, by issuer alias and result (accepted, refused)",
+            m.federated_tokens.clone(),
+        );
+        registry.register(
             "connections",
             "Client connections open on the main listener",
             m.connections.clone(),
@@ -213,6 +229,16 @@ impl Metrics {
             m.policy_rules.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Counts one token claiming the trusted issuer `issuer` (its alias).
+    pub fn federated_token(&self, issuer: &str, accepted: bool) {
+        self.federated_tokens
+            .get_or_create(&IssuerLabels {
+                issuer: issuer.to_owned(),
+                result: if accepted { "accepted" } else { "refused" },
+            })
+            .inc();
     }
 
     /// Counts one answered request and its latency.

@@ -30,6 +30,8 @@ pub struct Inner {
     pub engine: Engine,
     /// Token keys.
     pub keys: KeyRing,
+    /// Trusted external OIDC issuers (`--oidc-config`) and their keys.
+    pub federation: crate::auth::federation::Federation,
     /// Password hasher.
     pub hasher: Hasher,
     /// Login and registration rate limits.

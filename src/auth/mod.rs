@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod client;
 pub mod clients;
 pub mod domain;
+pub mod federation;
 pub mod keys;
 pub mod lifecycle;
 pub mod password;

@@ -2,7 +2,9 @@
 //! out of a request is the HTTP layer's part (`http::guard`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use super::federation::{Federation, Identity};
 use super::keys::{Claims, KeyRing};
 use crate::policy::Subject;
 use crate::store::accounts::AccountKind;
@@ -18,21 +20,135 @@ pub struct Principal {
     pub user: UserRow,
     /// Effective scopes: those granted to the presented token that the user still holds.
     pub scopes: Vec<String>,
-    /// The verified claims.
+    /// The verified claims (for a federated caller: those of a Warden token, made from the
+    /// federated one, with no session).
     pub claims: Claims,
+    /// Set when the token came from a trusted external issuer: who it names there, and the
+    /// roles it carries.
+    pub federated: Option<Arc<Identity>>,
 }
 
 impl Principal {
-    /// The casbin subject for this caller, in the token's tenant.
+    /// The casbin subject for this caller, in the token's tenant. A federated caller holds
+    /// the roles their token carries on top of any the policy assigns to their principal.
     pub fn subject(&self) -> Subject {
-        let mut sub = self.user.subject(self.scopes.clone());
-        sub.tenant.clone_from(&self.claims.tid);
-        sub
+        let mut subject = self.user.subject(self.scopes.clone());
+        subject.tenant.clone_from(&self.claims.tid);
+        if let Some(f) = &self.federated {
+            subject.roles = f.roles.clone();
+        }
+        subject
     }
 
-    /// The tenant every decision for this caller is made in (the token's `tid`).
+    /// The tenant every decision for this caller is made in (the token's `tid`; for a
+    /// federated token, its issuer's tenant claim or fixed tenant, else `default`).
     pub fn tenant(&self) -> &str {
         &self.claims.tid
+    }
+
+    /// A federated caller with no local account: nothing of theirs is stored (no password,
+    /// no sessions), so account endpoints refuse them.
+    pub fn is_federated(&self) -> bool {
+        self.federated.is_some()
+    }
+}
+
+/// A verified bearer token: Warden's own, or a trusted issuer's.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Issued by this Warden.
+    Local(Claims),
+    /// Issued by a trusted external issuer, mapped.
+    Federated(Arc<Identity>),
+}
+
+/// Verifies a bearer token: with the trusted issuer's keys when its `iss` is exactly one of
+/// theirs, else as Warden's own token. CPU only for Warden's tokens; a federated token may
+/// wait for its issuer's keys (bounded by the fetch timeout, rate-limited).
+pub async fn verify_credential(
+    keys: &KeyRing,
+    federation: &Federation,
+    now: i64,
+    token: &str,
+) -> Result<Credential, AuthError> {
+    if let Some((_, verdict)) = federation.verify_claimed(token, now).await {
+        return Ok(Credential::Federated(verdict?));
+    }
+    verify_token(keys, now, token).map(Credential::Local)
+}
+
+/// The caller a verified credential names (see [`load`] for Warden's tokens).
+pub async fn load_credential(
+    db: &Db,
+    credential: Credential,
+    now: i64,
+) -> Result<Principal, AuthError> {
+    match credential {
+        Credential::Local(claims) => load(db, claims, now).await,
+        Credential::Federated(identity) => Ok(federated(identity)),
+    }
+}
+
+/// A federated caller linked to the local account `user` (`provision: link`): refused when
+/// the account is disabled. Their principal is the account's (`user:<name>`), so the roles
+/// and rules admins give it apply, on top of the token's roles. Attributes: the account's
+/// win over the token's (an admin's value is a deliberate override); the token fills in
+/// the rest. Scopes are the token's.
+pub fn linked(identity: Arc<Identity>, mut user: UserRow) -> Result<Principal, AuthError> {
+    if user.disabled {
+        return Err(rejected("the account is disabled"));
+    }
+    for (name, value) in &identity.attributes {
+        user.attributes
+            .entry(name.clone())
+            .or_insert_with(|| value.clone());
+    }
+    let mut principal = federated(identity);
+    principal.claims.sub = user.id.to_string();
+    principal.user = user;
+    Ok(principal)
+}
+
+/// A federated caller without a local account: an in-memory account named
+/// `<alias>:<sub>` (never a local username: those cannot contain `:`), with the token's
+/// attributes, scopes and the `user` kind.
+fn federated(identity: Arc<Identity>) -> Principal {
+    let name = identity.principal_name();
+    let user = UserRow {
+        id: 0,
+        username: name.clone(),
+        username_key: name.clone(),
+        email: None,
+        display_name: None,
+        password_hash: String::new(),
+        disabled: false,
+        token_generation: 0,
+        attributes: identity.attributes.clone(),
+        scopes: identity.scopes.clone(),
+        kind: AccountKind::User,
+    };
+    let claims = Claims {
+        sub: name,
+        iss: identity.issuer_url.clone(),
+        aud: String::new(),
+        exp: identity.expires_at,
+        nbf: identity.issued_at,
+        iat: identity.issued_at,
+        jti: String::new(),
+        scope: identity.scopes.join(" "),
+        r#gen: 0,
+        sid: String::new(),
+        kind: AccountKind::User,
+        tid: identity
+            .tenant
+            .clone()
+            .unwrap_or_else(|| crate::policy::rule::DEFAULT_TENANT.to_owned()),
+    };
+    Principal {
+        user,
+        scopes: identity.scopes.clone(),
+        claims,
+        federated: Some(identity),
     }
 }
 
@@ -59,8 +175,27 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+impl From<super::federation::FederationError> for AuthError {
+    fn from(e: super::federation::FederationError) -> Self {
+        rejected(e.to_string())
+    }
+}
+
 fn rejected(why: impl Into<Cow<'static, str>>) -> AuthError {
     AuthError::Rejected(why.into())
+}
+
+/// A federated caller acts in the tenant its issuer names only while that tenant exists and
+/// is enabled (the default tenant always is): the issuer vouches for membership, Warden for
+/// the directory, so disabling a tenant refuses its federated tokens at once too.
+pub async fn check_federated_tenant(db: &Db, principal: &Principal) -> Result<(), AuthError> {
+    if !principal.is_federated() || principal.tenant() == crate::policy::rule::DEFAULT_TENANT {
+        return Ok(());
+    }
+    match store::tenants::find(db, principal.tenant()).await? {
+        Some(t) if t.disabled == 0 => Ok(()),
+        _ => Err(rejected("the token's tenant is disabled or does not exist")),
+    }
 }
 
 /// Verifies an access token and loads its user, rejecting disabled users, tokens from an
@@ -152,5 +287,6 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
         user: UserRow::clone(&user),
         scopes,
         claims,
+        federated: None,
     })
 }

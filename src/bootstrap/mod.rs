@@ -73,7 +73,12 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     let decisions = crate::decisions::DecisionLog::start(&config.decision_log)
         .map_err(|e| err("--decision-log")(e.to_string()))?;
     let engine = Engine::new(db.clone());
+    // Trusted issuers' keys are read before the first request (each bounded by a timeout);
+    // one that cannot be read is retried in the background and its tokens refused meanwhile.
+    let federation = crate::auth::federation::Federation::new(config.federation.clone());
+    federation.start().await;
     let state = AppState::new(Inner {
+        federation,
         limiter: RateLimiter::new(config.login_limits, config.register_limits),
         metrics: crate::metrics::Metrics::new(engine.reloads()),
         decisions,

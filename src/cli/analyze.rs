@@ -86,6 +86,7 @@ fn file_subjects(rules: &RuleSet) -> Vec<Subject> {
             scopes: scopes.clone(),
             attributes: BTreeMap::new(),
             tenant: crate::policy::rule::DEFAULT_TENANT.into(),
+            roles: Vec::new(),
         })
         .collect()
 }

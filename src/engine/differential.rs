@@ -178,6 +178,7 @@ fn subject_strategy() -> impl Strategy<Value = Subject> {
                 scopes,
                 tenant: tenant.to_owned(),
                 attributes,
+                roles: Vec::new(),
             }
         })
 }
@@ -493,6 +494,7 @@ async fn the_oracle_applies_the_rule_for_unevaluable_conditions_on_casbins_answe
         scopes: vec![],
         tenant: crate::policy::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(9))]),
+        roles: Vec::new(),
     };
     let doc = Object {
         resource: "document".into(),

@@ -313,6 +313,16 @@ impl Snapshot {
     pub fn is_installation_admin(&self, member: &str) -> bool {
         self.policy.is_installation_admin(member)
     }
+
+    /// Roles `sub` holds (its principal's and its credential's own, with what they inherit).
+    pub fn roles_held(&self, sub: &Subject) -> Vec<String> {
+        self.policy.roles_held(sub)
+    }
+
+    /// Whether the policy names `member` (a role a credential claims).
+    pub fn knows(&self, member: &str) -> bool {
+        self.policy.knows(member)
+    }
 }
 
 /// The engine: the current snapshot plus what is needed to load the next one.
@@ -465,7 +475,9 @@ impl Engine {
         let snap = self.current.load();
         let snap = snap.as_ref().ok_or(AuthzError::Unavailable)?;
         let decision = snap.decide(sub, obj, act);
-        if self.shadow.sampled() {
+        // casbin-rs resolves roles from assignments only: a credential's own roles (a
+        // federated token's) are not something it can re-decide.
+        if sub.roles.is_empty() && self.shadow.sampled() {
             self.shadow.spawn(snap.clone(), sub, obj, act, &decision);
         }
         Ok(decision)

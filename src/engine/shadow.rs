@@ -143,6 +143,7 @@ mod tests {
             scopes: vec![],
             tenant: crate::policy::rule::DEFAULT_TENANT.into(),
             attributes: Default::default(),
+            roles: Vec::new(),
         };
         let obj = Object::route("/v1/admin/rules");
         let fast = snap.decide(&sub, &obj, "GET");

@@ -378,13 +378,29 @@ pub async fn revoke(
     Ok(StatusCode::OK)
 }
 
+/// Account endpoints (password, sessions) are for Warden's own accounts: a federated
+/// caller's password and sessions live at their identity provider.
+fn refuse_federated(principal: &Principal) -> Result<(), ApiError> {
+    if principal.is_federated() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "federated_caller",
+            "this token was issued by an external identity provider: manage its sessions and \
+             password there",
+        ));
+    }
+    Ok(())
+}
+
 /// Reject every token issued to the caller so far (access and refresh).
 #[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::http::error::ErrorBody)))]
+    responses((status = 204, description = "all earlier tokens revoked"), (status = 401, body = crate::http::error::ErrorBody),
+        (status = 403, description = "federated_caller: a token of an external issuer is revoked there", body = crate::http::error::ErrorBody)))]
 pub async fn logout_all(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<StatusCode, ApiError> {
+    refuse_federated(&principal)?;
     let now = state.now();
     store::users::bump_token_generation(&state.db, principal.user.id, now).await?;
     store::tokens::revoke_all_of_user(&state.db, principal.user.id, now).await?;
@@ -416,9 +432,22 @@ pub struct Me {
 #[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
+    // A federated caller's roles include those their token carries.
+    let subject = principal.subject();
+    let mut user = public_user(&state, principal.user);
+    if !subject.roles.is_empty() {
+        user.roles = state
+            .engine
+            .snapshot()
+            .map(|s| s.roles_held(&subject))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.trim_start_matches("role:").to_owned())
+            .collect();
+    }
     Json(Me {
         token_scopes: principal.scopes,
-        user: public_user(&state, principal.user),
+        user,
     })
 }
 
@@ -514,6 +543,7 @@ pub async fn change_password(
     principal: Principal,
     Json(req): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
+    refuse_federated(&principal)?;
     let new = Password::parse(req.new_password.expose_secret())
         .map_err(|e| ApiError::validation("new_password", e))?;
     crate::auth::lifecycle::change_password(

@@ -289,8 +289,9 @@ pub async fn forward(
         return Err(ApiError::forbidden());
     }
     let user = &principal.user.username_key;
+    // A federated caller's token roles count too.
     let roles: Vec<String> = snap
-        .roles_of(&format!("user:{user}"))
+        .roles_held(&subject)
         .into_iter()
         .map(|r| r.trim_start_matches("role:").to_owned())
         .collect();

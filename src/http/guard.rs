@@ -261,9 +261,50 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// The caller a request's bearer token names: 401 without one, or with one that is not
 /// acceptable (see [`principal::verify`]).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    principal::verify(&state.keys, &state.db, state.now(), bearer(headers)?)
-        .await
-        .map_err(ApiError::from)
+    let credential = verify_credential(state, bearer(headers)?).await?;
+    load_credential(state, credential).await
+}
+
+/// The caller a verified credential names; a federated subject of a `provision: link` issuer
+/// is linked to its local account here (created on first use).
+async fn load_credential(
+    state: &AppState,
+    credential: principal::Credential,
+) -> Result<Principal, ApiError> {
+    let principal = match credential {
+        principal::Credential::Federated(identity) if identity.link => {
+            let user = crate::http::federated::linked_account(state, &identity).await?;
+            principal::linked(identity, user)?
+        }
+        other => principal::load_credential(&state.db, other, state.now()).await?,
+    };
+    principal::check_federated_tenant(&state.db, &principal).await?;
+    Ok(principal)
+}
+
+/// Verifies a bearer token (Warden's own or a trusted issuer's). A federated token's roles
+/// that the policy does not know are dropped here, and logged: a claim never creates a role.
+async fn verify_credential(
+    state: &AppState,
+    token: &str,
+) -> Result<principal::Credential, ApiError> {
+    let now = state.now();
+    let credential = match state.federation.verify_claimed(token, now).await {
+        Some((issuer, verdict)) => {
+            state.metrics.federated_token(issuer, verdict.is_ok());
+            principal::Credential::Federated(verdict.map_err(principal::AuthError::from)?)
+        }
+        None => principal::Credential::Local(principal::verify_token(&state.keys, now, token)?),
+    };
+    if tracing::enabled!(tracing::Level::DEBUG)
+        && let principal::Credential::Federated(identity) = &credential
+        && let Ok(snapshot) = state.engine.snapshot()
+    {
+        for role in identity.roles.iter().filter(|r| !snapshot.knows(r)) {
+            tracing::debug!(issuer = %identity.issuer, %role, "token role unknown to the policy; ignored");
+        }
+    }
+    Ok(credential)
 }
 
 /// The caller of a request that may name a minimum policy version `min`, in the order that
@@ -278,12 +319,12 @@ pub async fn authenticate_at(
     headers: &HeaderMap,
     min: Result<Option<i64>, ApiError>,
 ) -> Result<Principal, ApiError> {
-    let claims = principal::verify_token(&state.keys, state.now(), bearer(headers)?)?;
+    let credential = verify_credential(state, bearer(headers)?).await?;
     reach_min_version(state, headers, min?).await?;
     // No decision can be made (no policy, or a lost store in deny mode): 503 without waiting
     // on the database for the account.
     state.engine.available()?;
-    Ok(principal::load(&state.db, claims, state.now()).await?)
+    load_credential(state, credential).await
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -30,6 +30,7 @@ impl Matrix {
                 .clone()
                 .unwrap_or_else(|| crate::policy::rule::DEFAULT_TENANT.into()),
             attributes,
+            roles: Vec::new(),
         })
     }
 

@@ -95,6 +95,7 @@ impl UserRow {
             scopes,
             tenant: crate::policy::rule::DEFAULT_TENANT.into(),
             attributes,
+            roles: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod documents;
+pub mod federation;
 pub mod filter;
 pub mod keys;
 pub mod lifecycle;

@@ -135,6 +135,7 @@ async fn plan_rows_equal_the_rows_the_decision_function_allows_on_random_policie
             scopes: vec![],
             attributes,
             tenant: g.pick(&["default", "acme"]).into(),
+            roles: Vec::new(),
         };
         let plan = analysis::plan(
             &policy,

@@ -16,7 +16,7 @@ const FORWARD: &str = "/v1/authz/forward";
 const GATEWAY: &str = "10.1.2.3";
 
 /// Trusts the gateway's network.
-fn trust_gateway(c: &mut warden::config::Config) {
+pub(crate) fn trust_gateway(c: &mut warden::config::Config) {
     c.proxies.trusted = vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
 }
 
@@ -48,7 +48,7 @@ fn ask(
 }
 
 /// What Caddy and Traefik send for `method uri`.
-async fn forward(app: &TestApp, token: &str, method: &str, uri: &str) -> TestResponse {
+pub(crate) async fn forward(app: &TestApp, token: &str, method: &str, uri: &str) -> TestResponse {
     app.send(ask(
         Some(GATEWAY),
         Some(token),

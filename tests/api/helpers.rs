@@ -1,6 +1,7 @@
 //! `TestApp`: a fresh database, the real router, one method per endpoint.
 
 pub mod browser;
+pub mod oidc;
 pub mod service_accounts;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ mod conditions;
 mod console;
 mod errors;
 mod etag;
+mod federation;
 mod forward;
 mod head;
 mod healthcheck;

@@ -13,7 +13,7 @@ use warden::store::{self, documents::DocumentFields};
 
 use crate::helpers::*;
 
-fn seed_matrix() -> Matrix {
+pub(crate) fn seed_matrix() -> Matrix {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/policies/matrices/seed.yaml"
@@ -22,7 +22,7 @@ fn seed_matrix() -> Matrix {
     Matrix::from_yaml(&text).expect("seed.yaml is valid")
 }
 
-async fn engine_cells(m: &Matrix) -> Vec<Cell> {
+pub(crate) async fn engine_cells(m: &Matrix) -> Vec<Cell> {
     let policy = parse_policy(SEED_POLICY).expect("seed policy");
     let under_test = m.policy_under_test(&policy).expect("policy");
     m.run(&under_test).expect("run")
@@ -45,6 +45,18 @@ fn attr_int(attrs: &BTreeMap<String, AttrValue>, k: &str) -> i32 {
 async fn http_cells(m: &Matrix) -> Vec<Cell> {
     let app = TestApp::new().await;
     let tokens = app.matrix_subject_tokens(m).await;
+    http_cells_as(&app, m, &tokens, &|name: &str| name.to_owned()).await
+}
+
+/// The matrix through HTTP with each subject's `tokens`; `policy_name` is the name the policy
+/// knows a subject by (`r.sub.name`: the user name, or `<alias>:<sub>` for a federated caller),
+/// which object owners that are matrix subjects are stored as.
+pub(crate) async fn http_cells_as(
+    app: &TestApp,
+    m: &Matrix,
+    tokens: &BTreeMap<String, String>,
+    policy_name: &dyn Fn(&str) -> String,
+) -> Vec<Cell> {
     let mut cells = Vec::new();
     for subject in m.subjects.keys() {
         for (object, o) in &m.objects {
@@ -53,6 +65,12 @@ async fn http_cells(m: &Matrix) -> Vec<Cell> {
                 attr_str(&o.attributes, "owner"),
                 attr_int(&o.attributes, "classification"),
             );
+            let owner = if m.subjects.contains_key(&owner) {
+                policy_name(&owner)
+            } else {
+                owner
+            };
+            let own_name = policy_name(subject);
             for action in &m.actions {
                 // a fresh copy of the object per cell, so deletes and updates cannot leak
                 let fields = DocumentFields {
@@ -67,7 +85,7 @@ async fn http_cells(m: &Matrix) -> Vec<Cell> {
                 // the object's department and classification
                 let source = DocumentFields {
                     department: "scratch",
-                    owner: subject,
+                    owner: &own_name,
                     classification: 0,
                     ..fields
                 };

@@ -29,14 +29,14 @@ async fn get_from(app: &TestApp, peer: &str, path: &str, headers: &[(&str, &str)
     app.send(req).await
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let r = get_from(app, "127.0.0.1", "/metrics", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     r.body.as_str().expect("text").to_owned()
 }
 
 /// The value of the series `name{labels}` (labels exactly as rendered), 0 when absent.
-fn value(text: &str, series: &str) -> f64 {
+pub(crate) fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |v| v.trim().parse().expect("number"))

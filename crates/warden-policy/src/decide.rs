@@ -16,7 +16,7 @@
 //! (a deny no matching deny rule made: an unevaluated deny rule, or no allow where an
 //! unevaluated allow rule might have allowed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::condition::{AttrRef, Attributes, EvalError, EvalErrorKind};
@@ -170,13 +170,18 @@ impl Attributes for RequestAttributes<'_> {
     }
 }
 
+static EMPTY_OBJECT: Object = Object {
+    resource: String::new(),
+    attributes: BTreeMap::new(),
+};
+
 /// One request, with its principal's roles resolved once.
 struct Request<'a> {
     sub: &'a Subject,
     obj: &'a Object,
     act: &'a str,
     principal: Option<u32>,
-    roles: &'a [u32],
+    roles: std::borrow::Cow<'a, [u32]>,
 }
 
 impl Policy {
@@ -308,6 +313,12 @@ impl Policy {
         &self.assignments
     }
 
+    /// Whether a rule or an assignment names `member` (`role:<name>`, `user:<name>`): a
+    /// credential's role that the policy does not know grants nothing.
+    pub fn knows(&self, member: &str) -> bool {
+        self.ids.contains_key(member)
+    }
+
     /// Roles of a member (`user:<name>` or `role:<name>`) in the [`DEFAULT_TENANT`]
     /// (where every assignment made before tenants lives), direct and inherited, sorted.
     ///
@@ -343,9 +354,38 @@ impl Policy {
         &self.closure[id as usize]
     }
 
+    /// Roles `sub` holds in this decision: its principal's, the credential's own
+    /// ([`Subject::roles`]) that the policy knows, and everything they inherit; sorted.
+    pub fn roles_held(&self, sub: &Subject) -> Vec<String> {
+        let req = self.request(sub, &EMPTY_OBJECT, "");
+        let mut roles: Vec<String> = req
+            .roles
+            .iter()
+            .map(|&r| self.names[r as usize].to_string())
+            .collect();
+        roles.sort();
+        roles
+    }
+
     fn request<'a>(&'a self, sub: &'a Subject, obj: &'a Object, act: &'a str) -> Request<'a> {
         let principal = self.ids.get(sub.principal.as_str()).copied();
-        let roles = principal.map_or(&[][..], |p| self.held(p, &sub.tenant));
+        let assigned = principal.map_or(&[][..], |p| self.held(p, &sub.tenant));
+        // A credential's own roles (a federated token's), with what each inherits in the
+        // request's tenant; unknown names resolve to nothing, so a claim can never create a role.
+        let roles = if sub.roles.is_empty() {
+            std::borrow::Cow::Borrowed(assigned)
+        } else {
+            let mut all = assigned.to_vec();
+            // Only roles: a credential naming `user:<someone>` never acts as them.
+            let named = sub.roles.iter().filter(|r| r.starts_with("role:"));
+            for id in named.filter_map(|r| self.ids.get(r.as_str())) {
+                all.push(*id);
+                all.extend_from_slice(self.held(*id, &sub.tenant));
+            }
+            all.sort_unstable();
+            all.dedup();
+            std::borrow::Cow::Owned(all)
+        };
         Request {
             sub,
             obj,

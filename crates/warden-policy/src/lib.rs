@@ -46,6 +46,11 @@ pub struct Subject {
     /// Attributes (department, clearance, ...), flattened into `r.sub.*`.
     #[serde(flatten)]
     pub attributes: BTreeMap<String, AttrValue>,
+    /// Roles the caller's credential carries (`role:<name>`: a federated token's mapped
+    /// roles), held on top of those the policy assigns to `principal`, with everything they
+    /// inherit. A role the policy does not know grants nothing. Empty for local callers.
+    #[serde(skip)]
+    pub roles: Vec<String>,
 }
 
 /// What is being accessed. Serialised as `r.obj`.

@@ -156,6 +156,7 @@ fn random_subject(g: &mut Gen) -> Subject {
         },
         attributes: attributes(g, &["department", "clearance", "flag", "tags"]),
         tenant: g.pick(&["t1", "t2"]).to_string(),
+        roles: Vec::new(),
     }
 }
 
@@ -252,6 +253,7 @@ fn seed_subject(name: &str, attributes: &[(&str, AttrValue)]) -> Subject {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
         tenant: crate::rule::DEFAULT_TENANT.into(),
+        roles: Vec::new(),
     }
 }
 

@@ -24,6 +24,7 @@ fn alice(scopes: &[&str]) -> Subject {
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         tenant: crate::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::from([("clearance".into(), AttrValue::Int(2))]),
+        roles: Vec::new(),
     }
 }
 
@@ -261,6 +262,7 @@ fn an_unevaluable_allow_grants_nothing_and_an_unevaluable_deny_denies() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        roles: Vec::new(),
     };
     let alice = person(
         "alice",
@@ -468,6 +470,7 @@ fn an_unevaluated_rule_is_named_with_its_effect_reason_and_what_to_send() {
         scopes: vec![],
         tenant: crate::rule::DEFAULT_TENANT.into(),
         attributes: BTreeMap::new(),
+        roles: Vec::new(),
     };
     let got = p.decide(&bob, &doc(Some(AttrValue::Int(1))), "update");
     assert_eq!(
@@ -552,6 +555,7 @@ fn in_tenant(principal: &str, tenant: &str) -> Subject {
         name: principal.trim_start_matches("user:").into(),
         scopes: vec![],
         tenant: tenant.into(),
+        roles: Vec::new(),
         attributes: BTreeMap::new(),
     }
 }
@@ -653,4 +657,41 @@ fn a_new_member_of_a_tenant_decides_like_a_full_compile_in_every_tenant() {
             }
         }
     }
+}
+
+#[test]
+fn a_credential_s_own_roles_decide_like_assigned_ones_and_unknown_ones_grant_nothing() {
+    let p = policy(SEED);
+    // nobody assigned `federated`: its roles come with the credential
+    let with_roles = |roles: &[&str]| Subject {
+        principal: "user:corp:7".into(),
+        name: "corp:7".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        ..alice(&["docs:read"])
+    };
+    let read = |s: &Subject| p.decide(s, &doc(Some(AttrValue::Int(1))), "read").allowed;
+    let route = Object::route("/api/docs/5");
+    assert!(read(&with_roles(&["role:staff"])), "staff inherits viewer");
+    assert!(
+        p.decide(&with_roles(&["role:staff"]), &route, "GET")
+            .allowed
+    );
+    assert!(read(&with_roles(&["role:viewer"])));
+    assert!(
+        !p.decide(&with_roles(&["role:viewer"]), &route, "GET")
+            .allowed
+    );
+    for nothing in [&[][..], &["role:ghost"], &["user:alice"], &["*"]] {
+        assert!(!read(&with_roles(nothing)), "{nothing:?}");
+        assert!(
+            !p.decide(&with_roles(nothing), &route, "GET").allowed,
+            "{nothing:?}"
+        );
+    }
+    assert_eq!(
+        p.roles_held(&with_roles(&["role:staff", "role:ghost"])),
+        vec!["role:staff", "role:viewer"]
+    );
+    // the same decisions as alice, who holds staff by assignment
+    assert_eq!(p.roles_held(&alice(&[])), vec!["role:staff", "role:viewer"]);
 }
