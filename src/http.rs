@@ -31,6 +31,7 @@ pub mod guard;
 pub mod metrics;
 pub mod observe;
 mod openapi;
+pub mod stream;
 use openapi::ApiDoc;
 
 /// Largest accepted request body.
@@ -110,6 +111,7 @@ fn declared(example_documents: bool) -> (OpenApiRouter<AppState>, OpenApiRouter<
     let mut protected = OpenApiRouter::new()
         .merge(auth::protected_router())
         .merge(check::router())
+        .merge(stream::router())
         .merge(admin::router());
     if example_documents {
         protected = protected.merge(documents::router());

@@ -29,4 +29,5 @@ mod server;
 mod service_accounts;
 mod sessions;
 mod storage;
+mod stream;
 mod tokens;
