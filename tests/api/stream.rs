@@ -229,7 +229,11 @@ fn the_openapi_document_has_no_tuple_schemas_that_client_generators_refuse() {
     let text = doc.to_string();
     for refused in ["prefixItems", r#""items":false"#] {
         if let Some(at) = text.find(refused) {
-            let from = text[..at].char_indices().rev().nth(300).map_or(0, |(i, _)| i);
+            let from = text[..at]
+                .char_indices()
+                .rev()
+                .nth(300)
+                .map_or(0, |(i, _)| i);
             panic!("a tuple schema is left: ...{}", &text[from..at + 40]);
         }
     }

@@ -11,11 +11,13 @@ use tokio::sync::oneshot;
 use crate::{Authed, Check, Decided, Error, Result};
 
 type Waiter = (Check, oneshot::Sender<Result<Decided>>);
+/// Checks are batched per token and minimum version.
+type Key = (std::sync::Arc<str>, Option<i64>);
 
 /// Queues by (token, minimum version).
 #[derive(Debug, Default)]
 pub(crate) struct Batcher {
-    queues: Mutex<HashMap<(std::sync::Arc<str>, Option<i64>), Vec<Waiter>>>,
+    queues: Mutex<HashMap<Key, Vec<Waiter>>>,
 }
 
 impl Batcher {

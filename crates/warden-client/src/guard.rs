@@ -43,6 +43,25 @@ use warden_policy::Object;
 use crate::replica::Replica;
 use crate::{Check, Client, Error, POLICY_VERSION_HEADER, PolicySubject};
 
+/// Who a request the guard allowed comes from, in the request's extensions for handlers
+/// (object checks: [`Guard::check_object`]).
+#[derive(Clone)]
+pub struct Caller {
+    /// The bearer token.
+    pub token: Arc<str>,
+    /// The subject the replica decided with (replica mode).
+    pub subject: Option<Arc<warden_policy::Subject>>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never printed.
+        f.debug_struct("Caller")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Most cached entries; a full cache is emptied (a flood of tokens costs requests, not memory).
 const MAX_CACHED: usize = 10_000;
 
@@ -135,8 +154,14 @@ impl Guard {
         cache.insert(key, entry);
     }
 
-    /// Decides one request: `Ok(version)` when allowed, else the refusal to send.
-    pub async fn decide(&self, token: &str, method: &str, path: &str) -> Result<i64, Response> {
+    /// Decides one request: `Ok` (the version, and in replica mode the caller's subject) when
+    /// allowed, else the refusal to send.
+    pub async fn decide(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<(i64, Option<Arc<warden_policy::Subject>>), Response> {
         use std::sync::atomic::Ordering::Relaxed;
         let action = if method == "HEAD" { "GET" } else { method };
         match &self.mode {
@@ -152,7 +177,7 @@ impl Guard {
                     && at.elapsed() < self.ttl
                 {
                     return if allowed {
-                        Ok(version)
+                        Ok((version, None))
                     } else {
                         Err(refusal(
                             StatusCode::FORBIDDEN,
@@ -179,7 +204,7 @@ impl Guard {
                     },
                 );
                 if allowed {
-                    Ok(version)
+                    Ok((version, None))
                 } else {
                     Err(refusal(
                         StatusCode::FORBIDDEN,
@@ -200,7 +225,7 @@ impl Guard {
                     ));
                 };
                 if outcome.allowed {
-                    Ok(version)
+                    Ok((version, Some(subject)))
                 } else {
                     Err(refusal(
                         StatusCode::FORBIDDEN,
@@ -210,6 +235,51 @@ impl Guard {
                 }
             }
         }
+    }
+
+    /// Object-level check for a handler: may `caller` do `action` on `object`? `Err` is the
+    /// answer to send (403 when denied, 503 when nothing can decide). Remote mode asks
+    /// `/v1/check` (batched with concurrent checks); replica mode decides in-process.
+    pub async fn check_object(
+        &self,
+        caller: &Caller,
+        object: &Object,
+        action: &str,
+    ) -> Result<(), Response> {
+        let allowed = match (&self.mode, &caller.subject) {
+            (Mode::Replica(replica), Some(subject)) => {
+                let Some((outcome, _)) = replica.decide(subject, object, action) else {
+                    return Err(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "no policy is loaded yet; all access is denied",
+                    ));
+                };
+                outcome.allowed
+            }
+            _ => {
+                let check = Check::object(&object.resource, object.attributes.clone(), action);
+                self.client
+                    .with_token(&caller.token)
+                    .allowed(check)
+                    .await
+                    .map_err(from_warden)?
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(refusal(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the policy does not allow this request",
+            ))
+        }
+    }
+
+    /// The caller's plain (lower-cased) name, as the policy sees it (`/v1/me`, cached).
+    pub async fn caller_name(&self, token: &str) -> Result<String, Response> {
+        Ok(self.subject(token).await?.name.clone())
     }
 
     /// The caller's subject, from the cache or `/v1/me`.
@@ -351,7 +421,12 @@ where
                 ));
             }
             match guard.decide(&token, req.method().as_str(), &path).await {
-                Ok(version) => {
+                Ok((version, subject)) => {
+                    let mut req = req;
+                    req.extensions_mut().insert(Caller {
+                        token: token.into(),
+                        subject,
+                    });
                     let mut res = inner.call(req).await?;
                     res.headers_mut()
                         .entry(POLICY_VERSION_HEADER)
