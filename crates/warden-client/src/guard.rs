@@ -277,6 +277,18 @@ impl Guard {
         }
     }
 
+    /// Caches `subject` for `token` as if `/v1/me` had answered it (replica mode; benchmarks
+    /// and tests that have no Warden to ask). It expires like any cached subject.
+    pub fn preload_subject(&self, token: &str, subject: warden_policy::Subject) {
+        self.remember(
+            format!("me {token}"),
+            Cached::Subject {
+                subject: Arc::new(subject),
+                at: Instant::now(),
+            },
+        );
+    }
+
     /// The caller's plain (lower-cased) name, as the policy sees it (`/v1/me`, cached).
     pub async fn caller_name(&self, token: &str) -> Result<String, Response> {
         Ok(self.subject(token).await?.name.clone())

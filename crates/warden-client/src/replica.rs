@@ -146,6 +146,27 @@ impl Replica {
         }
     }
 
+    /// A replica fixed at `doc` that follows nothing (offline tools, tests and benchmarks).
+    ///
+    /// # Errors
+    /// The document does not compile.
+    pub fn fixed(
+        doc: PolicyDocument,
+    ) -> std::result::Result<Self, warden_policy::replica::ReplicaError> {
+        let version = doc.version;
+        let policy = doc.compile()?;
+        let shared = Arc::new(Shared {
+            current: ArcSwapOption::new(Some(Arc::new(Compiled { version, policy }))),
+            version: watch::channel(version).0,
+            connections: AtomicU64::new(0),
+            kick: tokio::sync::Notify::new(),
+        });
+        Ok(Self {
+            shared,
+            _stop: Arc::new(StopOnDrop(Arc::new(tokio::sync::Notify::new()))),
+        })
+    }
+
     /// The version decided with, if any snapshot arrived.
     pub fn version(&self) -> Option<i64> {
         self.shared.current.load().as_ref().map(|c| c.version)
