@@ -39,7 +39,7 @@ fn document() -> PolicyDocument {
     let assignments = vec![AssignmentText {
         id: 1,
         member: "user:alice".into(),
-        role: "role:r7".into(),
+        role: "role:r8".into(),
     }];
     PolicyDocument {
         version: 1,
@@ -52,7 +52,7 @@ fn document() -> PolicyDocument {
 async fn run(app: &Router, n: u32) -> f64 {
     let started = Instant::now();
     for _ in 0..n {
-        let req = Request::get("/svc7/items/42")
+        let req = Request::get("/svc8/items/42")
             .header("authorization", "Bearer bench-token")
             .body(Body::empty())
             .expect("request");
@@ -76,7 +76,7 @@ async fn main() {
             attributes: [("department".to_owned(), AttrValue::Str("eng".into()))].into(),
         },
     );
-    let route = || Router::new().route("/svc7/items/{id}", get(|| async { "item" }));
+    let route = || Router::new().route("/svc8/items/{id}", get(|| async { "item" }));
     let bare = route();
     let guarded = route().layer(guard);
     // warm-up, then alternate to share the machine's noise

@@ -29,6 +29,9 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("w.db").display());
     let mut config = warden::config::Config::for_database(&url);
     config.admin_password = Some("admin-password-1".to_owned().into());
+    // 1,000 subscribers from one address: above the default per-client connection limit (64).
+    config.transport.max_connections = 4096;
+    config.transport.max_connections_per_client = 2048;
     let started = warden::bootstrap::start(config, Arc::new(warden::clock::SystemClock))
         .await
         .expect("start");
