@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod observe;
 mod openapi;
 pub mod plan;
+pub mod stream;
 use openapi::ApiDoc;
 
 /// Largest accepted request body.
@@ -115,6 +116,7 @@ fn declared(example_documents: bool) -> (OpenApiRouter<AppState>, OpenApiRouter<
         .merge(auth::protected_router())
         .merge(check::router())
         .merge(plan::router())
+        .merge(stream::router())
         .merge(admin::router());
     if example_documents {
         protected = protected.merge(documents::router());

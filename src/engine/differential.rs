@@ -371,7 +371,20 @@ fn run(cases: u32, dense: bool) -> Seen {
             .ok()?;
             without.with_assignment(1, last)
         });
+        // A replica (warden-client) compiles the policy from the stream's JSON document: a
+        // third party that must decide exactly like the server.
+        let json = snap.document_json();
+        let doc: crate::policy::replica::PolicyDocument =
+            serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let replica = doc
+            .compile()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         for (sub, obj, act) in &case.requests {
+            let (r, s) = (
+                replica.decide(sub, obj, act),
+                snap.policy().decide(sub, obj, act),
+            );
+            prop_assert_eq!(&r, &s, "replica {:?} {:?} {}", sub, obj, act);
             if let Some(inc) = &incremental {
                 let (a, b) = (inc.decide(sub, obj, act), snap.decide(sub, obj, act));
                 prop_assert_eq!(&a, &b, "incremental {:?} {:?} {}", sub, obj, act);

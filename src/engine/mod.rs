@@ -41,6 +41,7 @@ use crate::policy::{Object, Subject};
 use crate::store::{self, Db};
 
 use crate::policy::model::MODEL;
+use crate::policy::replica::PolicyDocument;
 
 /// The only effect Warden accepts: deny overrides allow, no match is deny. casbin-rs panics
 /// on unknown effects and `!some(where (p.eft == deny))` allows by default; both are refused.
@@ -98,6 +99,9 @@ pub struct Snapshot {
     /// The policy's matrices: as stored, and parsed (the live set the invariants, the grid
     /// and the previews use).
     matrices: Arc<[(MatrixText, Matrix)]>,
+    /// The policy as replicas receive it (JSON of a [`PolicyDocument`]), serialised once
+    /// however many followers are sent it.
+    document: std::sync::OnceLock<Arc<str>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -192,6 +196,7 @@ impl Snapshot {
             model: model.into(),
             oracle: oracle::Oracle::default(),
             matrices,
+            document: std::sync::OnceLock::new(),
         })
     }
 
@@ -205,6 +210,7 @@ impl Snapshot {
             model: self.model.clone(),
             oracle: oracle::Oracle::default(),
             matrices: self.matrices.clone(),
+            document: std::sync::OnceLock::new(),
         })
     }
 
@@ -217,6 +223,7 @@ impl Snapshot {
             model: self.model.clone(),
             oracle: oracle::Oracle::default(),
             matrices: self.matrices.clone(),
+            document: std::sync::OnceLock::new(),
         }
     }
 
@@ -288,6 +295,18 @@ impl Snapshot {
         }
     }
 
+    /// The policy as replicas receive it (`GET /v1/policy/stream`): the JSON of a
+    /// [`PolicyDocument`], built on first use and shared by every follower.
+    pub fn document_json(&self) -> Arc<str> {
+        self.document
+            .get_or_init(|| {
+                let doc = PolicyDocument::of(self.version, &self.model, &self.policy);
+                // Strings and integers only: serialising it cannot fail.
+                serde_json::to_string(&doc).unwrap_or_default().into()
+            })
+            .clone()
+    }
+
     /// Roles of a member (`user:<name>` or `role:<name>`), direct and inherited, sorted.
     pub fn roles_of(&self, member: &str) -> Vec<String> {
         self.policy.roles_of(member)
@@ -353,7 +372,14 @@ pub struct Engine {
     reloads: Reloads,
     /// When the snapshot was last confirmed current, and how old that may be in a decision.
     staleness: sync::Staleness,
+    /// Every snapshot swapped in, in order, for followers ([`Engine::follow`]).
+    published: tokio::sync::broadcast::Sender<Arc<Snapshot>>,
 }
+
+/// Versions a follower may fall behind by before [`Engine::follow`]'s receiver reports it
+/// lagged (and the policy stream drops it, to resume with a fresh snapshot). Bounds what a
+/// slow follower holds: it never delays the others or the swap.
+pub const FOLLOW_BUFFER: usize = 16;
 
 /// The snapshot a reload found due.
 enum Next {
@@ -398,7 +424,23 @@ impl Engine {
             fold_path_case: std::sync::atomic::AtomicBool::new(false),
             reloads: Reloads::default(),
             staleness: sync::Staleness::default(),
+            published: tokio::sync::broadcast::channel(FOLLOW_BUFFER).0,
         }
+    }
+
+    /// Swaps `snap` in and announces it to followers.
+    fn install(&self, snap: Snapshot) {
+        let snap = Arc::new(snap);
+        self.current.store(Some(snap.clone()));
+        // No follower is not an error.
+        let _ = self.published.send(snap);
+    }
+
+    /// Every snapshot swapped in from now on, in order. Subscribe before reading
+    /// [`Engine::snapshot`] to miss none in between. A receiver more than [`FOLLOW_BUFFER`]
+    /// versions behind gets `Lagged`.
+    pub fn follow(&self) -> tokio::sync::broadcast::Receiver<Arc<Snapshot>> {
+        self.published.subscribe()
     }
 
     /// Sets the deployment's path matching: in `case-insensitive` mode a policy with an
@@ -527,14 +569,14 @@ impl Engine {
         match self.load_if_changed(served).await {
             Ok(Some(Next::Registered(snap))) => {
                 let v = snap.version;
-                self.current.store(Some(Arc::new(snap)));
+                self.install(snap);
                 self.staleness.confirm(began);
                 tracing::debug!(policy_version = v, "registrations applied");
                 Ok(v)
             }
             Ok(Some(Next::Compiled(snap))) => {
                 let v = snap.version;
-                self.current.store(Some(Arc::new(snap)));
+                self.install(snap);
                 self.staleness.confirm(began);
                 // The version also moves with account edits made elsewhere.
                 self.db.accounts().invalidate();
@@ -615,7 +657,7 @@ impl Engine {
         // The usual case: a new account with a known role, added to the compiled policy
         // without compiling the rules again (tens of microseconds, not milliseconds).
         if let Some(next) = current.with_assignment(version, &assignment) {
-            self.current.store(Some(Arc::new(next)));
+            self.install(next);
             return Ok(version);
         }
         let mut loaded = current.loaded();
@@ -624,7 +666,7 @@ impl Engine {
         let compiled = tokio::task::spawn_blocking(move || Snapshot::compile(loaded))
             .await
             .map_err(|e| LoadError::Compile(e.to_string()))??;
-        self.current.store(Some(Arc::new(compiled)));
+        self.install(compiled);
         Ok(version)
     }
 
@@ -639,8 +681,7 @@ impl Engine {
             drop(_writer);
             return self.reload().await;
         };
-        self.current
-            .store(Some(Arc::new(current.renumbered(version))));
+        self.install(current.renumbered(version));
         self.db.accounts().invalidate();
         Ok(version)
     }

@@ -426,6 +426,42 @@ pub struct Me {
     pub user: PublicUser,
     /// Scopes of the presented token.
     pub token_scopes: Vec<String>,
+    /// The subject the policy decides this caller's requests as: what an application's policy
+    /// replica (`warden-client`) decides with, so that it decides exactly like the server.
+    pub policy_subject: PolicySubject,
+}
+
+/// The policy's view of a caller (`r.sub`): principal, plain name, the token's effective scopes
+/// and the attributes (`kind` included).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicySubject {
+    /// `user:<name>` (the lower-cased username).
+    pub principal: String,
+    /// The lower-cased username (compared with `r.obj.owner`).
+    pub name: String,
+    /// The token's effective scopes.
+    pub scopes: Vec<String>,
+    /// Attributes, `kind` (`user` or `service`) included.
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// The tenant the token decides in (its `tid`).
+    pub tenant: String,
+    /// Roles the credential itself carries (a federated token's mapped roles; empty for
+    /// Warden's own tokens, whose roles come from the policy's assignments).
+    pub roles: Vec<String>,
+}
+
+impl From<crate::policy::Subject> for PolicySubject {
+    fn from(s: crate::policy::Subject) -> Self {
+        Self {
+            principal: s.principal,
+            name: s.name,
+            scopes: s.scopes,
+            attributes: s.attributes,
+            tenant: s.tenant,
+            roles: s.roles,
+        }
+    }
 }
 
 /// Who am I: username, roles, attributes and the presented token's scopes.
@@ -446,6 +482,7 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me>
             .collect();
     }
     Json(Me {
+        policy_subject: subject.into(),
         token_scopes: principal.scopes,
         user,
     })

@@ -31,6 +31,7 @@ mod server;
 mod service_accounts;
 mod sessions;
 mod storage;
+mod stream;
 mod tenants;
 mod tokens;
 mod upgrade;

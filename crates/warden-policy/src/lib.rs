@@ -9,6 +9,7 @@ pub mod decide;
 pub mod error;
 pub mod index;
 pub mod model;
+pub mod replica;
 pub mod rule;
 pub mod scope;
 pub mod seed;

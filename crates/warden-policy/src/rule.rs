@@ -151,11 +151,11 @@ pub fn legacy_domain(member: &str, role: &str) -> &'static str {
     }
 }
 
-fn is_global(s: &str) -> bool {
+pub(crate) fn is_global(s: &str) -> bool {
     s == GLOBAL
 }
 
-fn global() -> String {
+pub(crate) fn global() -> String {
     GLOBAL.to_owned()
 }
 

@@ -177,9 +177,13 @@ pub struct VersionCompare {
     pub only_now: Vec<RuleText>,
     /// Rules with the same id and other columns.
     pub changed: Vec<ChangedRule>,
-    /// Role inheritance (`[role, inherited role]`) only the earlier version had.
+    /// Role inheritance (`[role, inherited role]`) only the earlier version had. Each pair is
+    /// an array of two strings, described as such rather than as a tuple schema, which
+    /// client generators (openapi-python-client) refuse; the JSON is unchanged.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub inheritance_only_then: Vec<(String, String)>,
-    /// Role inheritance only the current policy has.
+    /// Role inheritance only the current policy has (pairs as in `inheritance_only_then`).
+    #[schema(value_type = Vec<Vec<String>>)]
     pub inheritance_only_now: Vec<(String, String)>,
     /// Matrices (by name) only the earlier version had (a rollback restores them).
     pub matrices_only_then: Vec<String>,
