@@ -996,3 +996,68 @@ async fn a_tenant_dry_run_refuses_exactly_what_the_edit_refuses_and_moves_nothin
         }
     }
 }
+
+#[tokio::test]
+async fn the_shipped_invariants_keep_tenants_isolated_and_administrable_against_any_admin_edit() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let rules = app.get("/v1/admin/rules?limit=500", &admin).await;
+    let tenant_admin_rule = rules.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["subject"] == "role:tenant-admin")
+        .and_then(|r| r["id"].as_i64())
+        .expect("the seed's tenant-admin rule");
+    let rule = |sub: &str, obj: &str, act: &str| json!({"subject": sub, "object": obj, "action": act, "effect": "allow"});
+    // (what, method, path, body): each flips a cell of the shipped invariants
+    let cases: Vec<(&str, Request)> = vec![
+        (
+            "every member reads every tenant's admin API",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule("role:user", "/v1/tenants/:tenant/admin/*", "GET")),
+            ),
+        ),
+        (
+            "editors manage their tenant's members",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule(
+                    "role:editor",
+                    "/v1/tenants/:tenant/admin/members",
+                    "*",
+                )),
+            ),
+        ),
+        (
+            "tenant admins reach the installation's admin API",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule("role:tenant-admin", "/v1/admin/*", "GET")),
+            ),
+        ),
+        (
+            "no tenant can be administered any more",
+            (Method::DELETE, "/v1/admin/rules/TENANT_ADMIN_RULE", None),
+        ),
+    ];
+    for (what, (method, path, body)) in cases {
+        let path = path.replace("TENANT_ADMIN_RULE", &tenant_admin_rule.to_string());
+        let before = app.policy_version(&admin).await;
+        let r = app.call(method, &path, Some(&admin), body).await;
+        assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
+        assert!(
+            r.body.to_string().contains("acme-"),
+            "{what}: the refusal names the tenant cells: {r:?}"
+        );
+        assert_eq!(
+            app.policy_version(&admin).await,
+            before,
+            "{what} moved the version"
+        );
+    }
+}
