@@ -1061,3 +1061,62 @@ async fn the_shipped_invariants_keep_tenants_isolated_and_administrable_against_
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_ships_a_second_tenant_whose_admin_governs_it_and_reaches_nothing_else() {
+    use warden::bootstrap::demo::DEMO_PASSWORD;
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let login = |user: &'static str, tenant: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .token_form(&format!(
+                    "grant_type=password&username={user}&password={DEMO_PASSWORD}&tenant={tenant}"
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
+            r.body["access_token"].as_str().expect("token").to_owned()
+        }
+    };
+    let carol = login("carol", "initech").await;
+    let members = app.get("/v1/tenants/initech/admin/members", &carol).await;
+    assert_eq!(members.status, StatusCode::OK, "{members:?}");
+    assert_eq!(
+        members.body,
+        json!([
+            {"name": "bob", "roles": ["role:editor"]},
+            {"name": "carol", "roles": ["role:tenant-admin"]},
+        ])
+    );
+    let history = app.get("/v1/tenants/initech/admin/audit", &carol).await;
+    assert_eq!(
+        history.body["total"], 2,
+        "created, then its members: {history:?}"
+    );
+    for path in [
+        "/v1/tenants/default/admin/members",
+        "/v1/admin/users",
+        "/v1/admin/tenants",
+    ] {
+        let r = app.get(path, &carol).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // bob edits in default; in initech (no documents there) he sees none of default's
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.get("/api/documents", &token).await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            r.body.as_array().map_or(0, Vec::len)
+        }
+    };
+    assert!(listed(login("bob", "default").await).await > 0);
+    assert_eq!(listed(login("bob", "initech").await).await, 0);
+    // alice is not a member of initech
+    let r = app
+        .token_form(&format!(
+            "grant_type=password&username=alice&password={DEMO_PASSWORD}&tenant=initech"
+        ))
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "not_a_member");
+}
