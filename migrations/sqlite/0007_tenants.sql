@@ -63,3 +63,10 @@ DROP TABLE role_assignments;
 ALTER TABLE role_assignments_new RENAME TO role_assignments;
 
 ALTER TABLE documents ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+
+-- The tenant an audit row (a policy version) touched, when it touched exactly one: a tenant
+-- admin reads its tenant's audit and versions by it (`/v1/tenants/{tenant}/admin/audit`).
+-- NULL for installation-wide changes and for changes spanning several tenants, which only an
+-- installation admin sees. Rows written before tenants existed stay NULL.
+ALTER TABLE audit_log ADD COLUMN tenant TEXT;
+CREATE INDEX audit_log_tenant ON audit_log (tenant, id);

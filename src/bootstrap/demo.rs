@@ -7,9 +7,10 @@ use super::StartError;
 use crate::auth::accounts::NewAccount;
 use crate::auth::domain::Password;
 use crate::policy::AttrValue;
+use crate::policy::change::Op;
 use crate::policy::username::Username;
 use crate::state::AppState;
-use crate::store::{self, documents::DocumentFields};
+use crate::store::{self, documents::DocumentFields, policy::ChangeMeta};
 
 /// Password of every demo user.
 pub const DEMO_PASSWORD: &str = "demo-password";
@@ -79,5 +80,48 @@ pub async fn seed(state: &AppState) -> Result<(), StartError> {
             .await
             .map_err(fail)?;
     }
+    second_tenant(state).await
+}
+
+/// The demo's second tenant.
+pub const DEMO_TENANT: &str = "initech";
+
+/// (user, role held in [`DEMO_TENANT`]): demo users who are members there too.
+pub const DEMO_TENANT_MEMBERS: [(&str, &str); 2] =
+    [("carol", "role:tenant-admin"), ("bob", "role:editor")];
+
+/// A second tenant beside `default`, so the demo shows tenants without setting one up: carol
+/// administers it, bob is an editor there; it has no documents. Made like an admin would make
+/// it (the directory entry, then the roles through the change protocol), each a version.
+async fn second_tenant(state: &AppState) -> Result<(), StartError> {
+    let version = store::tenants::create(&state.db, DEMO_TENANT, "Initech", "demo", state.now())
+        .await
+        .map_err(fail)?;
+    state
+        .engine
+        .catch_up(version, state.config.min_version_wait)
+        .await;
+    let mut ops = Vec::new();
+    for (name, role) in DEMO_TENANT_MEMBERS {
+        let user = store::users::find_by_username(&state.db, name)
+            .await
+            .map_err(fail)?
+            .ok_or_else(|| fail(format!("demo user {name} is missing")))?;
+        store::tenants::add_member(&state.db, DEMO_TENANT, user.id, state.now())
+            .await
+            .map_err(fail)?;
+        ops.push(Op::assign_in(&format!("user:{name}"), role, DEMO_TENANT).map_err(fail)?);
+    }
+    let summary = format!("demo members of {DEMO_TENANT}");
+    let meta = ChangeMeta {
+        actor: "demo",
+        action: "tenants.members.put",
+        summary: &summary,
+    };
+    state
+        .engine
+        .change(ops, None, &meta, state.now())
+        .await
+        .map_err(fail)?;
     Ok(())
 }

@@ -162,7 +162,14 @@ fn cells_a_change_can_flip(
     for (i, (s, _, o, a)) in coords.iter().enumerate() {
         let (principal, roles) = reached.entry(s).or_insert_with(|| {
             let principal = format!("user:{s}");
-            let roles = snap.roles_of(&principal);
+            // The roles it holds in the tenant it asks in: a subject of `acme` holds its
+            // roles there, not in `default` (reading them there skipped every such cell).
+            let tenant = m
+                .subjects
+                .get(*s)
+                .and_then(|x| x.tenant.as_deref())
+                .unwrap_or(crate::policy::rule::DEFAULT_TENANT);
+            let roles = snap.roles_in(&principal, tenant);
             (principal, roles)
         });
         let scopes = m

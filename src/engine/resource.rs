@@ -48,6 +48,10 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/tenants/{tenant}/admin/members/{name}",
     "/v1/tenants/{tenant}/admin/rules",
     "/v1/tenants/{tenant}/admin/rules/{id}",
+    "/v1/tenants/{tenant}/admin/policy/versions",
+    "/v1/tenants/{tenant}/admin/policy/versions/{version}/diff",
+    "/v1/tenants/{tenant}/admin/audit",
+    "/v1/tenants/{tenant}/admin/policy/dry-run",
 ];
 
 /// Longest path accepted.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::policy::{ChangeMeta, Tx, record_account_event};
+use super::policy::{ChangeMeta, Tx, record_account_event, tag_tenant};
 use super::{Db, StoreError, StoreResult};
 
 /// A stored tenant.
@@ -74,6 +74,7 @@ pub async fn create(
     .execute(&mut *tx)
     .await
     .map_err(|e| StoreError::classify(e, "a tenant with this name"))?;
+    tag_tenant(&mut tx, version, name).await?;
     tx.commit().await?;
     Ok(version)
 }
@@ -109,6 +110,7 @@ pub async fn update(
         .bind(new_disabled)
         .execute(&mut *tx)
         .await?;
+    tag_tenant(&mut tx, version, name).await?;
     tx.commit().await?;
     Ok(Some(version))
 }

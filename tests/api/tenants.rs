@@ -439,6 +439,50 @@ async fn a_tenant_admins_escalations_are_refused_naming_why_and_the_version_does
             StatusCode::FORBIDDEN,
             "forbidden",
         ),
+        (
+            "another tenant's audit",
+            (Method::GET, "/v1/tenants/globex/admin/audit", None),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "another tenant's versions",
+            (
+                Method::GET,
+                "/v1/tenants/globex/admin/policy/versions",
+                None,
+            ),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "another tenant's version diff",
+            (
+                Method::GET,
+                "/v1/tenants/globex/admin/policy/versions/1/diff",
+                None,
+            ),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "another tenant's dry run",
+            post(
+                "/v1/tenants/globex/admin/policy/dry-run",
+                json!({"add": [rule("role:editor", "report", None)]}),
+            ),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "a dry run of a rule reaching outside the tenant",
+            post(
+                "/v1/tenants/acme/admin/policy/dry-run",
+                json!({"add": [rule("user:bob", "report", None)]}),
+            ),
+            StatusCode::OK,
+            "",
+        ),
     ];
     for (what, (method, path, body), status, code) in cases {
         let before = app.policy_version(&admin).await;
@@ -455,6 +499,17 @@ async fn a_tenant_admins_escalations_are_refused_naming_why_and_the_version_does
                     .all(|i| i["tenant"] == "acme"),
                 "{what}: {rules:?}"
             );
+            continue;
+        }
+        if status == StatusCode::OK {
+            // A dry run answers what the edit would: refused, and nothing moves.
+            assert_eq!(r.status, status, "{what}: {r:?}");
+            assert_eq!(r.body["accepted"], false, "{what}: {r:?}");
+            assert_eq!(
+                r.body["refusal"]["error"], "outside_tenant",
+                "{what}: {r:?}"
+            );
+            assert_eq!(app.policy_version(&admin).await, before, "{what}");
             continue;
         }
         assert_error(&r, status, code);
@@ -705,4 +760,396 @@ expect:
     assert_eq!(run.status, StatusCode::OK, "{run:?}");
     assert_eq!(run.body["failures"], json!([]), "{run:?}");
     assert_eq!(run.body["checked"], 4 * 5 * 2, "{run:?}");
+}
+
+/// The versions (`version` of each item) a tenant's audit route lists, and the JSON of every
+/// item, for assertions.
+async fn tenant_history(
+    app: &TestApp,
+    token: &str,
+    tenant: &str,
+    path: &str,
+) -> (Vec<i64>, String) {
+    let r = app
+        .get(
+            &format!("/v1/tenants/{tenant}/admin/{path}?limit=500"),
+            token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{tenant} {path}: {r:?}");
+    let items = r.body["items"].as_array().expect("items");
+    assert_eq!(
+        r.body["total"].as_u64(),
+        Some(items.len() as u64),
+        "{tenant} {path}: total counts the tenant's rows only"
+    );
+    let versions = items.iter().filter_map(|i| i["version"].as_i64()).collect();
+    (versions, r.body["items"].to_string())
+}
+
+#[tokio::test]
+async fn a_tenant_admin_sees_their_tenants_versions_and_audit_and_never_anothers() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let bob = token_in(&app, "bob", "globex").await;
+    let mut made = std::collections::BTreeMap::new();
+    for (token, tenant, object) in [
+        (&alice, "acme", "acme-secret-report"),
+        (&bob, "globex", "globex-secret-report"),
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/tenants/{tenant}/admin/rules"),
+                Some(token),
+                Some(json!({"subject": "role:viewer", "object": object, "action": "read", "effect": "allow"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        made.insert(tenant, r.body["policy_version"].as_i64().expect("version"));
+    }
+    let global = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(json!({"subject": "role:viewer", "object": "installation-report", "action": "read", "effect": "allow"})),
+        )
+        .await;
+    assert_eq!(global.status, StatusCode::CREATED, "{global:?}");
+    let global_version = global.body["policy_version"].as_i64().expect("version");
+
+    for (tenant, token, other) in [("acme", &alice, "globex"), ("globex", &bob, "acme")] {
+        for path in ["audit", "policy/versions"] {
+            let (versions, text) = tenant_history(&app, token, tenant, path).await;
+            assert!(versions.contains(&made[tenant]), "{tenant} {path}: {text}");
+            assert!(
+                !versions.contains(&made[other]),
+                "{tenant} {path} shows {other}'s"
+            );
+            assert!(
+                !versions.contains(&global_version),
+                "{tenant} {path} shows a global change"
+            );
+            assert!(
+                !text.contains(other),
+                "{tenant} {path} names {other}: {text}"
+            );
+            assert!(
+                text.contains(&format!("{tenant}-secret-report")),
+                "{tenant} {path}: {text}"
+            );
+        }
+        let own = app
+            .get(
+                &format!(
+                    "/v1/tenants/{tenant}/admin/policy/versions/{}/diff",
+                    made[tenant]
+                ),
+                token,
+            )
+            .await;
+        assert_eq!(own.status, StatusCode::OK, "{own:?}");
+        assert_eq!(own.body["action"], "tenants.rules.add", "{own:?}");
+        for hidden in [made[other], global_version] {
+            let r = app
+                .get(
+                    &format!("/v1/tenants/{tenant}/admin/policy/versions/{hidden}/diff"),
+                    token,
+                )
+                .await;
+            assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+        }
+        // The installation admin reads any tenant's history through the same route.
+        let (versions, _) = tenant_history(&app, &admin, tenant, "audit").await;
+        assert!(versions.contains(&made[tenant]) && !versions.contains(&made[other]));
+    }
+    // The installation's own history still holds everything.
+    let all = app.get("/v1/admin/policy/versions?limit=500", &admin).await;
+    let all: Vec<i64> = all.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["version"].as_i64())
+        .collect();
+    for v in [made["acme"], made["globex"], global_version] {
+        assert!(all.contains(&v), "installation versions lack {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_dry_run_refuses_exactly_what_the_edit_refuses_and_moves_nothing() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let bob = token_in(&app, "bob", "globex").await;
+    let theirs = app
+        .call(
+            Method::POST,
+            "/v1/tenants/globex/admin/rules",
+            Some(&bob),
+            Some(json!({"subject": "role:viewer", "object": "report", "action": "read", "effect": "allow"})),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{theirs:?}");
+    let their_id = theirs.body["rule_ids"][0].as_i64().expect("id");
+    let rule = |sub: &str, obj: &str| json!({"subject": sub, "object": obj, "action": "read", "effect": "allow"});
+    // (what, dry-run body, the real edit: method, path, body)
+    let cases: Vec<(&str, Value, Request)> = vec![
+        (
+            "another tenant's user",
+            json!({"add": [rule("user:bob", "report")]}),
+            (
+                Method::POST,
+                "/v1/tenants/acme/admin/rules",
+                Some(rule("user:bob", "report")),
+            ),
+        ),
+        (
+            "everyone",
+            json!({"add": [rule("*", "report")]}),
+            (
+                Method::POST,
+                "/v1/tenants/acme/admin/rules",
+                Some(rule("*", "report")),
+            ),
+        ),
+        (
+            "an object outside the tenant",
+            json!({"add": [rule("role:viewer", "/v1/admin/rules")]}),
+            (
+                Method::POST,
+                "/v1/tenants/acme/admin/rules",
+                Some(rule("role:viewer", "/v1/admin/rules")),
+            ),
+        ),
+        (
+            "an invalid condition",
+            json!({"add": [{"subject": "role:viewer", "object": "report", "action": "read", "effect": "allow", "condition": "r.sub.("}]}),
+            (
+                Method::POST,
+                "/v1/tenants/acme/admin/rules",
+                Some(
+                    json!({"subject": "role:viewer", "object": "report", "action": "read", "effect": "allow", "condition": "r.sub.("}),
+                ),
+            ),
+        ),
+        (
+            "another tenant's rule",
+            json!({"delete": [their_id]}),
+            (Method::DELETE, "", None),
+        ),
+        (
+            "a rule inside the tenant",
+            json!({"add": [rule("role:viewer", "report")]}),
+            (
+                Method::POST,
+                "/v1/tenants/acme/admin/rules",
+                Some(rule("role:viewer", "report")),
+            ),
+        ),
+    ];
+    let delete_theirs = format!("/v1/tenants/acme/admin/rules/{their_id}");
+    for (what, dry, (method, path, body)) in cases {
+        let before = app.policy_version(&admin).await;
+        let d = app
+            .call(
+                Method::POST,
+                "/v1/tenants/acme/admin/policy/dry-run",
+                Some(&alice),
+                Some(dry),
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::OK, "{what}: {d:?}");
+        assert_eq!(
+            app.policy_version(&admin).await,
+            before,
+            "{what}: the dry run moved the version"
+        );
+        let path = if path.is_empty() {
+            delete_theirs.as_str()
+        } else {
+            path
+        };
+        let real = app.call(method, path, Some(&alice), body).await;
+        let accepted = real.status.is_success();
+        assert_eq!(
+            d.body["accepted"], accepted,
+            "{what}: dry run {d:?} vs edit {real:?}"
+        );
+        if !accepted {
+            assert_eq!(
+                d.body["refusal"]["status"],
+                real.status.as_u16(),
+                "{what}: {d:?} vs {real:?}"
+            );
+            assert_eq!(
+                d.body["refusal"]["error"], real.body["error"],
+                "{what}: {d:?} vs {real:?}"
+            );
+            assert_eq!(
+                app.policy_version(&admin).await,
+                before,
+                "{what}: refused edit moved"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_invariants_keep_tenants_isolated_and_administrable_against_any_admin_edit() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let rules = app.get("/v1/admin/rules?limit=500", &admin).await;
+    let tenant_admin_rule = rules.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["subject"] == "role:tenant-admin")
+        .and_then(|r| r["id"].as_i64())
+        .expect("the seed's tenant-admin rule");
+    let rule = |sub: &str, obj: &str, act: &str| json!({"subject": sub, "object": obj, "action": act, "effect": "allow"});
+    // (what, method, path, body): each flips a cell of the shipped invariants
+    let cases: Vec<(&str, Request)> = vec![
+        (
+            "every member reads every tenant's admin API",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule("role:user", "/v1/tenants/:tenant/admin/*", "GET")),
+            ),
+        ),
+        (
+            "editors manage their tenant's members",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule(
+                    "role:editor",
+                    "/v1/tenants/:tenant/admin/members",
+                    "*",
+                )),
+            ),
+        ),
+        (
+            "tenant admins reach the installation's admin API",
+            (
+                Method::POST,
+                "/v1/admin/rules",
+                Some(rule("role:tenant-admin", "/v1/admin/*", "GET")),
+            ),
+        ),
+        (
+            "no tenant can be administered any more",
+            (Method::DELETE, "/v1/admin/rules/TENANT_ADMIN_RULE", None),
+        ),
+    ];
+    for (what, (method, path, body)) in cases {
+        let path = path.replace("TENANT_ADMIN_RULE", &tenant_admin_rule.to_string());
+        let before = app.policy_version(&admin).await;
+        let r = app.call(method, &path, Some(&admin), body).await;
+        assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
+        assert!(
+            r.body.to_string().contains("acme-"),
+            "{what}: the refusal names the tenant cells: {r:?}"
+        );
+        assert_eq!(
+            app.policy_version(&admin).await,
+            before,
+            "{what} moved the version"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_ships_a_second_tenant_whose_admin_governs_it_and_reaches_nothing_else() {
+    use warden::bootstrap::demo::DEMO_PASSWORD;
+    let app = TestApp::with_config(|c| c.demo = true).await;
+    let login = |user: &'static str, tenant: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .token_form(&format!(
+                    "grant_type=password&username={user}&password={DEMO_PASSWORD}&tenant={tenant}"
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
+            r.body["access_token"].as_str().expect("token").to_owned()
+        }
+    };
+    let carol = login("carol", "initech").await;
+    let members = app.get("/v1/tenants/initech/admin/members", &carol).await;
+    assert_eq!(members.status, StatusCode::OK, "{members:?}");
+    assert_eq!(
+        members.body,
+        json!([
+            {"name": "bob", "roles": ["role:editor"]},
+            {"name": "carol", "roles": ["role:tenant-admin"]},
+        ])
+    );
+    let history = app.get("/v1/tenants/initech/admin/audit", &carol).await;
+    assert_eq!(
+        history.body["total"], 2,
+        "created, then its members: {history:?}"
+    );
+    for path in [
+        "/v1/tenants/default/admin/members",
+        "/v1/admin/users",
+        "/v1/admin/tenants",
+    ] {
+        let r = app.get(path, &carol).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // bob edits in default; in initech (no documents there) he sees none of default's
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.get("/api/documents", &token).await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            r.body.as_array().map_or(0, Vec::len)
+        }
+    };
+    assert!(listed(login("bob", "default").await).await > 0);
+    assert_eq!(listed(login("bob", "initech").await).await, 0);
+    // alice is not a member of initech
+    let r = app
+        .token_form(&format!(
+            "grant_type=password&username=alice&password={DEMO_PASSWORD}&tenant=initech"
+        ))
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "not_a_member");
+}
+
+/// A tenant admin's dry run shows who would gain what among their tenant's members only,
+/// decided in their tenant: the accounts of other tenants are never named to them.
+#[tokio::test]
+async fn a_tenant_dry_run_shows_the_access_its_members_would_gain_and_names_no_one_else() {
+    let app = TestApp::new().await;
+    two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/admin/policy/dry-run",
+            Some(&alice),
+            Some(json!({"add": [{"subject": "role:editor", "object": "report", "action": "read", "effect": "allow"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["accepted"], true, "{r:?}");
+    let gained: Vec<&str> = r.body["access"]["gained"]
+        .as_array()
+        .expect("gained")
+        .iter()
+        .map(|row| row["username"].as_str().expect("username"))
+        .collect();
+    assert_eq!(gained, ["carol"], "acme's editor, in acme: {r:?}");
+    let text = r.body["access"].to_string();
+    for outsider in ["bob", "dave", "admin"] {
+        assert!(
+            !text.contains(&format!("\"{outsider}\"")),
+            "{outsider} is not acme's: {text}"
+        );
+    }
 }

@@ -57,6 +57,26 @@ async fn accounts(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
     Ok(store::users::all_enabled(&state.db).await?)
 }
 
+/// The enabled members of `tenant`, each with its subject deciding in that tenant: only they
+/// can act there (a token of a tenant is never issued to anyone else), and nothing about
+/// other tenants' accounts is shown to its admins.
+async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<(UserRow, Subject)>, ApiError> {
+    let members: std::collections::HashSet<String> = store::tenants::members(&state.db, tenant)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(accounts(state)
+        .await?
+        .into_iter()
+        .filter(|u| members.contains(&u.username_key))
+        .map(|u| {
+            let mut sub = subject_of(&u);
+            sub.tenant = tenant.to_owned();
+            (u, sub)
+        })
+        .collect())
+}
+
 /// An account as a subject holding every scope it may request (what `/v1/check` assumes for
 /// a named subject).
 fn subject_of(u: &UserRow) -> Subject {
@@ -110,17 +130,7 @@ pub async fn who_can(
     let policy = snap.policy();
     let schema = (p.object_type == "document").then(store::documents::schema);
     let (mut subjects, mut complete) = (Vec::new(), true);
-    // Only the tenant's members can act in it (a token of another tenant is never issued).
-    let members: std::collections::HashSet<String> = store::tenants::members(&state.db, &tenant)
-        .await?
-        .into_iter()
-        .collect();
-    for u in accounts(&state).await? {
-        if !members.contains(&u.username_key) {
-            continue;
-        }
-        let mut sub = subject_of(&u);
-        sub.tenant.clone_from(&tenant);
+    for (u, sub) in members_of(&state, &tenant).await? {
         let roles = policy.roles_in(&sub.principal, &tenant);
         let (rules, condition) = match &object {
             Some(obj) => match analysis::granting_rules(policy, &sub, obj, &p.action) {
@@ -332,6 +342,7 @@ pub async fn access_diff(
     state: &AppState,
     before: &crate::policy::rule::RuleSet,
     after: &crate::policy::rule::RuleSet,
+    tenant: Option<&str>,
 ) -> Result<analysis::ReviewDiff, ApiError> {
     use crate::policy::decide::Policy;
     let compile = |rs: &crate::policy::rule::RuleSet| {
@@ -343,7 +354,14 @@ pub async fn access_diff(
         .map_err(ApiError::internal)
     };
     let (before, after) = (compile(before)?, compile(after)?);
-    let subjects: Vec<Subject> = accounts(state).await?.iter().map(subject_of).collect();
+    let subjects: Vec<Subject> = match tenant {
+        None => accounts(state).await?.iter().map(subject_of).collect(),
+        Some(t) => members_of(state, t)
+            .await?
+            .into_iter()
+            .map(|(_, sub)| sub)
+            .collect(),
+    };
     let schema = |t: &str| (t == "document").then(store::documents::schema);
     Ok(analysis::diff(
         &analysis::review(&before, &subjects, schema),

@@ -8,6 +8,7 @@ pub mod matrix_edit;
 pub mod policy;
 pub mod rules;
 pub mod service_accounts;
+pub mod tenant_policy;
 pub mod tenants;
 pub mod users;
 
@@ -67,6 +68,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::put_member, tenants::delete_member))
         .routes(routes!(tenants::rules, tenants::create_rule))
         .routes(routes!(tenants::delete_rule))
+        .routes(routes!(tenant_policy::versions))
+        .routes(routes!(tenant_policy::diff))
+        .routes(routes!(tenant_policy::audit))
+        .routes(routes!(tenant_policy::dry_run))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

@@ -19,7 +19,7 @@ use crate::policy::rule::RuleText;
 use crate::state::AppState;
 use crate::store::{
     self,
-    policy::{AuditEntry, RulesSnapshot},
+    policy::{AuditEntry, AuditScope, RulesSnapshot},
 };
 
 /// The current policy.
@@ -79,8 +79,20 @@ pub async fn versions(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    audit_page(&state, true, AuditScope::All, &page).await
+}
+
+/// A page of the audit log in `scope`: the policy versions only, or every entry. The
+/// installation's and each tenant's audit routes read through here.
+pub(super) async fn audit_page(
+    state: &AppState,
+    only_versions: bool,
+    scope: AuditScope<'_>,
+    page: &Page,
+) -> Result<Json<AuditPage>, ApiError> {
     let (limit, offset) = page.bounds()?;
-    let (items, total) = store::policy::list_audit(&state.db, true, limit, offset).await?;
+    let (items, total) =
+        store::policy::list_audit(&state.db, only_versions, scope, limit, offset).await?;
     Ok(Json(AuditPage { total, items }))
 }
 
@@ -91,9 +103,7 @@ pub async fn audit(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let (limit, offset) = page.bounds()?;
-    let (items, total) = store::policy::list_audit(&state.db, false, limit, offset).await?;
-    Ok(Json(AuditPage { total, items }))
+    audit_page(&state, false, AuditScope::All, &page).await
 }
 
 /// What one version changed.
@@ -104,7 +114,17 @@ pub async fn diff(
     State(state): State<AppState>,
     Path(version): Path<i64>,
 ) -> Result<Json<AuditEntry>, ApiError> {
-    store::policy::version_entry(&state.db, version)
+    version_diff(&state, version, AuditScope::All).await
+}
+
+/// What one version in `scope` changed (404 for a version outside it, as for one that never
+/// existed: a tenant admin learns nothing of other tenants' versions).
+pub(super) async fn version_diff(
+    state: &AppState,
+    version: i64,
+    scope: AuditScope<'_>,
+) -> Result<Json<AuditEntry>, ApiError> {
+    store::policy::version_entry_in(&state.db, version, scope)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("policy version"))
@@ -323,18 +343,7 @@ pub async fn dry_run(
     State(state): State<AppState>,
     Json(body): Json<DryRunBody>,
 ) -> Result<Json<DryRun>, ApiError> {
-    let extra = body
-        .matrices
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            Matrix::from_yaml(text).map_err(|e| ApiError::validation(&format!("matrices[{i}]"), e))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    state
-        .matrix_runs
-        .size(total_cells(&extra))
-        .map_err(run_error)?;
+    let extra = parse_extra(&state, &body.matrices)?;
     let ops = match (body.change, body.rollback_to) {
         (Some(change), None) => change.ops(),
         (None, Some(version)) => {
@@ -348,6 +357,34 @@ pub async fn dry_run(
             ));
         }
     };
+    dry_run_ops(&state, ops, extra, None).await.map(Json)
+}
+
+/// Extra matrices of a dry run, parsed and within the matrix runs' size limit.
+pub(super) fn parse_extra(state: &AppState, texts: &[String]) -> Result<Vec<Matrix>, ApiError> {
+    let extra = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Matrix::from_yaml(text).map_err(|e| ApiError::validation(&format!("matrices[{i}]"), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    state
+        .matrix_runs
+        .size(total_cells(&extra))
+        .map_err(run_error)?;
+    Ok(extra)
+}
+
+/// Reviews `ops` (or the refusal building them met) as the change protocol would, and runs
+/// the matrices over the policy before and after: the dry run of the installation's and of
+/// each tenant's changes.
+pub(super) async fn dry_run_ops(
+    state: &AppState,
+    ops: Result<Vec<Op>, crate::policy::ChangeError>,
+    extra: Vec<Matrix>,
+    tenant: Option<&str>,
+) -> Result<DryRun, ApiError> {
     let review = match ops {
         Ok(ops) => state.engine.review(&ops).await?,
         Err(refused) => Review {
@@ -359,7 +396,9 @@ pub async fn dry_run(
         },
     };
     let access = match (&review.before, &review.after) {
-        (Some(before), Some(after)) => super::analysis::access_diff(&state, before, after).await?,
+        (Some(before), Some(after)) => {
+            super::analysis::access_diff(state, before, after, tenant).await?
+        }
         _ => Default::default(),
     };
     let (flips, invariant_violations) = match (review.before, review.after) {
@@ -390,18 +429,24 @@ pub async fn dry_run(
         }
         _ => (Vec::new(), Vec::new()),
     };
-    let refusal = review.verdict.err().map(ApiError::from).map(|e| Refusal {
-        status: e.status().as_u16(),
-        error: e.code().to_owned(),
-        message: e.message().to_owned(),
-        details: e.details().cloned(),
-    });
-    Ok(Json(DryRun {
+    let refusal = review.verdict.err().map(ApiError::from).map(Refusal::from);
+    Ok(DryRun {
         policy_version: review.version,
         accepted: refusal.is_none(),
         refusal,
         flips,
         invariant_violations,
         access,
-    }))
+    })
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal {
+            status: e.status().as_u16(),
+            error: e.code().to_owned(),
+            message: e.message().to_owned(),
+            details: e.details().cloned(),
+        }
+    }
 }

@@ -66,7 +66,7 @@ fn display_name(d: Option<&str>, name: &str) -> Result<String, ApiError> {
 }
 
 /// The tenant named in a path, which must exist (404 otherwise).
-async fn existing(state: &AppState, tenant: &str) -> Result<TenantRow, ApiError> {
+pub(super) async fn existing(state: &AppState, tenant: &str) -> Result<TenantRow, ApiError> {
     parse_tenant(tenant).map_err(|e| ApiError::validation("tenant", e))?;
     store::tenants::find(&state.db, tenant)
         .await?
@@ -405,15 +405,10 @@ pub async fn create_rule(
     principal: Principal,
     headers: HeaderMap,
     Path(tenant): Path<String>,
-    Json(mut body): Json<RuleBody>,
+    Json(body): Json<RuleBody>,
 ) -> Result<Versioned<Applied>, ApiError> {
     existing(&state, &tenant).await?;
-    let members = store::tenants::members(&state.db, &tenant).await?;
-    if let Some(why) = outside(&body, &tenant, &members) {
-        return Err(tenant_scope(why));
-    }
-    body.tenant.clone_from(&tenant);
-    let ops = vec![Op::add_rule(&body.text())?];
+    let ops = rule_ops(&state, &tenant, vec![body], &[]).await?;
     let summary = format!("added a rule in {tenant}");
     let applied = apply(
         &state,
@@ -439,16 +434,8 @@ pub async fn delete_rule(
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Versioned<Applied>, ApiError> {
     existing(&state, &tenant).await?;
-    let snap = state.engine.snapshot()?;
-    if !snap
-        .rules()
-        .iter()
-        .any(|r| r.id == id && r.tenant == tenant)
-    {
-        return Err(ApiError::not_found("rule"));
-    }
+    let ops = rule_ops(&state, &tenant, Vec::new(), &[id]).await?;
     let summary = format!("deleted rule {id} of {tenant}");
-    let ops = vec![Op::DeleteRule(id)];
     let applied = apply(
         &state,
         &principal,
@@ -459,4 +446,38 @@ pub async fn delete_rule(
     )
     .await?;
     Ok(Versioned::ok(applied.policy_version, applied))
+}
+
+/// The operations of a tenant admin's rule edit, after the checks that keep it inside the
+/// tenant: each added rule (its tenant fixed to this one) must not reach outside it
+/// (403 `outside_tenant`), each deleted rule must be one of the tenant's own (404 otherwise,
+/// as for a rule that does not exist). The edit itself and its dry run both build their
+/// operations here, so the dry run refuses exactly what the edit refuses.
+pub(super) async fn rule_ops(
+    state: &AppState,
+    tenant: &str,
+    add: Vec<RuleBody>,
+    delete: &[i64],
+) -> Result<Vec<Op>, ApiError> {
+    let members = store::tenants::members(&state.db, tenant).await?;
+    let mut ops = Vec::new();
+    for mut body in add {
+        if let Some(why) = outside(&body, tenant, &members) {
+            return Err(tenant_scope(why));
+        }
+        body.tenant = tenant.to_owned();
+        ops.push(Op::add_rule(&body.text())?);
+    }
+    let snap = state.engine.snapshot()?;
+    for id in delete {
+        if !snap
+            .rules()
+            .iter()
+            .any(|r| r.id == *id && r.tenant == tenant)
+        {
+            return Err(ApiError::not_found("rule"));
+        }
+        ops.push(Op::DeleteRule(*id));
+    }
+    Ok(ops)
 }

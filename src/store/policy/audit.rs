@@ -97,36 +97,97 @@ pub(in crate::store) async fn insert_audit(
     Ok(())
 }
 
-/// Audit entries, newest first.
+/// Marks the audit row of `version` as touching `tenant` only (see [`AuditScope`]).
+pub(in crate::store) async fn tag_tenant(
+    tx: &mut Tx<'_>,
+    version: i64,
+    tenant: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE audit_log SET tenant = $2 WHERE version = $1")
+        .bind(version)
+        .bind(tenant)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whose audit rows to read.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditScope<'a> {
+    /// Every row (an installation admin).
+    All,
+    /// Only rows whose change touched this tenant and no other, and nothing global: what a
+    /// tenant admin may see.
+    Tenant(&'a str),
+}
+
+/// Audit entries, newest first. `$3` is the tenant filter: NULL reads every row.
 pub async fn list_audit(
     db: &Db,
     only_versions: bool,
+    scope: AuditScope<'_>,
     limit: i64,
     offset: i64,
 ) -> StoreResult<(Vec<AuditEntry>, i64)> {
+    let tenant = match scope {
+        AuditScope::All => None,
+        AuditScope::Tenant(t) => Some(t.to_owned()),
+    };
     let (rows, total) = if only_versions {
         (
             sqlx::query_as::<_, AuditRecord>(select_audit!(
-                "WHERE version IS NOT NULL ORDER BY id DESC LIMIT $1 OFFSET $2"
+                "WHERE version IS NOT NULL AND ($3 IS NULL OR tenant = $3) \
+                 ORDER BY id DESC LIMIT $1 OFFSET $2"
             )),
-            sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE version IS NOT NULL"),
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM audit_log \
+                 WHERE version IS NOT NULL AND ($1 IS NULL OR tenant = $1)",
+            ),
         )
     } else {
         (
-            sqlx::query_as::<_, AuditRecord>(select_audit!("ORDER BY id DESC LIMIT $1 OFFSET $2")),
-            sqlx::query("SELECT COUNT(*) AS n FROM audit_log"),
+            sqlx::query_as::<_, AuditRecord>(select_audit!(
+                "WHERE ($3 IS NULL OR tenant = $3) ORDER BY id DESC LIMIT $1 OFFSET $2"
+            )),
+            sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE ($1 IS NULL OR tenant = $1)"),
         )
     };
     let items = rows
         .bind(limit)
         .bind(offset)
+        .bind(tenant.clone())
         .fetch_all(db.pool())
         .await?
         .into_iter()
         .map(AuditEntry::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let total = total.fetch_one(db.pool()).await?.try_get("n")?;
+    let total = total
+        .bind(tenant)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
     Ok((items, total))
+}
+
+/// The audit entry that created a version, if it is in `scope`.
+pub async fn version_entry_in(
+    db: &Db,
+    version: i64,
+    scope: AuditScope<'_>,
+) -> StoreResult<Option<AuditEntry>> {
+    let tenant = match scope {
+        AuditScope::All => None,
+        AuditScope::Tenant(t) => Some(t.to_owned()),
+    };
+    sqlx::query_as::<_, AuditRecord>(select_audit!(
+        "WHERE version = $1 AND ($2 IS NULL OR tenant = $2)"
+    ))
+    .bind(version)
+    .bind(tenant)
+    .fetch_optional(db.pool())
+    .await?
+    .map(AuditEntry::try_from)
+    .transpose()
 }
 
 /// The audit entry that created a version.

@@ -43,7 +43,8 @@ mod matrices;
 mod rules;
 mod versions;
 
-pub use audit::{AuditEntry, list_audit, snapshot_at, version_entry};
+pub(in crate::store) use audit::tag_tenant;
+pub use audit::{AuditEntry, AuditScope, list_audit, snapshot_at, version_entry, version_entry_in};
 #[cfg(any(test, feature = "test-util"))]
 pub use matrices::forget_matrices_for_tests;
 #[cfg(any(test, feature = "test-util"))]
@@ -152,11 +153,13 @@ impl Pending {
         let Self { mut tx, version } = self;
         let (mut before, mut after, mut ids) = (Vec::new(), Vec::new(), Vec::new());
         let mut matrices_created = Vec::new();
+        let mut touched = Touched::default();
         for op in ops {
             match op {
                 Op::AddRule(r) => {
                     let r = r.text();
                     let id = insert_rule(&mut tx, &r, false, now).await?;
+                    touched.domain(&r.tenant);
                     ids.push(id);
                     after.push(serde_json::json!({ "rule": RuleText { id, ..r } }));
                 }
@@ -169,6 +172,8 @@ impl Pending {
                         ..r.text()
                     };
                     insert_rule(&mut tx, &new, true, now).await?;
+                    touched.domain(&old.tenant);
+                    touched.domain(&new.tenant);
                     before.push(serde_json::json!({ "rule": old }));
                     after.push(serde_json::json!({ "rule": new }));
                 }
@@ -176,10 +181,12 @@ impl Pending {
                     let Some(old) = take_rule(&mut tx, *id).await? else {
                         return Ok(Outcome::NotFound(format!("rule {id}")));
                     };
+                    touched.domain(&old.tenant);
                     before.push(serde_json::json!({ "rule": old }));
                 }
                 Op::AddAssignment(a) => {
                     insert_assignment_tx(&mut tx, &a.member, &a.role, &a.domain, now).await?;
+                    touched.domain(&a.domain);
                     after.push(serde_json::json!({ "assignment": assignment_json(a) }));
                 }
                 Op::RemoveAssignment(a) => {
@@ -196,9 +203,11 @@ impl Pending {
                     if gone == 0 {
                         return Ok(Outcome::NotFound(format!("assignment {member} -> {role}")));
                     }
+                    touched.domain(&a.domain);
                     before.push(serde_json::json!({ "assignment": assignment_json(a) }));
                 }
                 Op::PutMatrix(m) => {
+                    touched.everything();
                     match matrices::take(&mut tx, &m.name).await? {
                         Some(old) => before.push(serde_json::json!({ "matrix": old })),
                         None => matrices_created.push(m.name.clone()),
@@ -207,6 +216,7 @@ impl Pending {
                     after.push(serde_json::json!({ "matrix": m }));
                 }
                 Op::DeleteMatrix(name) => {
+                    touched.everything();
                     let Some(old) = matrices::take(&mut tx, name).await? else {
                         return Ok(Outcome::NotFound(format!("matrix {name}")));
                     };
@@ -217,6 +227,7 @@ impl Pending {
                     inheritance,
                     matrices: restored,
                 } => {
+                    touched.everything();
                     let old = snapshot_tx(&mut tx).await?;
                     let snap = RulesSnapshot {
                         rules: rules.iter().map(Rule::text).collect(),
@@ -265,11 +276,71 @@ impl Pending {
             now,
         )
         .await?;
+        if let Some(tenant) = touched.only() {
+            tag_tenant(&mut tx, version, tenant).await?;
+        }
         tx.commit().await?;
         Ok(Outcome::Applied {
             version,
             rule_ids: ids,
             matrices_created,
         })
+    }
+}
+
+/// The tenants a change's operations touched, so its audit row can be shown to that
+/// tenant's admin: exactly one tenant, and nothing global (a global rule, global role
+/// inheritance, matrices, a rollback), or nobody but an installation admin sees it.
+#[derive(Debug, Default)]
+struct Touched {
+    tenants: std::collections::BTreeSet<String>,
+    global: bool,
+}
+
+impl Touched {
+    fn domain(&mut self, domain: &str) {
+        if domain == GLOBAL {
+            self.global = true;
+        } else {
+            self.tenants.insert(domain.to_owned());
+        }
+    }
+
+    fn everything(&mut self) {
+        self.global = true;
+    }
+
+    fn only(&self) -> Option<&str> {
+        match (self.global, self.tenants.len()) {
+            (false, 1) => self.tenants.first().map(String::as_str),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod touched_tests {
+    use super::Touched;
+
+    #[test]
+    fn a_change_is_one_tenants_only_when_it_touched_that_tenant_and_nothing_else() {
+        let cases: [(&[&str], bool, Option<&str>); 6] = [
+            (&["acme"], false, Some("acme")),
+            (&["acme", "acme"], false, Some("acme")),
+            (&["acme", "globex"], false, None),
+            (&["acme", "*"], false, None),
+            (&["acme"], true, None),
+            (&[], false, None),
+        ];
+        for (domains, everything, expected) in cases {
+            let mut t = Touched::default();
+            for d in domains {
+                t.domain(d);
+            }
+            if everything {
+                t.everything();
+            }
+            assert_eq!(t.only(), expected, "{domains:?} everything={everything}");
+        }
     }
 }
