@@ -171,6 +171,9 @@ pub fn prove(policy: &Policy, property: &Property) -> Result<Option<Counterexamp
     let resources = resources(policy, &property.objects);
     let scope_sets = scope_sets(policy);
     let mut budget = MAX_CASES;
+    // A class's answer depends only on the rules that apply to it (and its name, object and
+    // action): classes with the same applicable rules are searched once.
+    let mut searched = std::collections::HashSet::new();
     for (probe, principal, assigned) in principals(policy) {
         let roles = probe.roles_of(&principal);
         if roles.iter().any(|r| excluded.contains(r)) {
@@ -192,6 +195,7 @@ pub fn prove(policy: &Policy, property: &Property) -> Result<Option<Counterexamp
                             action,
                         },
                         &mut budget,
+                        &mut searched,
                     )?;
                     if found.is_some() {
                         return Ok(found);
@@ -332,6 +336,7 @@ fn search(
     policy: &Policy,
     case: Case<'_>,
     budget: &mut usize,
+    searched: &mut std::collections::HashSet<(Vec<usize>, String, String, String)>,
 ) -> Result<Option<Counterexample>, ProofError> {
     let name = case
         .principal
@@ -346,6 +351,20 @@ fn search(
     let mut obj = Object::route(case.resource);
     let applicable = policy.explain(&sub, &obj, case.action);
     if !applicable.iter().any(|(r, _)| r.effect == Effect::Allow) {
+        return Ok(None);
+    }
+    let key = (
+        // Rules by address: every probe shares the policy's rules (`with_member`), and rules an
+        // edit adds share an id until they are stored.
+        applicable
+            .iter()
+            .map(|(r, _)| std::ptr::from_ref::<crate::rule::Rule>(r) as usize)
+            .collect::<Vec<_>>(),
+        case.principal.to_owned(),
+        case.resource.to_owned(),
+        case.action.to_owned(),
+    );
+    if !searched.insert(key) {
         return Ok(None);
     }
     let mut conditions: Vec<&Condition> = applicable.iter().map(|(r, _)| &r.condition).collect();
