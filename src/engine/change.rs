@@ -344,7 +344,8 @@ impl Engine {
     /// exist (422), the newest policy loads (503), the operations are valid (422/404/409), the
     /// matrices it would leave are valid (422), every new or edited invariant matrix holds on
     /// the policy it would guard (422 `invariant_fails`), no cell of the other invariant
-    /// matrices breaks (409 `invariant_violation`), no lock-out (409 `lockout`). The invariants
+    /// matrices breaks (409 `invariant_violation`), no property of an invariant matrix breaks
+    /// (409 `property_violated`), no lock-out (409 `lockout`). The invariants
     /// are the live set's, as the change leaves it. Records the policies it got as far as in
     /// `seen`. Returns the version it checked against.
     async fn check_change(
@@ -390,6 +391,7 @@ impl Engine {
         let proposed = Snapshot::from_rows(next)
             .await
             .map_err(ChangeError::internal)?;
+        super::properties::check(&matrices, proposed.policy()).await?;
         self.ensure_administrable(&proposed, edit.changed).await?;
         Ok(base.version())
     }

@@ -20,6 +20,7 @@ mod lifecycle;
 pub mod lockout;
 pub mod matrices;
 mod oracle;
+pub mod properties;
 pub mod resource;
 pub mod shadow;
 mod sync;

@@ -352,6 +352,12 @@ impl From<ChangeError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invariant_fails", message)
                     .with_details(serde_json::json!({ "cells": cells, "failing": failing }))
             }
+            ChangeError::PropertyViolated {
+                matrix,
+                counterexample,
+            } => ApiError::conflict("property_violated", message).with_details(
+                serde_json::json!({ "matrix": matrix, "counterexample": counterexample }),
+            ),
             ChangeError::Lockout { routes } => ApiError::conflict("lockout", message)
                 .with_details(serde_json::json!({ "routes": routes })),
             ChangeError::Unavailable(message) => ApiError::unavailable(message),

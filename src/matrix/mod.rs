@@ -76,9 +76,46 @@ pub struct Matrix {
     /// List form: cells that must be denied (wins over `allow`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<Vec<String>>,
+    /// Properties proved for every request, not only the listed cells (Warden's model only;
+    /// an invariant matrix's properties guard every admin edit: 409 `property_violated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<crate::policy::analysis::Property>,
     /// Where the file was read from (for resolving `model`/`policy`).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+impl Matrix {
+    /// Properties are proved over Warden's model: named, with objects and actions, and a
+    /// premise that parses.
+    fn validate_properties(&self) -> Result<(), MatrixError> {
+        if !self.properties.is_empty() && self.model.is_some() {
+            return Err(MatrixError::Invalid(
+                "`properties` are proved over Warden's model: drop `model` and `policy`".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for p in &self.properties {
+            let problem = if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                Some("a property needs a name of its own".to_owned())
+            } else if p.objects.is_empty() || p.actions.is_empty() {
+                Some("list at least one object and one action".to_owned())
+            } else {
+                p.when.as_deref().and_then(|w| {
+                    crate::policy::condition::Condition::parse(w)
+                        .err()
+                        .map(|e| format!("`when`: {e}"))
+                })
+            };
+            if let Some(problem) = problem {
+                return Err(MatrixError::Invalid(format!(
+                    "properties.{}: {problem}",
+                    p.name
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A subject of a matrix.
@@ -240,6 +277,7 @@ impl Matrix {
                 "give both `model` and `policy`, or neither".into(),
             ));
         }
+        self.validate_properties()?;
         for (subject, grid) in &self.expect {
             if !self.subjects.contains_key(subject) {
                 return Err(MatrixError::Invalid(format!(

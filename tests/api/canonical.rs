@@ -128,6 +128,7 @@ async fn no_respelling_of_a_document_path_escapes_a_literal_deny() {
 async fn no_respelling_of_a_username_escapes_a_literal_deny_on_the_admin_api() {
     let app = TestApp::with_config(|c| c.demo = true).await;
     let admin = app.admin_token().await;
+    app.drop_shipped_properties(&admin).await;
     // helpdesk may edit accounts, but not the admin's
     app.add_rule(&admin,
         json!({"subject": "role:helpdesk", "object": "/v1/admin/users/:name", "action": "PATCH", "effect": "allow"}),

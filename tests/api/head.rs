@@ -22,6 +22,7 @@ async fn hd_policy(edit: impl FnOnce(&mut warden::config::Config)) -> (TestApp, 
     .await;
     let (hd, _) = app.user_tokens("hdx").await;
     let admin = app.admin_token().await;
+    app.drop_shipped_properties(&admin).await;
     for (action, effect) in [("*", "allow"), ("GET", "deny")] {
         let object = if effect == "allow" {
             "/v1/admin/users/:name"

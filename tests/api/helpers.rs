@@ -205,6 +205,26 @@ impl TestApp {
     }
 
     /// Adds a rule as `admin` (201 asserted); the answer names the version it created.
+    /// Stores the shipped invariants without their `properties:` section, for a test that
+    /// deliberately opens an admin route to a non-admin (which the shipped property
+    /// `admin-api-for-admins-only` refuses) to test something else.
+    pub async fn drop_shipped_properties(&self, admin: &str) {
+        let shipped = include_str!("../../policies/matrices/invariants.yaml");
+        let without = shipped
+            .split("\nproperties:")
+            .next()
+            .expect("the text before the properties");
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri("/v1/admin/matrices/invariants")
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_TYPE, "application/yaml")
+            .body(Body::from(format!("{without}\n")))
+            .expect("request");
+        let r = self.send(req).await;
+        assert!(r.status.is_success(), "{r:?}");
+    }
+
     pub async fn add_rule(&self, admin: &str, rule: Value) -> TestResponse {
         let r = self
             .call(Method::POST, "/v1/admin/rules", Some(admin), Some(rule))

@@ -26,6 +26,7 @@ mod matrices;
 mod openapi;
 mod operations;
 mod partition;
+mod properties;
 mod scaleout;
 mod server;
 mod service_accounts;

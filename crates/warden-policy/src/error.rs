@@ -68,6 +68,18 @@ pub enum ChangeError {
         /// How many cells fail.
         failing: usize,
     },
+    /// The change would allow a request that a property of an invariant matrix denies for
+    /// every subject (the first one found, as a concrete request).
+    #[error(
+        "the change would break property `{}` of matrix `{matrix}`: {} may {} {}; nothing was changed",
+        counterexample.property, counterexample.principal, counterexample.action, counterexample.object
+    )]
+    PropertyViolated {
+        /// The matrix holding the property.
+        matrix: String,
+        /// A request the property covers that the changed policy allows.
+        counterexample: Box<crate::analysis::Counterexample>,
+    },
     /// After the change no enabled account could reach these admin routes (`METHOD /path`).
     #[error(
         "after this change no enabled account could reach {}; nothing was changed",

@@ -13,13 +13,17 @@
 
 pub mod cond;
 pub mod plan;
+pub mod property;
 pub mod reverse;
 pub mod review;
 
 pub use cond::{AttrType, Cmp, Cond, Schema};
 pub use plan::{Plan, PlanKind, plan, residual};
+pub use property::{Counterexample, ProofError, Property, prove};
 pub use reverse::{Capability, GrantingRule, granting_rules, role_chain, what_can};
 pub use review::{ReviewDiff, ReviewRow, csv, diff, diff_csv, review};
 
+#[cfg(test)]
+mod property_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,733 @@
+//! Properties proved for every subject: "for every subject without `role:admin`, every
+//! `/v1/admin/*` route x method is denied"; "for every document, read is denied when
+//! `r.obj.classification >= 3 && !(r.sub.clearance >= 3)`".
+//!
+//! A [`Property`] quantifies over **all** requests: every principal, every role set, every token
+//! scope set, every attribute value (missing and wrong-typed ones included), every object the
+//! property names and every action it lists. [`prove`] checks it by partitioning those infinite
+//! domains into finitely many classes and deciding one representative of each with
+//! [`Policy::decide`]; a violation comes back as a concrete request ([`Counterexample`]) and the
+//! rules that allow it.
+//!
+//! Why the classes cover everything:
+//! - **Roles.** An allow is granted by one rule whose subject the principal holds (or `*`).
+//!   Holding fewer roles makes fewer rules applicable (deny rules included) and keeps that
+//!   rule, so if any role set violates the property, the set of one role the subject of the
+//!   granting rule (and what it inherits) violates it too. The classes are: a fresh user
+//!   assigned to one role of the role graph (each role in turn), a fresh user with no or an
+//!   unknown role, and every user the policy names, with their roles.
+//! - **Scopes.** The same argument: no scope, each scope a rule names, and all of them.
+//! - **Objects.** A type (`document`) is itself; a path pattern (`/v1/admin/*`) is represented
+//!   by each rule's object pattern instantiated (`:id` -> `1`, a trailing `*` -> `~`) and the
+//!   property's own, where the result lies under the property's pattern.
+//! - **Attributes.** Only the attributes that the applicable rules and the premise read vary.
+//!   Each is missing, of a wrong type, or a value of the classes the constants of those
+//!   conditions cut its domain into: every int constant `c` gives `c-1, c, c+1` (plus `0, 1`),
+//!   every string constant itself plus two strings no condition names (so two attributes
+//!   compared with each other can be equal or different). Attributes compared with each
+//!   other share the same values. The subject's name varies over the same strings.
+//!
+//! Not covered exactly: string *ordering* (`<` on strings) between a constant and values other
+//! than the representatives, and list attributes other than empty and "every string constant"
+//! (`"x" in r.sub.groups`). A search that would decide more than [`MAX_CASES`] requests stops
+//! with [`ProofError::TooLarge`], which an edit check treats as a refusal (fail closed).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::condition::{AttrRef, Attributes, Condition, Expr};
+use crate::decide::Policy;
+use crate::rule::{Assignment, EVERYONE, Effect, object_matches};
+use crate::{AttrValue, Object, Subject};
+
+/// Most requests one property may decide before [`prove`] gives up.
+pub const MAX_CASES: usize = 2_000_000;
+
+/// The name a fresh user (one no rule or assignment names) is given.
+pub const FRESH_USER: &str = "~someone";
+
+/// A property: every request it covers is denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Property {
+    /// Its name (unique within its matrix).
+    pub name: String,
+    /// What it says, for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Subjects holding any of these roles (directly or inherited) are not covered:
+    /// `admin` or `role:admin`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_roles: Vec<String>,
+    /// Object types (`document`) or route patterns (`/v1/admin/*`).
+    pub objects: Vec<String>,
+    /// Actions (`read`, `GET`, ...).
+    pub actions: Vec<String>,
+    /// A premise in the condition language: the property covers the requests for which it is
+    /// not false (true, or not evaluable: fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// A request the property covers and the policy allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Counterexample {
+    /// The property it breaks.
+    pub property: String,
+    /// `user:<name>` (a user no rule or assignment names is `user:~someone`).
+    pub principal: String,
+    /// The user's name (`r.sub.name`): for a fresh user, the one the conditions need.
+    pub name: String,
+    /// For a fresh user, the one role it is assigned (the rest of `roles` it inherits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_role: Option<String>,
+    /// The roles it holds, direct and inherited.
+    pub roles: Vec<String>,
+    /// Token scopes.
+    pub scopes: Vec<String>,
+    /// Subject attributes (absent ones are missing).
+    #[schema(value_type = Object)]
+    pub subject_attributes: BTreeMap<String, AttrValue>,
+    /// Object type or path.
+    pub object: String,
+    /// Object attributes.
+    #[schema(value_type = Object)]
+    pub object_attributes: BTreeMap<String, AttrValue>,
+    /// Action.
+    pub action: String,
+    /// The tenant the request is made in (`default`, a tenant the policy names, or
+    /// `~other`: one it names nowhere).
+    pub tenant: String,
+    /// Ids of the rules that allow it.
+    pub allowed_by: Vec<i64>,
+    /// Those rules as text.
+    pub rules: Vec<String>,
+}
+
+impl Counterexample {
+    /// The subject as the decision function takes it.
+    pub fn subject(&self) -> Subject {
+        Subject {
+            principal: self.principal.clone(),
+            name: self.name.clone(),
+            scopes: self.scopes.clone(),
+            attributes: self.subject_attributes.clone(),
+            tenant: self.tenant.clone(),
+            roles: Vec::new(),
+        }
+    }
+
+    /// `policy` as it decides for this subject: with the fresh user assigned its role.
+    pub fn policy(&self, policy: &Policy) -> Policy {
+        self.assigned_role
+            .as_ref()
+            .and_then(|role| {
+                policy.with_member(&Assignment {
+                    id: 0,
+                    member: self.principal.clone(),
+                    role: role.clone(),
+                    domain: self.tenant.clone(),
+                })
+            })
+            .unwrap_or_else(|| policy.clone())
+    }
+
+    /// The object as the decision function takes it.
+    pub fn object(&self) -> Object {
+        Object {
+            resource: self.object.clone(),
+            attributes: self.object_attributes.clone(),
+        }
+    }
+}
+
+/// Why a property could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The premise is not a valid condition.
+    #[error("property `{property}`: `when` is not a valid condition: {message}")]
+    InvalidPremise {
+        /// Property name.
+        property: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The search would decide more than [`MAX_CASES`] requests.
+    #[error("property `{0}` needs more than {MAX_CASES} cases to prove; split it")]
+    TooLarge(String),
+}
+
+/// Checks `property` against `policy`: Ok(None) when it holds for every request it covers,
+/// Ok(Some(counterexample)) when one is allowed.
+///
+/// # Errors
+/// An invalid premise, or a search past [`MAX_CASES`].
+pub fn prove(policy: &Policy, property: &Property) -> Result<Option<Counterexample>, ProofError> {
+    let premise = match &property.when {
+        None => None,
+        Some(text) => Some(
+            Condition::parse(text).map_err(|e| ProofError::InvalidPremise {
+                property: property.name.clone(),
+                message: e.to_string(),
+            })?,
+        ),
+    };
+    let excluded: BTreeSet<String> = property.without_roles.iter().map(|r| role(r)).collect();
+    let resources = resources(policy, &property.objects);
+    let scope_sets = scope_sets(policy);
+    let mut budget = MAX_CASES;
+    // A class's answer depends only on the rules that apply to it (and its name, object and
+    // action): classes with the same applicable rules are searched once.
+    let mut searched = std::collections::HashSet::new();
+    for tenant in tenants(policy) {
+        for (probe, principal, assigned) in principals(policy, &tenant) {
+            let roles = probe.roles_in(&principal, &tenant);
+            if roles.iter().any(|r| excluded.contains(r)) {
+                continue;
+            }
+            for scopes in &scope_sets {
+                for resource in &resources {
+                    for action in &property.actions {
+                        let found = search(
+                            &probe,
+                            Case {
+                                property,
+                                premise: premise.as_ref(),
+                                principal: &principal,
+                                roles: &roles,
+                                assigned: assigned.as_deref(),
+                                scopes,
+                                resource,
+                                action,
+                                tenant: &tenant,
+                            },
+                            &mut budget,
+                            &mut searched,
+                        )?;
+                        if found.is_some() {
+                            return Ok(found);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The tenants a request may be made in, one per class: `default`, every tenant a rule or an
+/// assignment names, and one named nowhere (where only global rules and roles hold).
+fn tenants(policy: &Policy) -> Vec<String> {
+    let mut out: BTreeSet<String> = policy
+        .rules()
+        .iter()
+        .map(|r| r.tenant.clone())
+        .chain(policy.assignments().iter().map(|a| a.domain.clone()))
+        .filter(|t| t != crate::rule::GLOBAL)
+        .collect();
+    out.insert(crate::rule::DEFAULT_TENANT.to_owned());
+    out.insert(OTHER_TENANT.to_owned());
+    out.into_iter().collect()
+}
+
+/// A tenant no rule or assignment names (`~` is not allowed in tenant names).
+const OTHER_TENANT: &str = "~other";
+
+/// `admin` and `role:admin` both name the role `role:admin`.
+fn role(name: &str) -> String {
+    if name.starts_with("role:") {
+        name.to_owned()
+    } else {
+        format!("role:{name}")
+    }
+}
+
+/// The principal classes in `tenant`, each with the policy that knows it: every user the
+/// policy names, a fresh user with no role, and a fresh user assigned each role of the role
+/// graph there.
+fn principals(policy: &Policy, tenant: &str) -> Vec<(Policy, String, Option<String>)> {
+    let fresh = format!("user:{FRESH_USER}");
+    let mut users = BTreeSet::new();
+    let mut roles = BTreeSet::new();
+    for a in policy.assignments() {
+        for m in [&a.member, &a.role] {
+            if m.starts_with("user:") {
+                users.insert(m.clone());
+            } else {
+                roles.insert(m.clone());
+            }
+        }
+    }
+    for r in policy.rules() {
+        if r.subject.starts_with("user:") {
+            users.insert(r.subject.clone());
+        } else if r.subject != EVERYONE {
+            roles.insert(r.subject.clone());
+        }
+    }
+    let mut out: Vec<(Policy, String, Option<String>)> = users
+        .into_iter()
+        .map(|u| (policy.clone(), u, None))
+        .collect();
+    out.push((policy.clone(), fresh.clone(), None));
+    for r in roles {
+        let assignment = Assignment {
+            id: 0,
+            member: fresh.clone(),
+            role: r.clone(),
+            domain: tenant.to_owned(),
+        };
+        // Every role a rule or an assignment names is known to the policy, and the fresh
+        // name is no account's (`~` is not allowed in user names), so this is Some.
+        if let Some(probe) = policy.with_member(&assignment) {
+            out.push((probe, fresh.clone(), Some(r)));
+        }
+    }
+    out
+}
+
+/// No scope, each scope a rule names, and all of them.
+fn scope_sets(policy: &Policy) -> Vec<Vec<String>> {
+    let named: BTreeSet<String> = policy
+        .rules()
+        .iter()
+        .filter(|r| r.scope != "*")
+        .map(|r| r.scope.clone())
+        .collect();
+    let mut out = vec![Vec::new()];
+    out.extend(named.iter().map(|s| vec![s.clone()]));
+    if named.len() > 1 {
+        out.push(named.into_iter().collect());
+    }
+    out
+}
+
+/// A pattern made concrete: `:param` -> `1`, a trailing `*` -> `~`.
+fn instantiate(pattern: &str) -> String {
+    let segments: Vec<&str> = pattern.split('/').collect();
+    let last = segments.len() - 1;
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.starts_with(':') {
+                "1"
+            } else if *s == "*" && i == last {
+                "~"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The objects the property names, made concrete (see the module docs).
+fn resources(policy: &Policy, objects: &[String]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for o in objects {
+        if !o.starts_with('/') {
+            out.insert(o.clone());
+            continue;
+        }
+        let candidates = policy
+            .rules()
+            .iter()
+            .filter(|r| r.object.starts_with('/'))
+            .map(|r| instantiate(&r.object))
+            .chain([instantiate(o)]);
+        for c in candidates {
+            if object_matches(&c, o) {
+                out.insert(c);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One structural class of requests, whose attributes are left to vary.
+struct Case<'a> {
+    property: &'a Property,
+    premise: Option<&'a Condition>,
+    principal: &'a str,
+    roles: &'a [String],
+    assigned: Option<&'a str>,
+    scopes: &'a [String],
+    resource: &'a str,
+    action: &'a str,
+    tenant: &'a str,
+}
+
+/// Attributes that the search varies, keyed by (side, name).
+type Key = (&'static str, String);
+
+fn search(
+    policy: &Policy,
+    case: Case<'_>,
+    budget: &mut usize,
+    searched: &mut std::collections::HashSet<(Vec<usize>, String, String, String)>,
+) -> Result<Option<Counterexample>, ProofError> {
+    let name = case
+        .principal
+        .strip_prefix("user:")
+        .unwrap_or(case.principal);
+    let mut sub = Subject {
+        principal: case.principal.to_owned(),
+        name: name.to_owned(),
+        scopes: case.scopes.to_vec(),
+        attributes: BTreeMap::new(),
+        tenant: case.tenant.to_owned(),
+        roles: Vec::new(),
+    };
+    let mut obj = Object::route(case.resource);
+    let applicable = policy.explain(&sub, &obj, case.action);
+    if !applicable.iter().any(|(r, _)| r.effect == Effect::Allow) {
+        return Ok(None);
+    }
+    let key = (
+        // Rules by address: every probe shares the policy's rules (`with_member`), and rules an
+        // edit adds share an id until they are stored.
+        applicable
+            .iter()
+            .map(|(r, _)| std::ptr::from_ref::<crate::rule::Rule>(r) as usize)
+            .collect::<Vec<_>>(),
+        case.principal.to_owned(),
+        case.resource.to_owned(),
+        format!("{} {}", case.action, case.tenant),
+    );
+    if !searched.insert(key) {
+        return Ok(None);
+    }
+    let mut conditions: Vec<&Condition> = applicable.iter().map(|(r, _)| &r.condition).collect();
+    conditions.extend(case.premise);
+    let domains = Domains::of(&conditions);
+    // The subject's name varies only for a fresh user, and only when a condition reads it.
+    let names: Vec<String> = if name == FRESH_USER && domains.reads(&("sub", "name".into())) {
+        let known: BTreeSet<String> = policy
+            .assignments()
+            .iter()
+            .map(|a| a.member.clone())
+            .chain(policy.rules().iter().map(|r| r.subject.clone()))
+            .collect();
+        let mut names = vec![FRESH_USER.to_owned()];
+        names.extend(
+            domains
+                .strings
+                .iter()
+                .filter(|s| !known.contains(&format!("user:{s}")))
+                .cloned(),
+        );
+        names
+    } else {
+        vec![name.to_owned()]
+    };
+    let keys: Vec<(Key, Vec<Option<AttrValue>>)> = domains
+        .keys
+        .iter()
+        .filter(|k| !is_builtin(k))
+        .map(|k| (k.clone(), domains.values(k, &names)))
+        .collect();
+    let total = keys
+        .iter()
+        .try_fold(names.len(), |n, (_, v)| n.checked_mul(v.len()))
+        .filter(|&n| n <= *budget)
+        .ok_or_else(|| ProofError::TooLarge(case.property.name.clone()))?;
+    *budget -= total;
+    let mut choice = vec![0usize; keys.len()];
+    for n in &names {
+        sub.name.clone_from(n);
+        loop {
+            sub.attributes.clear();
+            obj.attributes.clear();
+            for ((key, values), &i) in keys.iter().zip(&choice) {
+                if let Some(v) = &values[i] {
+                    let map = if key.0 == "sub" {
+                        &mut sub.attributes
+                    } else {
+                        &mut obj.attributes
+                    };
+                    map.insert(key.1.clone(), v.clone());
+                }
+            }
+            let covered = case
+                .premise
+                .is_none_or(|p| p.eval_with(&View(&sub, &obj)) != Ok(false));
+            if covered {
+                let outcome = policy.decide(&sub, &obj, case.action);
+                if outcome.allowed {
+                    return Ok(Some(counterexample(policy, &case, &sub, &obj, &outcome)));
+                }
+            }
+            if !advance(&mut choice, &keys) {
+                break;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The next combination of attribute values; false after the last.
+fn advance(choice: &mut [usize], keys: &[(Key, Vec<Option<AttrValue>>)]) -> bool {
+    for (c, (_, values)) in choice.iter_mut().zip(keys) {
+        *c += 1;
+        if *c < values.len() {
+            return true;
+        }
+        *c = 0;
+    }
+    false
+}
+
+fn counterexample(
+    policy: &Policy,
+    case: &Case<'_>,
+    sub: &Subject,
+    obj: &Object,
+    outcome: &crate::decide::Outcome,
+) -> Counterexample {
+    let rules = policy
+        .rules()
+        .iter()
+        .filter(|r| outcome.matched_rules.contains(&r.id))
+        .map(|r| {
+            format!(
+                "{} {} {} {} scope {} when {}",
+                r.id,
+                r.effect.as_str(),
+                r.subject,
+                r.object,
+                r.scope,
+                if r.condition.as_str().is_empty() {
+                    "always"
+                } else {
+                    r.condition.as_str()
+                }
+            )
+        })
+        .collect();
+    let mut roles = case.roles.to_vec();
+    if case.principal == format!("user:{FRESH_USER}") && roles.is_empty() {
+        roles.push("role:~unknown".to_owned());
+    }
+    Counterexample {
+        property: case.property.name.clone(),
+        principal: sub.principal.clone(),
+        name: sub.name.clone(),
+        assigned_role: case.assigned.map(str::to_owned),
+        roles,
+        scopes: sub.scopes.clone(),
+        subject_attributes: sub.attributes.clone(),
+        object: obj.resource.clone(),
+        object_attributes: obj.attributes.clone(),
+        action: case.action.to_owned(),
+        tenant: case.tenant.to_owned(),
+        allowed_by: outcome.matched_rules.clone(),
+        rules,
+    }
+}
+
+/// Attributes that the request structure fixes (name, principal, scopes, resource).
+fn is_builtin(key: &Key) -> bool {
+    matches!(
+        (key.0, key.1.as_str()),
+        ("sub", "name" | "principal" | "scopes") | ("obj", "resource")
+    )
+}
+
+/// A subject and an object as a premise reads them (as the decision function does).
+struct View<'a>(&'a Subject, &'a Object);
+
+impl Attributes for View<'_> {
+    fn sub(&self, name: &str) -> Option<AttrRef<'_>> {
+        match name {
+            "name" => Some(AttrRef::Str(&self.0.name)),
+            "principal" => Some(AttrRef::Str(&self.0.principal)),
+            "scopes" => Some(AttrRef::List(&self.0.scopes)),
+            _ => self.0.attributes.get(name).map(AttrValue::as_attr_ref),
+        }
+    }
+
+    fn obj(&self, name: &str) -> Option<AttrRef<'_>> {
+        match name {
+            "resource" => Some(AttrRef::Str(&self.1.resource)),
+            _ => self.1.attributes.get(name).map(AttrValue::as_attr_ref),
+        }
+    }
+}
+
+/// How an attribute is used, which picks its values.
+#[derive(Debug, Clone, Copy, Default)]
+struct Uses {
+    int: bool,
+    string: bool,
+    boolean: bool,
+    list: bool,
+}
+
+/// The attributes a set of conditions reads, how, and the constants that cut their domains.
+#[derive(Debug, Default)]
+struct Domains {
+    keys: Vec<Key>,
+    uses: HashMap<Key, Uses>,
+    /// Attributes compared with each other (union-find parent).
+    parent: HashMap<Key, Key>,
+    ints: BTreeSet<i32>,
+    strings: BTreeSet<String>,
+}
+
+impl Domains {
+    fn of(conditions: &[&Condition]) -> Self {
+        let mut d = Domains::default();
+        for c in conditions {
+            if let Some(e) = c.expr() {
+                d.walk(e, true);
+            }
+        }
+        // Two strings no condition names, so attributes compared with each other can be
+        // equal or not whatever the constants; and the fresh user's name.
+        d.strings.insert("~a".into());
+        d.strings.insert("~b".into());
+        d.strings.insert(FRESH_USER.into());
+        let mut ints: BTreeSet<i32> = [0, 1].into();
+        for &c in &d.ints {
+            ints.extend([c.saturating_sub(1), c, c.saturating_add(1)]);
+        }
+        d.ints = ints;
+        d
+    }
+
+    fn reads(&self, key: &Key) -> bool {
+        self.uses.contains_key(key)
+    }
+
+    fn note(&mut self, key: &Key, f: impl FnOnce(&mut Uses)) {
+        if !self.uses.contains_key(key) {
+            self.keys.push(key.clone());
+        }
+        f(self.uses.entry(key.clone()).or_default());
+    }
+
+    fn find(&self, key: &Key) -> Key {
+        let mut k = key.clone();
+        while let Some(p) = self.parent.get(&k) {
+            if *p == k {
+                break;
+            }
+            k = p.clone();
+        }
+        k
+    }
+
+    fn walk(&mut self, e: &Expr, boolean: bool) {
+        match e {
+            Expr::Attr(side, name) => {
+                let key = (*side, name.clone());
+                self.note(&key, |u| u.boolean |= boolean);
+            }
+            Expr::Lit(v) => self.constant(v),
+            Expr::Array(items) => items.iter().for_each(|v| self.constant(v)),
+            Expr::Not(inner) => self.walk(inner, true),
+            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| self.walk(i, true)),
+            Expr::Cmp(op, l, r) => {
+                self.walk(l, false);
+                self.walk(r, false);
+                let ordering = matches!(*op, "<" | "<=" | ">" | ">=");
+                match (&**l, &**r) {
+                    (Expr::Attr(s1, n1), Expr::Attr(s2, n2)) => {
+                        let (a, b) = ((*s1, n1.clone()), (*s2, n2.clone()));
+                        if *op == "in" {
+                            self.note(&b, |u| u.list = true);
+                            self.note(&a, |u| u.string = true);
+                        } else {
+                            let (ra, rb) = (self.find(&a), self.find(&b));
+                            self.parent.insert(ra, rb);
+                            for k in [a, b] {
+                                self.note(&k, |u| {
+                                    u.int |= ordering;
+                                    u.string |= !ordering;
+                                });
+                            }
+                        }
+                    }
+                    (Expr::Attr(s, n), other) | (other, Expr::Attr(s, n)) => {
+                        let key = (*s, n.clone());
+                        let in_list = *op == "in" && matches!(&**r, Expr::Attr(..));
+                        self.note(&key, |u| match other {
+                            _ if in_list => u.list = true,
+                            Expr::Lit(AttrValue::Int(_)) => u.int = true,
+                            Expr::Lit(AttrValue::Str(_)) => u.string = true,
+                            Expr::Lit(AttrValue::Bool(_)) => u.boolean = true,
+                            Expr::Array(items) => {
+                                for v in items {
+                                    match v {
+                                        AttrValue::Int(_) => u.int = true,
+                                        AttrValue::Bool(_) => u.boolean = true,
+                                        _ => u.string = true,
+                                    }
+                                }
+                            }
+                            _ => u.string = true,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn constant(&mut self, v: &AttrValue) {
+        match v {
+            AttrValue::Int(i) => {
+                self.ints.insert(*i);
+            }
+            AttrValue::Str(s) => {
+                self.strings.insert(s.clone());
+            }
+            AttrValue::List(items) => self.strings.extend(items.iter().cloned()),
+            AttrValue::Bool(_) => {}
+        }
+    }
+
+    /// The values `key` takes: missing, then one per class of each type it is used as (the
+    /// types of the attributes it is compared with included), then a wrong type.
+    fn values(&self, key: &Key, names: &[String]) -> Vec<Option<AttrValue>> {
+        let root = self.find(key);
+        let mut uses = Uses::default();
+        for (k, u) in &self.uses {
+            if self.find(k) == root {
+                uses.int |= u.int;
+                uses.string |= u.string;
+                uses.boolean |= u.boolean;
+                uses.list |= u.list;
+            }
+        }
+        let own = self.uses.get(key).copied().unwrap_or_default();
+        uses.list = own.list;
+        let mut out = vec![None];
+        if uses.int {
+            out.extend(self.ints.iter().map(|&i| Some(AttrValue::Int(i))));
+        }
+        if uses.string {
+            let strings = self.strings.iter().chain(names.iter());
+            let set: BTreeSet<&String> = strings.collect();
+            out.extend(set.into_iter().map(|s| Some(AttrValue::Str(s.clone()))));
+        }
+        if uses.boolean {
+            out.extend([Some(AttrValue::Bool(true)), Some(AttrValue::Bool(false))]);
+        }
+        if uses.list {
+            out.push(Some(AttrValue::List(Vec::new())));
+            out.push(Some(AttrValue::List(
+                self.strings.iter().cloned().collect(),
+            )));
+        }
+        // A value of a type the conditions do not compare it as.
+        if !uses.int {
+            out.push(Some(AttrValue::Int(0)));
+        } else if !uses.string {
+            out.push(Some(AttrValue::Str("~".into())));
+        }
+        out
+    }
+}
