@@ -72,6 +72,7 @@ fn policy(n: usize) -> RuleSet {
         id: 0,
         member: "user:alice".into(),
         role: "role:viewer".into(),
+        domain: warden::policy::rule::DEFAULT_TENANT.into(),
     });
     RuleSet {
         version: 1,
