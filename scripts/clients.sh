@@ -78,7 +78,7 @@ node "$ts/out/main.js"
 if [ -d clients/python ]; then
   echo "== clients/python (pip install from the path, pytest against this Warden)"
   "$venv/bin/pip" install --quiet --disable-pip-version-check ./clients/python
-  WARDEN_ADMIN_PASSWORD=$WARDEN_ADMIN_PASSWORD "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
+  WARDEN_BIN="$bin" WARDEN_ADMIN_PASSWORD=$WARDEN_ADMIN_PASSWORD "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
 fi
 
 if grep -qi "panicked" "$work/server.log"; then
