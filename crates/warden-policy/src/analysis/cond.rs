@@ -396,58 +396,64 @@ pub(crate) fn apply(op: Cmp, a: &Val, b: &Val) -> Option<bool> {
 /// `And` of `items`, flattened and simplified (`True` dropped, `False` absorbs, duplicates
 /// removed).
 pub fn and(items: impl IntoIterator<Item = Cond>) -> Cond {
-    let mut out: Vec<Cond> = Vec::new();
-    for item in items {
-        match item {
-            Cond::True => {}
-            Cond::False => return Cond::False,
-            Cond::And { items } => {
-                for i in items {
-                    if !out.contains(&i) {
-                        out.push(i);
-                    }
-                }
-            }
-            other => {
-                if !out.contains(&other) {
-                    out.push(other);
-                }
-            }
-        }
-    }
-    match out.len() {
-        0 => Cond::True,
-        1 => out.pop().unwrap_or(Cond::True),
-        _ => Cond::And { items: out },
-    }
+    junction(
+        items,
+        &Cond::True,
+        &Cond::False,
+        |c| match c {
+            Cond::And { items } => Ok(items),
+            other => Err(other),
+        },
+        |items| Cond::And { items },
+    )
 }
 
 /// `Or` of `items`, flattened and simplified (`False` dropped, `True` absorbs, duplicates
 /// removed).
 pub fn or(items: impl IntoIterator<Item = Cond>) -> Cond {
+    junction(
+        items,
+        &Cond::False,
+        &Cond::True,
+        |c| match c {
+            Cond::Or { items } => Ok(items),
+            other => Err(other),
+        },
+        |items| Cond::Or { items },
+    )
+}
+
+/// [`and`] and [`or`]: `unit` is dropped, `zero` absorbs, nested junctions of the same kind
+/// (`Ok` from `nested`) are flattened, duplicates removed, and `wrap` builds two or more.
+fn junction(
+    items: impl IntoIterator<Item = Cond>,
+    unit: &Cond,
+    zero: &Cond,
+    nested: fn(Cond) -> Result<Vec<Cond>, Cond>,
+    wrap: fn(Vec<Cond>) -> Cond,
+) -> Cond {
     let mut out: Vec<Cond> = Vec::new();
     for item in items {
-        match item {
-            Cond::False => {}
-            Cond::True => return Cond::True,
-            Cond::Or { items } => {
-                for i in items {
-                    if !out.contains(&i) {
-                        out.push(i);
-                    }
-                }
-            }
-            other => {
-                if !out.contains(&other) {
-                    out.push(other);
-                }
+        if item == *unit {
+            continue;
+        }
+        if item == *zero {
+            return zero.clone();
+        }
+        let parts = match nested(item) {
+            Ok(parts) => parts,
+            Err(single) => vec![single],
+        };
+        for part in parts {
+            if !out.contains(&part) {
+                out.push(part);
             }
         }
     }
     match out.len() {
-        0 => Cond::False,
-        1 => out.pop().unwrap_or(Cond::False),
-        _ => Cond::Or { items: out },
+        0 => unit.clone(),
+        1 => out.pop().unwrap_or_else(|| unit.clone()),
+        _ => wrap(out),
     }
 }
 
