@@ -112,7 +112,7 @@ pub fn linked(identity: Arc<Identity>, mut user: UserRow) -> Result<Principal, A
 /// A federated caller without a local account: an in-memory account named
 /// `<alias>:<sub>` (never a local username: those cannot contain `:`), with the token's
 /// attributes, scopes and the `user` kind.
-fn federated(identity: Arc<Identity>) -> Principal {
+pub fn federated(identity: Arc<Identity>) -> Principal {
     let name = identity.principal_name();
     let user = UserRow {
         id: 0,

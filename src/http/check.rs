@@ -12,6 +12,7 @@ use crate::http::error::{ApiError, Json};
 use crate::policy::{AttrValue, Object, Subject};
 use crate::state::AppState;
 use crate::store;
+use crate::store::users::UserRow;
 
 /// Most checks in one request.
 pub const MAX_CHECKS: usize = 100;
@@ -51,10 +52,19 @@ pub struct CheckItem {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSubject {
-    /// Username.
+    /// A local username, or a trusted issuer's subject as `<issuer alias>:<sub>` (the
+    /// principal `user:<alias>:<sub>` its tokens act as).
     pub name: String,
-    /// Token scopes to assume; omitted = every scope the user may request.
+    /// Token scopes to assume; omitted = every scope the user may request (a federated
+    /// subject: the scopes its `claims` grant). Scopes the subject could not hold are dropped.
     pub scopes: Option<Vec<String>>,
+    /// Only for a federated subject: the claims its token would carry (`groups`,
+    /// `department`, `scope`, ...), mapped exactly as the issuer's configuration maps a token's
+    /// (`role_map`, typed attributes, scopes). Omitted = a token with no claims but the
+    /// subject. A subject linked to a local account gets that account's roles and attributes on
+    /// top, as its tokens do.
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The object: a resource type or a path, plus attributes.
@@ -146,6 +156,89 @@ fn parse_object(
     })
 }
 
+const UNKNOWN_SUBJECT: &str = "unknown or disabled subject";
+
+/// The subject a check names (decided in the request's tenant by the caller): a local
+/// account, or a trusted issuer's subject with the claims its token would carry. Ok(Err) is
+/// a subject that cannot be decided for (unknown, disabled): that check's answer is a deny.
+async fn named_subject(
+    state: &AppState,
+    i: usize,
+    s: CheckSubject,
+) -> Result<Result<Subject, String>, ApiError> {
+    // Only scopes the subject could actually hold: asking "with documents:write" about a
+    // user who may never request it must not answer "allowed".
+    let narrow = |holds: &[String], asked: Option<Vec<String>>| match asked {
+        Some(asked) => asked.into_iter().filter(|x| holds.contains(x)).collect(),
+        None => holds.to_vec(),
+    };
+    let Some((alias, sub)) = s.name.split_once(':') else {
+        if s.claims.is_some() {
+            return Err(ApiError::validation(
+                &format!("checks[{i}].subject.claims"),
+                "only a federated subject (`<issuer alias>:<sub>`) is decided from token \
+                 claims; a local account's roles and attributes are the stored ones",
+            ));
+        }
+        return Ok(
+            match store::users::find_by_username(&state.db, &s.name).await? {
+                Some(u) if !u.disabled => {
+                    let scopes = narrow(&u.scopes, s.scopes);
+                    Ok(u.subject(scopes))
+                }
+                _ => Err(UNKNOWN_SUBJECT.to_owned()),
+            },
+        );
+    };
+    let Some(cfg) = state.federation.issuers().find(|c| c.alias == alias) else {
+        return Ok(Err(UNKNOWN_SUBJECT.to_owned()));
+    };
+    if !crate::auth::federation::mapping::is_subject(sub) {
+        return Ok(Err(UNKNOWN_SUBJECT.to_owned()));
+    }
+    let claims = s.claims.unwrap_or_default();
+    // The name says who; claims naming someone else are a mistake, not a second subject.
+    if let Some(other) = crate::auth::federation::mapping::claim(&claims, &cfg.subject_claim)
+        && other.as_str() != Some(sub)
+    {
+        return Err(ApiError::validation(
+            &format!("checks[{i}].subject.claims"),
+            format!(
+                "the `{}` claim names another subject than `name`",
+                cfg.subject_claim
+            ),
+        ));
+    }
+    let identity = crate::auth::federation::mapping::map_for(cfg, sub.to_owned(), &claims, 0, 0)
+        .map_err(|e| ApiError::validation(&format!("checks[{i}].subject.claims"), e))?;
+    let identity = std::sync::Arc::new(identity);
+    // A linked subject is its account (roles and attributes admins gave it win), never
+    // created here: a check provisions nothing.
+    let principal = match identity.link {
+        false => crate::auth::principal::federated(identity),
+        true => {
+            let linked =
+                store::federation::linked_user(&state.db, &cfg.issuer, &identity.subject).await?;
+            let user = match linked {
+                Some(id) => store::users::find_by_id_cached(&state.db, id).await?,
+                None => None,
+            };
+            match user {
+                Some(user) => {
+                    match crate::auth::principal::linked(identity, UserRow::clone(&user)) {
+                        Ok(p) => p,
+                        Err(_) => return Ok(Err(UNKNOWN_SUBJECT.to_owned())),
+                    }
+                }
+                None => crate::auth::principal::federated(identity),
+            }
+        }
+    };
+    let mut subject = principal.subject();
+    subject.scopes = narrow(&subject.scopes, s.scopes);
+    Ok(Ok(subject))
+}
+
 /// Ask the policy a batch of questions.
 #[utoipa::path(post, path = "/v1/check", tag = "authz", security(("bearer" = [])), request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 403, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)))]
@@ -196,20 +289,10 @@ pub async fn check(
         };
         let subject: Result<Subject, String> = match item.subject {
             None => Ok(caller.clone()),
-            Some(s) => match store::users::find_by_username(&state.db, &s.name).await? {
-                Some(u) if !u.disabled => {
-                    // Only scopes the user could actually hold: asking "with documents:write"
-                    // about a user who may never request it must not answer "allowed".
-                    let scopes = match s.scopes {
-                        Some(asked) => asked.into_iter().filter(|x| u.scopes.contains(x)).collect(),
-                        None => u.scopes.clone(),
-                    };
-                    let mut sub = u.subject(scopes);
-                    sub.tenant.clone_from(&tenant);
-                    Ok(sub)
-                }
-                _ => Err("unknown or disabled subject".to_owned()),
-            },
+            Some(s) => named_subject(&state, i, s).await?.map(|mut sub| {
+                sub.tenant.clone_from(&tenant);
+                sub
+            }),
         };
         let result = match subject {
             Err(e) => CheckResult {

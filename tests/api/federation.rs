@@ -873,3 +873,329 @@ async fn a_federated_caller_acts_in_the_tenant_its_claim_names_while_that_tenant
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
     assert_eq!(r.body["error"], "invalid_token", "{r:?}");
 }
+
+/// Every document-ish object a check can be asked about: two departments, a low and a
+/// classified level, owned by the federated subject `corp:42` or by someone else, under
+/// every document action.
+fn federated_check_grid() -> Vec<Value> {
+    let mut checks = Vec::new();
+    for department in ["eng", "sales"] {
+        for classification in [1, 3] {
+            for owner in ["corp:42", "zed"] {
+                for action in ["read", "update", "delete", "create"] {
+                    checks.push(json!({"object": {"type": "document", "attributes": {
+                        "department": department, "classification": classification,
+                        "owner": owner}}, "action": action}));
+                }
+            }
+        }
+    }
+    checks
+}
+
+fn allowed(r: &TestResponse) -> Vec<bool> {
+    allowed_as("", r)
+}
+
+fn allowed_as(who: &str, r: &TestResponse) -> Vec<bool> {
+    assert_eq!(r.status, StatusCode::OK, "{who} {r:?}");
+    r.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| x["allowed"].as_bool().expect("allowed"))
+        .collect()
+}
+
+/// An admin's `/v1/check` may name a federated subject as `<alias>:<sub>` with the claims its
+/// token would carry: the answers are, cell by cell, the ones that subject's own token gets
+/// (roles through the issuer's mapping, typed attributes, scopes, ownership by
+/// `corp:42`), over roles x departments x clearances x objects x actions.
+#[tokio::test]
+async fn a_check_naming_a_federated_subject_answers_what_its_own_token_is_answered() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let admin = app.admin_token().await;
+    let grid = federated_check_grid();
+    let (mut allows, mut denies) = (0, 0);
+    for groups in [
+        json!(["viewer"]),
+        json!(["editor"]),
+        json!(["auditor"]),
+        json!(["user"]),
+    ] {
+        for department in ["eng", "sales"] {
+            for clearance in [1, 3] {
+                // the claims as the IdP would issue them (in `default`: no tenant claim)
+                let stated = json!({"groups": groups, "department": department,
+                    "clearance": clearance, "scope": "documents:read documents:write"});
+                let mut token_claims = claims(&idp.url, now, json!({"org_id": null}));
+                for (k, v) in stated.as_object().expect("object") {
+                    token_claims[k] = v.clone();
+                }
+                let token = key.sign(&token_claims);
+                let own = allowed_as(
+                    &format!("{groups}"),
+                    &app.call(
+                        Method::POST,
+                        "/v1/check",
+                        Some(&token),
+                        Some(json!({"checks": grid})),
+                    )
+                    .await,
+                );
+                let named: Vec<Value> = grid
+                    .iter()
+                    .map(|c| {
+                        let mut c = c.clone();
+                        c["subject"] = json!({"name": "corp:42", "claims": stated});
+                        c
+                    })
+                    .collect();
+                let asked = allowed(
+                    &app.call(
+                        Method::POST,
+                        "/v1/check",
+                        Some(&admin),
+                        Some(json!({"checks": named})),
+                    )
+                    .await,
+                );
+                assert_eq!(
+                    own, asked,
+                    "groups {groups} {department} clearance {clearance}"
+                );
+                allows += own.iter().filter(|a| **a).count();
+                denies += own.iter().filter(|a| !**a).count();
+            }
+        }
+    }
+    assert!(
+        allows > 20 && denies > 20,
+        "a grid that can tell answers apart: {allows} allowed, {denies} denied"
+    );
+}
+
+/// What a named federated subject may not be: claims for a local account (its stored
+/// roles and attributes are the truth), claims naming another subject, claims of the wrong
+/// shape (each 422 at its field); an issuer nobody configured is an unknown subject (a deny
+/// that says so, like an unknown username); and naming anyone still needs permission `any`.
+#[tokio::test]
+async fn a_named_federated_subject_is_validated_like_a_token_and_never_guessed() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let admin = app.admin_token().await;
+    let check = |subject: Value| {
+        json!({"checks": [{"subject": subject, "object": {"type": "document", "attributes":
+            {"department": "eng", "classification": 0, "owner": "zed"}}, "action": "read"}]})
+    };
+    let ask = |body: Value| app.call(Method::POST, "/v1/check", Some(&admin), Some(body));
+    let r = ask(check(
+        json!({"name": "admin", "claims": {"groups": ["admin"]}}),
+    ))
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        r.body["details"]["field"], "checks[0].subject.claims",
+        "{r:?}"
+    );
+    let r = ask(check(
+        json!({"name": "corp:42", "claims": {"sub": "43", "groups": ["viewer"]}}),
+    ))
+    .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let r = ask(check(json!({"name": "corp:42", "claims": {"groups": 7}}))).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // the same name in the claims is fine, and a viewer of eng reads eng
+    let r = ask(check(
+        json!({"name": "corp:42", "claims": {"sub": "42", "groups": ["viewer"],
+        "department": "eng", "clearance": 1, "scope": "documents:read"}}),
+    ))
+    .await;
+    assert_eq!(allowed(&r), [true]);
+    // scopes the claims do not grant are not assumed
+    let r = ask(check(
+        json!({"name": "corp:42", "scopes": ["documents:read"], "claims": {"groups": ["viewer"],
+        "department": "eng", "clearance": 1, "scope": "documents:write"}}),
+    ))
+    .await;
+    assert_eq!(allowed(&r), [false]);
+    // without claims: nothing but what rules grant the principal by name
+    let r = ask(check(json!({"name": "corp:42"}))).await;
+    assert_eq!(allowed(&r), [false]);
+    assert!(r.body["results"][0].get("error").is_none(), "{r:?}");
+    for unknown in ["nope:42", "corp:", ":42"] {
+        let r = ask(check(
+            json!({"name": unknown, "claims": {"groups": ["admin"]}}),
+        ))
+        .await;
+        assert_eq!(allowed(&r), [false], "{unknown}");
+        assert_eq!(
+            r.body["results"][0]["error"], "unknown or disabled subject",
+            "{unknown}"
+        );
+    }
+    let (user, _) = app.user_tokens("alice").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/check",
+            Some(&user),
+            Some(check(
+                json!({"name": "corp:42", "claims": {"groups": ["admin"]}}),
+            )),
+        )
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "forbidden");
+}
+
+/// A named subject of a `provision: link` issuer that has a local account is that account,
+/// as its tokens are: the roles and attributes admins gave it apply and win over the stated
+/// claims, a disabled account is refused; a subject not yet linked is decided from its claims
+/// alone and no account is created by asking.
+#[tokio::test]
+async fn a_named_linked_subject_is_its_account_and_asking_provisions_nothing() {
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = linking_app(&idp).await;
+    let now = now_of(&app);
+    let admin = app.admin_token().await;
+    let token = key.sign(&claims(
+        &idp.url,
+        now,
+        json!({"sub": "alice", "groups": [], "org_id": null}),
+    ));
+    assert_eq!(app.get("/v1/me", &token).await.status, StatusCode::OK);
+    let r = app.assign(&admin, "user:corp.alice", "role:viewer").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/corp.alice",
+            Some(&admin),
+            Some(json!({"attributes": {"clearance": 2, "department": "sales"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let read = |name: &str, department: &str| {
+        json!({"checks": [{"subject": {"name": name, "claims": {"department": "eng",
+            "scope": "documents:read"}},
+            "object": {"type": "document", "attributes":
+            {"department": department, "classification": 1, "owner": "zed"}}, "action": "read"}]})
+    };
+    let ask = |body: Value| app.call(Method::POST, "/v1/check", Some(&admin), Some(body));
+    // the account's role and department (sales) win over the stated department (eng)
+    assert_eq!(allowed(&ask(read("corp:alice", "sales")).await), [true]);
+    assert_eq!(allowed(&ask(read("corp:alice", "eng")).await), [false]);
+    // not linked yet: the claims alone (no role), and still no account afterwards
+    assert_eq!(allowed(&ask(read("corp:bob", "eng")).await), [false]);
+    assert_eq!(
+        app.get("/v1/admin/users/corp.bob", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/users/corp.alice",
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = ask(read("corp:alice", "sales")).await;
+    assert_eq!(allowed(&r), [false]);
+    assert_eq!(r.body["results"][0]["error"], "unknown or disabled subject");
+}
+
+/// A matrix file may name federated subjects as `<alias>:<sub>` (with roles, attributes and
+/// scopes, and owning objects): the engine's answers and the HTTP answers to those subjects'
+/// real federated tokens agree cell for cell and meet the matrix; stored as a live invariant,
+/// it refuses an edit that takes a federated subject's access away, naming that subject.
+#[tokio::test]
+async fn a_matrix_naming_federated_subjects_holds_for_their_tokens_and_guards_edits() {
+    let text = r#"
+name: federated
+invariant: true
+subjects:
+  "corp:42": {roles: [viewer], attributes: {department: eng, clearance: 2}, scopes: [documents:read, documents:write]}
+  "corp:ops@example.com": {roles: [editor], attributes: {department: eng, clearance: 3}, scopes: [documents:read, documents:write]}
+  "corp:7": {roles: [], attributes: {department: eng, clearance: 3}, scopes: [documents:read]}
+objects:
+  eng-1-own: {type: document, attributes: {department: eng, owner: "corp:42", classification: 1}}
+  eng-1: {type: document, attributes: {department: eng, owner: zed, classification: 1}}
+  eng-3: {type: document, attributes: {department: eng, owner: zed, classification: 3}}
+  sales-0: {type: document, attributes: {department: sales, owner: zed, classification: 0}}
+actions: [read, update]
+routes: {read: GET /api/documents/:id, update: PUT /api/documents/:id}
+expect:
+  "corp:42": {eng-1-own: [read, update], eng-1: [read]}
+  "corp:ops@example.com": {eng-1-own: [read, update], eng-1: [read, update], eng-3: [read, update]}
+  "corp:7": {}
+"#;
+    let m = warden::matrix::Matrix::from_yaml(text).expect("matrix");
+    let engine = crate::matrices::engine_cells(&m).await;
+    assert!(
+        warden::matrix::report_failures(&m, &engine).is_none(),
+        "engine"
+    );
+
+    let key = TestKey::ed25519("k1");
+    let idp = FakeIssuer::start(&[&key], Mode::Serve).await;
+    let app = app_trusting(issuer_yaml("corp", &idp.url, "EdDSA", "")).await;
+    let now = now_of(&app);
+    let mut tokens = BTreeMap::new();
+    for (name, s) in &m.subjects {
+        let sub = name.strip_prefix("corp:").expect("federated");
+        let mut c = claims(
+            &idp.url,
+            now,
+            json!({"sub": sub, "groups": s.roles, "scope": s.scopes.join(" "), "org_id": null,
+                   "department": null, "clearance": null}),
+        );
+        for (attr, value) in &s.attributes {
+            c[attr] = serde_json::to_value(value).expect("attr");
+        }
+        tokens.insert(name.clone(), key.sign(&c));
+    }
+    let http = crate::matrices::http_cells_as(&app, &m, &tokens, &|n: &str| n.to_owned()).await;
+    for (e, h) in engine.iter().zip(&http) {
+        assert_eq!(e.actual, h.actual, "engine {e} / federated token {h}");
+    }
+    if let Some(report) = warden::matrix::report_failures(&m, &http) {
+        panic!("{report}");
+    }
+
+    // live: the matrix guards the policy for those subjects
+    let admin = app.admin_token().await;
+    let req = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/admin/matrices/federated")
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {admin}"))
+        .header(axum::http::header::CONTENT_TYPE, "application/yaml")
+        .body(axum::body::Body::from(text.to_owned()))
+        .expect("request");
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let v = app.policy_version(&admin).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(
+                json!({"subject": "role:editor", "object": "document", "action": "update",
+                        "condition": "r.sub.name == \"corp:ops@example.com\"", "effect": "deny"}),
+            ),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "invariant_violation");
+    let cells = r.body["details"]["cells"].as_array().expect("cells");
+    assert!(
+        !cells.is_empty() && cells.iter().all(|c| c["subject"] == "corp:ops@example.com"),
+        "{r:?}"
+    );
+    assert_eq!(app.policy_version(&admin).await, v);
+}

@@ -115,9 +115,27 @@ pub fn map(
 ) -> Result<Identity, String> {
     let subject = claim(claims, &cfg.subject_claim)
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= MAX_VALUE_LEN && !s.chars().any(char::is_control))
+        .filter(|s| is_subject(s))
         .ok_or_else(|| format!("the token's `{}` claim is not a subject", cfg.subject_claim))?
         .to_owned();
+    map_for(cfg, subject, claims, expires_at, issued_at)
+}
+
+/// Whether `s` can be a federated subject: 1-255 characters, no control characters.
+pub fn is_subject(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_VALUE_LEN && !s.chars().any(char::is_control)
+}
+
+/// Maps the claims of `subject` (whose own claim [`map`] has read, or a caller named):
+/// roles, scopes, typed attributes and the tenant, exactly as a token of the issuer carrying
+/// `claims` gets them. Err when the roles or scopes claim is not a list of names.
+pub fn map_for(
+    cfg: &IssuerConfig,
+    subject: String,
+    claims: &Map<String, Value>,
+    expires_at: i64,
+    issued_at: i64,
+) -> Result<Identity, String> {
     let list = |path: &str| -> Result<Vec<String>, String> {
         match claim(claims, path) {
             None | Some(Value::Null) => Ok(Vec::new()),
