@@ -16,8 +16,8 @@ use crate::store::{self, Db, StoreError, users::UserRow};
 /// as the user may still request them.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The user's current row.
-    pub user: UserRow,
+    /// The user's current row (shared with the account cache: no copy per request).
+    pub user: Arc<UserRow>,
     /// Effective scopes: those granted to the presented token that the user still holds.
     pub scopes: Vec<String>,
     /// The verified claims (for a federated caller: those of a Warden token, made from the
@@ -26,18 +26,23 @@ pub struct Principal {
     /// Set when the token came from a trusted external issuer: who it names there, and the
     /// roles it carries.
     pub federated: Option<Arc<Identity>>,
+    /// [`Principal::subject`], built on first use: the route guard and the handler's object
+    /// checks share one (the principal travels from the guard to the handler).
+    subject: std::sync::OnceLock<Subject>,
 }
 
 impl Principal {
     /// The casbin subject for this caller, in the token's tenant. A federated caller holds
     /// the roles their token carries on top of any the policy assigns to their principal.
-    pub fn subject(&self) -> Subject {
-        let mut subject = self.user.subject(self.scopes.clone());
-        subject.tenant.clone_from(&self.claims.tid);
-        if let Some(f) = &self.federated {
-            subject.roles = f.roles.clone();
-        }
-        subject
+    pub fn subject(&self) -> &Subject {
+        self.subject.get_or_init(|| {
+            let mut subject = self.user.subject(self.scopes.clone());
+            subject.tenant.clone_from(&self.claims.tid);
+            if let Some(f) = &self.federated {
+                subject.roles = f.roles.clone();
+            }
+            subject
+        })
     }
 
     /// The tenant every decision for this caller is made in (the token's `tid`; for a
@@ -105,7 +110,7 @@ pub fn linked(identity: Arc<Identity>, mut user: UserRow) -> Result<Principal, A
     }
     let mut principal = federated(identity);
     principal.claims.sub = user.id.to_string();
-    principal.user = user;
+    principal.user = Arc::new(user);
     Ok(principal)
 }
 
@@ -145,10 +150,11 @@ pub fn federated(identity: Arc<Identity>) -> Principal {
             .unwrap_or_else(|| crate::policy::rule::DEFAULT_TENANT.to_owned()),
     };
     Principal {
-        user,
+        user: Arc::new(user),
         scopes: identity.scopes.clone(),
         claims,
         federated: Some(identity),
+        subject: Default::default(),
     }
 }
 
@@ -284,9 +290,10 @@ pub async fn load(db: &Db, claims: Claims, now: i64) -> Result<Principal, AuthEr
     }
     let scopes = effective_scopes(&claims.scope, &user.scopes);
     Ok(Principal {
-        user: UserRow::clone(&user),
+        user,
         scopes,
         claims,
         federated: None,
+        subject: Default::default(),
     })
 }

@@ -470,19 +470,19 @@ impl From<crate::policy::Subject> for PolicySubject {
 pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
     // A federated caller's roles include those their token carries.
     let subject = principal.subject();
-    let mut user = public_user(&state, principal.user);
+    let mut user = public_user(&state, UserRow::clone(&principal.user));
     if !subject.roles.is_empty() {
         user.roles = state
             .engine
             .snapshot()
-            .map(|s| s.roles_held(&subject))
+            .map(|s| s.roles_held(subject))
             .unwrap_or_default()
             .into_iter()
             .map(|r| r.trim_start_matches("role:").to_owned())
             .collect();
     }
     Json(Me {
-        policy_subject: subject.into(),
+        policy_subject: subject.clone().into(),
         token_scopes: principal.scopes,
         user,
     })

@@ -234,7 +234,7 @@ async fn named_subject(
             }
         }
     };
-    let mut subject = principal.subject();
+    let mut subject = principal.subject().clone();
     subject.scopes = narrow(&subject.scopes, s.scopes);
     Ok(Ok(subject))
 }
@@ -255,7 +255,7 @@ pub async fn check(
     }
     // One snapshot for the whole batch, so every answer shares one policy version.
     let snap = state.engine.snapshot()?;
-    let mut caller = principal.subject();
+    let mut caller = principal.subject().clone();
     let tenant = match req.tenant {
         None => caller.tenant.clone(),
         Some(t) if t == caller.tenant => t,

@@ -270,8 +270,8 @@ pub async fn forward(
     // The check the policy guard makes on every other route, with the gateway's method.
     let own = Object::route(PATH);
     let gateway_method = route_action(method.as_str());
-    let allowed = observed(&state, "route", &subject, &own, gateway_method, || {
-        Ok(snap.decide(&subject, &own, gateway_method))
+    let allowed = observed(&state, "route", subject, &own, gateway_method, || {
+        Ok(snap.decide(subject, &own, gateway_method))
     })?;
     if !allowed.allowed {
         return Err(ApiError::forbidden());
@@ -282,8 +282,8 @@ pub async fn forward(
     // The upstream serves HEAD with its GET handler: HEAD needs what GET needs.
     let action = route_action(&original.method);
     let object = Object::route(&resource);
-    let decision = observed(&state, "forward", &subject, &object, action, || {
-        Ok(snap.decide(&subject, &object, action))
+    let decision = observed(&state, "forward", subject, &object, action, || {
+        Ok(snap.decide(subject, &object, action))
     })?;
     if !decision.allowed {
         return Err(ApiError::forbidden());
@@ -291,7 +291,7 @@ pub async fn forward(
     let user = &principal.user.username_key;
     // A federated caller's token roles count too.
     let roles: Vec<String> = snap
-        .roles_held(&subject)
+        .roles_held(subject)
         .into_iter()
         .map(|r| r.trim_start_matches("role:").to_owned())
         .collect();

@@ -158,17 +158,17 @@ async fn routed_resource(parts: &mut axum::http::request::Parts) -> Result<Strin
 /// tenant, or an installation admin's (who holds `role:admin` globally). Any other caller is
 /// refused (403) before the policy is asked: a tenant admin's role in acme never reaches
 /// globex's routes through an acme token.
-fn in_path_tenant(
+fn in_path_tenant<'p>(
     state: &AppState,
-    principal: &Principal,
+    principal: &'p Principal,
     resource: &str,
-) -> Result<Subject, ApiError> {
-    let mut subject = principal.subject();
+) -> Result<std::borrow::Cow<'p, Subject>, ApiError> {
+    let subject = principal.subject();
     let Some(tenant) = resource
         .strip_prefix("/v1/tenants/")
         .and_then(|rest| rest.split('/').next())
     else {
-        return Ok(subject);
+        return Ok(std::borrow::Cow::Borrowed(subject));
     };
     if tenant != subject.tenant {
         let snap = state.engine.snapshot()?;
@@ -176,8 +176,9 @@ fn in_path_tenant(
             return Err(ApiError::forbidden());
         }
     }
+    let mut subject = subject.clone();
     tenant.clone_into(&mut subject.tenant);
-    Ok(subject)
+    Ok(std::borrow::Cow::Owned(subject))
 }
 
 /// Object-level check: may the principal do `action` on `object`? 403 if not.
@@ -188,8 +189,8 @@ pub fn authorize(
     action: &str,
 ) -> Result<Decision, ApiError> {
     let subject = principal.subject();
-    let decision = observed(state, "object", &subject, object, action, || {
-        state.engine.decide(&subject, object, action)
+    let decision = observed(state, "object", subject, object, action, || {
+        state.engine.decide(subject, object, action)
     })?;
     if decision.allowed {
         Ok(decision)
@@ -333,8 +334,8 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The policy guard authenticates first and leaves the principal here, so a guarded
         // route does not verify the token twice.
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
+        if let Some(p) = parts.extensions.remove::<Principal>() {
+            return Ok(p);
         }
         authenticate(state, &parts.headers).await
     }

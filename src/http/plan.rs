@@ -62,9 +62,9 @@ pub async fn plan(
     let snap = state.engine.snapshot()?;
     let caller = principal.subject();
     let subject = match req.subject {
-        None => caller,
+        None => caller.clone(),
         Some(named) => {
-            if !snap.decide(&caller, &Object::route("check"), "any").allowed {
+            if !snap.decide(caller, &Object::route("check"), "any").allowed {
                 return Err(ApiError::forbidden());
             }
             let Some(name) = named.strip_prefix("user:") else {

@@ -1,8 +1,53 @@
 //! The demo protected resource.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::cache::Table;
 use super::filter::{self, Bind, Column};
 use super::{Db, StoreError, StoreResult};
 use crate::policy::analysis::{AttrType, Cond, Schema};
+
+/// Document rows read by id, on the embedded SQLite store only: there this process is the
+/// database's only writer of documents, and every write below moves the epoch after it
+/// committed (an entry read under an older epoch is a miss; a row is read under the epoch
+/// taken *before* the read, so a write that commits during the read leaves an entry that is
+/// never served). A read then costs no trip to SQLite's worker thread, which is most of what
+/// a protected document read cost (BENCHMARKS.md). On Postgres other instances write the same
+/// rows, so every read goes to the database.
+#[derive(Debug)]
+pub struct Cache {
+    enabled: bool,
+    epoch: AtomicU64,
+    rows: Table<i64, Arc<DocumentRow>>,
+}
+
+impl Cache {
+    /// A cache that holds rows only when `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            epoch: AtomicU64::new(0),
+            rows: Table::default(),
+        }
+    }
+
+    /// Marks the start of a write to documents; the epoch moves when the guard is dropped
+    /// (after the commit, and on every error path too).
+    pub fn write(&self) -> Written<'_> {
+        Written(self)
+    }
+}
+
+/// See [`Cache::write`].
+#[derive(Debug)]
+pub struct Written<'a>(&'a Cache);
+
+impl Drop for Written<'_> {
+    fn drop(&mut self) {
+        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
 
 /// The columns conditions see as `r.obj.*` (what the document object carries).
 pub const COLUMNS: &[Column] = &[
@@ -121,8 +166,15 @@ pub async fn list_matching(
 }
 
 /// One document.
-pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
-    sqlx::query_as::<_, DocumentRow>(concat!(
+pub async fn find(db: &Db, id: i64) -> StoreResult<Option<Arc<DocumentRow>>> {
+    let cache = db.documents();
+    let epoch = cache.epoch.load(Ordering::Acquire);
+    if cache.enabled
+        && let Some(row) = cache.rows.get(&id, epoch, false)
+    {
+        return Ok(Some(row));
+    }
+    let row = sqlx::query_as::<_, DocumentRow>(concat!(
         "SELECT ",
         document_columns!(),
         " FROM documents WHERE id = $1"
@@ -130,7 +182,14 @@ pub async fn find(db: &Db, id: i64) -> StoreResult<Option<DocumentRow>> {
     .bind(id)
     .fetch_optional(db.pool())
     .await
-    .map_err(StoreError::from)
+    .map_err(StoreError::from)?
+    .map(Arc::new);
+    if cache.enabled
+        && let Some(row) = &row
+    {
+        cache.rows.put(id, row.clone(), epoch);
+    }
+    Ok(row)
 }
 
 /// Stores a new document.
@@ -140,6 +199,7 @@ pub async fn insert(
     tenant: &str,
     now: i64,
 ) -> StoreResult<DocumentRow> {
+    let _written = db.documents().write();
     sqlx::query_as::<_, DocumentRow>(concat!(
         "INSERT INTO documents (title, body, department, owner, classification, created_at, updated_at, tenant) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
@@ -168,6 +228,7 @@ pub async fn update(
 ) -> StoreResult<Option<DocumentRow>> {
     // Written only if the labels the caller was authorised on are still the document's: a
     // concurrent relabel between the decision and the write makes this a no-op (None).
+    let _written = db.documents().write();
     sqlx::query_as::<_, DocumentRow>(concat!(
         "UPDATE documents SET title = $2, body = $3, department = $4, owner = $5, \
          classification = $6, updated_at = $7 \
@@ -191,10 +252,82 @@ pub async fn update(
 
 /// Deletes a document; false if it did not exist.
 pub async fn delete(db: &Db, id: i64) -> StoreResult<bool> {
+    let _written = db.documents().write();
     Ok(sqlx::query("DELETE FROM documents WHERE id = $1")
         .bind(id)
         .execute(db.pool())
         .await?
         .rows_affected()
         == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(department: &str) -> DocumentFields<'_> {
+        DocumentFields {
+            title: "t",
+            body: "b",
+            department,
+            owner: "bob",
+            classification: 1,
+        }
+    }
+
+    /// On SQLite a read is served from memory until the next write, and never after it: an
+    /// update, a delete and raw SQL (tests) each make the next read go to the database.
+    #[tokio::test]
+    async fn a_cached_document_is_served_until_the_next_write_and_never_after_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let db = Db::connect(&url).await.expect("db");
+        let doc = insert(&db, &fields("eng"), "default", 0)
+            .await
+            .expect("insert");
+        let first = find(&db, doc.id).await.expect("find").expect("row");
+        let again = find(&db, doc.id).await.expect("find").expect("row");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second read is the cached row"
+        );
+
+        let updated = update(&db, doc.id, &first, &fields("sales"), 1)
+            .await
+            .expect("update");
+        assert_eq!(updated.map(|d| d.department), Some("sales".to_owned()));
+        let read = find(&db, doc.id).await.expect("find").expect("row");
+        assert_eq!(
+            read.department, "sales",
+            "never the row from before the update"
+        );
+
+        crate::store::execute_for_tests(&db, "UPDATE documents SET department = 'audit'")
+            .await
+            .expect("raw");
+        let read = find(&db, doc.id).await.expect("find").expect("row");
+        assert_eq!(read.department, "audit");
+
+        assert!(delete(&db, doc.id).await.expect("delete"));
+        assert!(find(&db, doc.id).await.expect("find").is_none());
+    }
+
+    #[test]
+    fn a_row_read_while_a_write_committed_is_never_served() {
+        let cache = Cache::new(true);
+        let epoch = cache.epoch.load(Ordering::Acquire);
+        drop(cache.write()); // a write commits while the row is being read
+        let row = Arc::new(DocumentRow {
+            id: 1,
+            title: String::new(),
+            body: String::new(),
+            department: "eng".into(),
+            owner: "bob".into(),
+            classification: 0,
+            tenant: "default".into(),
+        });
+        cache.rows.put(1, row, epoch);
+        let now = cache.epoch.load(Ordering::Acquire);
+        assert!(cache.rows.get(&1, now, false).is_none());
+    }
 }

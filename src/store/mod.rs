@@ -5,6 +5,7 @@
 //! `migrations/postgres`) applied on connect.
 
 pub mod accounts;
+mod cache;
 pub mod documents;
 pub mod federation;
 pub mod filter;
@@ -179,6 +180,7 @@ pub struct Db {
     backend: Backend,
     url: std::sync::Arc<str>,
     accounts: std::sync::Arc<accounts::Accounts>,
+    documents: std::sync::Arc<documents::Cache>,
     /// The newest policy version this process wrote (see [`Db::wrote_version`]).
     local_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// Tests: reads of the policy (its version or all of it) through this handle.
@@ -213,6 +215,7 @@ impl Db {
             backend,
             url: url.into(),
             accounts: Default::default(),
+            documents: std::sync::Arc::new(documents::Cache::new(backend == Backend::Sqlite)),
             local_version: Default::default(),
             #[cfg(any(test, feature = "test-util"))]
             policy_reads: Default::default(),
@@ -281,6 +284,10 @@ impl Db {
     /// The account-row cache (see [`accounts`]).
     pub(crate) fn accounts(&self) -> &std::sync::Arc<accounts::Accounts> {
         &self.accounts
+    }
+
+    pub(crate) fn documents(&self) -> &documents::Cache {
+        &self.documents
     }
 
     /// Records that this process is writing policy version `version`.
@@ -414,6 +421,7 @@ fn private_file(path: &std::path::Path) -> StoreResult<()> {
 /// Runs raw SQL (tests use it to simulate failures, e.g. a trigger that aborts a write).
 #[cfg(any(test, feature = "test-util"))]
 pub async fn execute_for_tests(db: &Db, sql: &'static str) -> StoreResult<()> {
+    let _written = db.documents().write();
     sqlx::query(sql).execute(db.pool()).await?;
     Ok(())
 }

@@ -135,7 +135,7 @@ pub async fn list(
     // One snapshot for the page, so every document is judged by the same policy version.
     let snap = state.engine.snapshot()?;
     let subject = principal.subject();
-    let (out, next) = page(&state, &snap, &subject, cursor, limit).await?;
+    let (out, next) = page(&state, &snap, subject, cursor, limit).await?;
     let more = next.is_some();
     cursor = next.unwrap_or(cursor);
     let mut res = Json(out).into_response();
@@ -252,7 +252,11 @@ pub async fn create(
 
 /// The document `id`, when it belongs to the caller's tenant: another tenant's document is
 /// answered like one the caller may not read (403), whatever the roles.
-async fn load(state: &AppState, principal: &Principal, id: i64) -> Result<DocumentRow, ApiError> {
+async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+) -> Result<std::sync::Arc<DocumentRow>, ApiError> {
     let doc = store::documents::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("document"))?;
@@ -270,7 +274,7 @@ pub async fn read(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<i64>,
-) -> Result<Json<DocumentRow>, ApiError> {
+) -> Result<Json<std::sync::Arc<DocumentRow>>, ApiError> {
     let doc = load(&state, &principal, id).await?;
     authorize(&state, &principal, &object_of(&doc), "read")?;
     Ok(Json(doc))
