@@ -131,6 +131,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_BODY_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub body_read_timeout_secs: u64,
 
+    /// How far below normal priority the password-hashing threads run (a nice value, 0-19;
+    /// Linux). Above 0, a burst of logins (argon2id, ~20 ms of CPU each) yields the CPU to
+    /// requests already being served instead of competing with them; 0 hashes at the request
+    /// path's priority.
+    #[arg(long, env = "WARDEN_HASHING_NICE", default_value_t = 10)]
+    pub hashing_nice: i32,
+
     /// Most client connections open at once; more wait in the listen backlog.
     #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -280,6 +287,8 @@ pub struct Config {
     pub decision_log: crate::decisions::Settings,
     /// `--oidc-config`: the trusted external issuers (none by default).
     pub federation: Vec<crate::auth::federation::IssuerConfig>,
+    /// `--hashing-nice`.
+    pub hashing_nice: i32,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -381,6 +390,9 @@ impl Config {
             return Err(ConfigError(
                 "--header-read-timeout-secs must be between 1 and 3600".into(),
             ));
+        }
+        if !(0..=19).contains(&args.hashing_nice) {
+            return Err(ConfigError("--hashing-nice must be 0-19".into()));
         }
         if !(1..=REQUEST_TIMEOUT.as_secs()).contains(&args.body_read_timeout_secs) {
             return Err(ConfigError(format!(
@@ -532,6 +544,7 @@ impl Config {
             metrics_listen,
             decision_log,
             federation,
+            hashing_nice: args.hashing_nice,
         })
     }
 
@@ -587,6 +600,7 @@ impl Config {
                 attributes: Vec::new(),
             },
             federation: Vec::new(),
+            hashing_nice: 0,
         }
     }
 }

@@ -27,8 +27,25 @@ pub struct Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Starts `n` hashing threads taking jobs from one queue; they end when every sender is gone.
-fn hashing_threads(n: usize) -> Result<std::sync::mpsc::SyncSender<Job>, HashError> {
+/// Lowers the calling thread's scheduling priority by `nice` (0-19; on Linux the nice value
+/// is per thread). A failure leaves the thread at normal priority: hashing stays correct.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        // SAFETY: gettid and setpriority take and return plain integers; setpriority with
+        // PRIO_PROCESS and a thread id changes only that thread's nice value.
+        unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// Starts `n` hashing threads taking jobs from one queue, each at `nice` below normal
+/// priority; they end when every sender is gone.
+fn hashing_threads(n: usize, nice: i32) -> Result<std::sync::mpsc::SyncSender<Job>, HashError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(n);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     for i in 0..n {
@@ -36,6 +53,7 @@ fn hashing_threads(n: usize) -> Result<std::sync::mpsc::SyncSender<Job>, HashErr
         std::thread::Builder::new()
             .name(format!("argon2-{i}"))
             .spawn(move || {
+                lower_priority(nice);
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -83,9 +101,16 @@ fn hash_blocking(password: &str) -> Result<String, HashError> {
 }
 
 impl Hasher {
-    /// Builds a hasher allowing `permits` concurrent hashes (at least 1). Computes the dummy
-    /// hash once, so it has the same parameters as real ones.
+    /// Builds a hasher allowing `permits` concurrent hashes (at least 1), at normal priority.
+    /// Computes the dummy hash once, so it has the same parameters as real ones.
     pub async fn new(permits: usize) -> Result<Self, HashError> {
+        Self::with_priority(permits, 0).await
+    }
+
+    /// [`Hasher::new`] with hashing threads `nice` (0-19) below normal priority
+    /// (`--hashing-nice`): a burst of logins then takes CPU from the request path only when
+    /// the request path leaves it.
+    pub async fn with_priority(permits: usize, nice: i32) -> Result<Self, HashError> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| HashError(e.to_string()))?;
         let dummy_password = hex::encode(seed);
@@ -95,7 +120,7 @@ impl Hasher {
         let permits = permits.max(1);
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
-            jobs: hashing_threads(permits)?,
+            jobs: hashing_threads(permits, nice.clamp(0, 19))?,
             dummy_hash: dummy_hash.into(),
             running: Arc::default(),
             peak: Arc::default(),
@@ -203,6 +228,23 @@ mod tests {
                 .await
                 .expect("verify")
         );
+    }
+
+    /// `--hashing-nice`: the hashing threads run that far below normal priority, and the
+    /// caller's threads (the async runtime's) keep theirs.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lower_priority_asked_for() {
+        // SAFETY: getpriority and gettid take and return plain integers.
+        let nice =
+            || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let own = nice();
+        let h = Hasher::with_priority(1, 7).await.expect("hasher");
+        let theirs = h.run(nice).await.expect("job");
+        assert_eq!(theirs, (own + 7).min(19), "the hashing thread");
+        assert_eq!(nice(), own, "the calling thread is untouched");
+        let h = Hasher::new(1).await.expect("hasher");
+        assert_eq!(h.run(nice).await.expect("job"), own, "0: normal priority");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -64,9 +64,10 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     )
     .await
     .map_err(|e| err("signing keys")(e.to_string()))?;
-    let hasher = Hasher::new(hashing_permits(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    ))
+    let hasher = Hasher::with_priority(
+        hashing_permits(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        config.hashing_nice,
+    )
     .await
     .map_err(|e| err("password hasher")(e.to_string()))?;
     let seeded = seed_policy(&db, now).await?;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The protected route's tail while logins are hashed (issue 26). Run on demand, never from
+# cargo test:
+#   scripts/login-burst.sh [ROUNDS]
+# Builds release, starts Warden (seed + 10,000 generated rules, demo users, SQLite, access log
+# at info to a file), registers 50 accounts, then per round runs wrk -t2 -c32 -d8s on
+# GET /api/documents/1 twice: once alone, once while 50 password logins (one per account, all
+# at once, 2 s into the run) are in flight. Prints req/s, p50 and p99 of each run and the p99
+# ratio (target: < 2x). WARDEN_* variables pass through to the server (e.g.
+# WARDEN_HASHING_NICE=0 to hash at the request path's priority).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ROUNDS=${1:-3}
+PASSWORD=load-test-password
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+cargo build --release --quiet --bin warden
+BIN=${CARGO_TARGET_DIR:-target}/release/warden
+TMP=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+DB="sqlite://$TMP/warden.db"
+python3 scripts/load/rules.py 10000 > "$TMP/policy.csv"
+WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --database-url "$DB" >/dev/null
+PORT=$(free_port)
+WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-info} \
+  WARDEN_LOGIN_FAILURES_PER_CLIENT=100000000 WARDEN_REGISTER_ATTEMPTS_PER_IP=100000000 \
+  "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB" > "$TMP/warden.log" 2>&1 &
+PID=$!
+BASE="http://127.0.0.1:$PORT"
+wait_up "$BASE/healthz"
+for i in $(seq 1 50); do
+  curl -fs -o /dev/null -X POST "$BASE/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"username\":\"burst$i\",\"password\":\"$PASSWORD\"}"
+done
+DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
+TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+export TOKEN
+
+burst() { # 50 logins at once; prints how many got 200
+  sleep 2
+  for i in $(seq 1 50); do
+    curl -s -o /dev/null -w '%{http_code}\n' -X POST "$BASE/v1/auth/token" \
+      -d "grant_type=password&username=burst$i&password=$PASSWORD" > "$TMP/login$i" &
+  done
+  wait
+  echo "$(cat "$TMP"/login* | grep -c 200) of 50 logins answered 200" > "$TMP/burst.txt"
+}
+run() {
+  wrk -t2 -c32 -d8s --latency -s scripts/load/get.lua "$BASE/api/documents/1" > "$TMP/wrk.txt"
+  python3 scripts/load/wrk_summary.py "$1" < "$TMP/wrk.txt"
+  python3 -c "
+import re,sys
+m=re.search(r'\s99%\s+([\d.]+)(us|ms|s)', open('$TMP/wrk.txt').read()); v,u=float(m.group(1)),m.group(2)
+print(v/1000 if u=='us' else v*1000 if u=='s' else v)" > "$TMP/p99.$1"
+}
+echo "wrk -t2 -c32 -d8s, GET /api/documents/1, seed + 10,000 rules, $(nproc) cores:"
+for r in $(seq 1 "$ROUNDS"); do
+  run alone
+  rm -f "$TMP"/login*
+  burst & BURST=$!
+  run burst
+  wait $BURST
+  cat "$TMP/burst.txt"
+  python3 -c "print(f'round $r: p99 with the burst / alone = {float(open(\"$TMP/p99.burst\").read())/float(open(\"$TMP/p99.alone\").read()):.2f}x')"
+done
