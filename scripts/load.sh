@@ -7,8 +7,10 @@
 # users (default 100), then runs wrk -t2 -c32 for $DURATION (default 10s) per scenario and
 # prints req/s, p50 and p99 for each. Installs wrk (Debian package) when it is missing.
 # BACKEND=postgres runs Warden on a throwaway Postgres cluster (scripts/pg.sh) instead.
-# Other WARDEN_* variables pass through to the server (e.g. WARDEN_DECISION_LOG=/tmp/d.jsonl);
-# WARDEN_LOG defaults to warn (no access log) so the numbers compare with earlier runs.
+# Other WARDEN_* variables pass through to the server (e.g. WARDEN_DECISION_LOG=/tmp/d.jsonl).
+# The server runs with its defaults on: metrics, request ids and the access log at info (one
+# line per request, to a file); WARDEN_LOG=warn turns the access log off (runs before
+# 2026-12-07 evening did).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -44,7 +46,7 @@ t1=$(date +%s.%N)
 echo "imported seed + $RULES rules in $(python3 -c "print(f'{$t1-$t0:.2f}')") s (warden policy import, incl. validation and invariants)"
 
 PORT=$(free_port)
-WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-warn} \
+WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-info} \
   WARDEN_LOGIN_FAILURES_PER_CLIENT=100000000 \
   WARDEN_REGISTER_ATTEMPTS_PER_IP=100000000 \
   "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB" > "$TMP/warden.log" 2>&1 &
@@ -82,6 +84,7 @@ run "bare axum hello-world (ceiling)" "http://127.0.0.1:$HPORT/"
 run "GET /api/documents/1" "$BASE/api/documents/1" scripts/load/get.lua
 # the same guard and middleware without the document read: what the database hop costs
 run "GET /v1/me (no database read)" "$BASE/v1/me" scripts/load/get.lua
+run "POST /v1/check (1 check)" "$BASE/v1/check" scripts/load/check1.lua
 run "POST /v1/check (10 checks)" "$BASE/v1/check" scripts/load/check.lua
 run "POST /v1/auth/token (password grant)" "$BASE/v1/auth/token" scripts/load/token.lua
 # after the scenarios above, so every series they create is in the scrape
