@@ -182,6 +182,12 @@ impl Engine {
                 );
                 self.store_reachable(false);
             }
+            // Documents another instance sharing a SQLite file changed leave this one's cache.
+            let _ = tokio::time::timeout(
+                HEARTBEAT_TIMEOUT,
+                crate::store::documents::sync_cache(&self.db),
+            )
+            .await;
             let age = self.staleness.age();
             let stale = age > self.staleness.bound_ms.load(Ordering::Relaxed);
             if self.staleness.stale.swap(stale, Ordering::Relaxed) != stale {

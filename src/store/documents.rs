@@ -8,18 +8,21 @@ use super::filter::{self, Bind, Column};
 use super::{Db, StoreError, StoreResult};
 use crate::policy::analysis::{AttrType, Cond, Schema};
 
-/// Document rows read by id, on the embedded SQLite store only: there this process is the
-/// database's only writer of documents, and every write below moves the epoch after it
-/// committed (an entry read under an older epoch is a miss; a row is read under the epoch
-/// taken *before* the read, so a write that commits during the read leaves an entry that is
-/// never served). A read then costs no trip to SQLite's worker thread, which is most of what
-/// a protected document read cost (BENCHMARKS.md). On Postgres other instances write the same
-/// rows, so every read goes to the database.
+/// Document rows read by id, on the SQLite store only. Every write below moves the epoch
+/// after it committed (an entry read under an older epoch is a miss; a row is read under the
+/// epoch taken *before* the read, so a write that commits during the read leaves an entry
+/// that is never served). Writes by another instance sharing the file move the
+/// `document_changes` counter (triggers), which the heartbeat reads ([`sync_cache`]): the
+/// cache is emptied within one heartbeat, and no entry is served past [`super::cache::MAX_AGE`]
+/// in any case. A read then costs no trip to SQLite's worker thread, which was most of what a
+/// protected document read cost (BENCHMARKS.md). On Postgres every read goes to the database.
 #[derive(Debug)]
 pub struct Cache {
     enabled: bool,
     epoch: AtomicU64,
     rows: Table<i64, Arc<DocumentRow>>,
+    /// The `document_changes` count the last [`sync_cache`] saw (-1: none yet).
+    changes_seen: std::sync::atomic::AtomicI64,
 }
 
 impl Cache {
@@ -29,6 +32,7 @@ impl Cache {
             enabled,
             epoch: AtomicU64::new(0),
             rows: Table::default(),
+            changes_seen: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 
@@ -47,6 +51,29 @@ impl Drop for Written<'_> {
     fn drop(&mut self) {
         self.0.epoch.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// The heartbeat's part (SQLite): reads the `document_changes` counter and empties the
+/// document cache when it moved since the last call (another instance sharing the file, or
+/// this one, changed a document).
+///
+/// # Errors
+/// The store's, when the counter cannot be read (the cache is then emptied too).
+pub async fn sync_cache(db: &Db) -> StoreResult<()> {
+    let cache = db.documents();
+    if !cache.enabled {
+        return Ok(());
+    }
+    let count: StoreResult<i64> =
+        sqlx::query_scalar("SELECT count FROM document_changes WHERE id = 1")
+            .fetch_one(db.pool())
+            .await
+            .map_err(StoreError::from);
+    let count = count.inspect_err(|_| drop(cache.write()))?;
+    if cache.changes_seen.swap(count, Ordering::AcqRel) != count {
+        drop(cache.write());
+    }
+    Ok(())
 }
 
 /// The columns conditions see as `r.obj.*` (what the document object carries).
@@ -310,6 +337,35 @@ mod tests {
 
         assert!(delete(&db, doc.id).await.expect("delete"));
         assert!(find(&db, doc.id).await.expect("find").is_none());
+    }
+
+    /// Two instances on one SQLite file: a change made through one leaves the other's cache
+    /// at its next heartbeat ([`sync_cache`]), before which the other may serve the row it had.
+    #[tokio::test]
+    async fn a_change_made_by_another_instance_leaves_the_cache_at_the_heartbeat() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let (a, b) = (
+            Db::connect(&url).await.expect("a"),
+            Db::connect(&url).await.expect("b"),
+        );
+        let doc = insert(&a, &fields("eng"), "default", 0)
+            .await
+            .expect("insert");
+        sync_cache(&b).await.expect("sync");
+        let seen = find(&b, doc.id).await.expect("find").expect("row");
+        update(&a, doc.id, &seen, &fields("sales"), 1)
+            .await
+            .expect("update");
+        let stale = find(&b, doc.id).await.expect("find").expect("row");
+        assert_eq!(stale.department, "eng", "b has not had its heartbeat yet");
+        sync_cache(&b).await.expect("sync");
+        let fresh = find(&b, doc.id).await.expect("find").expect("row");
+        assert_eq!(fresh.department, "sales");
+        // a heartbeat with no change keeps what is cached
+        sync_cache(&b).await.expect("sync");
+        let again = find(&b, doc.id).await.expect("find").expect("row");
+        assert!(Arc::ptr_eq(&fresh, &again));
     }
 
     #[test]
