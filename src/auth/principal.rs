@@ -27,7 +27,8 @@ pub struct Principal {
     /// roles it carries.
     pub federated: Option<Arc<Identity>>,
     /// [`Principal::subject`], built on first use: the route guard and the handler's object
-    /// checks share one (the principal travels from the guard to the handler).
+    /// checks share one (the principal travels from the guard to the handler). The fields it
+    /// is made of are set when the principal is built and never changed afterwards.
     subject: std::sync::OnceLock<Subject>,
 }
 
