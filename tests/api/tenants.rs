@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
+mod matrices;
+
 /// A request: method, path, JSON body.
 type Request<'a> = (Method, &'a str, Option<Value>);
 
@@ -27,7 +29,7 @@ async fn login_in(app: &TestApp, user: &str, tenant: &str) -> crate::helpers::Te
     .await
 }
 
-async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String {
+pub(super) async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String {
     let r = login_in(app, user, tenant).await;
     assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
     r.body["access_token"].as_str().expect("token").to_owned()
@@ -63,7 +65,7 @@ async fn put_member(
 
 /// acme (alice: tenant admin, carol: editor) and globex (bob: tenant admin, dave: viewer),
 /// made by the installation admin. Returns the admin's token.
-async fn two_tenants(app: &TestApp) -> String {
+pub(super) async fn two_tenants(app: &TestApp) -> String {
     let admin = app.admin_token().await;
     for t in ["acme", "globex"] {
         create_tenant(app, &admin, t).await;
@@ -764,7 +766,7 @@ expect:
 
 /// The versions (`version` of each item) a tenant's audit route lists, and the JSON of every
 /// item, for assertions.
-async fn tenant_history(
+pub(super) async fn tenant_history(
     app: &TestApp,
     token: &str,
     tenant: &str,
