@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
+mod forward;
 mod matrices;
 
 /// A request: method, path, JSON body.
@@ -35,7 +36,7 @@ pub(super) async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String 
     r.body["access_token"].as_str().expect("token").to_owned()
 }
 
-async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
+pub(super) async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
     let r = app
         .call(
             Method::POST,
@@ -47,7 +48,7 @@ async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
 
-async fn put_member(
+pub(super) async fn put_member(
     app: &TestApp,
     token: &str,
     tenant: &str,
@@ -674,20 +675,16 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
                     c.body["results"][0]["allowed"], false,
                     "{user} ({role} of {mine}) /v1/check {method} {path}"
                 );
-                // And forward-auth, as a gateway asks it.
-                let mut req = axum::http::Request::builder()
-                    .method(Method::GET)
-                    .uri("/v1/authz/forward")
-                    .header("authorization", format!("Bearer {tok}"))
-                    .header("x-forwarded-method", method.as_str())
-                    .header("x-forwarded-uri", path.as_str())
-                    .body(axum::body::Body::empty())
-                    .expect("request");
-                req.extensions_mut().insert(axum::extract::ConnectInfo(
-                    std::net::SocketAddr::from(([10, 1, 2, 3], 40_000)),
-                ));
-                let f = app.send(req).await;
-                assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
+                // And forward-auth, as a gateway asks it: in the token's tenant, naming it,
+                // or naming the other tenant (refused: only an installation admin may).
+                for named in [None, Some(mine), Some(other)] {
+                    let f = forward(&app, &tok, method.as_str(), &path, named).await;
+                    assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
+                    assert_eq!(
+                        f.headers["x-warden-error"], "forbidden",
+                        "{user} ({role} of {mine}) forward {method} {path} in {named:?}"
+                    );
+                }
             }
             cells += 1;
         }
@@ -712,6 +709,32 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
         );
     }
     assert_eq!(cells, people.len() * 12);
+}
+
+/// Forward-auth as a trusted gateway (10.1.2.3) asks it, optionally naming the tenant.
+pub(super) async fn forward(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    tenant: Option<&str>,
+) -> crate::helpers::TestResponse {
+    let mut req = axum::http::Request::builder()
+        .method(Method::GET)
+        .uri("/v1/authz/forward")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-method", method)
+        .header("x-forwarded-uri", path);
+    if let Some(t) = tenant {
+        req = req.header("x-warden-tenant", t);
+    }
+    let mut req = req.body(axum::body::Body::empty()).expect("request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [10, 1, 2, 3],
+            40_000,
+        ))));
+    app.send(req).await
 }
 
 /// A matrix with a tenant per subject states isolation cell by cell: each tenant's admin and
