@@ -8,12 +8,13 @@ use crate::helpers::{PASSWORD, TestApp, assert_error};
 
 mod forward;
 mod matrices;
+mod service_accounts;
 
 /// A request: method, path, JSON body.
 type Request<'a> = (Method, &'a str, Option<Value>);
 
 /// The `tid` claim of an access token (its payload, unverified: the server verified it).
-fn tid(token: &str) -> String {
+pub(super) fn tid(token: &str) -> String {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
