@@ -9,6 +9,7 @@ use crate::helpers::{PASSWORD, TestApp, assert_error};
 mod forward;
 mod matrices;
 mod service_accounts;
+mod user_roles;
 
 /// A request: method, path, JSON body.
 type Request<'a> = (Method, &'a str, Option<Value>);
