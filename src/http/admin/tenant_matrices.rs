@@ -21,8 +21,55 @@ use crate::engine::INSTALLATION_ADMIN;
 use crate::engine::change::Applied;
 use crate::http::error::{ApiError, Json, Path, Query};
 use crate::matrix::Matrix;
-use crate::policy::stored_matrix::{check_name, qualified};
+use crate::policy::stored_matrix::{check_name, qualified, split_name};
 use crate::state::AppState;
+
+/// Most matrices one tenant holds, and most cells in all of them: the installation's limits
+/// (32 matrices, 100,000 cells) are shared by everyone, and every invariant runs on every
+/// edit, so no tenant may take them all.
+pub const TENANT_MAX_MATRICES: usize = 8;
+/// See [`TENANT_MAX_MATRICES`].
+pub const TENANT_MAX_CELLS: usize = 10_000;
+
+/// Refuses (422) a matrix that would take the tenant's matrices past its share
+/// ([`TENANT_MAX_MATRICES`], [`TENANT_MAX_CELLS`]), the one it replaces counted out.
+fn within_share(
+    snap: &crate::engine::Snapshot,
+    tenant: &str,
+    name: &str,
+    m: &Matrix,
+) -> Result<(), ApiError> {
+    let kept: Vec<&Matrix> = snap
+        .parsed_matrices()
+        .iter()
+        .filter(|(t, _)| {
+            let (owner, own) = split_name(&t.name);
+            owner == Some(tenant) && own != name
+        })
+        .map(|(_, m)| m)
+        .collect();
+    if kept.len() + 1 > TENANT_MAX_MATRICES {
+        return Err(ApiError::validation(
+            "matrix",
+            format!("a tenant holds at most {TENANT_MAX_MATRICES} matrices"),
+        ));
+    }
+    let cells = kept
+        .iter()
+        .copied()
+        .chain([m])
+        .try_fold(0usize, |n, m| n.checked_add(m.checked_cell_count()?));
+    if cells.is_none_or(|n| n > TENANT_MAX_CELLS) {
+        return Err(ApiError::validation(
+            "matrix",
+            format!(
+                "a tenant's matrices have at most {TENANT_MAX_CELLS} cells in all (subjects x \
+                 objects x actions); make them smaller"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Why a matrix stated in `tenant` would reach outside it, if it would: a subject that asks
 /// in another tenant or holds the installation's role, an object (or an action's route) that
@@ -128,6 +175,7 @@ pub async fn put(
     if let Some(why) = reaches_outside(&m, &tenant) {
         return Err(tenant_scope(why));
     }
+    within_share(&*state.engine.snapshot()?, &tenant, &name, &m)?;
     let stored = qualified(&tenant, &name);
     store(
         &state,

@@ -354,3 +354,68 @@ async fn a_tenants_invariant_refuses_any_edit_that_breaks_it_whoever_makes_it() 
         .await;
     assert_eq!(now.status, StatusCode::OK, "{now:?}");
 }
+
+#[tokio::test]
+async fn a_tenant_holds_its_share_of_matrices_and_cells_and_no_more() {
+    let app = TestApp::new().await;
+    let admin = two_tenants(&app).await;
+    let alice = token_in(&app, "alice", "acme").await;
+    let put = |name: String, body: Value| {
+        let (app, alice) = (&app, alice.clone());
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/v1/tenants/acme/admin/matrices/{name}"),
+                Some(&alice),
+                Some(body),
+            )
+            .await
+        }
+    };
+    for i in 0..8 {
+        let name = format!("m{i}");
+        let r = put(name.clone(), editors_read_reports(&name, false)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    let ninth = put("m8".into(), editors_read_reports("m8", false)).await;
+    assert_error(
+        &ninth,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(
+        ninth.body["message"].to_string().contains("at most 8"),
+        "{ninth:?}"
+    );
+    // Replacing one of the eight is no ninth; another tenant has a share of its own.
+    let again = put("m0".into(), editors_read_reports("m0", false)).await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    let bob = token_in(&app, "bob", "globex").await;
+    let theirs = app
+        .call(
+            Method::PUT,
+            "/v1/tenants/globex/admin/matrices/m8",
+            Some(&bob),
+            Some(editors_read_reports("m8", false)),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{theirs:?}");
+
+    // 101 subjects x 100 objects x 1 action: past a tenant's 10,000 cells.
+    let subjects: serde_json::Map<String, Value> = (0..101)
+        .map(|i| (format!("s{i}"), json!({"roles": ["editor"]})))
+        .collect();
+    let objects: serde_json::Map<String, Value> = (0..100)
+        .map(|i| (format!("o{i}"), json!({"type": "report"})))
+        .collect();
+    let big = json!({"name": "m0", "subjects": subjects, "objects": objects,
+                     "actions": ["read"], "allow": [["*", "*", "read"]]});
+    let before = app.policy_version(&admin).await;
+    let r = put("m0".into(), big).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.body["message"].to_string().contains("10000 cells"),
+        "{r:?}"
+    );
+    assert_eq!(app.policy_version(&admin).await, before);
+}
