@@ -12,6 +12,16 @@ fn trusting_gateway() -> impl FnOnce(&mut warden::config::Config) {
     }
 }
 
+/// (who, token, path, X-Warden-Tenant, expected status, expected error code)
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn forward_auth_decides_in_the_named_tenant_only_for_its_own_token_or_an_installation_admin()
 {
@@ -37,8 +47,7 @@ async fn forward_auth_decides_in_the_named_tenant_only_for_its_own_token_or_an_i
     let carol_acme = token_in(&app, "carol", "acme").await;
     let carol_default = token_in(&app, "carol", "default").await;
 
-    // (who, token, path, X-Warden-Tenant, expected status, expected error code)
-    let cases: [(&str, &str, &str, Option<&str>, StatusCode, &str); 12] = [
+    let cases: [Case; 12] = [
         (
             "carol in acme",
             &carol_acme,
