@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::password::{HashError, Hasher};
-use super::sessions::{GrantError, Grants, granted_scope};
+use super::sessions::{GrantError, Grants, granted_scope, tenant_of};
 use super::tokens::{IssueError, TokenResponse, access_token_until, random_token};
 use crate::policy::username::Username;
 use crate::store::{self, service_accounts::SID_PREFIX};
@@ -155,11 +155,14 @@ impl ClientCredentials {
 /// The client_credentials grant: an access token for the service account `creds` names,
 /// with at most its scopes (a requested `scope` narrows them), sid `svc:<secret id>`, and no
 /// refresh token (RFC 6749 §4.4.3). A token obtained with a secret in its rotation overlap
-/// expires with the overlap.
+/// expires with the overlap. The token's tenant is chosen as for the password grant
+/// ([`tenant_of`]: the one asked for if the account is a member, `not_a_member` otherwise),
+/// once the secret is verified, so a wrong secret learns nothing about tenants.
 pub async fn client_credentials(
     g: &Grants<'_>,
     creds: ClientCredentials,
     scope: Option<&str>,
+    tenant: Option<&str>,
     client: Option<IpAddr>,
 ) -> Result<TokenResponse, GrantError> {
     let now = g.issuer.now;
@@ -201,6 +204,7 @@ pub async fn client_credentials(
     };
     g.limiter.login_succeeded(attempt);
     let scope = granted_scope(scope, &user.scopes)?;
+    let tenant = tenant_of(g.issuer.db, user.id, tenant).await?;
     let not_after = secret.expires_at.unwrap_or(i64::MAX);
     let sid = format!("{SID_PREFIX}{}", secret.id);
     let access_token = access_token_until(
@@ -209,7 +213,7 @@ pub async fn client_credentials(
         &scope,
         user.token_generation,
         &sid,
-        crate::policy::rule::DEFAULT_TENANT,
+        &tenant,
         not_after,
     )?;
     Ok(TokenResponse {

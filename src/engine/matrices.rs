@@ -12,7 +12,7 @@
 use crate::matrix::limits::{API_MAX_CELLS, Budget};
 use crate::matrix::{Matrix, MatrixError};
 use crate::policy::rule::RuleSet;
-use crate::policy::stored_matrix::MatrixText;
+use crate::policy::stored_matrix::{MatrixText, split_name};
 use crate::policy::{ChangeError, Flip};
 
 /// Parses and checks one stored matrix (see the module docs).
@@ -20,13 +20,16 @@ use crate::policy::{ChangeError, Flip};
 /// # Errors
 /// What is wrong, for a 422.
 pub fn parse(stored: &MatrixText) -> Result<Matrix, MatrixError> {
-    let m = Matrix::from_yaml(&stored.text)?;
-    if m.name != stored.name {
+    let mut m = Matrix::from_yaml(&stored.text)?;
+    let (tenant, name) = split_name(&stored.name);
+    if m.name != name {
         return Err(MatrixError::Invalid(format!(
-            "the matrix is named `{}` but stored as `{}`: the names must agree",
+            "the matrix is named `{}` but stored as `{name}`: the names must agree",
             m.name.escape_debug(),
-            stored.name
         )));
+    }
+    if let Some(tenant) = tenant {
+        in_tenant(&mut m, tenant)?;
     }
     if m.model.is_some() || m.policy.is_some() {
         return Err(MatrixError::Invalid(
@@ -48,6 +51,33 @@ pub fn parse(stored: &MatrixText) -> Result<Matrix, MatrixError> {
             n.map_or_else(|| "too many".to_owned(), |n| n.to_string())
         ))),
     }
+}
+
+/// A tenant's matrix is decided in its tenant: each subject asks in it and holds its roles
+/// there (a subject that names no tenant is given this one; one that names another is
+/// refused), and it proves no `properties` (they range over every tenant: the
+/// installation's to state).
+fn in_tenant(m: &mut Matrix, tenant: &str) -> Result<(), MatrixError> {
+    if !m.properties.is_empty() {
+        return Err(MatrixError::Invalid(
+            "a tenant's matrix states cells, not `properties`: properties are proved over \
+             every tenant, so only the installation's matrices have them"
+                .into(),
+        ));
+    }
+    for (name, s) in &mut m.subjects {
+        match s.tenant.as_deref() {
+            None => s.tenant = Some(tenant.to_owned()),
+            Some(t) if t == tenant => {}
+            Some(other) => {
+                return Err(MatrixError::Invalid(format!(
+                    "subject `{name}` asks in tenant {other}: a matrix of {tenant} decides \
+                     in {tenant} only"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a policy's matrices, reusing `known` ones whose text is unchanged (what the current
@@ -163,6 +193,29 @@ mod tests {
             let e = parse(&m).unwrap_err().to_string();
             assert!(e.contains(says), "{}: {e}", m.text);
         }
+    }
+
+    #[test]
+    fn a_tenants_matrix_decides_in_its_tenant_only() {
+        let m = parse(&stored("acme/small", SMALL)).unwrap();
+        assert_eq!(m.name, "small");
+        assert_eq!(m.subjects["a"].tenant.as_deref(), Some("acme"));
+        let mine = SMALL.replace("roles: [user]", "roles: [user], tenant: acme");
+        assert!(parse(&stored("acme/small", &mine)).is_ok());
+        let theirs = SMALL.replace("roles: [user]", "roles: [user], tenant: globex");
+        let e = parse(&stored("acme/small", &theirs))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("asks in tenant globex"), "{e}");
+        // the installation's matrices may name any tenant
+        assert!(parse(&stored("small", &theirs)).is_ok());
+        let proved = format!("{SMALL}properties: [{{name: p, objects: [d], actions: [read]}}]\n");
+        let e = parse(&stored("acme/small", &proved))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not `properties`"), "{e}");
+        let e = parse(&stored("acme/other", SMALL)).unwrap_err().to_string();
+        assert!(e.contains("names must agree"), "{e}");
     }
 
     #[test]

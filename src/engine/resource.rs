@@ -52,6 +52,8 @@ pub const PARAM_ROUTES: &[&str] = &[
     "/v1/tenants/{tenant}/admin/policy/versions/{version}/diff",
     "/v1/tenants/{tenant}/admin/audit",
     "/v1/tenants/{tenant}/admin/policy/dry-run",
+    "/v1/tenants/{tenant}/admin/matrices",
+    "/v1/tenants/{tenant}/admin/matrices/{matrix}",
 ];
 
 /// Longest path accepted.

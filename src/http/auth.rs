@@ -196,9 +196,10 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// For `refresh_token`.
     pub refresh_token: Option<String>,
-    /// For `password` and `refresh_token`: the tenant to issue the access token in (its
-    /// `tid` claim). Omitted: the account's only tenant, or `default`. Refreshing with
-    /// another tenant switches without the password.
+    /// For `password`, `refresh_token` and `client_credentials`: the tenant to issue the
+    /// access token in (its `tid` claim), one the account is a member of (403 `not_a_member`
+    /// otherwise). Omitted: the account's only tenant, or `default`. Refreshing with another
+    /// tenant switches without the password.
     pub tenant: Option<String>,
     /// For `client_credentials` with `client_secret_post` (else send HTTP Basic).
     pub client_id: Option<String>,
@@ -332,7 +333,8 @@ pub async fn token(
             let grants = state.grants();
             let scope = req.scope.as_deref();
             Ok(no_store(
-                clients::client_credentials(&grants, creds, scope, addr).await?,
+                clients::client_credentials(&grants, creds, scope, req.tenant.as_deref(), addr)
+                    .await?,
             ))
         }
         Some(_) => Err(oauth(

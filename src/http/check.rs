@@ -256,15 +256,7 @@ pub async fn check(
     // One snapshot for the whole batch, so every answer shares one policy version.
     let snap = state.engine.snapshot()?;
     let mut caller = principal.subject().clone();
-    let tenant = match req.tenant {
-        None => caller.tenant.clone(),
-        Some(t) if t == caller.tenant => t,
-        Some(t) if snap.is_installation_admin(&caller.principal) => {
-            crate::policy::rule::parse_tenant(&t).map_err(|e| ApiError::validation("tenant", e))?;
-            t
-        }
-        Some(_) => return Err(ApiError::forbidden()),
-    };
+    let tenant = crate::http::guard::decided_in(&snap, &caller, req.tenant.as_deref())?;
     let permission = |action: &str| {
         snap.decide(&caller, &Object::route("check"), action)
             .allowed

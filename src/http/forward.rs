@@ -30,6 +30,12 @@
 //!   `timeout`, ...): a request that cannot be decided is denied.
 //!
 //! HEAD is decided as GET ([`route_action`]): the upstream serves it with its GET handler.
+//!
+//! The decision is made in the token's tenant (`tid`), or in the one `X-Warden-Tenant` names,
+//! by the rule of `/v1/check`'s `tenant` ([`decided_in`]): the token's own, or any tenant for
+//! an installation admin; another tenant is `forbidden`, a malformed name from an
+//! installation admin `validation_failed`, the header twice `bad_forwarded_request`. The
+//! check on this route itself stays in the token's tenant.
 
 use std::net::SocketAddr;
 
@@ -42,7 +48,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::engine::resource::{canonical_path, route_action};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::guard::authenticate_at;
-use crate::http::guard::{POLICY_VERSION_HEADER, header_min_version, observed};
+use crate::http::guard::{POLICY_VERSION_HEADER, decided_in, header_min_version, observed};
 use crate::policy::Object;
 use crate::state::AppState;
 
@@ -52,6 +58,8 @@ pub const PATH: &str = "/v1/authz/forward";
 pub const USER_HEADER: &str = "x-warden-user";
 /// Response header: the caller's roles, direct and inherited, comma-separated, without `role:`.
 pub const ROLES_HEADER: &str = "x-warden-roles";
+/// Request header: the tenant to decide in (default: the token's).
+pub const TENANT_HEADER: &str = "x-warden-tenant";
 /// Response header on every refusal: the stable `error` code of the answer's body.
 pub const ERROR_HEADER: &str = "x-warden-error";
 /// Longest accepted forwarded URI (nginx's default request-line buffer is 8 KiB). The path
@@ -108,6 +116,19 @@ pub enum HeaderError {
     /// input, which servers read in different ways, so a refusal as an ambiguous path.
     #[error("the forwarded URI is not visible ASCII")]
     OpaqueUri,
+}
+
+/// The tenant `X-Warden-Tenant` names, if it is sent (once, as text).
+fn tenant_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(TENANT_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad_request(HeaderError::Repeated(TENANT_HEADER)));
+    }
+    // Not visible ASCII: no tenant is named so; the shared rule refuses it (403 or 422).
+    Ok(Some(value.to_str().unwrap_or("\u{fffd}")))
 }
 
 /// One header's single value, if present.
@@ -231,6 +252,7 @@ pub fn for_gateway(mut res: Response) -> Response {
         ("X-Original-Method" = Option<String>, Header, description = "the original method (nginx)"),
         ("X-Original-URI" = Option<String>, Header, description = "the original URI (nginx)"),
         ("Warden-Min-Version" = Option<String>, Header, description = "decide at this policy version or later (403 `policy_stale` if this instance cannot reach it in time)"),
+        ("X-Warden-Tenant" = Option<String>, Header, description = "the tenant to decide in (default: the token's `tid`): the token's own, or any tenant for an installation admin; otherwise 403 `forbidden` (`validation_failed` for an installation admin's malformed name, `bad_forwarded_request` when sent twice)"),
     ),
     responses(
         (status = 204, description = "allowed", headers(
@@ -243,7 +265,7 @@ pub fn for_gateway(mut res: Response) -> Response {
             forwarded path could be read in two ways; `bad_forwarded_request`: the original \
             method and URI headers are missing, partial, repeated, contradictory or oversized \
             (a gateway misconfiguration); `bad_request`, `policy_stale`, `unavailable`, \
-            `timeout`: the request could not be decided (forward-auth answers only 2xx, 401 \
+            `timeout`, `validation_failed`: the request could not be decided (forward-auth answers only 2xx, 401 \
             and 403, since a gateway turns anything else into a 500)",
             headers(("x-warden-error" = String, description = "the refusal's error code"))),
     ))]
@@ -276,6 +298,15 @@ pub async fn forward(
     if !allowed.allowed {
         return Err(ApiError::forbidden());
     }
+    let tenant = decided_in(&snap, subject, tenant_header(headers)?)?;
+    let subject: std::borrow::Cow<'_, crate::policy::Subject> = if tenant == subject.tenant {
+        std::borrow::Cow::Borrowed(subject)
+    } else {
+        let mut named = subject.clone();
+        named.tenant = tenant;
+        std::borrow::Cow::Owned(named)
+    };
+    let subject = &*subject;
     let original = Forwarded::from_headers(headers).map_err(bad_request)?;
     let resource =
         canonical_path(&original.path, state.config.path_matching).map_err(ambiguous_path)?;

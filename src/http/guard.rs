@@ -181,6 +181,27 @@ fn in_path_tenant<'p>(
     Ok(std::borrow::Cow::Owned(subject))
 }
 
+/// The tenant a caller asks a decision to be made in (`tenant` of `/v1/check`,
+/// `X-Warden-Tenant` of forward-auth): its token's when it names none or names that one;
+/// another only for an installation admin, and then it must be a tenant name (422). Anyone
+/// else naming another tenant is refused 403 before the name is even read.
+pub fn decided_in(
+    snap: &crate::engine::Snapshot,
+    caller: &Subject,
+    asked: Option<&str>,
+) -> Result<String, ApiError> {
+    match asked {
+        None => Ok(caller.tenant.clone()),
+        Some(t) if t == caller.tenant => Ok(caller.tenant.clone()),
+        Some(t) if snap.is_installation_admin(&caller.principal) => {
+            crate::policy::rule::parse_tenant(t)
+                .map(str::to_owned)
+                .map_err(|e| ApiError::validation("tenant", e))
+        }
+        Some(_) => Err(ApiError::forbidden()),
+    }
+}
+
 /// Object-level check: may the principal do `action` on `object`? 403 if not.
 pub fn authorize(
     state: &AppState,

@@ -1087,3 +1087,114 @@ async fn an_admin_creates_rotates_and_deletes_a_service_account_in_the_browser()
     assert_eq!(grant(id, second).await, StatusCode::UNAUTHORIZED);
     b.close().await;
 }
+
+/// The tenant picker: an installation admin switches tenant and edits the picked tenant's
+/// rules through the scoped API; a tenant admin, signed in to their tenant, sees that tenant
+/// only, edits its members, and is told why a rule reaching outside it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_admin_switches_tenant_and_a_tenant_admin_sees_only_theirs() {
+    let server = served(|_| {}).await;
+    let Some(b) = browser_or_skip(
+        "an_installation_admin_switches_tenant_and_a_tenant_admin_sees_only_theirs",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    for t in ["acme", "globex"] {
+        let r = post(&app, &admin, "/v1/admin/tenants", json!({"name": t})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    for u in ["alice", "bob", "dave"] {
+        assert_eq!(app.register(u, PASSWORD).await.status, StatusCode::CREATED);
+    }
+    for (t, u, role) in [
+        ("acme", "alice", "role:tenant-admin"),
+        ("globex", "dave", "role:viewer"),
+    ] {
+        let r = app
+            .call(
+                Method::PUT,
+                &format!("/v1/tenants/{t}/admin/members/{u}"),
+                Some(&admin),
+                Some(json!({"roles": [role]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+    let options =
+        "return [...document.querySelectorAll('#tenant-picker option')].map((o) => o.value);";
+
+    // The installation admin picks acme, adds a rule there, then globex.
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    let all = b.js(options).await;
+    for t in ["default", "acme", "globex"] {
+        assert!(
+            all.as_array().expect("options").contains(&json!(t)),
+            "{all}"
+        );
+    }
+    assert_eq!(b.attr("#tenant-picker", "disabled").await, None);
+    b.click("#tenant-picker option[value='acme']").await;
+    b.wait_text("#tenant-name", "acme").await;
+    b.wait_text("#tenant-members-table", "alice").await;
+    b.fill("#tenant-rule-subject", "role:editor").await;
+    b.fill("#tenant-rule-object", "report").await;
+    b.fill("#tenant-rule-action", "read").await;
+    b.click("#tenant-rule-add").await;
+    b.wait_text("#tenant-rules-table", "report").await;
+    let acme_rules = app.get("/v1/tenants/acme/admin/rules", &admin).await;
+    assert_eq!(acme_rules.body["total"], 1, "{acme_rules:?}");
+    assert_eq!(
+        acme_rules.body["items"][0]["tenant"], "acme",
+        "{acme_rules:?}"
+    );
+    b.click("#tenant-picker option[value='globex']").await;
+    b.wait_text("#tenant-name", "globex").await;
+    let members = b.wait_text("#tenant-members-table", "dave").await;
+    assert!(!members.contains("alice"), "{members}");
+    b.wait_text("#tenant-rules-count", "0 rule(s) of globex")
+        .await;
+    b.screenshot("tenant-picker").await;
+    b.click("#signout").await;
+    b.find("#signin").await;
+
+    // alice signs in to acme: acme only, its members and rules, nothing outside it.
+    b.fill("#username", "alice").await;
+    b.fill("#password", PASSWORD).await;
+    b.fill("#signin-tenant", "acme").await;
+    b.click("#signin-submit").await;
+    b.wait_text("#whoami", "Signed in as alice").await;
+    assert_eq!(b.js(options).await, json!(["acme"]));
+    assert!(b.attr("#tenant-picker", "disabled").await.is_some());
+    b.section("tenant", "#tenant-members-table").await;
+    b.wait_text("#tenant-name", "acme").await;
+    b.wait_text("#tenant-rules-table", "report").await;
+    b.fill("#member-name", "bob").await;
+    b.fill("#member-roles", "role:editor").await;
+    b.click("#member-save").await;
+    b.wait_text("#tenant-members-table", "bob").await;
+    let acme_members = app.get("/v1/tenants/acme/admin/members", &admin).await;
+    assert!(
+        acme_members
+            .body
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["name"] == "bob" && m["roles"] == json!(["role:editor"])),
+        "{acme_members:?}"
+    );
+    let before = app.policy_version(&admin).await;
+    b.fill("#tenant-rule-subject", "role:admin").await;
+    b.fill("#tenant-rule-object", "report").await;
+    b.fill("#tenant-rule-action", "read").await;
+    b.click("#tenant-rule-add").await;
+    b.wait_text("#tenant-rule-error", "outside_tenant").await;
+    assert_eq!(app.policy_version(&admin).await, before);
+    // The installation's sections are the policy's refusal, as for any non-admin.
+    b.section("rules", "#refused").await;
+    b.close().await;
+}

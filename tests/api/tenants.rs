@@ -6,11 +6,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
+mod forward;
+mod matrices;
+mod service_accounts;
+mod user_roles;
+
 /// A request: method, path, JSON body.
 type Request<'a> = (Method, &'a str, Option<Value>);
 
 /// The `tid` claim of an access token (its payload, unverified: the server verified it).
-fn tid(token: &str) -> String {
+pub(super) fn tid(token: &str) -> String {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -27,13 +32,13 @@ async fn login_in(app: &TestApp, user: &str, tenant: &str) -> crate::helpers::Te
     .await
 }
 
-async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String {
+pub(super) async fn token_in(app: &TestApp, user: &str, tenant: &str) -> String {
     let r = login_in(app, user, tenant).await;
     assert_eq!(r.status, StatusCode::OK, "{user} in {tenant}: {r:?}");
     r.body["access_token"].as_str().expect("token").to_owned()
 }
 
-async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
+pub(super) async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
     let r = app
         .call(
             Method::POST,
@@ -45,7 +50,7 @@ async fn create_tenant(app: &TestApp, admin: &str, name: &str) {
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
 
-async fn put_member(
+pub(super) async fn put_member(
     app: &TestApp,
     token: &str,
     tenant: &str,
@@ -63,7 +68,7 @@ async fn put_member(
 
 /// acme (alice: tenant admin, carol: editor) and globex (bob: tenant admin, dave: viewer),
 /// made by the installation admin. Returns the admin's token.
-async fn two_tenants(app: &TestApp) -> String {
+pub(super) async fn two_tenants(app: &TestApp) -> String {
     let admin = app.admin_token().await;
     for t in ["acme", "globex"] {
         create_tenant(app, &admin, t).await;
@@ -672,20 +677,16 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
                     c.body["results"][0]["allowed"], false,
                     "{user} ({role} of {mine}) /v1/check {method} {path}"
                 );
-                // And forward-auth, as a gateway asks it.
-                let mut req = axum::http::Request::builder()
-                    .method(Method::GET)
-                    .uri("/v1/authz/forward")
-                    .header("authorization", format!("Bearer {tok}"))
-                    .header("x-forwarded-method", method.as_str())
-                    .header("x-forwarded-uri", path.as_str())
-                    .body(axum::body::Body::empty())
-                    .expect("request");
-                req.extensions_mut().insert(axum::extract::ConnectInfo(
-                    std::net::SocketAddr::from(([10, 1, 2, 3], 40_000)),
-                ));
-                let f = app.send(req).await;
-                assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
+                // And forward-auth, as a gateway asks it: in the token's tenant, naming it,
+                // or naming the other tenant (refused: only an installation admin may).
+                for named in [None, Some(mine), Some(other)] {
+                    let f = forward(&app, &tok, method.as_str(), &path, named).await;
+                    assert_error(&f, StatusCode::FORBIDDEN, "forbidden");
+                    assert_eq!(
+                        f.headers["x-warden-error"], "forbidden",
+                        "{user} ({role} of {mine}) forward {method} {path} in {named:?}"
+                    );
+                }
             }
             cells += 1;
         }
@@ -710,6 +711,32 @@ async fn no_member_of_one_tenant_reaches_anything_of_another() {
         );
     }
     assert_eq!(cells, people.len() * 12);
+}
+
+/// Forward-auth as a trusted gateway (10.1.2.3) asks it, optionally naming the tenant.
+pub(super) async fn forward(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    tenant: Option<&str>,
+) -> crate::helpers::TestResponse {
+    let mut req = axum::http::Request::builder()
+        .method(Method::GET)
+        .uri("/v1/authz/forward")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-method", method)
+        .header("x-forwarded-uri", path);
+    if let Some(t) = tenant {
+        req = req.header("x-warden-tenant", t);
+    }
+    let mut req = req.body(axum::body::Body::empty()).expect("request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [10, 1, 2, 3],
+            40_000,
+        ))));
+    app.send(req).await
 }
 
 /// A matrix with a tenant per subject states isolation cell by cell: each tenant's admin and
@@ -764,7 +791,7 @@ expect:
 
 /// The versions (`version` of each item) a tenant's audit route lists, and the JSON of every
 /// item, for assertions.
-async fn tenant_history(
+pub(super) async fn tenant_history(
     app: &TestApp,
     token: &str,
     tenant: &str,

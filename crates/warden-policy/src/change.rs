@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::{ChangeError, Conflict};
 use super::rule::{Assignment, Rule, RuleSet, RuleText, legacy_domain, parse_subject};
-use super::stored_matrix::{MAX_MATRICES, MatrixText, check_name};
+use super::stored_matrix::{MAX_MATRICES, MatrixText, check_stored_name};
 
 /// One operation of a change, on validated values: once you hold an `Op`, its rule parses
 /// and its assignment is well formed (the constructors check; the change protocol checks the
@@ -85,7 +85,7 @@ impl Op {
     ) -> Result<Self, ChangeError> {
         if let Some(m) = matrices {
             for t in m {
-                check_name(&t.name).map_err(|e| ChangeError::invalid("matrix", e))?;
+                check_stored_name(&t.name).map_err(|e| ChangeError::invalid("matrix", e))?;
             }
         }
         Ok(Op::Restore {
@@ -123,10 +123,11 @@ impl Op {
         }
     }
 
-    /// Creates or replaces the matrix `name` with `text` (its name checked; its content is
-    /// the engine's to parse and check).
+    /// Creates or replaces the matrix stored as `name` (the installation's, or a tenant's
+    /// `<tenant>/<name>`) with `text` (its name checked; its content is the engine's to parse
+    /// and check).
     pub fn put_matrix(name: &str, text: &str) -> Result<Self, ChangeError> {
-        check_name(name).map_err(|e| ChangeError::invalid("matrix", e))?;
+        check_stored_name(name).map_err(|e| ChangeError::invalid("matrix", e))?;
         Ok(Op::PutMatrix(MatrixText {
             name: name.to_owned(),
             text: text.to_owned(),

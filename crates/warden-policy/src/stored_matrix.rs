@@ -44,6 +44,34 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A tenant's matrix is stored as `<tenant>/<name>` beside the installation's (plain
+/// `<name>`): one table and one change protocol for both, and the two can never collide,
+/// since neither a tenant name nor a matrix name contains `/`.
+pub const TENANT_SEPARATOR: char = '/';
+
+/// The name a tenant's matrix `name` is stored under.
+pub fn qualified(tenant: &str, name: &str) -> String {
+    format!("{tenant}{TENANT_SEPARATOR}{name}")
+}
+
+/// A stored name's tenant (None: the installation's matrix) and its own name.
+pub fn split_name(stored: &str) -> (Option<&str>, &str) {
+    match stored.split_once(TENANT_SEPARATOR) {
+        Some((tenant, name)) => (Some(tenant), name),
+        None => (None, stored),
+    }
+}
+
+/// Checks a stored name: a matrix name ([`check_name`]), or `<tenant>/<name>` for a
+/// tenant's matrix.
+pub fn check_stored_name(stored: &str) -> Result<(), String> {
+    let (tenant, name) = split_name(stored);
+    if let Some(tenant) = tenant {
+        crate::rule::parse_tenant(tenant).map_err(|e| e.to_string())?;
+    }
+    check_name(name)
+}
+
 /// The line of a policy file that says it carries the policy's matrices (below it).
 pub const FILE_MARKER: &str = "#@matrices";
 const FILE_MATRIX: &str = "#@matrix ";
@@ -90,7 +118,7 @@ pub fn from_policy_file(text: &str) -> Result<Option<Vec<MatrixText>>, (usize, S
     for (n, line) in lines {
         if let Some(name) = line.strip_prefix(FILE_MATRIX) {
             let name = name.trim();
-            check_name(name).map_err(|e| (n, e))?;
+            check_stored_name(name).map_err(|e| (n, e))?;
             if out.iter().any(|m| m.name == name) {
                 return Err((n, format!("two matrices are named `{name}`")));
             }
@@ -198,6 +226,21 @@ mod tests {
             long.as_str(),
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_tenants_matrix_is_stored_under_its_tenant_and_nothing_else_may_hold_a_slash() {
+        assert_eq!(qualified("acme", "isolation"), "acme/isolation");
+        assert_eq!(split_name("acme/isolation"), (Some("acme"), "isolation"));
+        assert_eq!(split_name("seed"), (None, "seed"));
+        for good in ["seed", "acme/isolation", "t-2/0day"] {
+            assert_eq!(check_stored_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "Acme/x", "/x", "acme/", "acme/run", "a/b/c", "acme/X", "*/x",
+        ] {
+            assert!(check_stored_name(bad).is_err(), "{bad:?}");
         }
     }
 }

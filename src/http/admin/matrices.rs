@@ -18,6 +18,7 @@ use crate::matrix::run::{PolicyUnderTest, cells_within, check_within};
 use crate::matrix::{Cell, Matrix, MatrixError};
 use crate::policy::AttrValue;
 use crate::policy::rule::RuleSet;
+use crate::policy::stored_matrix::{TENANT_SEPARATOR, split_name};
 use crate::state::AppState;
 
 /// A matrix result as JSON.
@@ -25,6 +26,10 @@ use crate::state::AppState;
 pub struct MatrixSummary {
     /// Name.
     pub name: String,
+    /// The tenant whose matrix it is (`/v1/tenants/{tenant}/admin/matrices/{name}`); absent
+    /// for the installation's own (`/v1/admin/matrices/{name}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Invariant?
     pub invariant: bool,
     /// Cells.
@@ -48,10 +53,17 @@ pub struct MatrixSummary {
     pub definition: Option<serde_json::Value>,
 }
 
-fn summary(m: &Matrix, r: &MatrixResult, version: i64, coverage: bool) -> MatrixSummary {
+fn summary(
+    m: &Matrix,
+    r: &MatrixResult,
+    tenant: Option<&str>,
+    version: i64,
+    coverage: bool,
+) -> MatrixSummary {
     MatrixSummary {
         definition: None,
         name: r.name.clone(),
+        tenant: tenant.map(str::to_owned),
         invariant: m.invariant,
         cells: r.cells,
         checked: r.checked,
@@ -138,22 +150,39 @@ pub struct ListOptions {
     pub coverage: Option<bool>,
 }
 
-/// Results of every matrix of the policy against the live policy.
+/// Results of every matrix of the policy against the live policy: the installation's and
+/// every tenant's (each of those names its `tenant`).
 #[utoipa::path(get, path = "/v1/admin/matrices", operation_id = "list_matrices", tag = "admin", security(("bearer" = [])),
     params(ListOptions), responses((status = 200, body = [MatrixSummary])))]
 pub async fn list(
     State(state): State<AppState>,
     Query(options): Query<ListOptions>,
 ) -> Result<Json<Vec<MatrixSummary>>, ApiError> {
-    let coverage = options.coverage.unwrap_or(true);
+    list_of(&state, None, options.coverage.unwrap_or(true))
+        .await
+        .map(Json)
+}
+
+/// The results of every matrix (`owner` None) or of one tenant's matrices only.
+pub(super) async fn list_of(
+    state: &AppState,
+    owner: Option<&str>,
+    coverage: bool,
+) -> Result<Vec<MatrixSummary>, ApiError> {
     let snap = state.engine.snapshot()?;
-    let results = run_on(&state, snap.matrices(), &snap.loaded(), coverage).await?;
-    Ok(Json(
-        results
-            .iter()
-            .map(|(m, r)| summary(m, r, snap.version(), coverage))
-            .collect(),
-    ))
+    let (tenants, matrices): (Vec<Option<&str>>, Vec<Matrix>) = snap
+        .parsed_matrices()
+        .iter()
+        .map(|(t, m)| (split_name(&t.name).0, m))
+        .filter(|(tenant, _)| owner.is_none() || *tenant == owner)
+        .map(|(tenant, m)| (tenant, m.clone()))
+        .unzip();
+    let results = run_on(state, matrices, &snap.loaded(), coverage).await?;
+    Ok(results
+        .iter()
+        .zip(tenants)
+        .map(|((m, r), tenant)| summary(m, r, tenant, snap.version(), coverage))
+        .collect())
 }
 
 /// One matrix of the policy: with `Accept: application/yaml` (or `text/yaml`) its text as
@@ -172,13 +201,27 @@ pub async fn show(
         Some(n) => (n.to_owned(), true),
         None => (name, false),
     };
+    if name.contains(TENANT_SEPARATOR) {
+        return Err(ApiError::not_found("matrix"));
+    }
+    show_stored(&state, &name, as_html, &headers).await
+}
+
+/// A stored matrix (the installation's, or a tenant's `<tenant>/<name>`) as [`show`]
+/// answers it: its text, its HTML grid or its results with its definition.
+pub(super) async fn show_stored(
+    state: &AppState,
+    stored: &str,
+    as_html: bool,
+    headers: &axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let snap = state.engine.snapshot()?;
-    let m = live(&snap, &name)?;
-    if !as_html && super::matrix_edit::wants_yaml(&headers) {
-        return Ok(super::matrix_edit::yaml_response(&snap, &name));
+    let m = live(&snap, stored)?;
+    if !as_html && super::matrix_edit::wants_yaml(headers) {
+        return Ok(super::matrix_edit::yaml_response(&snap, stored));
     }
     let definition = serde_json::to_value(&m).map_err(ApiError::internal)?;
-    let results = run_on(&state, vec![m], &snap.loaded(), true).await?;
+    let results = run_on(state, vec![m], &snap.loaded(), true).await?;
     let Some((m, r)) = results.first() else {
         return Err(ApiError::internal("a matrix run returned no result"));
     };
@@ -194,16 +237,25 @@ pub async fn show(
         );
         return Ok(res);
     }
-    let mut body = summary(m, r, snap.version(), true);
+    let mut body = summary(m, r, split_name(stored).0, snap.version(), true);
     body.definition = Some(definition);
     Ok(Json(body).into_response())
 }
 
-/// A matrix of the live set, by name (404 when the policy has none of that name).
+/// A matrix of the live set, by its stored name (404 when the policy has none of that name).
 fn live(snap: &Snapshot, name: &str) -> Result<Matrix, ApiError> {
     snap.matrix(name)
         .map(|(_, m)| m.clone())
         .ok_or_else(|| ApiError::not_found("matrix"))
+}
+
+/// One of the installation's matrices, by name: a tenant's (`<tenant>/<name>`) is addressed
+/// under `/v1/tenants/{tenant}/admin/matrices/` only.
+fn own(snap: &Snapshot, name: &str) -> Result<Matrix, ApiError> {
+    if name.contains(TENANT_SEPARATOR) {
+        return Err(ApiError::not_found("matrix"));
+    }
+    live(snap, name)
 }
 
 /// One cell of a grid.
@@ -267,7 +319,7 @@ pub async fn grid(
     Path(name): Path<String>,
 ) -> Result<Json<MatrixGrid>, ApiError> {
     let snap = state.engine.snapshot()?;
-    let m = live(&snap, &name)?;
+    let m = own(&snap, &name)?;
     // The cells only: the grid shows no coverage, which costs far more on a large policy.
     let results = run_on(&state, vec![m], &snap.loaded(), false).await?;
     let Some((m, r)) = results.into_iter().next() else {
@@ -348,7 +400,7 @@ pub async fn why(
     Query(q): Query<CellQuery>,
 ) -> Result<Json<CellWhy>, ApiError> {
     let snap = state.engine.snapshot()?;
-    let m = live(&snap, &name)?;
+    let m = own(&snap, &name)?;
     let coords = m.coordinates();
     let Some(index) = coords
         .iter()
@@ -434,7 +486,7 @@ pub async fn run(
     Json(body): Json<RunBody>,
 ) -> Result<Json<RunResult>, ApiError> {
     let snap = state.engine.snapshot()?;
-    let matrices = match &body.matrix {
+    let (tenants, matrices): (Vec<Option<&str>>, Vec<Matrix>) = match &body.matrix {
         Some(text) => {
             let m = Matrix::from_yaml(text).map_err(|e| ApiError::validation("matrix", e))?;
             if m.model.is_some() {
@@ -443,9 +495,13 @@ pub async fn run(
                     "model/policy files cannot be named through the API; use `warden matrix check`",
                 ));
             }
-            vec![m]
+            (vec![None], vec![m])
         }
-        None => snap.matrices(),
+        None => snap
+            .parsed_matrices()
+            .iter()
+            .map(|(t, m)| (split_name(&t.name).0, m.clone()))
+            .unzip(),
     };
     // Sized before anything else is computed: a small body can name billions of cells.
     state
@@ -459,7 +515,8 @@ pub async fn run(
     let results = run_on(&state, matrices, &policy, true).await?;
     let mut all: Vec<MatrixSummary> = results
         .iter()
-        .map(|(m, r)| summary(m, r, snap.version(), true))
+        .zip(tenants)
+        .map(|((m, r), tenant)| summary(m, r, tenant, snap.version(), true))
         .collect();
     match (body.matrix, all.pop()) {
         (Some(_), Some(one)) => Ok(Json(RunResult::One(one))),

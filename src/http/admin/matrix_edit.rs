@@ -63,7 +63,7 @@ pub fn yaml_response(snap: &Snapshot, name: &str) -> Response {
 }
 
 /// The matrix text of a request body: YAML as sent, or JSON converted to YAML.
-fn body_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+pub(super) fn body_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     let media = headers.get(header::CONTENT_TYPE).and_then(essence);
     let is_json = match media.as_deref() {
         Some("application/json") => true,
@@ -159,16 +159,29 @@ pub async fn put(
 ) -> Result<Versioned<Applied>, ApiError> {
     let text = body_text(&headers, &body?)?;
     check_name(&name).map_err(|e| ApiError::validation("matrix", e))?;
+    store(&state, &principal, &headers, &name, text, "matrices.put").await
+}
+
+/// Stores `text` as the matrix `stored` (the installation's `<name>` or a tenant's
+/// `<tenant>/<name>`, already checked) through the change protocol: 201 when it is new.
+pub(super) async fn store(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    stored: &str,
+    text: String,
+    action: &str,
+) -> Result<Versioned<Applied>, ApiError> {
     // Parsed here for an early, precise 422; the change checks it again against the policy.
     crate::engine::matrices::parse(&MatrixText {
-        name: name.clone(),
+        name: stored.to_owned(),
         text: text.clone(),
     })
     .map_err(|e| ApiError::validation("matrix", e))?;
-    let ops = vec![Op::put_matrix(&name, &text)?];
-    let summary = format!("put matrix {name}");
-    let applied = apply(&state, &principal, &headers, "matrices.put", &summary, ops).await?;
-    Ok(if applied.matrices_created.contains(&name) {
+    let ops = vec![Op::put_matrix(stored, &text)?];
+    let summary = format!("put matrix {stored}");
+    let applied = apply(state, principal, headers, action, &summary, ops).await?;
+    Ok(if applied.matrices_created.iter().any(|n| n == stored) {
         Versioned::created(applied.policy_version, applied)
     } else {
         Versioned::ok(applied.policy_version, applied)
@@ -191,17 +204,20 @@ pub async fn remove(
     if check_name(&name).is_err() {
         return Err(ApiError::not_found("matrix"));
     }
-    let summary = format!("deleted matrix {name}");
-    let ops = vec![Op::DeleteMatrix(name)];
-    let applied = apply(
-        &state,
-        &principal,
-        &headers,
-        "matrices.delete",
-        &summary,
-        ops,
-    )
-    .await?;
+    delete(&state, &principal, &headers, name, "matrices.delete").await
+}
+
+/// Deletes the matrix stored as `stored` through the change protocol (404 if there is none).
+pub(super) async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    stored: String,
+    action: &str,
+) -> Result<Versioned<Applied>, ApiError> {
+    let summary = format!("deleted matrix {stored}");
+    let ops = vec![Op::DeleteMatrix(stored)];
+    let applied = apply(state, principal, headers, action, &summary, ops).await?;
     Ok(Versioned::ok(applied.policy_version, applied))
 }
 

@@ -8,6 +8,7 @@ pub mod matrix_edit;
 pub mod policy;
 pub mod rules;
 pub mod service_accounts;
+pub mod tenant_matrices;
 pub mod tenant_policy;
 pub mod tenants;
 pub mod users;
@@ -72,6 +73,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant_policy::diff))
         .routes(routes!(tenant_policy::audit))
         .routes(routes!(tenant_policy::dry_run))
+        .routes(routes!(tenant_matrices::list))
+        .routes(routes!(
+            tenant_matrices::show,
+            tenant_matrices::put,
+            tenant_matrices::remove
+        ))
 }
 
 /// `?limit=&offset=` (limit 1-500, default 50).

@@ -50,7 +50,7 @@ pub struct TenantChanged {
     pub policy_version: i64,
 }
 
-fn tenant_scope(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+pub(super) fn tenant_scope(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "outside_tenant", message)
 }
 
@@ -385,8 +385,14 @@ fn outside(rule: &RuleBody, tenant: &str, members: &[String]) -> Option<String> 
     {
         return Some(format!("{} is not a member of {tenant}", rule.subject));
     }
+    object_outside(&rule.object, tenant)
+}
+
+/// Why an object (of a rule or a matrix) is not one of the tenant's, if it is not: one of
+/// the tenant's is a resource type, a path under `/api/`, or under the tenant's own
+/// `/v1/tenants/{tenant}/`.
+pub(super) fn object_outside(object: &str, tenant: &str) -> Option<String> {
     let own = format!("/v1/tenants/{tenant}/");
-    let object = rule.object.as_str();
     let inside = (!object.starts_with('/') && object != "*")
         || (object.starts_with("/api/") && object.len() > "/api/".len())
         || (object.starts_with(&own) && object.len() > own.len());

@@ -114,36 +114,69 @@ pub async fn show(
     Ok(Json(find(&state, &name).await?.into()))
 }
 
-/// Direct and inherited roles.
+/// Direct and inherited roles, in one tenant, and every assignment by tenant.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserRoles {
-    /// Assigned directly.
+    /// The tenant `direct` and `effective` are about (`?tenant=`, default `default`).
+    pub tenant: String,
+    /// Assigned directly and holding in `tenant`: there or globally.
     pub direct: Vec<String>,
-    /// Direct plus inherited.
+    /// Direct plus inherited, in `tenant`.
     pub effective: Vec<String>,
+    /// Every direct assignment, by where it holds: a tenant's name, or `*` for a global one
+    /// (held in every tenant, such as `role:admin`). Each list sorted.
+    pub by_tenant: BTreeMap<String, Vec<String>>,
 }
 
-/// A user's roles.
+/// `?tenant=` of a user's roles.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RolesQuery {
+    /// The tenant to show `direct` and `effective` in (default `default`; 404 if there is no
+    /// such tenant).
+    pub tenant: Option<String>,
+}
+
+/// A user's roles: in one tenant (`direct`, `effective`; `?tenant=`, default `default`, so
+/// the answer is what it was before tenants), and every assignment by tenant (`by_tenant`).
 #[utoipa::path(get, path = "/v1/admin/users/{name}/roles", operation_id = "user_roles", tag = "admin", security(("bearer" = [])),
-    params(("name" = String, Path, description = "username")),
-    responses((status = 200, body = UserRoles), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("name" = String, Path, description = "username"), RolesQuery),
+    responses((status = 200, body = UserRoles), (status = 404, body = crate::http::error::ErrorBody),
+        (status = 422, body = crate::http::error::ErrorBody)))]
 pub async fn roles(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(q): Query<RolesQuery>,
 ) -> Result<Json<UserRoles>, ApiError> {
+    let tenant = match q.tenant {
+        Some(t) => super::tenants::existing(&state, &t).await?.name,
+        None => crate::policy::rule::DEFAULT_TENANT.to_owned(),
+    };
     let user = find(&state, &name).await?;
     let snap = state.engine.snapshot()?;
     let member = format!("user:{}", user.username_key);
-    let mut direct: Vec<String> = snap
-        .assignments()
-        .iter()
-        .filter(|a| a.member == member)
-        .map(|a| a.role.clone())
-        .collect();
+    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in snap.assignments().iter().filter(|a| a.member == member) {
+        by_tenant
+            .entry(a.domain.clone())
+            .or_default()
+            .push(a.role.clone());
+    }
+    let mut direct = Vec::new();
+    for (domain, roles) in &mut by_tenant {
+        roles.sort();
+        roles.dedup();
+        if *domain == tenant || domain == crate::policy::rule::GLOBAL {
+            direct.extend(roles.iter().cloned());
+        }
+    }
     direct.sort();
+    direct.dedup();
     Ok(Json(UserRoles {
+        effective: snap.roles_in(&member, &tenant),
+        tenant,
         direct,
-        effective: snap.roles_of(&member),
+        by_tenant,
     }))
 }
 

@@ -9,7 +9,9 @@
 (() => {
   // ---------------------------------------------------------------------------------------
   // Session
-  const session = { access: null, refresh: null, me: null };
+  // `tenant`: the tenant the Tenant section shows; `tenants`: every tenant's name for an
+  // installation admin (who may switch), null for anyone else (their token's tenant only).
+  const session = { access: null, refresh: null, me: null, tenant: null, tenants: null };
 
   // ---------------------------------------------------------------------------------------
   // DOM helpers
@@ -134,7 +136,8 @@
     if (!(e instanceof ApiError)) {
       return h('p', { class: 'error', id: id || null, role: 'alert' }, 'The request failed: ' + e.message);
     }
-    if (e.status === 403) {
+    // A refusal by the policy; a 403 with a reason of its own (outside_tenant) says it.
+    if (e.status === 403 && e.code === 'forbidden') {
       return h('p', { class: 'refused', id: id || 'refused', role: 'alert' },
         'Refused: the policy does not let ' + (session.me ? session.me.username : 'you') + ' call ' +
         e.method + ' ' + e.path.split('?')[0] + ' (403 forbidden). The console has no rights of its own.');
@@ -150,22 +153,25 @@
     $('#whoami').textContent = '';
     const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, autofocus: true });
     const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+    const tenant = h('input', { id: 'signin-tenant', name: 'tenant', autocomplete: 'off', placeholder: 'default', pattern: '[a-z0-9-]{1,63}' });
     const error = h('p', { id: 'signin-error', class: 'error', role: 'alert', hidden: !message }, message || '');
     const form = h('form', { id: 'signin', class: 'card narrow' },
       h('h1', {}, 'Sign in'),
       h('p', { class: 'hint' }, 'Use your Warden account. The console holds your token in this page only: reloading the page signs you out.'),
-      field('Username', user), field('Password', pass), error,
+      field('Username', user), field('Password', pass),
+      field('Tenant', tenant, 'optional: the tenant to sign in to (your only one, or default, when empty)'), error,
       h('button', { id: 'signin-submit', type: 'submit' }, 'Sign in'));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       error.hidden = true;
-      const { res, data } = await call('POST', '/v1/auth/token', {
-        form: { grant_type: 'password', username: user.value, password: pass.value },
-      }).catch((e) => ({ res: { ok: false, status: 0 }, data: { message: e.message } }));
+      const form = { grant_type: 'password', username: user.value, password: pass.value };
+      if (tenant.value.trim()) form.tenant = tenant.value.trim();
+      const { res, data } = await call('POST', '/v1/auth/token', { form }).catch((e) => ({ res: { ok: false, status: 0 }, data: { message: e.message } }));
       pass.value = '';
       if (!res.ok) {
         error.textContent = res.status === 0 ? 'Warden could not be reached: ' + data.message
-          : res.status === 400 ? 'Wrong username or password.' : data.message;
+          : res.status === 400 ? 'Wrong username or password.'
+            : data && data.error === 'not_a_member' ? 'That account may not sign in to tenant ' + form.tenant + '.' : data.message;
         error.hidden = false;
         return;
       }
@@ -177,6 +183,7 @@
         session.me = { username: user.value };
       }
       $('#whoami').textContent = 'Signed in as ' + session.me.username;
+      await setUpTenants();
       $('#nav').hidden = false;
       $('#signout').hidden = false;
       notice('');
@@ -192,6 +199,10 @@
     session.access = null;
     session.refresh = null;
     session.me = null;
+    session.tenant = null;
+    session.tenants = null;
+    const picker = $('#tenant-box');
+    if (picker) picker.remove();
     if (refresh) call('POST', '/v1/auth/revoke', { form: { token: refresh } }).catch(() => {});
     signInView(message);
   }
@@ -914,7 +925,8 @@
     main.append(h('h1', {}, 'Grid'));
     let list;
     try {
-      list = (await api('GET', '/v1/admin/matrices?coverage=false')).data;
+      // A tenant's matrices are addressed under its own route, not here.
+      list = (await api('GET', '/v1/admin/matrices?coverage=false')).data.filter((m) => !m.tenant);
     } catch (e) {
       main.append(failure(e));
       return;
@@ -1050,7 +1062,143 @@
 
   // ---------------------------------------------------------------------------------------
   // Routing
-  const views = { '#rules': rulesView, '#people': peopleView, '#history': historyView, '#grid': gridView };
+  // ---------------------------------------------------------------------------------------
+  // Tenant: one tenant's members and rules through /v1/tenants/{tenant}/admin/. An
+  // installation admin picks any tenant; anyone else sees their token's tenant only.
+  async function setUpTenants() {
+    session.tenant = (session.me && session.me.policy_subject && session.me.policy_subject.tenant) || 'default';
+    session.tenants = null;
+    try {
+      session.tenants = (await api('GET', '/v1/admin/tenants')).data.map((t) => t.name);
+    } catch (_) { /* not an installation admin: the token's tenant only */ }
+    let box = $('#tenant-box');
+    if (!box) {
+      box = h('span', { id: 'tenant-box', class: 'who' });
+      $('#whoami').before(box);
+    }
+    const names = session.tenants || [session.tenant];
+    const select = h('select', { id: 'tenant-picker', disabled: !session.tenants, title: session.tenants ? 'Switch tenant' : 'Your token is for this tenant only' },
+      names.map((n) => h('option', { value: n }, n)));
+    select.value = session.tenant;
+    select.addEventListener('change', () => {
+      session.tenant = select.value;
+      if (location.hash === '#tenant') route(); else location.hash = '#tenant';
+    });
+    clear(box).append(h('label', { for: 'tenant-picker' }, 'Tenant '), select);
+  }
+
+  async function tenantView() {
+    const t = session.tenant || 'default';
+    const base = '/v1/tenants/' + encodeURIComponent(t) + '/admin';
+    const main = clear(view());
+    main.append(h('h1', {}, 'Tenant ', h('span', { id: 'tenant-name' }, t)),
+      h('p', { class: 'hint' }, 'The members of ' + t + ', their roles there and the rules that apply in ' + t + ' only (' + base + '/…). ' +
+        (session.tenants ? 'Switch tenant with the picker at the top.' : 'Your token is for this tenant only.')));
+    const membersBox = h('section', { id: 'tenant-members', 'aria-label': 'Members' }, h('h2', {}, 'Members'));
+    const rulesBox = h('section', { id: 'tenant-rules', 'aria-label': 'Tenant rules' }, h('h2', {}, 'Rules of ' + t));
+    main.append(h('div', { class: 'two' }, membersBox, rulesBox));
+    await Promise.all([tenantMembers(membersBox, base, t), tenantRules(rulesBox, base, t)]);
+  }
+
+  // Reloads the Tenant section if it still shows tenant `t`.
+  function reloadTenant(t) {
+    if (location.hash === '#tenant' && session.tenant === t) tenantView().catch((e) => view().append(failure(e)));
+  }
+
+  async function tenantMembers(box, base, t) {
+    const list = h('div', { id: 'tenant-members-list' });
+    const result = h('div', { id: 'member-result' });
+    const name = h('input', { id: 'member-name', name: 'name', required: true, placeholder: 'alice' });
+    const roles = h('input', { id: 'member-roles', name: 'roles', placeholder: 'role:editor, role:viewer' });
+    const form = h('form', { id: 'member-form', class: 'card' }, h('h3', {}, 'Add a member or replace their roles'),
+      field('Username', name), field('Roles', roles, 'comma-separated; empty = a member without roles'),
+      h('div', { class: 'actions' }, h('button', { id: 'member-save', type: 'submit' }, 'Save member')), result);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clear(result);
+      const wanted = roles.value.split(',').map((r) => r.trim()).filter(Boolean);
+      try {
+        const out = await api('PUT', base + '/members/' + encodeURIComponent(name.value.trim()), { body: { roles: wanted } });
+        notice('Saved ' + name.value.trim() + ' in ' + t + ': the policy is version ' + out.data.policy_version + '.', 'ok');
+        reloadTenant(t);
+      } catch (e) { result.append(failure(e, 'member-error')); }
+    });
+    box.append(list, form);
+    let members;
+    try {
+      members = (await api('GET', base + '/members')).data;
+    } catch (e) {
+      list.append(failure(e));
+      return;
+    }
+    if (session.tenant !== t) return;
+    list.append(h('div', { class: 'scroll' }, h('table', { id: 'tenant-members-table', class: 'data' },
+      h('thead', {}, h('tr', {}, ['member', 'roles in ' + t, ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, members.map((m) => h('tr', { data: { member: m.name } },
+        h('td', {}, m.name), h('td', {}, m.roles.join(', ') || '—'),
+        h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'danger remove-member', 'aria-label': 'Remove ' + m.name + ' from ' + t,
+          onclick: async () => {
+            clear(result);
+            try {
+              await api('DELETE', base + '/members/' + encodeURIComponent(m.name));
+              notice('Removed ' + m.name + ' from ' + t + '.', 'ok');
+              reloadTenant(t);
+            } catch (e) { result.append(failure(e, 'member-error')); }
+          } }, 'Remove'))))))));
+  }
+
+  async function tenantRules(box, base, t) {
+    const list = h('div', { id: 'tenant-rules-list' });
+    const result = h('div', { id: 'tenant-rule-result' });
+    const inp = {
+      subject: h('input', { id: 'tenant-rule-subject', name: 'subject', required: true, placeholder: 'role:editor or user:alice' }),
+      object: h('input', { id: 'tenant-rule-object', name: 'object', required: true, placeholder: 'report or /api/reports/:id' }),
+      action: h('input', { id: 'tenant-rule-action', name: 'action', required: true, placeholder: 'read or GET' }),
+      effect: h('select', { id: 'tenant-rule-effect', name: 'effect' }, h('option', { value: 'allow' }, 'allow'), h('option', { value: 'deny' }, 'deny')),
+      condition: h('input', { id: 'tenant-rule-condition', name: 'condition', placeholder: 'empty = always' }),
+    };
+    const form = h('form', { id: 'tenant-rule-form', class: 'card' }, h('h3', {}, 'Add a rule of ' + t),
+      h('div', { class: 'cols' }, field('Subject', inp.subject), field('Object', inp.object), field('Action', inp.action), field('Effect', inp.effect)),
+      field('Condition', inp.condition),
+      h('div', { class: 'actions' }, h('button', { id: 'tenant-rule-add', type: 'submit' }, 'Add rule')), result);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clear(result);
+      const body = {};
+      for (const k of Object.keys(inp)) body[k] = inp[k].value.trim();
+      try {
+        const out = await api('POST', base + '/rules', { body });
+        notice('Added a rule of ' + t + ': the policy is version ' + out.data.policy_version + '.', 'ok');
+        reloadTenant(t);
+      } catch (e) { result.append(failure(e, 'tenant-rule-error')); }
+    });
+    box.append(list, form);
+    let page;
+    try {
+      page = (await api('GET', base + '/rules')).data;
+    } catch (e) {
+      list.append(failure(e));
+      return;
+    }
+    if (session.tenant !== t) return;
+    list.append(h('p', { id: 'tenant-rules-count' }, page.total + ' rule(s) of ' + t + ', policy version ' + page.policy_version),
+      h('div', { class: 'scroll' }, h('table', { id: 'tenant-rules-table', class: 'data' },
+        h('thead', {}, h('tr', {}, ['id', 'subject', 'object', 'action', 'condition', 'effect', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, page.items.map((r) => h('tr', { data: { ruleId: r.id } },
+          h('td', {}, String(r.id)), h('td', {}, r.subject), h('td', {}, r.object), h('td', {}, r.action),
+          h('td', { class: 'cond' }, r.condition || '—'), h('td', { class: 'eff-' + r.effect }, r.effect),
+          h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'danger delete-tenant-rule', 'aria-label': 'Delete rule ' + r.id,
+            onclick: async () => {
+              clear(result);
+              try {
+                await api('DELETE', base + '/rules/' + r.id);
+                notice('Deleted rule ' + r.id + ' of ' + t + '.', 'ok');
+                reloadTenant(t);
+              } catch (e) { result.append(failure(e, 'tenant-rule-error')); }
+            } }, 'Delete'))))))));
+  }
+
+  const views = { '#rules': rulesView, '#people': peopleView, '#history': historyView, '#grid': gridView, '#tenant': tenantView };
 
   function route() {
     if (!session.access) { signInView(); return; }

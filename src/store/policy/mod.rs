@@ -207,7 +207,7 @@ impl Pending {
                     before.push(serde_json::json!({ "assignment": assignment_json(a) }));
                 }
                 Op::PutMatrix(m) => {
-                    touched.everything();
+                    touched.matrix(&m.name);
                     match matrices::take(&mut tx, &m.name).await? {
                         Some(old) => before.push(serde_json::json!({ "matrix": old })),
                         None => matrices_created.push(m.name.clone()),
@@ -216,7 +216,7 @@ impl Pending {
                     after.push(serde_json::json!({ "matrix": m }));
                 }
                 Op::DeleteMatrix(name) => {
-                    touched.everything();
+                    touched.matrix(name);
                     let Some(old) = matrices::take(&mut tx, name).await? else {
                         return Ok(Outcome::NotFound(format!("matrix {name}")));
                     };
@@ -310,6 +310,14 @@ impl Touched {
         self.global = true;
     }
 
+    /// A matrix stored as `<tenant>/<name>` is that tenant's; any other is the installation's.
+    fn matrix(&mut self, stored: &str) {
+        match crate::policy::stored_matrix::split_name(stored) {
+            (Some(tenant), _) => self.domain(tenant),
+            (None, _) => self.everything(),
+        }
+    }
+
     fn only(&self) -> Option<&str> {
         match (self.global, self.tenants.len()) {
             (false, 1) => self.tenants.first().map(String::as_str),
@@ -342,5 +350,21 @@ mod touched_tests {
             }
             assert_eq!(t.only(), expected, "{domains:?} everything={everything}");
         }
+    }
+
+    #[test]
+    fn a_tenants_matrix_touches_its_tenant_and_the_installations_touches_everything() {
+        let only = |names: &[&str]| {
+            let mut t = Touched::default();
+            for n in names {
+                t.matrix(n);
+            }
+            t.only().map(str::to_owned)
+        };
+        assert_eq!(only(&["acme/iso"]), Some("acme".to_owned()));
+        assert_eq!(only(&["acme/iso", "acme/other"]), Some("acme".to_owned()));
+        assert_eq!(only(&["acme/iso", "globex/iso"]), None);
+        assert_eq!(only(&["seed"]), None);
+        assert_eq!(only(&["acme/iso", "seed"]), None);
     }
 }
