@@ -187,10 +187,11 @@ pub async fn who_can(
     let known = object_id.is_some() || !attrs.is_empty();
     let mut subjects = Vec::new();
     let mut complete = true;
+    let grants = analysis::Grants::new(&loaded.policy, crate::policy::rule::DEFAULT_TENANT);
     for s in &loaded.subjects {
         let roles = loaded.policy.roles_of(&s.principal);
         if known {
-            if let Some(rules) = analysis::granting_rules(&loaded.policy, s, &object, action) {
+            if let Some(rules) = grants.of(s, &object, action) {
                 subjects.push(json!({"username": s.name, "rules": rules, "roles": roles}));
             }
             continue;
