@@ -1169,6 +1169,8 @@ async fn an_admin_asks_who_can_read_a_document_and_sees_the_rules_and_role_chain
         !rows.iter().any(|r| r[0] == "carol"),
         "carol is in sales: {rows:?}"
     );
+    b.js("document.getElementById('who-can-table').scrollIntoView({block: 'end'}); return null")
+        .await;
     b.screenshot("who-can").await;
 
     // Without an id: each account's condition, and the answer says it is incomplete.

@@ -99,7 +99,6 @@ fn random_property(g: &mut Gen) -> Property {
         objects: vec!["document".into()],
         actions: vec!["read".into()],
         when: (!when.is_empty()).then_some(when),
-        ..Property::default()
     }
 }
 
