@@ -60,6 +60,6 @@ fn main() {
         let t = median(11, || {
             check_now(&guarded, &compiled).expect("the edit check passes")
         });
-        println!("edit check (both properties) {n:>6} rules: {t:?}");
+        println!("edit check (every property) {n:>6} rules: {t:?}");
     }
 }

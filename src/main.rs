@@ -150,6 +150,18 @@ enum AnalyzeCommand {
         #[command(flatten)]
         source: cli::analyze::AnalysisSource,
     },
+    /// Proves the properties of matrix files (default: the database's invariant matrices, or
+    /// the shipped ones with --policy); exit 0 all hold, 1 one is violated, 2 refused.
+    Prove {
+        /// Matrix files or directories whose `properties:` to prove.
+        #[arg(long = "matrix")]
+        matrices: Vec<std::path::PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: cli::analyze::ProveFormat,
+        #[command(flatten)]
+        source: cli::analyze::AnalysisSource,
+    },
     /// Every account's permissions, or with --diff who gained and who lost what.
     Review {
         /// Two policy versions, FROM and TO (a database only).
@@ -294,6 +306,11 @@ async fn main() -> ExitCode {
         Command::Analyze(AnalyzeCommand::WhatCan { subject, source }) => {
             ExitCode::from(cli::analyze::what_can(&source, &subject).await)
         }
+        Command::Analyze(AnalyzeCommand::Prove {
+            matrices,
+            format,
+            source,
+        }) => ExitCode::from(cli::analyze::prove(&source, &matrices, format).await),
         Command::Analyze(AnalyzeCommand::Review {
             diff,
             format,

@@ -1,7 +1,7 @@
-//! `warden analyze who-can | what-can | review`: the policy analysis of `/v1/admin/analysis`
-//! on a live database (its accounts, with their attributes and roles) or on a policy file
-//! (the `user:<name>` members it names, without attributes). Prints JSON (or CSV for a
-//! review); exit 0 done, 2 refused.
+//! `warden analyze who-can | what-can | review | prove`: the policy analysis of
+//! `/v1/admin/analysis` on a live database (its accounts, with their attributes and roles) or
+//! on a policy file (the `user:<name>` members it names, without attributes). Prints JSON (or
+//! CSV for a review, text for a proof); exit 0 done, 1 a property is violated, 2 refused.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -187,10 +187,11 @@ pub async fn who_can(
     let known = object_id.is_some() || !attrs.is_empty();
     let mut subjects = Vec::new();
     let mut complete = true;
+    let grants = analysis::Grants::new(&loaded.policy, crate::policy::rule::DEFAULT_TENANT);
     for s in &loaded.subjects {
         let roles = loaded.policy.roles_of(&s.principal);
         if known {
-            if let Some(rules) = analysis::granting_rules(&loaded.policy, s, &object, action) {
+            if let Some(rules) = grants.of(s, &object, action) {
                 subjects.push(json!({"username": s.name, "rules": rules, "roles": roles}));
             }
             continue;
@@ -271,4 +272,134 @@ pub async fn review(src: &AnalysisSource, diff: Option<(i64, i64)>, format: Revi
             print(&json!({"from": from, "to": to, "gained": d.gained, "lost": d.lost}))
         }
     }
+}
+
+/// Output of `analyze prove`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProveFormat {
+    /// One line per property (`holds` or `violated`), each violation with its counterexample.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// The properties to prove, by matrix name: those of `files`, else the invariant matrices the
+/// database stores (what every admin edit proves), else the shipped ones.
+fn properties_to_prove(
+    files: &[PathBuf],
+    loaded: &Loaded,
+) -> Result<Vec<(String, analysis::Property)>, String> {
+    let matrices: Vec<crate::matrix::Matrix> = if !files.is_empty() {
+        let mut out = Vec::new();
+        for file in crate::matrix::collect_files(files).map_err(|e| e.to_string())? {
+            out.push(crate::matrix::Matrix::from_file(&file).map_err(|e| e.to_string())?);
+        }
+        out
+    } else if let Some((_, snap)) = &loaded.db {
+        snap.matrices()
+            .into_iter()
+            .filter(|m| m.invariant)
+            .collect()
+    } else {
+        crate::matrix::seed::SEED_FILES
+            .iter()
+            .map(|(file, text)| {
+                crate::matrix::Matrix::from_yaml(text)
+                    .map_err(|e| format!("policies/matrices/{file}: {e}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let properties: Vec<(String, analysis::Property)> = matrices
+        .iter()
+        .flat_map(|m| m.properties.iter().map(|p| (m.name.clone(), p.clone())))
+        .collect();
+    if properties.is_empty() {
+        return Err("no properties to prove: the matrices have no `properties:`".into());
+    }
+    Ok(properties)
+}
+
+/// A counterexample for people: who, in which tenant, what, on which object, and why.
+fn explain(cx: &analysis::Counterexample) -> String {
+    let attrs = |m: &BTreeMap<String, AttrValue>| {
+        serde_json::to_string(m).unwrap_or_else(|_| "?".to_owned())
+    };
+    let mut out = format!(
+        "  {} {} {} {} in tenant {}\n  roles: {}",
+        cx.principal,
+        cx.verb(),
+        cx.action,
+        cx.object,
+        cx.tenant,
+        if cx.roles.is_empty() {
+            "none".to_owned()
+        } else {
+            cx.roles.join(", ")
+        },
+    );
+    if !cx.assigned_roles.is_empty() {
+        out.push_str(&format!(" (assigned {})", cx.assigned_roles.join(", ")));
+    }
+    out.push_str(&format!(
+        "\n  scopes: {}\n  subject attributes: {}\n  object attributes: {}",
+        if cx.scopes.is_empty() {
+            "none".to_owned()
+        } else {
+            cx.scopes.join(" ")
+        },
+        attrs(&cx.subject_attributes),
+        attrs(&cx.object_attributes),
+    ));
+    if cx.rules.is_empty() {
+        out.push_str("\n  rules: none applies");
+    }
+    for r in &cx.rules {
+        out.push_str(&format!("\n  rule: {r}"));
+    }
+    out
+}
+
+/// `warden analyze prove`: proves each property of `matrices` (or the stored or shipped ones)
+/// on the policy; exit 0 when all hold, 1 when one is violated, 2 when one cannot be proved.
+pub async fn prove(src: &AnalysisSource, matrices: &[PathBuf], format: ProveFormat) -> u8 {
+    let loaded = match load(src).await {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let properties = match properties_to_prove(matrices, &loaded) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let mut results = Vec::new();
+    for (matrix, property) in &properties {
+        match analysis::prove(&loaded.policy, property) {
+            Ok(cx) => results.push((matrix, property, cx)),
+            Err(e) => return fail(format!("matrix `{matrix}`: {e}")),
+        }
+    }
+    let violated = results.iter().any(|(_, _, cx)| cx.is_some());
+    match format {
+        ProveFormat::Text => {
+            for (matrix, property, cx) in &results {
+                match cx {
+                    None => println!("holds     {matrix}/{}", property.name),
+                    Some(cx) => println!("violated  {matrix}/{}\n{}", property.name, explain(cx)),
+                }
+            }
+        }
+        ProveFormat::Json => {
+            let items: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(matrix, property, cx)| {
+                    json!({"matrix": matrix, "property": property.name, "holds": cx.is_none(),
+                           "counterexample": cx})
+                })
+                .collect();
+            let code = print(&json!({"holds": !violated, "properties": items}));
+            if code != 0 {
+                return code;
+            }
+        }
+    }
+    u8::from(violated)
 }

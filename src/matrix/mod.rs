@@ -100,6 +100,12 @@ impl Matrix {
                 Some("a property needs a name of its own".to_owned())
             } else if p.objects.is_empty() || p.actions.is_empty() {
                 Some("list at least one object and one action".to_owned())
+            } else if let Some(r) = p.with_roles.iter().find(|r| {
+                let name = |x: &str| x.strip_prefix("role:").unwrap_or(x).to_owned();
+                p.without_roles.iter().any(|w| name(w) == name(r))
+            }) {
+                // It would cover nobody, and so hold whatever the policy says.
+                Some(format!("`{r}` is in both with_roles and without_roles"))
             } else {
                 p.when.as_deref().and_then(|w| {
                     crate::policy::condition::Condition::parse(w)

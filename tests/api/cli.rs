@@ -775,3 +775,220 @@ async fn tokens_issued_before_a_reset_by_another_process_end_within_the_heartbea
         h.abort();
     }
 }
+
+// --- `warden analyze prove` (issue 25) -------------------------------------------------
+
+fn analyze_prove(args: &[&str]) -> (i32, String, String) {
+    let out = warden_bin()
+        .args(["analyze", "prove"])
+        .args(args)
+        .output()
+        .expect("run warden");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn repo_file(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn analyze_prove_says_each_shipped_property_holds_on_the_seed_policy_and_exits_0() {
+    let (code, out, err) = analyze_prove(&["--policy", &repo_file("policies/policy.csv")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        "holds     invariants/admin-api-for-admins-only\n\
+         holds     invariants/admins-keep-the-admin-api\n\
+         holds     invariants/classified-needs-clearance\n"
+    );
+}
+
+#[test]
+fn analyze_prove_prints_the_minimal_counterexample_and_exits_1_on_a_violation() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The seed with the clearance deny spared for finance documents.
+    let seed = std::fs::read_to_string(repo_file("policies/policy.csv")).expect("seed");
+    let weakened = seed.replace(
+        "r.obj.classification >= 3 && r.sub.clearance < 3, deny",
+        "r.obj.classification >= 3 && r.sub.clearance < 3 && r.obj.department != \"finance\", deny",
+    );
+    assert_ne!(weakened, seed, "the seed's clearance deny moved");
+    let file = dir.path().join("policy.csv");
+    std::fs::write(&file, weakened).expect("write");
+    let (code, out, err) = analyze_prove(&["--policy", file.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("holds     invariants/admin-api-for-admins-only\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("violated  invariants/classified-needs-clearance\n"),
+        "{out}"
+    );
+    assert!(out.contains(" may read document in tenant "), "{out}");
+    assert!(out.contains("\"department\":\"finance\""), "{out}");
+    // JSON: the counterexample, confirmed by the decision function.
+    let (code, out, _) = analyze_prove(&[
+        "--policy",
+        file.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["holds"], false);
+    let broken: Vec<&serde_json::Value> = v["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .filter(|p| p["holds"] == false)
+        .collect();
+    assert_eq!(broken.len(), 1, "{v}");
+    let cx = &broken[0]["counterexample"];
+    assert_eq!(cx["object_attributes"]["department"], "finance", "{cx}");
+    assert_eq!(cx["object_attributes"]["classification"], 3, "{cx}");
+    let rows = warden::policy::seed::parse_policy(&std::fs::read_to_string(&file).expect("read"))
+        .expect("policy");
+    let policy = warden::policy::decide::Policy::from_rows(
+        warden::policy::model::MODEL,
+        rows.rules,
+        &rows.assignments,
+    )
+    .expect("policy");
+    let cx: warden::policy::analysis::Counterexample =
+        serde_json::from_value(cx.clone()).expect("cx");
+    assert!(
+        cx.policy(&policy)
+            .decide(&cx.subject(), &cx.object(), &cx.action)
+            .allowed
+    );
+}
+
+#[test]
+fn analyze_prove_checks_an_allow_property_of_a_matrix_file_and_names_the_denied_admin() {
+    let dir = tempfile::tempdir().expect("dir");
+    let matrix = dir.path().join("keep.yaml");
+    std::fs::write(
+        &matrix,
+        "name: keep\nsubjects: {a: {}}\nobjects: {o: {}}\nactions: [read]\ndeny: [[a, o, read]]\nproperties:\n  \
+         - name: admins-delete-users\n    with_roles: [admin]\n    objects: [/v1/admin/users/:name]\n    \
+         actions: [DELETE]\n    expect: allow\n",
+    )
+    .expect("write");
+    let seed = std::fs::read_to_string(repo_file("policies/policy.csv")).expect("seed");
+    let policy = dir.path().join("policy.csv");
+    std::fs::write(
+        &policy,
+        format!("{seed}\np, role:admin, /v1/admin/users/:name, DELETE, *, r.sub.department != \"ops\", deny\n"),
+    )
+    .expect("write");
+    let m = matrix.to_str().expect("utf-8");
+    let (code, out, err) =
+        analyze_prove(&["--policy", &repo_file("policies/policy.csv"), "--matrix", m]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "holds     keep/admins-delete-users\n"),
+        "{err}"
+    );
+    let (code, out, err) =
+        analyze_prove(&["--policy", policy.to_str().expect("utf-8"), "--matrix", m]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.starts_with("violated  keep/admins-delete-users\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" may not DELETE /v1/admin/users/1 in tenant "),
+        "{out}"
+    );
+    assert!(out.contains("role:admin"), "{out}");
+    assert!(
+        out.contains("deny role:admin /v1/admin/users/:name"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn analyze_prove_on_a_live_database_proves_the_invariant_matrices_it_stores() {
+    let app = crate::helpers::TestApp::with_config(|c| c.demo = true).await;
+    let (code, out, err) = analyze_prove(&["--database-url", app.url.as_str(), "--format", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["holds"], true);
+    let names: Vec<&str> = v["properties"]
+        .as_array()
+        .expect("properties")
+        .iter()
+        .filter_map(|p| p["property"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "admin-api-for-admins-only",
+            "admins-keep-the-admin-api",
+            "classified-needs-clearance"
+        ]
+    );
+}
+
+#[test]
+fn analyze_prove_refuses_bad_input_with_exit_2_and_a_clear_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let seed = repo_file("policies/policy.csv");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("utf-8").to_owned()
+    };
+    let premise = write(
+        "premise.yaml",
+        "name: p\nsubjects: {a: {}}\nobjects: {o: {}}\nactions: [read]\ndeny: [[a, o, read]]\nproperties:\n  \
+         - name: broken\n    objects: [document]\n    actions: [read]\n    when: r.obj.level >=\n",
+    );
+    let none = write(
+        "none.yaml",
+        "name: n\nsubjects: {a: {}}\nobjects: {o: {}}\nactions: [read]\ndeny: [[a, o, read]]\n",
+    );
+    let both = write(
+        "both.yaml",
+        "name: b\nsubjects: {a: {}}\nobjects: {o: {}}\nactions: [read]\ndeny: [[a, o, read]]\nproperties:\n  \
+         - name: vacuous\n    with_roles: [admin]\n    without_roles: [role:admin]\n    \
+         objects: [document]\n    actions: [read]\n",
+    );
+    let bad_policy = write("policy.csv", "p, role:x, document\n");
+    let missing = dir.path().join("missing.yaml");
+    for (args, says) in [
+        (
+            vec!["--policy", seed.as_str(), "--matrix", premise.as_str()],
+            "`when`",
+        ),
+        (
+            vec!["--policy", seed.as_str(), "--matrix", none.as_str()],
+            "no properties",
+        ),
+        (
+            vec!["--policy", seed.as_str(), "--matrix", both.as_str()],
+            "both with_roles and without_roles",
+        ),
+        (
+            vec![
+                "--policy",
+                seed.as_str(),
+                "--matrix",
+                missing.to_str().expect("utf-8"),
+            ],
+            "missing.yaml",
+        ),
+        (vec!["--policy", bad_policy.as_str()], "policy.csv"),
+        (vec!["--policy", seed.as_str(), "--format", "xml"], "xml"),
+    ] {
+        let (code, out, err) = analyze_prove(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

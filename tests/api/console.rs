@@ -1198,3 +1198,120 @@ async fn an_installation_admin_switches_tenant_and_a_tenant_admin_sees_only_thei
     b.section("rules", "#refused").await;
     b.close().await;
 }
+
+/// The "Who can" box (issue 25): an admin asks who may read a document and sees exactly the
+/// accounts `/v1/admin/analysis/who-can` names, each with the granting rule and its role
+/// chain, and whether the answer is complete; without an id the answer is each account's
+/// condition and says it is incomplete; a non-admin's question is refused by the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_asks_who_can_read_a_document_and_sees_the_rules_and_role_chains() {
+    let server = served(|c| c.demo = true).await;
+    let Some(b) = browser_or_skip(
+        "an_admin_asks_who_can_read_a_document_and_sees_the_rules_and_role_chains",
+        &server,
+    )
+    .await
+    else {
+        return;
+    };
+    let app = server.app();
+    let admin = app.admin_token().await;
+    let api = app
+        .get(
+            "/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read",
+            &admin,
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{api:?}");
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.section("people", "#who-can-form").await;
+    b.fill("#who-can-type", "document").await;
+    b.fill("#who-can-id", "1").await;
+    b.fill("#who-can-action", "read").await;
+    b.click("#who-can-submit").await;
+    let complete = b.wait_text("#who-can-complete", "complete").await;
+    assert!(
+        complete.contains("complete: this is everyone"),
+        "{complete}"
+    );
+    assert_eq!(
+        b.attr("#who-can-complete", "data-complete")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    // One row per account the API names, in its order, each with its rules and chains.
+    let rows = b
+        .js(
+            "return [...document.querySelectorAll('#who-can-table tbody tr')].map((tr) => \
+             [tr.dataset.username, tr.querySelector('.rules').textContent])",
+        )
+        .await;
+    let subjects = api.body["subjects"].as_array().expect("subjects");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), subjects.len(), "{rows:?} vs {subjects:?}");
+    for (row, s) in rows.iter().zip(subjects) {
+        assert_eq!(row[0], s["username"], "{row:?}");
+        let text = row[1].as_str().expect("text");
+        for g in s["rules"].as_array().expect("rules") {
+            assert!(
+                text.contains(&format!(
+                    "#{} {}",
+                    g["id"],
+                    g["subject"].as_str().expect("subject")
+                )),
+                "{text} lacks {g}"
+            );
+        }
+    }
+    // bob is an editor: the viewer rule reaches him through editor -> viewer.
+    let bob = rows
+        .iter()
+        .find(|r| r[0] == "bob")
+        .expect("bob can read document 1");
+    assert!(
+        bob[1]
+            .as_str()
+            .expect("text")
+            .contains("via role:editor \u{2192} role:viewer"),
+        "{bob:?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r[0] == "carol"),
+        "carol is in sales: {rows:?}"
+    );
+    b.js("document.getElementById('who-can-table').scrollIntoView({block: 'end'}); return null")
+        .await;
+    b.screenshot("who-can").await;
+
+    // Without an id: each account's condition, and the answer says it is incomplete.
+    b.fill("#who-can-id", "").await;
+    b.click("#who-can-submit").await;
+    b.wait_text("#who-can-complete", "incomplete").await;
+    let conditions = b
+        .js(
+            "return [...document.querySelectorAll('#who-can-table tbody tr')].map((tr) => \
+             [tr.dataset.username, tr.querySelector('.cond').textContent])",
+        )
+        .await;
+    let conditions = conditions.as_array().expect("rows");
+    let erin = conditions
+        .iter()
+        .find(|r| r[0] == "erin")
+        .expect("erin reads what she owns");
+    assert!(
+        erin[1]
+            .as_str()
+            .expect("cond")
+            .contains("owner == \"erin\""),
+        "{erin:?}"
+    );
+    // An id that is not a number is refused beside the field; an unknown one by the API.
+    b.fill("#who-can-id", "seven").await;
+    b.click("#who-can-submit").await;
+    b.wait_text("#err-who-can-id", "number").await;
+    b.fill("#who-can-id", "999999").await;
+    b.click("#who-can-submit").await;
+    b.wait_text("#who-can-error", "404").await;
+    b.close().await;
+}

@@ -113,3 +113,49 @@ async fn an_edit_that_keeps_the_properties_is_accepted() {
     assert!(r.status.is_success(), "{r:?}");
     assert!(app.policy_version(&admin).await > v0);
 }
+
+/// The allow property `admins-keep-the-admin-api`: a deny that shuts out only an admin who
+/// does not exist yet (no invariant cell and no real account sees it) is refused, with a
+/// counterexample that holds role:admin, is denied, and names the deny rule.
+#[tokio::test]
+async fn an_edit_that_would_deny_an_admin_an_admin_route_is_refused_naming_the_admin() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token().await;
+    let v0 = app.policy_version(&admin).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/admin/rules",
+            Some(&admin),
+            Some(
+                json!({"subject": "*", "object": "/v1/admin/users/:name", "action": "DELETE", "effect": "deny",
+                       "condition": "r.sub.name == \"zed\""}),
+            ),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "property_violated");
+    let cx = &r.body["details"]["counterexample"];
+    assert_eq!(cx["property"], "admins-keep-the-admin-api", "{r:?}");
+    assert_eq!(cx["expect"], "allow", "{r:?}");
+    assert_eq!(cx["name"], "zed", "{r:?}");
+    assert_eq!(
+        (&cx["action"], &cx["object"]),
+        (&json!("DELETE"), &json!("/v1/admin/users/1"))
+    );
+    assert!(
+        cx["roles"]
+            .as_array()
+            .expect("roles")
+            .contains(&json!("role:admin")),
+        "{r:?}"
+    );
+    assert_eq!(cx["allowed_by"], json!([]), "{r:?}");
+    assert_eq!(cx["denied_by"].as_array().map(Vec::len), Some(1), "{r:?}");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may not DELETE /v1/admin/users/1")),
+        "{r:?}"
+    );
+    assert_eq!(app.policy_version(&admin).await, v0);
+}

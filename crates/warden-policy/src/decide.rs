@@ -297,6 +297,84 @@ impl Policy {
         })
     }
 
+    /// This policy plus a member it does not know yet holding all of `roles` in `domain` (the
+    /// prover's "a fresh user with these roles"), without compiling the rules again, as
+    /// [`Policy::with_member`] does for one role. None when the member is already known or a
+    /// role is not.
+    pub fn with_member_roles(&self, member: &str, roles: &[&str], domain: &str) -> Option<Policy> {
+        if self.ids.contains_key(member) {
+            return None;
+        }
+        let role_ids: Vec<u32> = roles
+            .iter()
+            .map(|r| self.ids.get(*r).copied())
+            .collect::<Option<_>>()?;
+        let id = u32::try_from(self.names.len())
+            .ok()
+            .filter(|&id| id < ANY)?;
+        // The roles themselves and everything each inherits (in `table`'s tenant, or globally).
+        let union = |table: Option<&HashMap<u32, Box<[u32]>>>| -> Box<[u32]> {
+            let mut held = role_ids.clone();
+            for &r in &role_ids {
+                let inherited = table
+                    .and_then(|t| t.get(&r))
+                    .unwrap_or(&self.closure[r as usize]);
+                held.extend_from_slice(inherited);
+            }
+            held.sort_unstable();
+            held.dedup();
+            held.into_boxed_slice()
+        };
+        let mut tenant_closure = self.tenant_closure.clone();
+        let own = if domain == super::rule::GLOBAL {
+            // Held everywhere: wherever a role means more than globally, so does the member.
+            for table in tenant_closure.values_mut() {
+                if role_ids.iter().any(|r| table.contains_key(r)) {
+                    let held = union(Some(&*table));
+                    table.insert(id, held);
+                }
+            }
+            union(None)
+        } else {
+            let table = tenant_closure.entry(domain.into()).or_default();
+            let held = union(Some(&*table));
+            table.insert(id, held);
+            Box::default()
+        };
+        let mut ids = self.ids.clone();
+        ids.insert(member.into(), id);
+        let mut names = self.names.clone();
+        names.push(member.into());
+        let mut closure = self.closure.clone();
+        closure.push(own);
+        let mut assignments = self.assignments.to_vec();
+        assignments.extend(roles.iter().map(|r| Assignment {
+            id: 0,
+            member: member.to_owned(),
+            role: (*r).to_owned(),
+            domain: domain.to_owned(),
+        }));
+        Some(Policy {
+            model: self.model.clone(),
+            rules: self.rules.clone(),
+            rule_subjects: self.rule_subjects.clone(),
+            index: self.index.clone(),
+            ids,
+            names,
+            closure,
+            tenant_closure,
+            assignments: assignments.into(),
+        })
+    }
+
+    /// This policy with `extra` assignments, compiled again (for members or roles it does not
+    /// know, which [`Policy::with_member_roles`] cannot add).
+    pub fn with_assignments(&self, extra: &[Assignment]) -> Policy {
+        let mut assignments = self.assignments.to_vec();
+        assignments.extend_from_slice(extra);
+        Policy::new((*self.model).clone(), self.rules.to_vec(), &assignments)
+    }
+
     /// Whether the model evaluates rule conditions (`eval(p.cond)` in the matcher); when it
     /// does not, every applicable rule matches as if its condition were empty.
     pub fn uses_conditions(&self) -> bool {

@@ -69,10 +69,11 @@ pub enum ChangeError {
         failing: usize,
     },
     /// The change would allow a request that a property of an invariant matrix denies for
-    /// every subject (the first one found, as a concrete request).
+    /// every subject, or deny one that it allows (the first one found, as a concrete request).
     #[error(
-        "the change would break property `{}` of matrix `{matrix}`: {} may {} {}; nothing was changed",
-        counterexample.property, counterexample.principal, counterexample.action, counterexample.object
+        "the change would break property `{}` of matrix `{matrix}`: {} {} {} {}; nothing was changed",
+        counterexample.property, counterexample.principal, counterexample.verb(), counterexample.action,
+        counterexample.object
     )]
     PropertyViolated {
         /// The matrix holding the property.

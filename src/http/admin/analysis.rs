@@ -61,14 +61,9 @@ async fn accounts(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
 /// can act there (a token of a tenant is never issued to anyone else), and nothing about
 /// other tenants' accounts is shown to its admins.
 async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<(UserRow, Subject)>, ApiError> {
-    let members: std::collections::HashSet<String> = store::tenants::members(&state.db, tenant)
+    Ok(store::users::enabled_members(&state.db, tenant)
         .await?
         .into_iter()
-        .collect();
-    Ok(accounts(state)
-        .await?
-        .into_iter()
-        .filter(|u| members.contains(&u.username_key))
         .map(|u| {
             let mut sub = subject_of(&u);
             sub.tenant = tenant.to_owned();
@@ -130,10 +125,11 @@ pub async fn who_can(
     let policy = snap.policy();
     let schema = (p.object_type == "document").then(store::documents::schema);
     let (mut subjects, mut complete) = (Vec::new(), true);
+    // Built once for every account (the rules by id, the tenant's role graph).
+    let grants = analysis::Grants::new(policy, &tenant);
     for (u, sub) in members_of(&state, &tenant).await? {
-        let roles = policy.roles_in(&sub.principal, &tenant);
         let (rules, condition) = match &object {
-            Some(obj) => match analysis::granting_rules(policy, &sub, obj, &p.action) {
+            Some(obj) => match grants.of(&sub, obj, &p.action) {
                 Some(rules) => (rules, None),
                 None => continue,
             },
@@ -142,13 +138,9 @@ pub async fn who_can(
                 match plan.kind {
                     PlanKind::Never => continue,
                     PlanKind::Always => (
-                        analysis::granting_rules(
-                            policy,
-                            &sub,
-                            &Object::route(&p.object_type),
-                            &p.action,
-                        )
-                        .unwrap_or_default(),
+                        grants
+                            .of(&sub, &Object::route(&p.object_type), &p.action)
+                            .unwrap_or_default(),
                         None,
                     ),
                     PlanKind::Conditional => {
@@ -158,6 +150,7 @@ pub async fn who_can(
                 }
             }
         };
+        let roles = policy.roles_in(&sub.principal, &tenant);
         subjects.push(WhoCanSubject {
             username: u.username_key.clone(),
             rules,

@@ -513,8 +513,9 @@
     const rolesBox = h('section', { id: 'roles', 'aria-label': 'Roles' }, h('h2', {}, 'Roles'));
     const assignBox = h('section', { id: 'assignments', 'aria-label': 'Assignments' }, h('h2', {}, 'Assign a role'));
     const checkBox = h('section', { id: 'check', 'aria-label': 'Check a decision' }, h('h2', {}, 'Check a decision'));
+    const whoCanBox = h('section', { id: 'who-can', 'aria-label': 'Who can' }, h('h2', {}, 'Who can'));
     const servicesBox = h('section', { id: 'services', 'aria-label': 'Service accounts' }, h('h2', {}, 'Service accounts'));
-    main.append(h('div', { class: 'two' }, h('div', {}, usersBox, servicesBox), h('div', {}, rolesBox, assignBox, checkBox)));
+    main.append(h('div', { class: 'two' }, h('div', {}, usersBox, servicesBox), h('div', {}, rolesBox, assignBox, checkBox, whoCanBox)));
     let users, roles;
     try {
       [users, roles] = await Promise.all([
@@ -532,6 +533,7 @@
     renderRoles(rolesBox, roles);
     renderAssign(assignBox);
     renderCheck(checkBox);
+    renderWhoCan(whoCanBox);
   }
 
   function directRoles(roles, member) {
@@ -835,6 +837,50 @@
         if (res.conditions && res.conditions.length) out.append(conditionsTable(res.conditions));
       } catch (e) {
         out.append(failure(e, 'check-error'));
+      }
+    });
+    box.append(form);
+  }
+
+  // "Who can do this to that object?" (GET /v1/admin/analysis/who-can): every account the
+  // live policy allows, with the rules that grant it and the role chain to each; without an
+  // object id, each account's condition on the objects, and the answer says it is incomplete.
+  function renderWhoCan(box) {
+    const type = h('input', { id: 'who-can-type', name: 'object_type', required: true, placeholder: 'document or /v1/admin/users' });
+    const id = h('input', { id: 'who-can-id', name: 'object_id', inputmode: 'numeric', placeholder: '7 (a document; empty: every object of the type)' });
+    const action = h('input', { id: 'who-can-action', name: 'action', required: true, placeholder: 'read or GET' });
+    const out = h('div', { id: 'who-can-result', 'aria-live': 'polite' });
+    const form = h('form', { id: 'who-can-form', class: 'card' },
+      h('p', { class: 'hint' }, 'Every enabled account the live policy allows, with the rules and role chains that grant it.'),
+      field('Object type or route', type), field('Object id', id), field('Action', action),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'who-can-submit' }, 'Who can')), out);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      clear(out);
+      const q = new URLSearchParams({ object_type: type.value.trim(), action: action.value.trim() });
+      const oid = id.value.trim();
+      if (oid) {
+        if (!/^[0-9]+$/.test(oid)) { showFieldError(form, 'object_id', 'a document id is a number'); return; }
+        q.set('object_id', oid);
+      }
+      try {
+        const r = (await api('GET', '/v1/admin/analysis/who-can?' + q.toString())).data;
+        out.append(h('p', { id: 'who-can-complete', class: 'answer ' + (r.complete ? 'allow' : 'deny'), data: { complete: r.complete } },
+          r.subjects.length + ' account(s) under policy version ' + r.policy_version + '; ' +
+          (r.complete ? 'complete: this is everyone.' : 'incomplete: some answers depend on the object\'s attributes (give an id).')));
+        if (!r.subjects.length) return;
+        const chain = (g) => '#' + g.id + ' ' + g.subject + (g.chain.length > 1 ? ' (via ' + g.chain.join(' \u2192 ') + ')' : '');
+        out.append(h('div', { class: 'scroll' }, h('table', { id: 'who-can-table', class: 'data' },
+          h('caption', {}, 'Who can ' + action.value.trim() + ' ' + type.value.trim() + (oid ? ' ' + oid : '')),
+          h('thead', {}, h('tr', {}, ['account', 'granted by', 'roles', 'on objects where'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, r.subjects.map((s) => h('tr', { data: { username: s.username } },
+            h('td', {}, s.username),
+            h('td', { class: 'rules' }, s.rules.length ? s.rules.map(chain).join('; ') : '(depends on the object)'),
+            h('td', {}, s.roles.join(', ')),
+            h('td', { class: 'cond' }, s.condition || 'every one')))))));
+      } catch (e) {
+        out.append(failure(e, 'who-can-error'));
       }
     });
     box.append(form);

@@ -20,7 +20,7 @@ pub mod review;
 pub use cond::{AttrType, Cmp, Cond, Schema};
 pub use plan::{Plan, PlanKind, plan, residual};
 pub use property::{Counterexample, ProofError, Property, prove};
-pub use reverse::{Capability, GrantingRule, granting_rules, role_chain, what_can};
+pub use reverse::{Capability, GrantingRule, Grants, granting_rules, role_chain, what_can};
 pub use review::{ReviewDiff, ReviewRow, csv, diff, diff_csv, review};
 
 #[cfg(test)]

@@ -47,8 +47,25 @@ pub const MAX_CASES: usize = 2_000_000;
 /// The name a fresh user (one no rule or assignment names) is given.
 pub const FRESH_USER: &str = "~someone";
 
-/// A property: every request it covers is denied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// What a property requires of every request it covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// Denied (nobody gets more than this).
+    #[default]
+    Deny,
+    /// Allowed (nobody loses this: "admins keep the admin API").
+    Allow,
+}
+
+impl Expect {
+    fn is_deny(&self) -> bool {
+        *self == Expect::Deny
+    }
+}
+
+/// A property: every request it covers is denied (or, with `expect: allow`, allowed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Property {
     /// Its name (unique within its matrix).
@@ -60,28 +77,42 @@ pub struct Property {
     /// `admin` or `role:admin`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub without_roles: Vec<String>,
+    /// Only subjects holding every one of these roles (directly or inherited) are covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub with_roles: Vec<String>,
+    /// Covered requests carry at least these token scopes (and any others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub with_scopes: Vec<String>,
+    /// `deny` (the default): every covered request is denied. `allow`: every covered request
+    /// is allowed.
+    #[serde(default, skip_serializing_if = "Expect::is_deny")]
+    pub expect: Expect,
     /// Object types (`document`) or route patterns (`/v1/admin/*`).
     pub objects: Vec<String>,
     /// Actions (`read`, `GET`, ...).
     pub actions: Vec<String>,
-    /// A premise in the condition language: the property covers the requests for which it is
-    /// not false (true, or not evaluable: fail closed).
+    /// A premise in the condition language. A deny property covers the requests for which it
+    /// is not false (true, or not evaluable: fail closed); an allow property those for which
+    /// it is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
 }
 
-/// A request the property covers and the policy allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A request the property covers and the policy decides the other way: allows for a deny
+/// property, denies for an allow property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counterexample {
     /// The property it breaks.
     pub property: String,
+    /// What the property requires (the policy decides the other way).
+    pub expect: Expect,
     /// `user:<name>` (a user no rule or assignment names is `user:~someone`).
     pub principal: String,
     /// The user's name (`r.sub.name`): for a fresh user, the one the conditions need.
     pub name: String,
-    /// For a fresh user, the one role it is assigned (the rest of `roles` it inherits).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assigned_role: Option<String>,
+    /// For a fresh user, the roles it is assigned (the rest of `roles` it inherits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assigned_roles: Vec<String>,
     /// The roles it holds, direct and inherited.
     pub roles: Vec<String>,
     /// Token scopes.
@@ -99,9 +130,13 @@ pub struct Counterexample {
     /// The tenant the request is made in (`default`, a tenant the policy names, or
     /// `~other`: one it names nowhere).
     pub tenant: String,
-    /// Ids of the rules that allow it.
+    /// Ids of the rules that allow it (a deny property's counterexample).
     pub allowed_by: Vec<i64>,
-    /// Those rules as text.
+    /// Ids of the rules that matched and denied it (an allow property's counterexample; empty
+    /// when no allow rule applies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_by: Vec<i64>,
+    /// The rules that matched, as text.
     pub rules: Vec<String>,
 }
 
@@ -118,19 +153,17 @@ impl Counterexample {
         }
     }
 
-    /// `policy` as it decides for this subject: with the fresh user assigned its role.
+    /// `policy` as it decides for this subject: with the fresh user assigned its roles.
     pub fn policy(&self, policy: &Policy) -> Policy {
-        self.assigned_role
-            .as_ref()
-            .and_then(|role| {
-                policy.with_member(&Assignment {
-                    id: 0,
-                    member: self.principal.clone(),
-                    role: role.clone(),
-                    domain: self.tenant.clone(),
-                })
-            })
-            .unwrap_or_else(|| policy.clone())
+        assigning(policy, &self.principal, &self.assigned_roles, &self.tenant)
+    }
+
+    /// "may" or "may not": what the policy does that the property forbids.
+    pub fn verb(&self) -> &'static str {
+        match self.expect {
+            Expect::Deny => "may",
+            Expect::Allow => "may not",
+        }
     }
 
     /// The object as the decision function takes it.
@@ -174,16 +207,25 @@ pub fn prove(policy: &Policy, property: &Property) -> Result<Option<Counterexamp
         ),
     };
     let excluded: BTreeSet<String> = property.without_roles.iter().map(|r| role(r)).collect();
+    let required: Vec<String> = property
+        .with_roles
+        .iter()
+        .map(|r| role(r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let resources = resources(policy, &property.objects);
-    let scope_sets = scope_sets(policy);
+    let scope_sets = scope_sets(policy, &property.with_scopes);
     let mut budget = MAX_CASES;
     // A class's answer depends only on the rules that apply to it (and its name, object and
     // action): classes with the same applicable rules are searched once.
     let mut searched = std::collections::HashSet::new();
     for tenant in tenants(policy) {
-        for (probe, principal, assigned) in principals(policy, &tenant) {
+        for (probe, principal, assigned) in principals(policy, &tenant, &required) {
             let roles = probe.roles_in(&principal, &tenant);
-            if roles.iter().any(|r| excluded.contains(r)) {
+            if roles.iter().any(|r| excluded.contains(r))
+                || !required.iter().all(|r| roles.contains(r))
+            {
                 continue;
             }
             for scopes in &scope_sets {
@@ -196,7 +238,7 @@ pub fn prove(policy: &Policy, property: &Property) -> Result<Option<Counterexamp
                                 premise: premise.as_ref(),
                                 principal: &principal,
                                 roles: &roles,
-                                assigned: assigned.as_deref(),
+                                assigned: &assigned,
                                 scopes,
                                 resource,
                                 action,
@@ -243,10 +285,44 @@ fn role(name: &str) -> String {
     }
 }
 
-/// The principal classes in `tenant`, each with the policy that knows it: every user the
-/// policy names, a fresh user with no role, and a fresh user assigned each role of the role
-/// graph there.
-fn principals(policy: &Policy, tenant: &str) -> Vec<(Policy, String, Option<String>)> {
+/// `policy` with `member` (unknown to it) assigned `roles` in `tenant`.
+fn assigning(policy: &Policy, member: &str, roles: &[String], tenant: &str) -> Policy {
+    if roles.is_empty() {
+        return policy.clone();
+    }
+    let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    policy
+        .with_member_roles(member, &names, tenant)
+        .unwrap_or_else(|| {
+            // A role the policy names nowhere (a property's `with_roles`): compiled again.
+            let extra: Vec<Assignment> = roles
+                .iter()
+                .map(|r| Assignment {
+                    id: 0,
+                    member: member.to_owned(),
+                    role: r.clone(),
+                    domain: tenant.to_owned(),
+                })
+                .collect();
+            policy.with_assignments(&extra)
+        })
+}
+
+/// The principal classes in `tenant`, each with the policy that knows it and the roles a
+/// fresh user is assigned: every user the policy names, a fresh user with the `required`
+/// roles (none, for most properties), and a fresh user with them and each role of the role
+/// graph.
+///
+/// Why that suffices, whichever way the property goes: holding a role more adds rules (allow
+/// and deny), fewer removes them. A covered subject allowed by rule R keeps R and loses deny
+/// rules with only the required roles and R's role; a covered subject denied by a deny rule D
+/// is denied with only the required roles and D's role (deny overrides); a covered subject
+/// denied because no allow applies has no more allows with only the required roles.
+fn principals(
+    policy: &Policy,
+    tenant: &str,
+    required: &[String],
+) -> Vec<(Policy, String, Vec<String>)> {
     let fresh = format!("user:{FRESH_USER}");
     let mut users = BTreeSet::new();
     let mut roles = BTreeSet::new();
@@ -266,39 +342,47 @@ fn principals(policy: &Policy, tenant: &str) -> Vec<(Policy, String, Option<Stri
             roles.insert(r.subject.clone());
         }
     }
-    let mut out: Vec<(Policy, String, Option<String>)> = users
+    let mut out: Vec<(Policy, String, Vec<String>)> = users
         .into_iter()
-        .map(|u| (policy.clone(), u, None))
+        .map(|u| (policy.clone(), u, Vec::new()))
         .collect();
-    out.push((policy.clone(), fresh.clone(), None));
-    for r in roles {
-        let assignment = Assignment {
-            id: 0,
-            member: fresh.clone(),
-            role: r.clone(),
-            domain: tenant.to_owned(),
-        };
-        // Every role a rule or an assignment names is known to the policy, and the fresh
-        // name is no account's (`~` is not allowed in user names), so this is Some.
-        if let Some(probe) = policy.with_member(&assignment) {
-            out.push((probe, fresh.clone(), Some(r)));
-        }
+    out.push((
+        assigning(policy, &fresh, required, tenant),
+        fresh.clone(),
+        required.to_vec(),
+    ));
+    for r in roles.into_iter().filter(|r| !required.contains(r)) {
+        let mut assigned = required.to_vec();
+        assigned.push(r);
+        // The fresh name is no account's (`~` is not allowed in user names).
+        out.push((
+            assigning(policy, &fresh, &assigned, tenant),
+            fresh.clone(),
+            assigned,
+        ));
     }
     out
 }
 
-/// No scope, each scope a rule names, and all of them.
-fn scope_sets(policy: &Policy) -> Vec<Vec<String>> {
+/// The `required` scopes alone, with each other scope a rule names, and with all of them
+/// (a scope more adds rules, allow and deny, as a role more does).
+fn scope_sets(policy: &Policy, required: &[String]) -> Vec<Vec<String>> {
+    let base: BTreeSet<String> = required.iter().cloned().collect();
     let named: BTreeSet<String> = policy
         .rules()
         .iter()
-        .filter(|r| r.scope != "*")
+        .filter(|r| r.scope != "*" && !base.contains(&r.scope))
         .map(|r| r.scope.clone())
         .collect();
-    let mut out = vec![Vec::new()];
-    out.extend(named.iter().map(|s| vec![s.clone()]));
+    let with = |extra: &[&String]| -> Vec<String> {
+        let mut set = base.clone();
+        set.extend(extra.iter().map(|s| (*s).clone()));
+        set.into_iter().collect()
+    };
+    let mut out = vec![with(&[])];
+    out.extend(named.iter().map(|s| with(&[s])));
     if named.len() > 1 {
-        out.push(named.into_iter().collect());
+        out.push(with(&named.iter().collect::<Vec<_>>()));
     }
     out
 }
@@ -352,7 +436,7 @@ struct Case<'a> {
     premise: Option<&'a Condition>,
     principal: &'a str,
     roles: &'a [String],
-    assigned: Option<&'a str>,
+    assigned: &'a [String],
     scopes: &'a [String],
     resource: &'a str,
     action: &'a str,
@@ -382,7 +466,9 @@ fn search(
     };
     let mut obj = Object::route(case.resource);
     let applicable = policy.explain(&sub, &obj, case.action);
-    if !applicable.iter().any(|(r, _)| r.effect == Effect::Allow) {
+    let expect = case.property.expect;
+    // Without an applicable allow rule every request of the class is denied.
+    if expect == Expect::Deny && !applicable.iter().any(|(r, _)| r.effect == Effect::Allow) {
         return Ok(None);
     }
     let key = (
@@ -450,12 +536,16 @@ fn search(
                     map.insert(key.1.clone(), v.clone());
                 }
             }
-            let covered = case
-                .premise
-                .is_none_or(|p| p.eval_with(&View(&sub, &obj)) != Ok(false));
+            let covered = case.premise.is_none_or(|p| {
+                let value = p.eval_with(&View(&sub, &obj));
+                match expect {
+                    Expect::Deny => value != Ok(false),
+                    Expect::Allow => value == Ok(true),
+                }
+            });
             if covered {
                 let outcome = policy.decide(&sub, &obj, case.action);
-                if outcome.allowed {
+                if outcome.allowed == (expect == Expect::Deny) {
                     return Ok(Some(counterexample(policy, &case, &sub, &obj, &outcome)));
                 }
             }
@@ -489,7 +579,13 @@ fn counterexample(
     let rules = policy
         .rules()
         .iter()
-        .filter(|r| outcome.matched_rules.contains(&r.id))
+        .filter(|r| {
+            outcome.matched_rules.contains(&r.id)
+                || outcome
+                    .unevaluated
+                    .iter()
+                    .any(|u| u.rule_id == r.id && u.effect == Effect::Deny)
+        })
         .map(|r| {
             format!(
                 "{} {} {} {} scope {} when {}",
@@ -510,11 +606,32 @@ fn counterexample(
     if case.principal == format!("user:{FRESH_USER}") && roles.is_empty() {
         roles.push("role:~unknown".to_owned());
     }
+    let (allowed_by, denied_by) = if outcome.allowed {
+        (outcome.matched_rules.clone(), Vec::new())
+    } else {
+        // The deny rules that matched, and those that denied because they could not be
+        // evaluated (fail closed).
+        let denying = policy
+            .rules()
+            .iter()
+            .filter(|r| r.effect == Effect::Deny && outcome.matched_rules.contains(&r.id))
+            .map(|r| r.id)
+            .chain(
+                outcome
+                    .unevaluated
+                    .iter()
+                    .filter(|u| u.effect == Effect::Deny)
+                    .map(|u| u.rule_id),
+            )
+            .collect();
+        (Vec::new(), denying)
+    };
     Counterexample {
         property: case.property.name.clone(),
+        expect: case.property.expect,
         principal: sub.principal.clone(),
         name: sub.name.clone(),
-        assigned_role: case.assigned.map(str::to_owned),
+        assigned_roles: case.assigned.to_vec(),
         roles,
         scopes: sub.scopes.clone(),
         subject_attributes: sub.attributes.clone(),
@@ -522,7 +639,8 @@ fn counterexample(
         object_attributes: obj.attributes.clone(),
         action: case.action.to_owned(),
         tenant: case.tenant.to_owned(),
-        allowed_by: outcome.matched_rules.clone(),
+        allowed_by,
+        denied_by,
         rules,
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::property::{Property, prove};
+use super::property::{Expect, Property, prove};
 use super::tests::Gen;
 use crate::condition::Condition;
 use crate::decide::Policy;
@@ -72,7 +72,23 @@ fn random_policy(g: &mut Gen) -> Policy {
 
 fn random_property(g: &mut Gen) -> Property {
     let when = condition(g);
+    let expect = if g.chance(50) {
+        Expect::Allow
+    } else {
+        Expect::Deny
+    };
     Property {
+        expect,
+        with_roles: if g.chance(40) {
+            vec![g.pick(&["a", "b", "c"]).to_owned()]
+        } else {
+            Vec::new()
+        },
+        with_scopes: if g.chance(30) {
+            vec!["s1".to_owned()]
+        } else {
+            Vec::new()
+        },
         name: "p".into(),
         description: String::new(),
         without_roles: if g.chance(40) {
@@ -86,7 +102,8 @@ fn random_property(g: &mut Gen) -> Property {
     }
 }
 
-/// The premise covers a request unless it is false.
+/// The premise of a deny property covers a request unless it is false; that of an allow
+/// property when it is true.
 fn covered(p: &Property, sub: &Subject, obj: &Object) -> bool {
     let Some(text) = &p.when else { return true };
     let c = Condition::parse(text).unwrap();
@@ -94,21 +111,28 @@ fn covered(p: &Property, sub: &Subject, obj: &Object) -> bool {
         let m = m.clone();
         move |n: &str| m.get(n).cloned()
     };
-    c.eval(&get(&sub.attributes), &get(&obj.attributes)) != Ok(false)
+    let value = c.eval(&get(&sub.attributes), &get(&obj.attributes));
+    match p.expect {
+        Expect::Deny => value != Ok(false),
+        Expect::Allow => value == Ok(true),
+    }
+}
+
+/// The subject's roles hold every required one and no excluded one.
+fn holds_roles(p: &Property, roles: &[String]) -> bool {
+    let named = |r: &String| format!("role:{r}");
+    !p.without_roles.iter().any(|x| roles.contains(&named(x)))
+        && p.with_roles.iter().all(|x| roles.contains(&named(x)))
 }
 
 /// Every role subset, every scope set, every attribute over missing, 0..=4, three strings
-/// and a bool: is some covered request allowed?
+/// and a bool: is some covered request decided against the property (allowed for a deny
+/// property, denied for an allow property)?
 fn brute_force(policy: &Policy, p: &Property) -> bool {
     let values: Vec<Option<AttrValue>> = std::iter::once(None)
         .chain((0..=4).map(|i| Some(AttrValue::Int(i))))
         .chain(["a", "b", "c"].map(|s| Some(AttrValue::Str(s.into()))))
         .chain([Some(AttrValue::Bool(true))])
-        .collect();
-    let excluded: Vec<String> = p
-        .without_roles
-        .iter()
-        .map(|r| format!("role:{r}"))
         .collect();
     for (tenant, mask) in ["default", "t1", "t2"]
         .into_iter()
@@ -125,14 +149,13 @@ fn brute_force(policy: &Policy, p: &Property) -> bool {
             }
         }
         let probe = Policy::from_rows(MODEL, policy.rules().to_vec(), &assignments).unwrap();
-        if probe
-            .roles_in("user:u", tenant)
-            .iter()
-            .any(|r| excluded.contains(r))
-        {
+        if !holds_roles(p, &probe.roles_in("user:u", tenant)) {
             continue;
         }
         for scopes in [vec![], vec!["s1".to_owned()]] {
+            if !p.with_scopes.iter().all(|s| scopes.contains(s)) {
+                continue;
+            }
             for combo in 0..values.len().pow(3) {
                 let (mut sub, mut obj) = (BTreeMap::new(), BTreeMap::new());
                 let mut rest = combo;
@@ -155,7 +178,8 @@ fn brute_force(policy: &Policy, p: &Property) -> bool {
                     resource: "document".into(),
                     attributes: obj,
                 };
-                if covered(p, &sub, &obj) && probe.decide(&sub, &obj, "read").allowed {
+                let allowed = probe.decide(&sub, &obj, "read").allowed;
+                if covered(p, &sub, &obj) && allowed != (p.expect == Expect::Allow) {
                     return true;
                 }
             }
@@ -166,30 +190,49 @@ fn brute_force(policy: &Policy, p: &Property) -> bool {
 
 #[test]
 fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real() {
-    let mut violations = 0;
-    for seed in 0..60 {
+    let (mut violations, mut allow_violations, mut allow_holds) = (0, 0, 0);
+    for seed in 0..120 {
         let g = &mut Gen::new(seed);
         let policy = random_policy(g);
         let property = random_property(g);
         let proof = prove(&policy, &property).unwrap();
+        let allow = property.expect == Expect::Allow;
         if let Some(cx) = &proof {
             violations += 1;
+            allow_violations += usize::from(allow);
             let probe = cx.policy(&policy);
             let (sub, obj) = (cx.subject(), cx.object());
             let outcome = probe.decide(&sub, &obj, &cx.action);
-            assert!(outcome.allowed, "seed {seed}: not allowed: {cx:?}");
-            assert_eq!(outcome.matched_rules, cx.allowed_by, "seed {seed}");
+            assert_eq!(cx.expect, property.expect, "seed {seed}");
+            if allow {
+                assert!(!outcome.allowed, "seed {seed}: not denied: {cx:?}");
+                assert!(cx.allowed_by.is_empty(), "seed {seed}: {cx:?}");
+                // Each denying rule matched, or could not be evaluated (and so denied).
+                assert!(
+                    cx.denied_by
+                        .iter()
+                        .all(|d| outcome.matched_rules.contains(d)
+                            || outcome.unevaluated.iter().any(|u| u.rule_id == *d)),
+                    "seed {seed}: {cx:?}"
+                );
+            } else {
+                assert!(outcome.allowed, "seed {seed}: not allowed: {cx:?}");
+                assert_eq!(outcome.matched_rules, cx.allowed_by, "seed {seed}");
+            }
             assert!(
                 covered(&property, &sub, &obj),
                 "seed {seed}: not covered: {cx:?}"
             );
             assert!(
-                !probe.roles_of(&cx.principal).iter().any(|r| property
-                    .without_roles
-                    .iter()
-                    .any(|x| *r == format!("role:{x}"))),
-                "seed {seed}: an excluded subject: {cx:?}"
+                holds_roles(&property, &probe.roles_in(&cx.principal, &cx.tenant)),
+                "seed {seed}: a subject the property does not cover: {cx:?}"
             );
+            assert!(
+                property.with_scopes.iter().all(|s| cx.scopes.contains(s)),
+                "seed {seed}: scopes the property does not cover: {cx:?}"
+            );
+        } else {
+            allow_holds += usize::from(allow);
         }
         assert_eq!(
             proof.is_some(),
@@ -198,8 +241,15 @@ fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real()
             policy.rules()
         );
     }
-    // Both answers occur, so the agreement says something.
-    assert!((5..55).contains(&violations), "{violations} of 60 violated");
+    // Both answers occur, for both kinds, so the agreement says something.
+    assert!(
+        (10..110).contains(&violations),
+        "{violations} of 120 violated"
+    );
+    assert!(
+        allow_violations >= 5 && allow_holds >= 5,
+        "allow properties: {allow_violations} violated, {allow_holds} held"
+    );
 }
 
 fn seed_policy() -> Policy {
@@ -217,6 +267,7 @@ fn admin_only() -> Property {
             .map(String::from)
             .to_vec(),
         when: None,
+        ..Property::default()
     }
 }
 
@@ -228,6 +279,17 @@ fn clearance() -> Property {
         objects: vec!["document".into()],
         actions: vec!["read".into()],
         when: Some("r.obj.classification >= 3 && !(r.sub.clearance >= 3)".into()),
+        ..Property::default()
+    }
+}
+
+fn admins_keep() -> Property {
+    Property {
+        name: "admins-keep-the-admin-api".into(),
+        with_roles: vec!["admin".into()],
+        without_roles: Vec::new(),
+        expect: Expect::Allow,
+        ..admin_only()
     }
 }
 
@@ -236,6 +298,74 @@ fn the_seed_policy_keeps_its_shipped_properties() {
     let policy = seed_policy();
     assert_eq!(prove(&policy, &admin_only()).unwrap(), None);
     assert_eq!(prove(&policy, &clearance()).unwrap(), None);
+    assert_eq!(prove(&policy, &admins_keep()).unwrap(), None);
+}
+
+#[test]
+fn a_deny_for_admins_of_one_department_breaks_the_allow_property_with_the_smallest_admin() {
+    let mut rules = seed_policy().rules().to_vec();
+    rules.push(
+        Rule::parse(
+            1000,
+            "*",
+            "/v1/admin/users",
+            "DELETE",
+            "*",
+            "r.sub.department == \"finance\"",
+            "deny",
+        )
+        .unwrap(),
+    );
+    let assignments = crate::seed::parse_policy(SEED).unwrap().assignments;
+    let policy = Policy::from_rows(MODEL, rules, &assignments).unwrap();
+    assert_eq!(prove(&policy, &admin_only()).unwrap(), None);
+    let cx = prove(&policy, &admins_keep()).unwrap().unwrap();
+    assert_eq!(cx.expect, Expect::Allow);
+    assert_eq!(
+        (cx.action.as_str(), cx.object.as_str()),
+        ("DELETE", "/v1/admin/users")
+    );
+    // The smallest such admin has no department at all: a deny rule that cannot be
+    // evaluated denies (fail closed), so the rule shuts out more admins than "finance".
+    assert!(cx.subject_attributes.is_empty(), "{cx:?}");
+    assert_eq!(cx.denied_by, vec![1000]);
+    assert!(cx.roles.contains(&"role:admin".to_owned()), "{cx:?}");
+    let probe = cx.policy(&policy);
+    assert!(
+        !probe
+            .decide(&cx.subject(), &cx.object(), &cx.action)
+            .allowed
+    );
+}
+
+#[test]
+fn an_allow_property_fails_when_no_rule_grants_its_role_any_more() {
+    // Without `role:admin, *, *`, nothing names the role: a subject holding it is still
+    // covered, and denied (not a property that holds because nobody is covered).
+    let rules: Vec<Rule> = seed_policy()
+        .rules()
+        .iter()
+        .filter(|r| r.subject != "role:admin")
+        .cloned()
+        .collect();
+    let assignments: Vec<Assignment> = crate::seed::parse_policy(SEED)
+        .unwrap()
+        .assignments
+        .into_iter()
+        .filter(|a| a.member != "role:admin")
+        .collect();
+    let policy = Policy::from_rows(MODEL, rules, &assignments).unwrap();
+    let cx = prove(&policy, &admins_keep()).unwrap().unwrap();
+    assert_eq!(cx.assigned_roles, vec!["role:admin".to_owned()], "{cx:?}");
+    assert!(
+        cx.denied_by.is_empty() && cx.allowed_by.is_empty(),
+        "{cx:?}"
+    );
+    assert!(
+        !cx.policy(&policy)
+            .decide(&cx.subject(), &cx.object(), &cx.action)
+            .allowed
+    );
 }
 
 #[test]
