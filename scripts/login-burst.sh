@@ -5,9 +5,10 @@
 # Builds release, starts Warden (seed + 10,000 generated rules, demo users, SQLite, access log
 # at info to a file), registers 50 accounts, then per round runs wrk -t2 -c32 -d8s on
 # GET /api/documents/1 twice: once alone, once while 50 password logins (one per account, all
-# at once, 2 s into the run) are in flight. Prints req/s, p50 and p99 of each run and the p99
+# at once, 2 s into the run) are in flight (wrk and curl are one client, 127.0.0.1, so the
+# per-client connection limit is raised). Prints req/s, p50 and p99 of each run and the p99
 # ratio (target: < 2x). WARDEN_* variables pass through to the server (e.g.
-# WARDEN_HASHING_NICE=0 to hash at the request path's priority).
+# WARDEN_HASHING_NICE=10 to hash below the request path's priority).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -26,6 +27,7 @@ WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --databas
 PORT=$(free_port)
 WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-info} \
   WARDEN_LOGIN_FAILURES_PER_CLIENT=100000000 WARDEN_REGISTER_ATTEMPTS_PER_IP=100000000 \
+  WARDEN_MAX_CONNECTIONS_PER_CLIENT=1000 \
   "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB" > "$TMP/warden.log" 2>&1 &
 PID=$!
 BASE="http://127.0.0.1:$PORT"
@@ -46,7 +48,7 @@ burst() { # 50 logins at once; prints how many got 200
       -d "grant_type=password&username=burst$i&password=$PASSWORD" > "$TMP/login$i" &
   done
   wait
-  echo "$(cat "$TMP"/login* | grep -c 200) of 50 logins answered 200" > "$TMP/burst.txt"
+  echo "the 50 logins answered: $(cat "$TMP"/login* | sort | uniq -c | awk '{printf "%s x %s  ", $1, $2}')" > "$TMP/burst.txt"
 }
 run() {
   wrk -t2 -c32 -d8s --latency -s scripts/load/get.lua "$BASE/api/documents/1" > "$TMP/wrk.txt"

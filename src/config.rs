@@ -135,7 +135,7 @@ pub struct ServeArgs {
     /// Linux). Above 0, a burst of logins (argon2id, ~20 ms of CPU each) yields the CPU to
     /// requests already being served instead of competing with them; 0 hashes at the request
     /// path's priority.
-    #[arg(long, env = "WARDEN_HASHING_NICE", default_value_t = 10)]
+    #[arg(long, env = "WARDEN_HASHING_NICE", default_value_t = 0)]
     pub hashing_nice: i32,
 
     /// Most client connections open at once; more wait in the listen backlog.
