@@ -18,10 +18,7 @@ TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
-DB="sqlite://$TMP/warden.db"
-python3 scripts/load/rules.py 10000 > "$TMP/policy.csv"
-WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --database-url "$DB" >/dev/null
-DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
+DB=$(seeded_database "$TMP")
 start() { # extra serve arguments...
   PORT=$(free_port)
   WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-info} \
@@ -29,8 +26,7 @@ start() { # extra serve arguments...
   PID=$!
   BASE="http://127.0.0.1:$PORT"
   wait_up "$BASE/healthz"
-  TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  TOKEN=$(demo_token "$BASE")
   export TOKEN
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }

@@ -15,3 +15,21 @@ wait_up() {
   echo "server at $url did not start" >&2
   exit 1
 }
+
+# seeded_database DIR [RULES]: a SQLite database in DIR holding the seed policy plus RULES
+# (default 10,000) generated rules, imported by BIN (set by the caller); prints its URL.
+seeded_database() {
+  local dir=$1 rules=${2:-10000}
+  python3 scripts/load/rules.py "$rules" > "$dir/policy.csv"
+  WARDEN_ADMIN_PASSWORD=${PASSWORD:-load-test-password} "$BIN" policy import "$dir/policy.csv" \
+    --database-url "sqlite://$dir/warden.db" >/dev/null
+  echo "sqlite://$dir/warden.db"
+}
+
+# demo_token BASE: an access token of the demo user alice on the --demo server at BASE.
+demo_token() {
+  local password
+  password=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
+  curl -fs -X POST "$1/v1/auth/token" -d "grant_type=password&username=alice&password=$password" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}

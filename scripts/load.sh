@@ -63,9 +63,7 @@ echo "registered $USERS users in $(python3 -c "print(f'{($t1-$t0)*1000/max($USER
 RSS=$(ps -o rss= -p "${PIDS[0]}" | tr -d ' ')
 echo "warden resident memory: $((RSS / 1024)) MB"
 
-DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
-TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -H 'content-type: application/x-www-form-urlencoded' \
-  -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(demo_token "$BASE")
 export TOKEN PASSWORD USERS
 test "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE/api/documents/1")" = 200
 

@@ -21,9 +21,7 @@ TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
-DB="sqlite://$TMP/warden.db"
-python3 scripts/load/rules.py 10000 > "$TMP/policy.csv"
-WARDEN_ADMIN_PASSWORD=$PASSWORD "$BIN" policy import "$TMP/policy.csv" --database-url "$DB" >/dev/null
+DB=$(seeded_database "$TMP")
 PORT=$(free_port)
 WARDEN_ADMIN_PASSWORD=$PASSWORD WARDEN_DEMO=true WARDEN_LOG=${WARDEN_LOG:-info} \
   WARDEN_LOGIN_FAILURES_PER_CLIENT=100000000 WARDEN_REGISTER_ATTEMPTS_PER_IP=100000000 \
@@ -36,9 +34,7 @@ for i in $(seq 1 50); do
   curl -fs -o /dev/null -X POST "$BASE/v1/auth/register" -H 'content-type: application/json' \
     -d "{\"username\":\"burst$i\",\"password\":\"$PASSWORD\"}"
 done
-DEMO_PASSWORD=$(grep -o 'DEMO_PASSWORD: &str = "[^"]*"' src/bootstrap/demo.rs | cut -d'"' -f2)
-TOKEN=$(curl -fs -X POST "$BASE/v1/auth/token" -d "grant_type=password&username=alice&password=$DEMO_PASSWORD" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(demo_token "$BASE")
 export TOKEN
 
 burst() { # 50 logins at once; prints how many got 200
