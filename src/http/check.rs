@@ -217,20 +217,24 @@ async fn named_subject(
     let principal = match identity.link {
         false => crate::auth::principal::federated(identity),
         true => {
-            let linked =
-                store::federation::linked_user(&state.db, &cfg.issuer, &identity.subject).await?;
-            let user = match linked {
-                Some(id) => store::users::find_by_id_cached(&state.db, id).await?,
-                None => None,
-            };
-            match user {
-                Some(user) => {
+            use crate::http::federated::{Link, existing_link};
+            match existing_link(&state.db, &cfg.issuer, &identity.subject).await? {
+                Link::Account(user) => {
                     match crate::auth::principal::linked(identity, UserRow::clone(&user)) {
                         Ok(p) => p,
                         Err(_) => return Ok(Err(UNKNOWN_SUBJECT.to_owned())),
                     }
                 }
-                None => crate::auth::principal::federated(identity),
+                // Its token is refused (the account was deleted, or the name its account
+                // would get is taken): so is a question about it.
+                Link::Gone => return Ok(Err(UNKNOWN_SUBJECT.to_owned())),
+                Link::None => {
+                    let key = store::users::username_key(&identity.local_username());
+                    if store::lifecycle::name_taken(&state.db, &key).await? {
+                        return Ok(Err(UNKNOWN_SUBJECT.to_owned()));
+                    }
+                    crate::auth::principal::federated(identity)
+                }
             }
         }
     };

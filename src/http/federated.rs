@@ -21,14 +21,44 @@ fn refused(why: String) -> ApiError {
 /// name belongs to another account.
 pub async fn linked_account(state: &AppState, identity: &Identity) -> Result<UserRow, ApiError> {
     let (db, issuer, subject) = (&state.db, &identity.issuer_url, &identity.subject);
-    let id = match store::federation::linked_user(db, issuer, subject).await? {
-        Some(id) => id,
-        None => create_and_link(state, identity).await?,
+    let user = match existing_link(db, issuer, subject).await? {
+        Link::Account(user) => Some(user),
+        Link::Gone => None,
+        Link::None => {
+            let id = create_and_link(state, identity).await?;
+            store::users::find_by_id_cached(db, id).await?
+        }
     };
-    let user = store::users::find_by_id_cached(db, id)
-        .await?
-        .ok_or_else(|| refused("the linked account no longer exists".into()))?;
+    let user = user.ok_or_else(|| refused("the linked account no longer exists".into()))?;
     Ok(UserRow::clone(&user))
+}
+
+/// What an issuer's subject is linked to.
+#[derive(Debug)]
+pub enum Link {
+    /// Not linked (yet).
+    None,
+    /// Linked to an account that was deleted: the subject is refused, never re-linked.
+    Gone,
+    /// Linked to this account.
+    Account(std::sync::Arc<UserRow>),
+}
+
+/// The account `(issuer, subject)` is linked to, looked up without creating anything: the
+/// one lookup behind a linked token ([`linked_account`]) and a check naming a linked subject.
+pub async fn existing_link(
+    db: &store::Db,
+    issuer: &str,
+    subject: &str,
+) -> Result<Link, StoreError> {
+    Ok(
+        match store::federation::linked_user(db, issuer, subject).await? {
+            None => Link::None,
+            Some(id) => store::users::find_by_id_cached(db, id)
+                .await?
+                .map_or(Link::Gone, Link::Account),
+        },
+    )
 }
 
 async fn create_and_link(state: &AppState, identity: &Identity) -> Result<i64, ApiError> {

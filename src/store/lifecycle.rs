@@ -25,6 +25,16 @@ pub(super) async fn claim_name(
     Ok(())
 }
 
+/// Whether any account, live or deleted, ever had `username_key` (names are given once).
+pub async fn name_taken(db: &Db, username_key: &str) -> StoreResult<bool> {
+    let taken: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM account_names WHERE username_key = $1")
+            .bind(username_key)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(taken.is_some())
+}
+
 /// Marks `username_key` retired (its account is gone); it stays taken for good.
 pub(super) async fn retire_name(
     tx: &mut super::policy::Tx<'_>,

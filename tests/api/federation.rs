@@ -1108,6 +1108,23 @@ async fn a_named_linked_subject_is_its_account_and_asking_provisions_nothing() {
     let r = ask(read("corp:alice", "sales")).await;
     assert_eq!(allowed(&r), [false]);
     assert_eq!(r.body["results"][0]["error"], "unknown or disabled subject");
+    // deleted: its token is refused, so a question about it is not answered from the claims
+    let r = app
+        .call(
+            Method::DELETE,
+            "/v1/admin/users/corp.alice",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{r:?}");
+    assert_eq!(
+        app.get("/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = ask(read("corp:alice", "eng")).await;
+    assert_eq!(allowed(&r), [false]);
+    assert_eq!(r.body["results"][0]["error"], "unknown or disabled subject");
 }
 
 /// A matrix file may name federated subjects as `<alias>:<sub>` (with roles, attributes and
