@@ -138,6 +138,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WARDEN_HASHING_NICE", default_value_t = 0)]
     pub hashing_nice: i32,
 
+    /// Run the password-hashing threads under Linux's SCHED_IDLE policy (`true`/`false`): a
+    /// request-path thread that wakes up takes the core from a hash at once, so a burst of
+    /// logins barely moves the other routes' latency; logins then get the CPU the request
+    /// path leaves (on a saturated server they wait for it).
+    #[arg(long, env = "WARDEN_HASHING_IDLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub hashing_idle: bool,
+
     /// Most client connections open at once; more wait in the listen backlog.
     #[arg(long, env = "WARDEN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -287,8 +294,8 @@ pub struct Config {
     pub decision_log: crate::decisions::Settings,
     /// `--oidc-config`: the trusted external issuers (none by default).
     pub federation: Vec<crate::auth::federation::IssuerConfig>,
-    /// `--hashing-nice`.
-    pub hashing_nice: i32,
+    /// `--hashing-nice` and `--hashing-idle`.
+    pub hashing: crate::auth::password::Priority,
 }
 
 /// Default for [`Config::request_timeout`].
@@ -544,7 +551,10 @@ impl Config {
             metrics_listen,
             decision_log,
             federation,
-            hashing_nice: args.hashing_nice,
+            hashing: crate::auth::password::Priority {
+                nice: args.hashing_nice,
+                idle: args.hashing_idle,
+            },
         })
     }
 
@@ -600,7 +610,7 @@ impl Config {
                 attributes: Vec::new(),
             },
             federation: Vec::new(),
-            hashing_nice: 0,
+            hashing: crate::auth::password::Priority::default(),
         }
     }
 }

@@ -27,25 +27,47 @@ pub struct Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Lowers the calling thread's scheduling priority by `nice` (0-19; on Linux the nice value
-/// is per thread). A failure leaves the thread at normal priority: hashing stays correct.
-fn lower_priority(nice: i32) {
+/// How the hashing threads are scheduled against the request path (`--hashing-nice`,
+/// `--hashing-idle`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Priority {
+    /// How far below normal priority (a nice value, 0-19).
+    pub nice: i32,
+    /// Linux's `SCHED_IDLE` policy: a request-path thread that wakes up takes the core from
+    /// a hash at once, where a nice value only shortens the hash's share over time.
+    pub idle: bool,
+}
+
+/// Lowers the calling thread's scheduling priority as `priority` says (on Linux the nice value
+/// and the policy are per thread). A failure leaves the thread at normal priority: hashing
+/// stays correct.
+fn lower_priority(priority: Priority) {
     #[cfg(target_os = "linux")]
-    if nice > 0 {
-        // SAFETY: gettid and setpriority take and return plain integers; setpriority with
-        // PRIO_PROCESS and a thread id changes only that thread's nice value.
+    {
+        // SAFETY: gettid, setpriority and sched_setscheduler take plain integers and a
+        // pointer to a parameter block that lives across the call; with PRIO_PROCESS and a
+        // thread id (or pid 0: the calling thread) they change only this thread.
         unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+            if priority.nice > 0 {
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, priority.nice);
+            }
+            if priority.idle {
+                let param = libc::sched_param { sched_priority: 0 };
+                libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
+            }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = nice;
+    let _ = priority;
 }
 
-/// Starts `n` hashing threads taking jobs from one queue, each at `nice` below normal
-/// priority; they end when every sender is gone.
-fn hashing_threads(n: usize, nice: i32) -> Result<std::sync::mpsc::SyncSender<Job>, HashError> {
+/// Starts `n` hashing threads taking jobs from one queue, each at `priority`; they end when
+/// every sender is gone.
+fn hashing_threads(
+    n: usize,
+    priority: Priority,
+) -> Result<std::sync::mpsc::SyncSender<Job>, HashError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(n);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     for i in 0..n {
@@ -53,7 +75,7 @@ fn hashing_threads(n: usize, nice: i32) -> Result<std::sync::mpsc::SyncSender<Jo
         std::thread::Builder::new()
             .name(format!("argon2-{i}"))
             .spawn(move || {
-                lower_priority(nice);
+                lower_priority(priority);
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -104,13 +126,13 @@ impl Hasher {
     /// Builds a hasher allowing `permits` concurrent hashes (at least 1), at normal priority.
     /// Computes the dummy hash once, so it has the same parameters as real ones.
     pub async fn new(permits: usize) -> Result<Self, HashError> {
-        Self::with_priority(permits, 0).await
+        Self::with_priority(permits, Priority::default()).await
     }
 
-    /// [`Hasher::new`] with hashing threads `nice` (0-19) below normal priority
-    /// (`--hashing-nice`): a burst of logins then takes CPU from the request path only when
+    /// [`Hasher::new`] with hashing threads at `priority` (`--hashing-nice`,
+    /// `--hashing-idle`): a burst of logins then takes CPU from the request path only when
     /// the request path leaves it.
-    pub async fn with_priority(permits: usize, nice: i32) -> Result<Self, HashError> {
+    pub async fn with_priority(permits: usize, priority: Priority) -> Result<Self, HashError> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| HashError(e.to_string()))?;
         let dummy_password = hex::encode(seed);
@@ -120,7 +142,13 @@ impl Hasher {
         let permits = permits.max(1);
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
-            jobs: hashing_threads(permits, nice.clamp(0, 19))?,
+            jobs: hashing_threads(
+                permits,
+                Priority {
+                    nice: priority.nice.clamp(0, 19),
+                    ..priority
+                },
+            )?,
             dummy_hash: dummy_hash.into(),
             running: Arc::default(),
             peak: Arc::default(),
@@ -239,12 +267,34 @@ mod tests {
         let nice =
             || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
         let own = nice();
-        let h = Hasher::with_priority(1, 7).await.expect("hasher");
+        let seven = Priority {
+            nice: 7,
+            idle: false,
+        };
+        let h = Hasher::with_priority(1, seven).await.expect("hasher");
         let theirs = h.run(nice).await.expect("job");
         assert_eq!(theirs, (own + 7).min(19), "the hashing thread");
         assert_eq!(nice(), own, "the calling thread is untouched");
         let h = Hasher::new(1).await.expect("hasher");
         assert_eq!(h.run(nice).await.expect("job"), own, "0: normal priority");
+    }
+
+    /// `--hashing-idle`: the hashing threads are SCHED_IDLE, the caller's stay as they were.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_are_sched_idle_when_asked() {
+        // SAFETY: sched_getscheduler(0) reads the calling thread's policy.
+        let policy = || unsafe { libc::sched_getscheduler(0) };
+        let own = policy();
+        let idle = Priority {
+            nice: 0,
+            idle: true,
+        };
+        let h = Hasher::with_priority(1, idle).await.expect("hasher");
+        assert_eq!(h.run(policy).await.expect("job"), libc::SCHED_IDLE);
+        assert_eq!(policy(), own, "the calling thread is untouched");
+        let h = Hasher::new(1).await.expect("hasher");
+        assert_eq!(h.run(policy).await.expect("job"), libc::SCHED_OTHER);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

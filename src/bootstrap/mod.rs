@@ -66,7 +66,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Started, StartE
     .map_err(|e| err("signing keys")(e.to_string()))?;
     let hasher = Hasher::with_priority(
         hashing_permits(std::thread::available_parallelism().map_or(2, |n| n.get())),
-        config.hashing_nice,
+        config.hashing,
     )
     .await
     .map_err(|e| err("password hasher")(e.to_string()))?;
