@@ -20,17 +20,29 @@
 //! - **Objects.** A type (`document`) is itself; a path pattern (`/v1/admin/*`) is represented
 //!   by each rule's object pattern instantiated (`:id` -> `1`, a trailing `*` -> `~`) and the
 //!   property's own, where the result lies under the property's pattern.
-//! - **Attributes.** Only the attributes that the applicable rules and the premise read vary.
-//!   Each is missing, of a wrong type, or a value of the classes the constants of those
-//!   conditions cut its domain into: every int constant `c` gives `c-1, c, c+1` (plus `0, 1`),
-//!   every string constant itself plus two strings no condition names (so two attributes
-//!   compared with each other can be equal or different). Attributes compared with each
-//!   other share the same values. The subject's name varies over the same strings.
+//! - **Attributes.** Only the attributes that the applicable rules and the premise read vary,
+//!   and a condition sees them only through their *order type*: each value's type, and how it
+//!   lies against the constants and the other values it meets in an atom (`<`, `=`, `>`; for a
+//!   list, which of the values looked for in it it holds, and which lists it equals). Requests
+//!   of one order type are decided alike, so one representative of each suffices; the values
+//!   tried realise every order type (details and the argument in `property/domains.rs`): per
+//!   group of attributes that meet in an atom, each is missing, of a type it is not used as
+//!   (`m` distinct values), or of each type it is used as: each constant of the group, and for
+//!   ordered strings and ints `m` values in every gap between the sorted constants, below the
+//!   smallest and above the largest (`"b" < "ba" < "c"`, `"" < "a" < "b"`), for equality only
+//!   `m` fresh values (`m` = the group's members of that type: all `m` can lie in one gap in
+//!   any order, or all differ from the constants and from each other);
+//!   a list is every subset of the values looked for in it with `in` in that request (and
+//!   those with fresh elements, and the arrays it is compared with), not assuming that more
+//!   elements allow more (a `!`, a deny rule). A fresh user's name varies over the same values
+//!   (none an account's); the fixed built-ins (name, principal, tenant, scopes, resource) are
+//!   constants of their group.
 //!
-//! Not covered exactly: string *ordering* (`<` on strings) between a constant and values other
-//! than the representatives, and list attributes other than empty and "every string constant"
-//! (`"x" in r.sub.groups`). A search that would decide more than [`MAX_CASES`] requests stops
-//! with [`ProofError::TooLarge`], which an edit check treats as a refusal (fail closed).
+//! Not covered exactly: a condition on `r.obj.resource` or `r.sub.principal` sees only the
+//! representative objects and principals above (`/v1/admin/~`, `user:~someone`), not every
+//! path a pattern matches or every user name. A search that would decide more than
+//! [`MAX_CASES`] requests stops with [`ProofError::TooLarge`], which an edit check treats as a
+//! refusal (fail closed).
 
 use std::collections::{BTreeMap, BTreeSet};
 

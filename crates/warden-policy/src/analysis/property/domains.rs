@@ -123,7 +123,7 @@ struct Facts {
 }
 
 /// Something looked for in a list attribute with `in`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Operand {
     Const(String),
     Attr(Key),
@@ -389,7 +389,9 @@ impl Domains {
             }
         }
         for (operand, list) in &self.tests {
-            if let Some(g) = lists.get_mut(&type_root[*list]) {
+            if let Some(g) = lists.get_mut(&type_root[*list])
+                && !g.tests.contains(operand)
+            {
                 g.tests.push(operand.clone());
             }
         }
