@@ -17,7 +17,8 @@
 //!   `==`/`!=`/`<`... between attributes: `a == b` compares two ints as well as two strings),
 //!   or of one type it is not used as (every such type answers every atom alike: an error, or
 //!   false for `in`), `m` distinct values of it so that same-typed wrong values can still be
-//!   equal or not.
+//!   equal or not. A wrong type is tried only where it answers unlike a missing value (an
+//!   error too, and errors are all alike to the decision): `x in ...`, or `x == y`/`x != y`.
 //! - **Strings and ints** (`m` = the group's members of that type). Compared only with `==`,
 //!   `!=`, `in [...]`: each constant and `m` fresh values. Ordered (`<`, `<=`, `>`, `>=`
 //!   against a string or another attribute): each constant, and up to `m` distinct values
@@ -116,6 +117,10 @@ struct Facts {
     orders_strings: bool,
     /// Compared with `<`... against an int or an attribute.
     orders_ints: bool,
+    /// Where a value of a type it is not used as answers differently from a missing one (both
+    /// are otherwise errors): looked for with `in` (false), or compared with `==`/`!=` to an
+    /// attribute (which may hold the same type).
+    wrong_type_matters: bool,
     strings: BTreeSet<String>,
     ints: BTreeSet<i32>,
     /// Array literals of strings it is compared with as a list (`==`, `!=`).
@@ -241,6 +246,7 @@ impl Domains {
         match (lk, rk) {
             (Some(a), Some(b)) if op == "in" => {
                 self.facts[a].uses.string = true;
+                self.facts[a].wrong_type_matters = true;
                 self.facts[b].uses.list = true;
                 self.tests.push((Operand::Attr(self.keys[a].clone()), b));
                 union(&mut self.linked, a, b);
@@ -256,6 +262,8 @@ impl Domains {
                     f.uses.int |= ordering;
                     f.orders_strings |= ordering;
                     f.orders_ints |= ordering;
+                    // Ordering makes both ints and strings used: other types are errors.
+                    f.wrong_type_matters |= !ordering;
                 }
             }
             (None, Some(list)) if op == "in" => {
@@ -284,6 +292,7 @@ impl Domains {
                     Expr::Lit(AttrValue::Bool(_)) => f.uses.boolean = true,
                     // `a in [...]`: `a` equals one of the items.
                     Expr::Array(items) if op == "in" => {
+                        f.wrong_type_matters = true;
                         for v in items {
                             match v {
                                 AttrValue::Int(i) => {
@@ -372,9 +381,12 @@ impl Domains {
                 }
             }
         }
-        let mut type_size: HashMap<usize, usize> = HashMap::new();
-        for i in (0..n).filter(|&i| variable(i)) {
-            *type_size.entry(type_root[i]).or_default() += 1;
+        // How many of a type group may hold a wrong type where it matters (never the name).
+        let mut wrong_typed: HashMap<usize, usize> = HashMap::new();
+        for i in (0..n).filter(|&i| variable(i) && !fresh_name(i)) {
+            if self.facts[i].wrong_type_matters {
+                *wrong_typed.entry(type_root[i]).or_default() += 1;
+            }
         }
 
         // Lists, per type group: what is looked for in them, and what they are compared with.
@@ -414,11 +426,10 @@ impl Domains {
             if u.boolean {
                 values.extend([Some(AttrValue::Bool(true)), Some(AttrValue::Bool(false))]);
             }
-            values.extend(
-                wrong_type(u, type_size[&type_root[i]])
-                    .into_iter()
-                    .map(Some),
-            );
+            if self.facts[i].wrong_type_matters {
+                let m = wrong_typed.get(&type_root[i]).copied().unwrap_or(1);
+                values.extend(wrong_type(u, m).into_iter().map(Some));
+            }
             let key = self.keys[i].clone();
             if u.list {
                 let next = space.groups.len();
@@ -439,17 +450,16 @@ impl Domains {
         }
         space.names = match fixed.name {
             Some(name) => vec![name.to_owned()],
-            None => {
-                let mut names = vec![super::FRESH_USER.to_owned()];
-                if let Some(&i) = self.index.get(&("sub", "name".into())) {
-                    for s in groups[&link_root[i]].strings() {
-                        if !names.contains(&s) && !known.contains(&format!("user:{s}")) {
-                            names.push(s);
-                        }
-                    }
-                }
-                names
-            }
+            // A name read varies over its group's values, none an account's; one not read is
+            // the fresh user's.
+            None => match self.index.get(&("sub", "name".into())) {
+                Some(&i) => groups[&link_root[i]]
+                    .strings()
+                    .into_iter()
+                    .filter(|s| !known.contains(&format!("user:{s}")))
+                    .collect(),
+                None => vec![super::FRESH_USER.to_owned()],
+            },
         };
         space
     }
