@@ -38,9 +38,10 @@
 //!   (none an account's); the fixed built-ins (name, principal, tenant, scopes, resource) are
 //!   constants of their group.
 //!
-//! Not covered exactly: a condition on `r.obj.resource` or `r.sub.principal` sees only the
-//! representative objects and principals above (`/v1/admin/~`, `user:~someone`), not every
-//! path a pattern matches or every user name. A search that would decide more than
+//! Not covered exactly: a condition on `r.obj.resource`, `r.sub.principal` or `r.sub.tenant`
+//! sees only the representative objects, principals and tenants above (`/v1/admin/~`,
+//! `user:~someone`, the tenants the policy names and `~other`), not every path a pattern
+//! matches, every user name or every tenant. A search that would decide more than
 //! [`MAX_CASES`] requests stops with [`ProofError::TooLarge`], which an edit check treats as a
 //! refusal (fail closed).
 
@@ -460,7 +461,8 @@ struct Case<'a> {
 }
 
 /// What a searched class is known by: its applicable rules (by address), principal,
-/// resource, action and tenant, and its scopes when a condition reads them.
+/// resource, action, tenant (when a condition reads it) and whether the resource is another
+/// tenant's, and its scopes when a condition reads them.
 type Searched = (Vec<usize>, String, String, String, Vec<String>);
 
 fn search(
@@ -500,7 +502,18 @@ fn search(
             .collect::<Vec<_>>(),
         case.principal.to_owned(),
         case.resource.to_owned(),
-        format!("{} {}", case.action, case.tenant),
+        // The tenant decides only which rules apply and whether the resource is another
+        // tenant's path (denied whatever the rules say), unless a condition reads it.
+        format!(
+            "{} {} {}",
+            case.action,
+            if domains.reads(&("sub", "tenant".into())) {
+                case.tenant
+            } else {
+                ""
+            },
+            policy.foreign_tenant_path(&sub, &obj)
+        ),
         // The scopes decide only which rules apply, unless a condition reads them.
         if domains.reads(&("sub", "scopes".into())) {
             case.scopes.to_vec()

@@ -708,3 +708,29 @@ fn two_unequal_values_of_a_type_no_condition_compares_them_as_are_found() {
     );
     assert!(x.is_some() && y.is_some() && x != y, "{cx:?}");
 }
+
+#[test]
+fn a_list_looked_for_in_too_many_values_fails_closed_instead_of_searching() {
+    // Every subset of 25 values is 2^25 lists, past the bound: refused, not searched for hours.
+    let condition = (0..25)
+        .map(|i| format!("\"g{i}\" in r.sub.groups"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let policy = allow_when(&condition);
+    assert_eq!(
+        prove(&policy, &nobody_reads(None)),
+        Err(super::property::ProofError::TooLarge("nobody-reads".into()))
+    );
+    // Ten are searched: the one list holding nine of them and not the tenth is found.
+    let nine: Vec<String> = (0..9).map(|i| format!("g{i}")).collect();
+    let condition = nine
+        .iter()
+        .map(|g| format!("\"{g}\" in r.sub.groups"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let cx = reader(&format!("{condition} && !(\"g9\" in r.sub.groups)"), None);
+    assert_eq!(
+        cx.subject_attributes.get("groups"),
+        Some(&AttrValue::List(nine))
+    );
+}
