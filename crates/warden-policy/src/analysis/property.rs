@@ -20,27 +20,44 @@
 //! - **Objects.** A type (`document`) is itself; a path pattern (`/v1/admin/*`) is represented
 //!   by each rule's object pattern instantiated (`:id` -> `1`, a trailing `*` -> `~`) and the
 //!   property's own, where the result lies under the property's pattern.
-//! - **Attributes.** Only the attributes that the applicable rules and the premise read vary.
-//!   Each is missing, of a wrong type, or a value of the classes the constants of those
-//!   conditions cut its domain into: every int constant `c` gives `c-1, c, c+1` (plus `0, 1`),
-//!   every string constant itself plus two strings no condition names (so two attributes
-//!   compared with each other can be equal or different). Attributes compared with each
-//!   other share the same values. The subject's name varies over the same strings.
+//! - **Attributes.** Only the attributes that the applicable rules and the premise read vary,
+//!   and a condition sees them only through their *order type*: each value's type, and how it
+//!   lies against the constants and the other values it meets in an atom (`<`, `=`, `>`; for a
+//!   list, which of the values looked for in it it holds, and which lists it equals). Requests
+//!   of one order type are decided alike, so one representative of each suffices; the values
+//!   tried realise every order type (details and the argument in `property/domains.rs`): per
+//!   group of attributes that meet in an atom, each is missing, of a type it is not used as
+//!   (`m` distinct values), or of each type it is used as: each constant of the group, and for
+//!   ordered strings and ints `m` values in every gap between the sorted constants, below the
+//!   smallest and above the largest (`"b" < "ba" < "c"`, `"" < "a" < "b"`), for equality only
+//!   `m` fresh values (`m` = the group's members of that type: all `m` can lie in one gap in
+//!   any order, or all differ from the constants and from each other);
+//!   a list is every subset of the values looked for in it with `in` in that request (and
+//!   those with fresh elements, and the arrays it is compared with), not assuming that more
+//!   elements allow more (a `!`, a deny rule). A fresh user's name varies over the same values
+//!   (none an account's); the fixed built-ins (name, principal, tenant, scopes, resource) are
+//!   constants of their group.
 //!
-//! Not covered exactly: string *ordering* (`<` on strings) between a constant and values other
-//! than the representatives, and list attributes other than empty and "every string constant"
-//! (`"x" in r.sub.groups`). A search that would decide more than [`MAX_CASES`] requests stops
-//! with [`ProofError::TooLarge`], which an edit check treats as a refusal (fail closed).
+//! Not covered exactly: a condition on `r.obj.resource`, `r.sub.principal` or `r.sub.tenant`
+//! sees only the representative objects, principals and tenants above (`/v1/admin/~`,
+//! `user:~someone`, the tenants the policy names and `~other`), not every path a pattern
+//! matches, every user name or every tenant. A search that would decide more than
+//! [`MAX_CASES`] requests stops with [`ProofError::TooLarge`], which an edit check treats as a
+//! refusal (fail closed).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::condition::{AttrRef, Attributes, Condition, Expr};
+use crate::condition::Condition;
 use crate::decide::Policy;
 use crate::rule::{Assignment, EVERYONE, Effect, object_matches};
 use crate::{AttrValue, Object, Subject};
+
+mod domains;
+
+use domains::{Domains, Fixed, View};
 
 /// Most requests one property may decide before [`prove`] gives up.
 pub const MAX_CASES: usize = 2_000_000;
@@ -453,14 +470,16 @@ struct Case<'a> {
     tenant: &'a str,
 }
 
-/// Attributes that the search varies, keyed by (side, name).
-type Key = (&'static str, String);
+/// What a searched class is known by: its applicable rules (by address), principal,
+/// resource, action, tenant (when a condition reads it) and whether the resource is another
+/// tenant's, and its scopes when a condition reads them.
+type Searched = (Vec<usize>, String, String, String, Vec<String>);
 
 fn search(
     policy: &Policy,
     case: Case<'_>,
     budget: &mut usize,
-    searched: &mut std::collections::HashSet<(Vec<usize>, String, String, String)>,
+    searched: &mut std::collections::HashSet<Searched>,
 ) -> Result<Option<Counterexample>, ProofError> {
     let name = case
         .principal
@@ -481,6 +500,9 @@ fn search(
     if expect == Expect::Deny && !applicable.iter().any(|(r, _)| r.effect == Effect::Allow) {
         return Ok(None);
     }
+    let mut conditions: Vec<&Condition> = applicable.iter().map(|(r, _)| &r.condition).collect();
+    conditions.extend(case.premise);
+    let domains = Domains::of(&conditions);
     let key = (
         // Rules by address: every probe shares the policy's rules (`with_member`), and rules an
         // edit adds share an id until they are stored.
@@ -490,93 +512,74 @@ fn search(
             .collect::<Vec<_>>(),
         case.principal.to_owned(),
         case.resource.to_owned(),
-        format!("{} {}", case.action, case.tenant),
+        // The tenant decides only which rules apply and whether the resource is another
+        // tenant's path (denied whatever the rules say), unless a condition reads it.
+        format!(
+            "{} {} {}",
+            case.action,
+            if domains.reads(&("sub", "tenant".into())) {
+                case.tenant
+            } else {
+                ""
+            },
+            policy.foreign_tenant_path(&sub, &obj)
+        ),
+        // The scopes decide only which rules apply, unless a condition reads them.
+        if domains.reads(&("sub", "scopes".into())) {
+            case.scopes.to_vec()
+        } else {
+            Vec::new()
+        },
     );
     if !searched.insert(key) {
         return Ok(None);
     }
-    let mut conditions: Vec<&Condition> = applicable.iter().map(|(r, _)| &r.condition).collect();
-    conditions.extend(case.premise);
-    let domains = Domains::of(&conditions);
-    // The subject's name varies only for a fresh user, and only when a condition reads it.
-    let names: Vec<String> = if name == FRESH_USER && domains.reads(&("sub", "name".into())) {
-        let known: BTreeSet<String> = policy
+    let fresh = name == FRESH_USER;
+    // A fresh user's name varies (when a condition reads it) over names no account has.
+    let known: BTreeSet<String> = if fresh && domains.reads(&("sub", "name".into())) {
+        policy
             .assignments()
             .iter()
             .map(|a| a.member.clone())
             .chain(policy.rules().iter().map(|r| r.subject.clone()))
-            .collect();
-        let mut names = vec![FRESH_USER.to_owned()];
-        names.extend(
-            domains
-                .strings
-                .iter()
-                .filter(|s| !known.contains(&format!("user:{s}")))
-                .cloned(),
-        );
-        names
+            .collect()
     } else {
-        vec![name.to_owned()]
+        BTreeSet::new()
     };
-    let keys: Vec<(Key, Vec<Option<AttrValue>>)> = domains
-        .keys
-        .iter()
-        .filter(|k| !is_builtin(k))
-        .map(|k| (k.clone(), domains.values(k, &names)))
-        .collect();
-    let total = keys
-        .iter()
-        .try_fold(names.len(), |n, (_, v)| n.checked_mul(v.len()))
+    let space = domains.space(
+        &Fixed {
+            name: (!fresh).then_some(name),
+            principal: case.principal,
+            tenant: case.tenant,
+            scopes: case.scopes,
+            resource: case.resource,
+        },
+        &known,
+    );
+    let total = space
+        .size()
         .filter(|&n| n <= *budget)
         .ok_or_else(|| ProofError::TooLarge(case.property.name.clone()))?;
     *budget -= total;
-    let mut choice = vec![0usize; keys.len()];
-    for n in &names {
-        sub.name.clone_from(n);
-        loop {
-            sub.attributes.clear();
-            obj.attributes.clear();
-            for ((key, values), &i) in keys.iter().zip(&choice) {
-                if let Some(v) = &values[i] {
-                    let map = if key.0 == "sub" {
-                        &mut sub.attributes
-                    } else {
-                        &mut obj.attributes
-                    };
-                    map.insert(key.1.clone(), v.clone());
-                }
+    let mut found = None;
+    space.search(&mut sub, &mut obj, |sub, obj| {
+        let covered = case.premise.is_none_or(|p| {
+            let value = p.eval_with(&View(sub, obj));
+            match expect {
+                Expect::Deny => value != Ok(false),
+                Expect::Allow => value == Ok(true),
             }
-            let covered = case.premise.is_none_or(|p| {
-                let value = p.eval_with(&View(&sub, &obj));
-                match expect {
-                    Expect::Deny => value != Ok(false),
-                    Expect::Allow => value == Ok(true),
-                }
-            });
-            if covered {
-                let outcome = policy.decide(&sub, &obj, case.action);
-                if outcome.allowed == (expect == Expect::Deny) {
-                    return Ok(Some(counterexample(policy, &case, &sub, &obj, &outcome)));
-                }
-            }
-            if !advance(&mut choice, &keys) {
-                break;
+        });
+        if covered {
+            let outcome = policy.decide(sub, obj, case.action);
+            if outcome.allowed == (expect == Expect::Deny) {
+                found = Some(counterexample(policy, &case, sub, obj, &outcome));
+                return true;
             }
         }
-    }
-    Ok(None)
-}
-
-/// The next combination of attribute values; false after the last.
-fn advance(choice: &mut [usize], keys: &[(Key, Vec<Option<AttrValue>>)]) -> bool {
-    for (c, (_, values)) in choice.iter_mut().zip(keys) {
-        *c += 1;
-        if *c < values.len() {
-            return true;
-        }
-        *c = 0;
-    }
-    false
+        false
+    });
+    Ok(found)
 }
 
 fn counterexample(
@@ -652,210 +655,5 @@ fn counterexample(
         allowed_by,
         denied_by,
         rules,
-    }
-}
-
-/// Attributes that the request structure fixes (name, principal, scopes, resource).
-fn is_builtin(key: &Key) -> bool {
-    matches!(
-        (key.0, key.1.as_str()),
-        ("sub", "name" | "principal" | "scopes") | ("obj", "resource")
-    )
-}
-
-/// A subject and an object as a premise reads them (as the decision function does).
-struct View<'a>(&'a Subject, &'a Object);
-
-impl Attributes for View<'_> {
-    fn sub(&self, name: &str) -> Option<AttrRef<'_>> {
-        match name {
-            "name" => Some(AttrRef::Str(&self.0.name)),
-            "principal" => Some(AttrRef::Str(&self.0.principal)),
-            "scopes" => Some(AttrRef::List(&self.0.scopes)),
-            _ => self.0.attributes.get(name).map(AttrValue::as_attr_ref),
-        }
-    }
-
-    fn obj(&self, name: &str) -> Option<AttrRef<'_>> {
-        match name {
-            "resource" => Some(AttrRef::Str(&self.1.resource)),
-            _ => self.1.attributes.get(name).map(AttrValue::as_attr_ref),
-        }
-    }
-}
-
-/// How an attribute is used, which picks its values.
-#[derive(Debug, Clone, Copy, Default)]
-struct Uses {
-    int: bool,
-    string: bool,
-    boolean: bool,
-    list: bool,
-}
-
-/// The attributes a set of conditions reads, how, and the constants that cut their domains.
-#[derive(Debug, Default)]
-struct Domains {
-    keys: Vec<Key>,
-    uses: HashMap<Key, Uses>,
-    /// Attributes compared with each other (union-find parent).
-    parent: HashMap<Key, Key>,
-    ints: BTreeSet<i32>,
-    strings: BTreeSet<String>,
-}
-
-impl Domains {
-    fn of(conditions: &[&Condition]) -> Self {
-        let mut d = Domains::default();
-        for c in conditions {
-            if let Some(e) = c.expr() {
-                d.walk(e, true);
-            }
-        }
-        // Two strings no condition names, so attributes compared with each other can be
-        // equal or not whatever the constants; and the fresh user's name.
-        d.strings.insert("~a".into());
-        d.strings.insert("~b".into());
-        d.strings.insert(FRESH_USER.into());
-        let mut ints: BTreeSet<i32> = [0, 1].into();
-        for &c in &d.ints {
-            ints.extend([c.saturating_sub(1), c, c.saturating_add(1)]);
-        }
-        d.ints = ints;
-        d
-    }
-
-    fn reads(&self, key: &Key) -> bool {
-        self.uses.contains_key(key)
-    }
-
-    fn note(&mut self, key: &Key, f: impl FnOnce(&mut Uses)) {
-        if !self.uses.contains_key(key) {
-            self.keys.push(key.clone());
-        }
-        f(self.uses.entry(key.clone()).or_default());
-    }
-
-    fn find(&self, key: &Key) -> Key {
-        let mut k = key.clone();
-        while let Some(p) = self.parent.get(&k) {
-            if *p == k {
-                break;
-            }
-            k = p.clone();
-        }
-        k
-    }
-
-    fn walk(&mut self, e: &Expr, boolean: bool) {
-        match e {
-            Expr::Attr(side, name) => {
-                let key = (*side, name.clone());
-                self.note(&key, |u| u.boolean |= boolean);
-            }
-            Expr::Lit(v) => self.constant(v),
-            Expr::Array(items) => items.iter().for_each(|v| self.constant(v)),
-            Expr::Not(inner) => self.walk(inner, true),
-            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| self.walk(i, true)),
-            Expr::Cmp(op, l, r) => {
-                self.walk(l, false);
-                self.walk(r, false);
-                let ordering = matches!(*op, "<" | "<=" | ">" | ">=");
-                match (&**l, &**r) {
-                    (Expr::Attr(s1, n1), Expr::Attr(s2, n2)) => {
-                        let (a, b) = ((*s1, n1.clone()), (*s2, n2.clone()));
-                        if *op == "in" {
-                            self.note(&b, |u| u.list = true);
-                            self.note(&a, |u| u.string = true);
-                        } else {
-                            let (ra, rb) = (self.find(&a), self.find(&b));
-                            self.parent.insert(ra, rb);
-                            for k in [a, b] {
-                                self.note(&k, |u| {
-                                    u.int |= ordering;
-                                    u.string |= !ordering;
-                                });
-                            }
-                        }
-                    }
-                    (Expr::Attr(s, n), other) | (other, Expr::Attr(s, n)) => {
-                        let key = (*s, n.clone());
-                        let in_list = *op == "in" && matches!(&**r, Expr::Attr(..));
-                        self.note(&key, |u| match other {
-                            _ if in_list => u.list = true,
-                            Expr::Lit(AttrValue::Int(_)) => u.int = true,
-                            Expr::Lit(AttrValue::Str(_)) => u.string = true,
-                            Expr::Lit(AttrValue::Bool(_)) => u.boolean = true,
-                            Expr::Array(items) => {
-                                for v in items {
-                                    match v {
-                                        AttrValue::Int(_) => u.int = true,
-                                        AttrValue::Bool(_) => u.boolean = true,
-                                        _ => u.string = true,
-                                    }
-                                }
-                            }
-                            _ => u.string = true,
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    fn constant(&mut self, v: &AttrValue) {
-        match v {
-            AttrValue::Int(i) => {
-                self.ints.insert(*i);
-            }
-            AttrValue::Str(s) => {
-                self.strings.insert(s.clone());
-            }
-            AttrValue::List(items) => self.strings.extend(items.iter().cloned()),
-            AttrValue::Bool(_) => {}
-        }
-    }
-
-    /// The values `key` takes: missing, then one per class of each type it is used as (the
-    /// types of the attributes it is compared with included), then a wrong type.
-    fn values(&self, key: &Key, names: &[String]) -> Vec<Option<AttrValue>> {
-        let root = self.find(key);
-        let mut uses = Uses::default();
-        for (k, u) in &self.uses {
-            if self.find(k) == root {
-                uses.int |= u.int;
-                uses.string |= u.string;
-                uses.boolean |= u.boolean;
-                uses.list |= u.list;
-            }
-        }
-        let own = self.uses.get(key).copied().unwrap_or_default();
-        uses.list = own.list;
-        let mut out = vec![None];
-        if uses.int {
-            out.extend(self.ints.iter().map(|&i| Some(AttrValue::Int(i))));
-        }
-        if uses.string {
-            let strings = self.strings.iter().chain(names.iter());
-            let set: BTreeSet<&String> = strings.collect();
-            out.extend(set.into_iter().map(|s| Some(AttrValue::Str(s.clone()))));
-        }
-        if uses.boolean {
-            out.extend([Some(AttrValue::Bool(true)), Some(AttrValue::Bool(false))]);
-        }
-        if uses.list {
-            out.push(Some(AttrValue::List(Vec::new())));
-            out.push(Some(AttrValue::List(
-                self.strings.iter().cloned().collect(),
-            )));
-        }
-        // A value of a type the conditions do not compare it as.
-        if !uses.int {
-            out.push(Some(AttrValue::Int(0)));
-        } else if !uses.string {
-            out.push(Some(AttrValue::Str("~".into())));
-        }
-        out
     }
 }

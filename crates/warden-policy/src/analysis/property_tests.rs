@@ -15,39 +15,130 @@ use crate::{AttrValue, Object, Subject};
 
 const MODEL: &str = include_str!("../../../../policies/model.conf");
 const SEED: &str = include_str!("../../../../policies/policy.csv");
-const ATTRS: [(&str, &str); 3] = [("sub", "level"), ("obj", "level"), ("obj", "dept")];
 const ROLES: [&str; 3] = ["role:a", "role:b", "role:c"];
 
-fn atom(g: &mut Gen) -> String {
+/// What a random policy's conditions are about, each with a brute-force space that holds a
+/// witness of every violation (so agreement means exactness, not luck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Ints (`level`, ordered) and string equality (`dept`).
+    Ints,
+    /// String ordering: `code` and `dept` against `"b"`, `"d"` and each other.
+    Strings,
+    /// List membership: `"b" in r.sub.groups`, `r.obj.dept in r.sub.groups`, `==` an array.
+    Lists,
+}
+
+fn atom(g: &mut Gen, family: Family) -> String {
     let ops = ["==", "!=", "<", "<=", ">", ">="];
-    match g.below(4) {
-        0 => format!("r.sub.level {} r.obj.level", g.pick(&ops)),
-        1 => format!(
-            "r.{}.level {} {}",
-            g.pick(&["sub", "obj"]),
-            g.pick(&ops),
-            1 + g.below(3)
-        ),
-        2 => format!(
-            "r.obj.dept {} \"{}\"",
-            g.pick(&["==", "!="]),
-            g.pick(&["a", "b"])
-        ),
-        _ => format!("r.obj.dept in [\"a\", \"{}\"]", g.pick(&["a", "b"])),
+    match family {
+        Family::Ints => match g.below(4) {
+            0 => format!("r.sub.level {} r.obj.level", g.pick(&ops)),
+            1 => format!(
+                "r.{}.level {} {}",
+                g.pick(&["sub", "obj"]),
+                g.pick(&ops),
+                1 + g.below(3)
+            ),
+            2 => format!(
+                "r.obj.dept {} \"{}\"",
+                g.pick(&["==", "!="]),
+                g.pick(&["a", "b"])
+            ),
+            _ => format!("r.obj.dept in [\"a\", \"{}\"]", g.pick(&["a", "b"])),
+        },
+        Family::Strings => match g.below(4) {
+            0 => format!(
+                "r.{} {} \"{}\"",
+                g.pick(&["sub.code", "obj.dept"]),
+                g.pick(&ops),
+                g.pick(&["b", "d"])
+            ),
+            1 | 2 => format!("r.sub.code {} r.obj.dept", g.pick(&ops)),
+            _ => format!("r.{} in [\"b\", \"d\"]", g.pick(&["sub.code", "obj.dept"])),
+        },
+        Family::Lists => match g.below(5) {
+            0 | 1 => format!("\"{}\" in r.sub.groups", g.pick(&["b", "d"])),
+            2 => "r.obj.dept in r.sub.groups".to_owned(),
+            3 => format!(
+                "r.obj.dept {} \"{}\"",
+                g.pick(&["==", "!=", "<", ">="]),
+                g.pick(&["b", "d"])
+            ),
+            _ => format!("r.sub.groups {} [\"b\"]", g.pick(&["==", "!="])),
+        },
     }
 }
 
-fn condition(g: &mut Gen) -> String {
-    match g.below(5) {
+fn condition(g: &mut Gen, family: Family) -> String {
+    // The ints family keeps the shapes (and so the seeds) it had; the others also combine an
+    // atom with a negated one ("b" in the list and "d" not).
+    match g.below(if family == Family::Ints { 5 } else { 6 }) {
         0 => String::new(),
-        1 => atom(g),
-        2 => format!("{} && {}", atom(g), atom(g)),
-        3 => format!("{} || {}", atom(g), atom(g)),
-        _ => format!("!({})", atom(g)),
+        1 => atom(g, family),
+        2 => format!("{} && {}", atom(g, family), atom(g, family)),
+        3 => format!("{} || {}", atom(g, family), atom(g, family)),
+        4 => format!("!({})", atom(g, family)),
+        _ => format!("{} && !({})", atom(g, family), atom(g, family)),
     }
 }
 
-fn random_policy(g: &mut Gen) -> Policy {
+/// The attributes `family` reads and the values brute force tries for each: missing, wrong
+/// types (two of each, so two attributes can be equal or not), for ints two values below and
+/// above the constants, for strings two values below, inside and above the constants `"b"` and `"d"`
+/// (two attributes compared with each other can be <, = or > within each), for lists every
+/// subset of a five-letter alphabet holding every value `dept` takes.
+fn brute_space(family: Family) -> Vec<(&'static str, &'static str, Vec<Option<AttrValue>>)> {
+    let strings = |items: &[&str]| -> Vec<Option<AttrValue>> {
+        items
+            .iter()
+            .map(|s| Some(AttrValue::Str((*s).to_owned())))
+            .collect()
+    };
+    match family {
+        Family::Ints => {
+            // Two ints below the smallest constant (1) and above the largest (3).
+            let values: Vec<Option<AttrValue>> = std::iter::once(None)
+                .chain((-1..=5).map(|i| Some(AttrValue::Int(i))))
+                .chain(strings(&["a", "b", "c"]))
+                .chain([true, false].map(|b| Some(AttrValue::Bool(b))))
+                .collect();
+            [("sub", "level"), ("obj", "level"), ("obj", "dept")]
+                .map(|(s, n)| (s, n, values.clone()))
+                .to_vec()
+        }
+        Family::Strings => {
+            let mut values = vec![
+                None,
+                Some(AttrValue::Int(0)),
+                Some(AttrValue::Int(1)),
+                Some(AttrValue::Bool(true)),
+                Some(AttrValue::Bool(false)),
+            ];
+            values.extend(strings(&["", "a", "b", "c", "ca", "d", "e", "ea"]));
+            vec![("sub", "code", values.clone()), ("obj", "dept", values)]
+        }
+        Family::Lists => {
+            let alphabet = ["", "b", "c", "d", "e"];
+            let mut dept = vec![None, Some(AttrValue::Int(0))];
+            dept.extend(strings(&alphabet));
+            let mut groups = vec![None, Some(AttrValue::Str("x".into()))];
+            groups.extend((0..1 << alphabet.len()).map(|mask: u32| {
+                Some(AttrValue::List(
+                    alphabet
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask >> i & 1 == 1)
+                        .map(|(_, s)| (*s).to_owned())
+                        .collect(),
+                ))
+            }));
+            vec![("obj", "dept", dept), ("sub", "groups", groups)]
+        }
+    }
+}
+
+fn random_policy(g: &mut Gen, family: Family) -> Policy {
     let rules = (0..1 + g.below(5))
         .map(|i| {
             Rule::parse(
@@ -56,7 +147,7 @@ fn random_policy(g: &mut Gen) -> Policy {
                 "document",
                 g.pick(&["read", "*", "update"]),
                 g.pick(&["*", "*", "s1"]),
-                &condition(g),
+                &condition(g, family),
                 g.pick(&["allow", "allow", "deny"]),
             )
             .and_then(|r| r.in_tenant(g.pick(&["*", "*", "t1"])))
@@ -70,8 +161,8 @@ fn random_policy(g: &mut Gen) -> Policy {
     Policy::from_rows(MODEL, rules, &assignments).unwrap()
 }
 
-fn random_property(g: &mut Gen) -> Property {
-    let when = condition(g);
+fn random_property(g: &mut Gen, family: Family) -> Property {
+    let when = condition(g, family);
     let expect = if g.chance(50) {
         Expect::Allow
     } else {
@@ -125,15 +216,24 @@ fn holds_roles(p: &Property, roles: &[String]) -> bool {
         && p.with_roles.iter().all(|x| roles.contains(&named(x)))
 }
 
-/// Every role subset, every scope set, every attribute over missing, 0..=4, three strings
-/// and a bool: is some covered request decided against the property (allowed for a deny
-/// property, denied for an allow property)?
-fn brute_force(policy: &Policy, p: &Property) -> bool {
-    let values: Vec<Option<AttrValue>> = std::iter::once(None)
-        .chain((0..=4).map(|i| Some(AttrValue::Int(i))))
-        .chain(["a", "b", "c"].map(|s| Some(AttrValue::Str(s.into()))))
-        .chain([Some(AttrValue::Bool(true))])
+/// Every role subset, every scope set, every combination of the family's attribute values:
+/// is some covered request decided against the property (allowed for a deny property, denied
+/// for an allow property)?
+fn brute_force(policy: &Policy, p: &Property, family: Family) -> bool {
+    // Attributes no condition reads change nothing.
+    let premise = p.when.as_deref().map(|w| Condition::parse(w).unwrap());
+    let read: Vec<(&'static str, String)> = policy
+        .rules()
+        .iter()
+        .map(|r| &r.condition)
+        .chain(&premise)
+        .flat_map(Condition::attributes)
         .collect();
+    let space: Vec<_> = brute_space(family)
+        .into_iter()
+        .filter(|(side, name, _)| read.iter().any(|(s, n)| s == side && n == name))
+        .collect();
+    let combos: usize = space.iter().map(|(_, _, v)| v.len()).product();
     for (tenant, mask) in ["default", "t1", "t2"]
         .into_iter()
         .flat_map(|t| (0..(1 << ROLES.len())).map(move |m| (t, m)))
@@ -156,13 +256,13 @@ fn brute_force(policy: &Policy, p: &Property) -> bool {
             if !p.with_scopes.iter().all(|s| scopes.contains(s)) {
                 continue;
             }
-            for combo in 0..values.len().pow(3) {
+            for combo in 0..combos {
                 let (mut sub, mut obj) = (BTreeMap::new(), BTreeMap::new());
                 let mut rest = combo;
-                for (side, name) in ATTRS {
+                for (side, name, values) in &space {
                     if let Some(v) = &values[rest % values.len()] {
-                        let map = if side == "sub" { &mut sub } else { &mut obj };
-                        map.insert(name.to_owned(), v.clone());
+                        let map = if *side == "sub" { &mut sub } else { &mut obj };
+                        map.insert((*name).to_owned(), v.clone());
                     }
                     rest /= values.len();
                 }
@@ -188,13 +288,15 @@ fn brute_force(policy: &Policy, p: &Property) -> bool {
     false
 }
 
-#[test]
-fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real() {
+/// Over `seeds` random policies and properties of `family`: the prover finds a violation
+/// exactly when brute force does, and each counterexample is real and covered. Returns
+/// (violations, allow-property violations, allow properties that held).
+fn agreement(family: Family, seeds: std::ops::Range<u64>) -> (usize, usize, usize) {
     let (mut violations, mut allow_violations, mut allow_holds) = (0, 0, 0);
-    for seed in 0..120 {
+    for seed in seeds {
         let g = &mut Gen::new(seed);
-        let policy = random_policy(g);
-        let property = random_property(g);
+        let policy = random_policy(g, family);
+        let property = random_property(g, family);
         let proof = prove(&policy, &property).unwrap();
         let allow = property.expect == Expect::Allow;
         if let Some(cx) = &proof {
@@ -236,15 +338,47 @@ fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real()
         }
         assert_eq!(
             proof.is_some(),
-            brute_force(&policy, &property),
+            brute_force(&policy, &property, family),
             "seed {seed}: prover and brute force disagree on {property:?} over {:?}",
             policy.rules()
         );
     }
+    (violations, allow_violations, allow_holds)
+}
+
+#[test]
+fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real() {
+    let (violations, allow_violations, allow_holds) = agreement(Family::Ints, 0..120);
     // Both answers occur, for both kinds, so the agreement says something.
     assert!(
         (10..110).contains(&violations),
         "{violations} of 120 violated"
+    );
+    assert!(
+        allow_violations >= 5 && allow_holds >= 5,
+        "allow properties: {allow_violations} violated, {allow_holds} held"
+    );
+}
+
+#[test]
+fn the_prover_agrees_with_brute_force_on_string_ordering() {
+    let (violations, allow_violations, allow_holds) = agreement(Family::Strings, 0..150);
+    assert!(
+        (10..140).contains(&violations),
+        "{violations} of 150 violated"
+    );
+    assert!(
+        allow_violations >= 5 && allow_holds >= 5,
+        "allow properties: {allow_violations} violated, {allow_holds} held"
+    );
+}
+
+#[test]
+fn the_prover_agrees_with_brute_force_on_list_membership() {
+    let (violations, allow_violations, allow_holds) = agreement(Family::Lists, 0..150);
+    assert!(
+        (10..140).contains(&violations),
+        "{violations} of 150 violated"
     );
     assert!(
         allow_violations >= 5 && allow_holds >= 5,
@@ -440,5 +574,163 @@ fn a_clearance_hole_is_found_with_the_values_that_open_it() {
         cx.policy(&policy)
             .decide(&cx.subject(), &cx.object(), "read")
             .allowed
+    );
+}
+
+/// Everyone may read a document when `condition` holds.
+fn allow_when(condition: &str) -> Policy {
+    let rule = Rule::parse(1, "*", "document", "read", "*", condition, "allow").unwrap();
+    Policy::from_rows(MODEL, vec![rule], &[]).unwrap()
+}
+
+/// Nobody reads a document (when `premise` is not false).
+fn nobody_reads(premise: Option<&str>) -> Property {
+    Property {
+        name: "nobody-reads".into(),
+        objects: vec!["document".into()],
+        actions: vec!["read".into()],
+        when: premise.map(str::to_owned),
+        ..Property::default()
+    }
+}
+
+/// The counterexample to `nobody_reads(premise)` under `allow_when(condition)`, checked
+/// against the decision function.
+fn reader(condition: &str, premise: Option<&str>) -> super::property::Counterexample {
+    let policy = allow_when(condition);
+    let cx = prove(&policy, &nobody_reads(premise))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no counterexample to `{condition}`"));
+    let outcome = cx
+        .policy(&policy)
+        .decide(&cx.subject(), &cx.object(), &cx.action);
+    assert!(outcome.allowed, "{cx:?}");
+    cx
+}
+
+fn string(attrs: &BTreeMap<String, AttrValue>, name: &str) -> String {
+    match attrs.get(name) {
+        Some(AttrValue::Str(s)) => s.clone(),
+        other => panic!("{name} is {other:?}, not a string"),
+    }
+}
+
+#[test]
+fn a_string_strictly_between_two_constants_is_found() {
+    let cx = reader("r.sub.code > \"b\" && r.sub.code < \"c\"", None);
+    let code = string(&cx.subject_attributes, "code");
+    assert!("b" < code.as_str() && code.as_str() < "c", "{code:?}");
+}
+
+#[test]
+fn a_string_above_the_largest_constant_is_found() {
+    let cx = reader("r.sub.code > \"~z\"", None);
+    assert!(string(&cx.subject_attributes, "code").as_str() > "~z");
+}
+
+#[test]
+fn a_string_below_the_smallest_constant_is_found() {
+    let cx = reader("r.sub.code < \"a\" && r.sub.code != \"\"", None);
+    assert!(string(&cx.subject_attributes, "code").as_str() < "a");
+}
+
+#[test]
+fn two_string_attributes_are_ordered_as_strings_inside_one_gap() {
+    // Both above "m" and apart: ints cannot (`>` "m" needs a string), nor can one value.
+    let cx = reader(
+        "r.sub.code > \"m\" && r.obj.code > \"m\" && r.sub.code < r.obj.code",
+        None,
+    );
+    let (a, b) = (
+        string(&cx.subject_attributes, "code"),
+        string(&cx.object_attributes, "code"),
+    );
+    assert!("m" < a.as_str() && a < b, "{a:?} {b:?}");
+}
+
+#[test]
+fn a_list_with_exactly_one_of_two_constants_is_found() {
+    let cx = reader("\"a\" in r.sub.groups && !(\"b\" in r.sub.groups)", None);
+    assert_eq!(
+        cx.subject_attributes.get("groups"),
+        Some(&AttrValue::List(vec!["a".into()]))
+    );
+}
+
+#[test]
+fn a_list_holding_an_attribute_but_not_a_constant_is_found() {
+    let cx = reader(
+        "r.obj.dept in r.sub.groups && !(\"b\" in r.sub.groups) && r.obj.dept != \"a\"",
+        None,
+    );
+    let dept = string(&cx.object_attributes, "dept");
+    assert_eq!(
+        cx.subject_attributes.get("groups"),
+        Some(&AttrValue::List(vec![dept.clone()])),
+        "{cx:?}"
+    );
+    assert!(dept != "a" && dept != "b", "{dept:?}");
+}
+
+#[test]
+fn a_list_equal_to_an_array_in_membership_but_not_in_full_is_found() {
+    let cx = reader("\"a\" in r.sub.groups && r.sub.groups != [\"a\"]", None);
+    match cx.subject_attributes.get("groups") {
+        Some(AttrValue::List(l)) => assert!(l.contains(&"a".into()) && l.len() > 1, "{l:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn three_ints_in_a_chain_are_found() {
+    // `>= 0` makes them ints; three of them above the constant must be three values.
+    let cx = reader(
+        "r.sub.a >= 0 && r.sub.a < r.sub.b && r.sub.b < r.obj.c",
+        None,
+    );
+    assert!(
+        matches!(cx.object_attributes.get("c"), Some(AttrValue::Int(c)) if *c >= 2),
+        "{cx:?}"
+    );
+}
+
+#[test]
+fn two_unequal_values_of_a_type_no_condition_compares_them_as_are_found() {
+    // Covered only when `x` is not a string (the premise then cannot be evaluated: fail
+    // closed); allowed only when `x` and `y` are unequal values of one type.
+    let cx = reader(
+        "r.sub.x != r.sub.y",
+        Some("r.sub.x == \"a\" && !(r.sub.x == \"a\")"),
+    );
+    let (x, y) = (
+        cx.subject_attributes.get("x"),
+        cx.subject_attributes.get("y"),
+    );
+    assert!(x.is_some() && y.is_some() && x != y, "{cx:?}");
+}
+
+#[test]
+fn a_list_looked_for_in_too_many_values_fails_closed_instead_of_searching() {
+    // Every subset of 25 values is 2^25 lists, past the bound: refused, not searched for hours.
+    let condition = (0..25)
+        .map(|i| format!("\"g{i}\" in r.sub.groups"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let policy = allow_when(&condition);
+    assert_eq!(
+        prove(&policy, &nobody_reads(None)),
+        Err(super::property::ProofError::TooLarge("nobody-reads".into()))
+    );
+    // Ten are searched: the one list holding nine of them and not the tenth is found.
+    let nine: Vec<String> = (0..9).map(|i| format!("g{i}")).collect();
+    let condition = nine
+        .iter()
+        .map(|g| format!("\"{g}\" in r.sub.groups"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let cx = reader(&format!("{condition} && !(\"g9\" in r.sub.groups)"), None);
+    assert_eq!(
+        cx.subject_attributes.get("groups"),
+        Some(&AttrValue::List(nine))
     );
 }
