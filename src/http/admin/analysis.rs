@@ -57,19 +57,14 @@ async fn accounts(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
     Ok(store::users::all_enabled(&state.db).await?)
 }
 
-/// The enabled members of `tenant`, each with its subject deciding in that tenant: only they
-/// can act there (a token of a tenant is never issued to anyone else), and nothing about
-/// other tenants' accounts is shown to its admins.
-async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<(UserRow, Subject)>, ApiError> {
-    Ok(store::users::enabled_members(&state.db, tenant)
-        .await?
-        .into_iter()
-        .map(|u| {
-            let mut sub = subject_of(&u);
-            sub.tenant = tenant.to_owned();
-            (u, sub)
-        })
-        .collect())
+/// The enabled members of `tenant`, each as a subject deciding in that tenant: only they can
+/// act there (a token of a tenant is never issued to anyone else), and nothing about other
+/// tenants' accounts is shown to its admins. From the member directory (`store::directory`).
+async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<Subject>, ApiError> {
+    let members = store::directory::members(&state.db, tenant).await?;
+    let mut out = Vec::with_capacity(members.len());
+    members.visit(|sub| out.push(sub.clone()));
+    Ok(out)
 }
 
 /// An account as a subject holding every scope it may request (what `/v1/check` assumes for
@@ -125,21 +120,29 @@ pub async fn who_can(
     let policy = snap.policy();
     let schema = (p.object_type == "document").then(store::documents::schema);
     let (mut subjects, mut complete) = (Vec::new(), true);
-    // Built once for every account (the rules by id, the tenant's role graph).
+    // Built once for every account (the rules by id, the tenant's role graph), and who the
+    // allow rules can reach: the others are denied without deciding.
     let grants = analysis::Grants::new(policy, &tenant);
-    for (u, sub) in members_of(&state, &tenant).await? {
-        let (rules, condition) = match &object {
-            Some(obj) => match grants.of(&sub, obj, &p.action) {
-                Some(rules) => (rules, None),
-                None => continue,
-            },
-            None => {
-                let plan = analysis::plan(policy, &sub, &p.action, &p.object_type, schema.as_ref());
+    let reach = object.as_ref().map(|obj| grants.reach(obj, &p.action));
+    let members = store::directory::members(&state.db, &tenant).await?;
+    members.visit(|sub| {
+        let (rules, condition) = match (&object, &reach) {
+            (Some(obj), Some(reach)) => {
+                if !reach.may_allow(&sub.principal) {
+                    return;
+                }
+                match grants.of(sub, obj, &p.action) {
+                    Some(rules) => (rules, None),
+                    None => return,
+                }
+            }
+            _ => {
+                let plan = analysis::plan(policy, sub, &p.action, &p.object_type, schema.as_ref());
                 match plan.kind {
-                    PlanKind::Never => continue,
+                    PlanKind::Never => return,
                     PlanKind::Always => (
                         grants
-                            .of(&sub, &Object::route(&p.object_type), &p.action)
+                            .of(sub, &Object::route(&p.object_type), &p.action)
                             .unwrap_or_default(),
                         None,
                     ),
@@ -150,14 +153,13 @@ pub async fn who_can(
                 }
             }
         };
-        let roles = policy.roles_in(&sub.principal, &tenant);
         subjects.push(WhoCanSubject {
-            username: u.username_key.clone(),
+            username: sub.name.clone(),
             rules,
-            roles,
+            roles: policy.roles_in(&sub.principal, &tenant),
             condition,
         });
-    }
+    });
     subjects.sort_by(|a, b| a.username.cmp(&b.username));
     Ok(Json(WhoCanResponse {
         policy_version: snap.version(),
@@ -349,11 +351,7 @@ pub async fn access_diff(
     let (before, after) = (compile(before)?, compile(after)?);
     let subjects: Vec<Subject> = match tenant {
         None => accounts(state).await?.iter().map(subject_of).collect(),
-        Some(t) => members_of(state, t)
-            .await?
-            .into_iter()
-            .map(|(_, sub)| sub)
-            .collect(),
+        Some(t) => members_of(state, t).await?,
     };
     let schema = |t: &str| (t == "document").then(store::documents::schema);
     Ok(analysis::diff(
