@@ -214,3 +214,72 @@ fn profile(attributes: &str, scopes: &str, kind: &str, tenant: &str) -> StoreRes
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn account(db: &Db, name: &str, attributes: &str, scopes: &str, kind: &str, off: i64) {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, username_key, password_hash, attributes, scopes, kind, \
+             disabled, created_at, updated_at) VALUES ($1, $1, 'x', $2, $3, $4, $5, 0, 0) \
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(attributes)
+        .bind(scopes)
+        .bind(kind)
+        .bind(off)
+        .fetch_one(db.pool())
+        .await
+        .expect("user");
+        sqlx::query(
+            "INSERT INTO tenant_members (tenant, user_id, created_at) VALUES ('default', $1, 0)",
+        )
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .expect("member");
+    }
+
+    /// The directory's subjects are those each account's row makes (`UserRow::subject`, all
+    /// its scopes, deciding in the tenant), for every enabled member and no one else; accounts
+    /// stored alike share one profile.
+    #[tokio::test]
+    async fn each_enabled_member_is_visited_as_the_subject_its_row_makes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::connect(&format!("sqlite://{}/w.db", dir.path().display()))
+            .await
+            .expect("db");
+        let eng = r#"{"department":"eng","clearance":2}"#;
+        account(&db, "ann", eng, "documents:read", "user", 0).await;
+        account(&db, "ben", eng, "documents:read", "user", 0).await;
+        account(&db, "cid", eng, "documents:read", "service", 0).await;
+        account(&db, "dee", r#"{"tags":["a","b"]}"#, "", "user", 0).await;
+        account(&db, "eve", eng, "documents:read", "user", 1).await;
+        let mut want: Vec<Subject> = super::super::users::enabled_members(&db, "default")
+            .await
+            .expect("rows")
+            .iter()
+            .map(|u| {
+                let mut s = u.subject(u.scopes.clone());
+                s.tenant = "default".into();
+                s
+            })
+            .collect();
+        want.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(want.len(), 4, "eve is disabled");
+
+        let found = members(&db, "default").await.expect("members");
+        let mut seen = Vec::new();
+        found.visit(|s| seen.push(s.clone()));
+        seen.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(seen, want);
+        assert_eq!(
+            found.profiles(),
+            3,
+            "ann and ben share one; cid is a service"
+        );
+        assert!(members(&db, "elsewhere").await.expect("none").is_empty());
+    }
+}
