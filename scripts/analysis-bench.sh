@@ -142,4 +142,4 @@ time_it "who-can read document 1" \
   "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read" "$ADMIN"
 time_it "who-can read document 20000, first after an account write" \
   "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=20000&action=read" "$ADMIN" \
-  "$BASE/v1/admin/users/u7"
+  "$BASE/v1/admin/users/u1007"

@@ -78,9 +78,18 @@ impl Members {
     /// Calls `f` with each member's subject, deciding in the tenant, holding every scope the
     /// account may request (what `/v1/check` assumes for a named subject): the subject
     /// `UserRow::subject` builds, without building one per member (one per profile).
-    pub fn visit(&self, mut f: impl FnMut(&Subject)) {
+    pub fn visit(&self, f: impl FnMut(&Subject)) {
+        self.visit_part(0, 1, f);
+    }
+
+    /// [`Members::visit`] for part `part` of `parts` equal parts (so several threads can
+    /// share the work); every member is in exactly one part.
+    pub fn visit_part(&self, part: usize, parts: usize, mut f: impl FnMut(&Subject)) {
+        let parts = parts.max(1);
+        let len = self.members.len();
+        let (start, end) = (len * part / parts, len * (part + 1) / parts);
         let mut current: Option<(u32, Subject)> = None;
-        for m in &self.members {
+        for m in self.members.get(start..end).unwrap_or_default() {
             if current.as_ref().is_none_or(|(p, _)| *p != m.profile) {
                 let Some(profile) = self.profiles.get(m.profile as usize) else {
                     continue; // never: `read` gives every member a profile it made
@@ -275,6 +284,14 @@ mod tests {
         found.visit(|s| seen.push(s.clone()));
         seen.sort_by(|a, b| a.name.cmp(&b.name));
         assert_eq!(seen, want);
+        for parts in [2, 3, 7] {
+            let mut split = Vec::new();
+            for part in 0..parts {
+                found.visit_part(part, parts, |s| split.push(s.clone()));
+            }
+            split.sort_by(|a, b| a.name.cmp(&b.name));
+            assert_eq!(split, want, "{parts} parts");
+        }
         assert_eq!(
             found.profiles(),
             3,
