@@ -61,10 +61,12 @@ SELECT i, 'Document ' || i, 'bulk-seeded',
 FROM n;
 COMMIT;
 BEGIN;
+-- attributes with their keys in Warden's order (sorted), as Warden stores them: an account
+-- edit (PATCH) compares the stored text with the one it read, and refuses on a difference
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
 INSERT INTO users (username, username_key, password_hash, attributes, scopes, created_at, updated_at)
 SELECT 'u' || i, 'u' || i, (SELECT password_hash FROM users WHERE username_key = 'admin'),
-       json_object('department', 'dept' || (i % 10), 'clearance', i % 4),
+       json_object('clearance', i % 4, 'department', 'dept' || (i % 10)),
        'documents:read', CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
 FROM n;
 UPDATE users SET attributes = json_set(attributes, '$.department', 'eng')
