@@ -17,7 +17,10 @@
 #   - alice's first page of GET /api/documents (target < 20 ms), checking it holds the 10;
 #   - GET /v1/admin/analysis/who-can for document 20000 (eng, classification 1: the 7,500 eng
 #     accounts of clearance >= 1 among the 100,000, plus the demo ones) and for document 1
-#     (sales, classification 3: a handful), as the demo admin (target < 200 ms).
+#     (sales, classification 3: a handful), as the demo admin (target < 200 ms);
+#   - the first who-can for document 20000 after an account write (each request preceded,
+#     untimed, by a PATCH of one bulk account's clearance): what a who-can costs when the
+#     member directory has to be read again (cold), reported separately.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -58,10 +61,12 @@ SELECT i, 'Document ' || i, 'bulk-seeded',
 FROM n;
 COMMIT;
 BEGIN;
+-- attributes with their keys in Warden's order (sorted), as Warden stores them: an account
+-- edit (PATCH) compares the stored text with the one it read, and refuses on a difference
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
 INSERT INTO users (username, username_key, password_hash, attributes, scopes, created_at, updated_at)
 SELECT 'u' || i, 'u' || i, (SELECT password_hash FROM users WHERE username_key = 'admin'),
-       json_object('department', 'dept' || (i % 10), 'clearance', i % 4),
+       json_object('clearance', i % 4, 'department', 'dept' || (i % 10)),
        'documents:read', CAST(strftime('%s', 'now') AS INTEGER), CAST(strftime('%s', 'now') AS INTEGER)
 FROM n;
 UPDATE users SET attributes = json_set(attributes, '$.department', 'eng')
@@ -91,16 +96,26 @@ want = sorted(list(range(10000, 100001, 20000)) + list(range(20000, 100001, 2000
 assert ids == want, ids
 print("alice reads", len(ids), "of 100,000 documents")'
 
-# time NAME URL TOKEN: ROUNDS rounds of REQUESTS requests, the median of each, then of the
-# medians.
+# time NAME URL TOKEN [WRITE]: ROUNDS rounds of REQUESTS requests, the median of each, then of
+# the medians. With WRITE (a URL), each request is preceded, untimed, by a PATCH of an account
+# there (its clearance moves, so the account data the request reads has changed).
 time_it() {
-  python3 - "$1" "$2" "$3" "$ROUNDS" "$REQUESTS" <<'PY'
-import statistics, subprocess, sys
+  python3 - "$1" "$2" "$3" "$ROUNDS" "$REQUESTS" "${4:-}" <<'PY'
+import json, statistics, subprocess, sys
 name, url, token, rounds, requests = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+write = sys.argv[6]
 medians = []
+writes = 0
 for r in range(rounds):
     times = []
     for _ in range(requests):
+        if write:
+            writes += 1
+            body = json.dumps({"attributes": {"clearance": writes % 4}})
+            code = subprocess.run(["curl", "-fs", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH",
+                                   "-H", f"authorization: Bearer {token}", "-H", "content-type: application/json",
+                                   "-d", body, write], capture_output=True, text=True).stdout
+            assert code == "200", code
         out = subprocess.run(["curl", "-fs", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
                               "-H", f"authorization: Bearer {token}", url],
                              capture_output=True, text=True, check=True).stdout.split()
@@ -111,14 +126,22 @@ for r in range(rounds):
 print(f"{name}: median of {rounds} medians {statistics.median(medians):.1f} ms")
 PY
 }
-echo "loopback, $(nproc) cores, release build, SQLite:"
+echo "loopback, $(nproc) cores, release build, SQLite; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 time_it "GET /api/documents (alice, first page)" "$BASE/api/documents" "$ALICE"
+# Resident memory before and after the first who-can (which reads the default tenant's
+# 100,000 members into the directory, if the binary keeps one).
+rss() { awk '/VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$PID/status"; }
+echo "server resident memory before the first who-can: $(rss)"
 for doc in 20000 1; do
   curl -fs "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=$doc&action=read" \
     -H "authorization: Bearer $ADMIN" \
     | python3 -c "import json,sys; print('who-can read document $doc:', len(json.load(sys.stdin)['subjects']), 'accounts')"
 done
+echo "server resident memory after it: $(rss)"
 time_it "who-can read document 20000" \
   "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=20000&action=read" "$ADMIN"
 time_it "who-can read document 1" \
   "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=1&action=read" "$ADMIN"
+time_it "who-can read document 20000, first after an account write" \
+  "$BASE/v1/admin/analysis/who-can?object_type=document&object_id=20000&action=read" "$ADMIN" \
+  "$BASE/v1/admin/users/u1007"

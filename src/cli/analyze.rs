@@ -188,7 +188,12 @@ pub async fn who_can(
     let mut subjects = Vec::new();
     let mut complete = true;
     let grants = analysis::Grants::new(&loaded.policy, crate::policy::rule::DEFAULT_TENANT);
+    // Who the allow rules can reach: the others are denied without deciding.
+    let reach = grants.reach(&object, action);
     for s in &loaded.subjects {
+        if known && !reach.may_allow(&s.principal) {
+            continue;
+        }
         let roles = loaded.policy.roles_of(&s.principal);
         if known {
             if let Some(rules) = grants.of(s, &object, action) {

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 mod cache;
+pub mod directory;
 pub mod documents;
 pub mod federation;
 pub mod filter;
@@ -181,6 +182,7 @@ pub struct Db {
     url: std::sync::Arc<str>,
     accounts: std::sync::Arc<accounts::Accounts>,
     documents: std::sync::Arc<documents::Cache>,
+    directory: std::sync::Arc<directory::Directory>,
     /// The newest policy version this process wrote (see [`Db::wrote_version`]).
     local_version: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// Tests: reads of the policy (its version or all of it) through this handle.
@@ -216,6 +218,7 @@ impl Db {
             url: url.into(),
             accounts: Default::default(),
             documents: std::sync::Arc::new(documents::Cache::new(backend == Backend::Sqlite)),
+            directory: Default::default(),
             local_version: Default::default(),
             #[cfg(any(test, feature = "test-util"))]
             policy_reads: Default::default(),
@@ -288,6 +291,11 @@ impl Db {
 
     pub(crate) fn documents(&self) -> &documents::Cache {
         &self.documents
+    }
+
+    /// The tenants' member directories (see [`directory`]).
+    pub fn directory(&self) -> &directory::Directory {
+        &self.directory
     }
 
     /// Records that this process is writing policy version `version`.

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod analysis;
+mod analysis_directory;
 mod architecture;
 mod auth;
 mod authz;

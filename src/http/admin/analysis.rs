@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use crate::http::error::{ApiError, Json, Query};
-use crate::policy::analysis::{self, Capability, GrantingRule, PlanKind};
+use crate::policy::analysis::{self, Capability, GrantingRule, PlanKind, reverse::Reach};
 use crate::policy::{Object, Subject};
 use crate::state::AppState;
 use crate::store::{self, accounts::UserRow};
@@ -57,19 +57,14 @@ async fn accounts(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
     Ok(store::users::all_enabled(&state.db).await?)
 }
 
-/// The enabled members of `tenant`, each with its subject deciding in that tenant: only they
-/// can act there (a token of a tenant is never issued to anyone else), and nothing about
-/// other tenants' accounts is shown to its admins.
-async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<(UserRow, Subject)>, ApiError> {
-    Ok(store::users::enabled_members(&state.db, tenant)
-        .await?
-        .into_iter()
-        .map(|u| {
-            let mut sub = subject_of(&u);
-            sub.tenant = tenant.to_owned();
-            (u, sub)
-        })
-        .collect())
+/// The enabled members of `tenant`, each as a subject deciding in that tenant: only they can
+/// act there (a token of a tenant is never issued to anyone else), and nothing about other
+/// tenants' accounts is shown to its admins. From the member directory (`store::directory`).
+async fn members_of(state: &AppState, tenant: &str) -> Result<Vec<Subject>, ApiError> {
+    let members = store::directory::members(&state.db, tenant).await?;
+    let mut out = Vec::with_capacity(members.len());
+    members.visit(|sub| out.push(sub.clone()));
+    Ok(out)
 }
 
 /// An account as a subject holding every scope it may request (what `/v1/check` assumes for
@@ -122,48 +117,149 @@ pub async fn who_can(
         None => None,
     };
     let snap = state.engine.snapshot()?;
-    let policy = snap.policy();
-    let schema = (p.object_type == "document").then(store::documents::schema);
-    let (mut subjects, mut complete) = (Vec::new(), true);
-    // Built once for every account (the rules by id, the tenant's role graph).
-    let grants = analysis::Grants::new(policy, &tenant);
-    for (u, sub) in members_of(&state, &tenant).await? {
-        let (rules, condition) = match &object {
-            Some(obj) => match grants.of(&sub, obj, &p.action) {
-                Some(rules) => (rules, None),
-                None => continue,
-            },
-            None => {
-                let plan = analysis::plan(policy, &sub, &p.action, &p.object_type, schema.as_ref());
-                match plan.kind {
-                    PlanKind::Never => continue,
-                    PlanKind::Always => (
-                        grants
-                            .of(&sub, &Object::route(&p.object_type), &p.action)
-                            .unwrap_or_default(),
-                        None,
-                    ),
-                    PlanKind::Conditional => {
-                        complete = false;
-                        (Vec::new(), Some(plan.text))
-                    }
-                }
-            }
-        };
-        let roles = policy.roles_in(&sub.principal, &tenant);
-        subjects.push(WhoCanSubject {
-            username: u.username_key.clone(),
-            rules,
-            roles,
-            condition,
-        });
-    }
-    subjects.sort_by(|a, b| a.username.cmp(&b.username));
+    let members = store::directory::members(&state.db, &tenant).await?;
+    let policy_version = snap.version();
+    // Deciding 100,000 accounts is tens of milliseconds of CPU: off the async workers.
+    let (subjects, complete) = tokio::task::spawn_blocking(move || {
+        who_can_among(snap.policy(), &members, &tenant, object.as_ref(), &p)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     Ok(Json(WhoCanResponse {
-        policy_version: snap.version(),
+        policy_version,
         subjects,
         complete,
     }))
+}
+
+/// Members per thread below which one thread decides them all.
+const MEMBERS_PER_THREAD: usize = 10_000;
+
+/// Who among `members` (of `tenant`) may do `p.action` on `object` (or, without one, on
+/// which objects of `p.object_type`), by username, and whether the answer is complete. A
+/// large tenant is split between the machine's cores (each decision is independent).
+fn who_can_among(
+    policy: &crate::policy::decide::Policy,
+    members: &store::directory::Members,
+    tenant: &str,
+    object: Option<&Object>,
+    p: &WhoCanParams,
+) -> (Vec<WhoCanSubject>, bool) {
+    // Built once for every account (the rules by id, the tenant's role graph), and who the
+    // allow rules can reach: the others are denied without deciding. When the rules reach
+    // most members anyway, looking each one up would cost more than it saves.
+    let grants = analysis::Grants::new(policy, tenant);
+    let reach = object
+        .map(|obj| grants.reach(obj, &p.action))
+        .filter(|r| match r {
+            Reach::Everyone => false,
+            Reach::Only(some) => some.len() < members.len() / 2,
+        });
+    let ask = Ask {
+        policy,
+        grants: &grants,
+        reach: reach.as_ref(),
+        tenant,
+        object,
+        schema: (p.object_type == "document").then(store::documents::schema),
+        p,
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(members.len() / MEMBERS_PER_THREAD)
+        .max(1);
+    let parts: Vec<(Vec<WhoCanSubject>, bool)> = if threads == 1 {
+        vec![ask.part(members, 0, 1)]
+    } else {
+        std::thread::scope(|s| {
+            let ask = &ask;
+            let running: Vec<_> = (0..threads)
+                .map(|part| s.spawn(move || ask.part(members, part, threads)))
+                .collect();
+            // A decision never panics (no input makes one); if a thread did, its part is
+            // missing and the request fails rather than answer short.
+            running
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let complete = parts.iter().all(|(_, c)| *c);
+    let mut subjects: Vec<WhoCanSubject> = parts.into_iter().flat_map(|(s, _)| s).collect();
+    subjects.sort_by(|a, b| a.username.cmp(&b.username));
+    (subjects, complete)
+}
+
+/// One who-can question, asked of each member.
+struct Ask<'a> {
+    policy: &'a crate::policy::decide::Policy,
+    grants: &'a analysis::Grants<'a>,
+    reach: Option<&'a Reach<'a>>,
+    tenant: &'a str,
+    object: Option<&'a Object>,
+    schema: Option<analysis::Schema>,
+    p: &'a WhoCanParams,
+}
+
+impl Ask<'_> {
+    /// The answer for part `part` of `parts` of `members`: who may, and whether complete.
+    fn part(
+        &self,
+        members: &store::directory::Members,
+        part: usize,
+        parts: usize,
+    ) -> (Vec<WhoCanSubject>, bool) {
+        let (mut subjects, mut complete) = (Vec::new(), true);
+        members.visit_part(part, parts, |sub| {
+            if self.reach.is_some_and(|r| !r.may_allow(&sub.principal)) {
+                return;
+            }
+            let (rules, condition) = match self.object {
+                Some(obj) => match self.grants.of(sub, obj, &self.p.action) {
+                    Some(rules) => (rules, None),
+                    None => return,
+                },
+                None => match self.plan(sub) {
+                    Some((rules, None)) => (rules, None),
+                    Some((rules, Some(text))) => {
+                        complete = false;
+                        (rules, Some(text))
+                    }
+                    None => return,
+                },
+            };
+            subjects.push(WhoCanSubject {
+                username: sub.name.clone(),
+                rules,
+                roles: self.policy.roles_in(&sub.principal, self.tenant),
+                condition,
+            });
+        });
+        (subjects, complete)
+    }
+
+    /// Without an object: None when `sub` may on no object of the type, else the granting
+    /// rules (when on every one) or the condition saying on which.
+    fn plan(&self, sub: &Subject) -> Option<(Vec<GrantingRule>, Option<String>)> {
+        let p = self.p;
+        let plan = analysis::plan(
+            self.policy,
+            sub,
+            &p.action,
+            &p.object_type,
+            self.schema.as_ref(),
+        );
+        match plan.kind {
+            PlanKind::Never => None,
+            PlanKind::Always => Some((
+                self.grants
+                    .of(sub, &Object::route(&p.object_type), &p.action)
+                    .unwrap_or_default(),
+                None,
+            )),
+            PlanKind::Conditional => Some((Vec::new(), Some(plan.text))),
+        }
+    }
 }
 
 /// `?subject=user:<name>`.
@@ -349,11 +445,7 @@ pub async fn access_diff(
     let (before, after) = (compile(before)?, compile(after)?);
     let subjects: Vec<Subject> = match tenant {
         None => accounts(state).await?.iter().map(subject_of).collect(),
-        Some(t) => members_of(state, t)
-            .await?
-            .into_iter()
-            .map(|(_, sub)| sub)
-            .collect(),
+        Some(t) => members_of(state, t).await?,
     };
     let schema = |t: &str| (t == "document").then(store::documents::schema);
     Ok(analysis::diff(

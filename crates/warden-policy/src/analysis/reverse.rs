@@ -6,14 +6,14 @@
 //! construction; what they add is the explanation (the rules and the role chain that grant)
 //! and the grouping.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
 use super::cond::Schema;
 use super::plan::{Plan, PlanKind, plan, residual_any_type};
 use crate::decide::Policy;
-use crate::rule::{EVERYONE, Effect};
+use crate::rule::{EVERYONE, Effect, GLOBAL, object_matches};
 use crate::{Object, Subject};
 
 /// An allow rule that matched, and how the subject reaches its subject.
@@ -93,6 +93,78 @@ impl<'a> Grants<'a> {
     }
 }
 
+/// Who an allow rule can reach for one object and action (see [`Grants::reach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach<'a> {
+    /// A rule for `*` applies: any account may be allowed.
+    Everyone,
+    /// Only these members (`user:<name>`, and the roles between them and the rules) may be.
+    Only(HashSet<&'a str>),
+}
+
+impl Reach<'_> {
+    /// Whether `principal` may be allowed (false: the decision is a deny, so it need not be
+    /// made).
+    pub fn may_allow(&self, principal: &str) -> bool {
+        match self {
+            Reach::Everyone => true,
+            Reach::Only(members) => members.contains(principal),
+        }
+    }
+}
+
+impl<'a> Grants<'a> {
+    /// Who may be allowed `act` on `obj` in the grants' tenant, read from the rules alone:
+    /// the subjects of the allow rules of the tenant (or global) whose action and object
+    /// pattern match, and every member holding one of them there (directly or by inheritance,
+    /// through the tenant's and the global assignments). An account outside that set has no
+    /// allow rule among its candidates, so [`Grants::of`] denies it: a `who-can` over 100,000
+    /// accounts decides only those inside. [`Reach::Everyone`] when such a rule names `*`.
+    ///
+    /// This mirrors the subject, tenant, action and object terms of Warden's matcher
+    /// ([`crate::model::MODEL`]: `p.sub == "*" || g(r.sub.principal, p.sub, r.sub.tenant) ||
+    /// g(r.sub.principal, p.sub, "*")`), the model every policy of a Warden server and of
+    /// `warden analyze` is compiled from, and holds for subjects that carry no roles of their
+    /// own ([`Subject::roles`], a federated token's; accounts read from the store carry none).
+    pub fn reach(&self, obj: &Object, act: &str) -> Reach<'a> {
+        let tenant = self.graph.tenant.as_str();
+        let mut targets: Vec<&'a str> = Vec::new();
+        for r in self.policy.rules() {
+            if r.effect == Effect::Allow
+                && (r.tenant == GLOBAL || r.tenant == tenant)
+                && (r.action == "*" || r.action == act)
+                && object_matches(&obj.resource, &r.object)
+            {
+                if r.subject == EVERYONE {
+                    return Reach::Everyone;
+                }
+                targets.push(&r.subject);
+            }
+        }
+        let mut members: HashSet<&'a str> = targets.iter().copied().collect();
+        if targets.is_empty() {
+            return Reach::Only(members);
+        }
+        // role -> who holds it directly, in this tenant or globally
+        let mut children: HashMap<&'a str, Vec<&'a str>> = HashMap::new();
+        for a in self.graph.assignments(self.policy) {
+            children
+                .entry(a.role.as_str())
+                .or_default()
+                .push(a.member.as_str());
+        }
+        let mut queue = VecDeque::from(targets);
+        while let Some(role) = queue.pop_front() {
+            for &m in children.get(role).map(Vec::as_slice).unwrap_or_default() {
+                if members.insert(m) {
+                    queue.push_back(m);
+                }
+            }
+        }
+        Reach::Only(members)
+    }
+}
+
 /// The role assignments that hold in one tenant (its own and the global ones), by member.
 struct RoleGraph<'a> {
     tenant: String,
@@ -105,7 +177,7 @@ impl<'a> RoleGraph<'a> {
         for a in policy
             .assignments()
             .iter()
-            .filter(|a| a.domain == crate::rule::GLOBAL || a.domain == tenant)
+            .filter(|a| a.domain == GLOBAL || a.domain == tenant)
         {
             parents
                 .entry(a.member.as_str())
@@ -116,6 +188,17 @@ impl<'a> RoleGraph<'a> {
             tenant: tenant.to_owned(),
             parents,
         }
+    }
+
+    /// The assignments that hold in the graph's tenant (its own and the global ones).
+    fn assignments(
+        &self,
+        policy: &'a Policy,
+    ) -> impl Iterator<Item = &'a crate::rule::Assignment> + use<'a, '_> {
+        policy
+            .assignments()
+            .iter()
+            .filter(|a| a.domain == GLOBAL || a.domain == self.tenant)
     }
 
     /// The shortest chain from `member` to `role` (`role` last), or empty.
@@ -228,4 +311,137 @@ pub fn what_can(
             && !c.object.split('/').any(|s| s.starts_with(':') || s == "*")
     });
     (capabilities, complete)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::AttrValue;
+    use crate::analysis::tests::Gen;
+    use crate::rule::{Assignment, Rule};
+
+    const MODEL: &str = include_str!("../../../../policies/model.conf");
+    const SUBJECTS: &[&str] = &[
+        "*", "role:r1", "role:r2", "role:r3", "role:r4", "user:u1", "user:u2",
+    ];
+    const OBJECTS: &[&str] = &["document", "/api/x/:id", "/api/*", "*"];
+    const ACTIONS: &[&str] = &["read", "write", "*"];
+    const CONDITIONS: &[&str] = &["", "r.sub.clearance >= 1", "r.obj.owner == r.sub.name"];
+    const DOMAINS: &[&str] = &["*", "default", "t2"];
+
+    fn random_policy(g: &mut Gen) -> Policy {
+        let rules = (0..g.below(8) + 1)
+            .map(|i| {
+                let effect = if g.chance(75) { "allow" } else { "deny" };
+                let r = Rule::parse(
+                    i as i64 + 1,
+                    g.pick(SUBJECTS),
+                    g.pick(OBJECTS),
+                    g.pick(ACTIONS),
+                    "*",
+                    g.pick(CONDITIONS),
+                    effect,
+                )
+                .unwrap();
+                r.in_tenant(g.pick(DOMAINS)).unwrap()
+            })
+            .collect();
+        let members = [
+            "user:u1", "user:u2", "user:u3", "user:u4", "role:r1", "role:r2",
+        ];
+        let roles = ["role:r1", "role:r2", "role:r3", "role:r4"];
+        let assignments: Vec<Assignment> = (0..g.below(8))
+            .map(|i| {
+                Assignment::parse(i as i64 + 1, g.pick(&members), g.pick(&roles))
+                    .unwrap()
+                    .in_domain(g.pick(DOMAINS))
+                    .unwrap()
+            })
+            .collect();
+        Policy::from_rows(MODEL, rules, &assignments).unwrap()
+    }
+
+    /// Pruning never leaves out an account the decision allows: on random policies (rules for
+    /// `*`, roles and users, in one tenant or all, role chains mixing tenants), every account
+    /// outside [`Grants::reach`] is denied by [`Grants::of`]; and it does leave some out.
+    #[test]
+    fn an_account_outside_the_reach_of_every_allow_rule_is_always_denied() {
+        let (mut pruned, mut kept) = (0, 0);
+        for seed in 0..400 {
+            let mut g = Gen::new(seed);
+            let policy = random_policy(&mut g);
+            for tenant in ["default", "t2"] {
+                let grants = Grants::new(&policy, tenant);
+                for resource in ["document", "/api/x/5", "/api/y"] {
+                    let mut obj = Object::route(resource);
+                    obj.attributes
+                        .insert("owner".into(), AttrValue::Str("u2".into()));
+                    for act in ["read", "write", "delete"] {
+                        let reach = grants.reach(&obj, act);
+                        for name in ["u1", "u2", "u3", "u4", "u5"] {
+                            let sub = Subject {
+                                principal: format!("user:{name}"),
+                                name: name.into(),
+                                scopes: Vec::new(),
+                                tenant: tenant.into(),
+                                attributes: BTreeMap::from([(
+                                    "clearance".into(),
+                                    AttrValue::Int(g.below(3) as i32),
+                                )]),
+                                roles: Vec::new(),
+                            };
+                            if reach.may_allow(&sub.principal) {
+                                kept += 1;
+                            } else {
+                                pruned += 1;
+                                assert_eq!(
+                                    grants.of(&sub, &obj, act),
+                                    None,
+                                    "seed {seed}: {name} {act} {resource} in {tenant}: {:?} {:?}",
+                                    policy.rules(),
+                                    policy.assignments()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(pruned > 1000 && kept > 1000, "pruned {pruned}, kept {kept}");
+    }
+
+    #[test]
+    fn a_rule_for_everyone_reaches_everyone_and_a_role_reaches_its_members_only() {
+        let rules = vec![
+            Rule::parse(1, "role:viewer", "document", "read", "*", "", "allow").unwrap(),
+            Rule::parse(2, "*", "document", "list", "*", "", "allow").unwrap(),
+            Rule::parse(3, "*", "document", "read", "*", "", "deny").unwrap(),
+        ];
+        let assignments = vec![
+            Assignment::parse(1, "role:editor", "role:viewer").unwrap(),
+            Assignment::parse(2, "user:bob", "role:editor").unwrap(),
+            Assignment::parse(3, "user:carol", "role:viewer")
+                .unwrap()
+                .in_domain("t2")
+                .unwrap(),
+        ];
+        let policy = Policy::from_rows(MODEL, rules, &assignments).unwrap();
+        let grants = Grants::new(&policy, "default");
+        let doc = Object::route("document");
+        assert_eq!(grants.reach(&doc, "list"), Reach::Everyone);
+        let read = grants.reach(&doc, "read");
+        assert!(read.may_allow("user:bob"), "through editor");
+        assert!(!read.may_allow("user:carol"), "a viewer in t2 only");
+        assert!(!read.may_allow("user:dave"));
+        assert!(
+            Grants::new(&policy, "t2")
+                .reach(&doc, "read")
+                .may_allow("user:carol")
+        );
+        assert_eq!(grants.reach(&doc, "delete"), Reach::Only(HashSet::new()));
+    }
 }
