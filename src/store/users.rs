@@ -315,6 +315,28 @@ pub async fn replace_account(
     else {
         return Ok(Replaced::PolicyMoved);
     };
+    // The account as stored now, compared by meaning with what the caller read: the stored
+    // text may be spelled otherwise (keys in another order, spaces: a row written by SQL),
+    // which a comparison of texts would take for a concurrent change on every retry.
+    let stored: Option<(String, String, i64)> =
+        sqlx::query_as("SELECT attributes, scopes, disabled FROM users WHERE id = $1")
+            .bind(before.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((attributes, scopes, disabled)) = stored else {
+        return Ok(Replaced::AccountChanged);
+    };
+    let same = serde_json::from_str::<BTreeMap<String, AttrValue>>(&attributes)
+        .is_ok_and(|a| a == before.attributes)
+        && scopes
+            .split_whitespace()
+            .eq(before.scopes.iter().map(String::as_str))
+        && (disabled != 0) == before.disabled;
+    if !same {
+        return Ok(Replaced::AccountChanged);
+    }
+    // ...and swapped against exactly that text, so a writer that does not take the policy
+    // lock (a password change, a login's bookkeeping) cannot slip in between.
     let done = sqlx::query(
         "UPDATE users SET attributes = $2, scopes = $3, disabled = $4, \
          token_generation = token_generation + $5, updated_at = $6 \
@@ -326,9 +348,9 @@ pub async fn replace_account(
     .bind(i64::from(after.disabled))
     .bind(i64::from(after.disabled && !before.disabled))
     .bind(now)
-    .bind(json(&before.attributes)?)
-    .bind(before.scopes.join(" "))
-    .bind(i64::from(before.disabled))
+    .bind(attributes)
+    .bind(scopes)
+    .bind(disabled)
     .execute(&mut *tx)
     .await?
     .rows_affected();
