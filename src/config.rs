@@ -139,9 +139,10 @@ pub struct ServeArgs {
     pub hashing_nice: i32,
 
     /// Run the password-hashing threads under Linux's SCHED_IDLE policy (`true`/`false`): a
-    /// request-path thread that wakes up takes the core from a hash at once, so a burst of
-    /// logins barely moves the other routes' latency; logins then get the CPU the request
-    /// path leaves (on a saturated server they wait for it).
+    /// request-path thread that wakes up takes the core from a hash at once, and logins get
+    /// only the CPU the request path leaves (on a saturated server they wait for it). Off by
+    /// default: on a 2-core VM it stretched a burst of logins without lowering the other
+    /// routes' p99 (BENCHMARKS.md).
     #[arg(long, env = "WARDEN_HASHING_IDLE", default_value_t = false, action = clap::ArgAction::Set)]
     pub hashing_idle: bool,
 
