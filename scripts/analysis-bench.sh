@@ -27,9 +27,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 REQUESTS=${REQUESTS:-11}
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 command-line shell" >&2; exit 1; }
-# WARDEN_BIN: time that binary instead of building this tree (a before/after comparison).
-if [ -z "${WARDEN_BIN:-}" ]; then cargo build --release --quiet --bin warden; fi
-BIN=${WARDEN_BIN:-${CARGO_TARGET_DIR:-target}/release/warden}
+warden_bin
 TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }

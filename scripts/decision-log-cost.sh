@@ -12,9 +12,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 PASSWORD=load-test-password
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-# WARDEN_BIN: time that binary instead of building this tree (a before/after comparison).
-if [ -z "${WARDEN_BIN:-}" ]; then cargo build --release --quiet --bin warden; fi
-BIN=${WARDEN_BIN:-${CARGO_TARGET_DIR:-target}/release/warden}
+warden_bin
 TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }

@@ -18,9 +18,7 @@ PASSWORD=load-test-password
 NGINX=${NGINX:-/usr/sbin/nginx}
 [ -x "$NGINX" ] || { echo "needs nginx at $NGINX (apt-get install nginx)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 2; }
-# WARDEN_BIN: time that binary instead of building this tree (a before/after comparison).
-if [ -z "${WARDEN_BIN:-}" ]; then cargo build --release --quiet --bin warden; fi
-BIN=${WARDEN_BIN:-${CARGO_TARGET_DIR:-target}/release/warden}
+warden_bin
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }

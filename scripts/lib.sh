@@ -16,6 +16,13 @@ wait_up() {
   exit 1
 }
 
+# warden_bin: sets BIN to the release binary to time: WARDEN_BIN when set (a before/after
+# comparison), else this tree, built. (Sets a variable: call it, never inside $(...).)
+warden_bin() {
+  if [ -z "${WARDEN_BIN:-}" ]; then cargo build --release --quiet --bin warden; fi
+  BIN=${WARDEN_BIN:-${CARGO_TARGET_DIR:-target}/release/warden}
+}
+
 # seeded_database DIR [RULES]: a SQLite database in DIR holding the seed policy plus RULES
 # (default 10,000) generated rules, imported by BIN (set by the caller); prints its URL.
 seeded_database() {

@@ -9,17 +9,15 @@
 # starts) are in flight (wrk and the logins are one client, 127.0.0.1, so the per-client
 # connection limit is raised). Prints req/s, p50 and p99 of each run and the p99
 # ratio (target: < 2x), and how long the slowest of the 50 logins took. WARDEN_* variables pass
-# through to the server (e.g. WARDEN_HASHING_IDLE=false to hash at the request path's priority,
-# WARDEN_HASHING_NICE=10 to hash below it).
+# through to the server (e.g. WARDEN_HASHING_IDLE=true to hash under SCHED_IDLE,
+# WARDEN_HASHING_NICE=10 to hash below the request path's priority). WARDEN_BIN times a given binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ROUNDS=${1:-3}
 PASSWORD=load-test-password
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-# WARDEN_BIN: time that binary instead of building this tree (a before/after comparison).
-if [ -z "${WARDEN_BIN:-}" ]; then cargo build --release --quiet --bin warden; fi
-BIN=${WARDEN_BIN:-${CARGO_TARGET_DIR:-target}/release/warden}
+warden_bin
 TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
