@@ -346,44 +346,34 @@ fn agreement(family: Family, seeds: std::ops::Range<u64>) -> (usize, usize, usiz
     (violations, allow_violations, allow_holds)
 }
 
-#[test]
-fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real() {
-    let (violations, allow_violations, allow_holds) = agreement(Family::Ints, 0..120);
-    // Both answers occur, for both kinds, so the agreement says something.
+/// Runs [`agreement`] over seeds `0..seeds` and asserts that both answers occur, for both
+/// kinds of property, so the agreement says something: between `violated` of the properties
+/// are violated, and at least five allow properties are violated and five hold.
+fn assert_agreement(family: Family, seeds: u64, violated: std::ops::Range<usize>) {
+    let (violations, allow_violations, allow_holds) = agreement(family, 0..seeds);
     assert!(
-        (10..110).contains(&violations),
-        "{violations} of 120 violated"
+        violated.contains(&violations),
+        "{violations} of {seeds} violated"
     );
     assert!(
         allow_violations >= 5 && allow_holds >= 5,
         "allow properties: {allow_violations} violated, {allow_holds} held"
     );
+}
+
+#[test]
+fn the_prover_finds_a_violation_exactly_when_brute_force_does_and_each_is_real() {
+    assert_agreement(Family::Ints, 120, 10..110);
 }
 
 #[test]
 fn the_prover_agrees_with_brute_force_on_string_ordering() {
-    let (violations, allow_violations, allow_holds) = agreement(Family::Strings, 0..150);
-    assert!(
-        (10..140).contains(&violations),
-        "{violations} of 150 violated"
-    );
-    assert!(
-        allow_violations >= 5 && allow_holds >= 5,
-        "allow properties: {allow_violations} violated, {allow_holds} held"
-    );
+    assert_agreement(Family::Strings, 150, 10..140);
 }
 
 #[test]
 fn the_prover_agrees_with_brute_force_on_list_membership() {
-    let (violations, allow_violations, allow_holds) = agreement(Family::Lists, 0..150);
-    assert!(
-        (10..140).contains(&violations),
-        "{violations} of 150 violated"
-    );
-    assert!(
-        allow_violations >= 5 && allow_holds >= 5,
-        "allow properties: {allow_violations} violated, {allow_holds} held"
-    );
+    assert_agreement(Family::Lists, 150, 10..140);
 }
 
 fn seed_policy() -> Policy {
